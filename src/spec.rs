@@ -1,0 +1,105 @@
+//! [`DataSpec`]: the shape of the data a pipeline carries — feature layout and target kind —
+//! fixed when the source is opened, checked by every stage at build time, and used by the
+//! sinks to write output in the input's layout.
+
+/// How the features are laid out in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeatureLayout {
+    /// One scalar numeric column per feature, in this order.
+    Columns(Vec<String>),
+    /// One list column whose rows all hold `len` numbers.
+    List {
+        /// The list column.
+        column: String,
+        /// Values per row.
+        len: usize,
+    },
+}
+
+/// What the target of each row is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetKind {
+    /// No target.
+    None,
+    /// An integer class column, one-hot over `num_classes`.
+    Class {
+        /// The label column.
+        column: String,
+        /// Number of classes.
+        num_classes: usize,
+    },
+    /// A numeric column used as a regression target (one value).
+    Regression {
+        /// The target column.
+        column: String,
+    },
+    /// A list column of `width` floats per row (soft labels).
+    Soft {
+        /// The list column.
+        column: String,
+        /// Values per row.
+        width: usize,
+    },
+}
+
+/// The shape of the data flowing through a pipeline.
+///
+/// # Example
+/// ```
+/// use shardmix::{DataSpec, FeatureLayout, TargetKind};
+/// let spec = DataSpec {
+///     features: FeatureLayout::Columns(vec!["a".into(), "b".into()]),
+///     target: TargetKind::Class { column: "label".into(), num_classes: 3 },
+///     feature_shape: None,
+/// };
+/// assert_eq!(spec.num_features(), 2);
+/// assert_eq!(spec.num_targets(), 3);
+/// assert_eq!(spec.num_classes(), Some(3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSpec {
+    /// Feature layout.
+    pub features: FeatureLayout,
+    /// Target kind.
+    pub target: TargetKind,
+    /// Declared tensor shape of the features (e.g. `[28, 28, 1]`, H × W × C), for CutMix.
+    pub feature_shape: Option<Vec<usize>>,
+}
+
+impl DataSpec {
+    /// Number of feature values per row.
+    pub fn num_features(&self) -> usize {
+        match &self.features {
+            FeatureLayout::Columns(c) => c.len(),
+            FeatureLayout::List { len, .. } => *len,
+        }
+    }
+
+    /// Number of target values per row (0 without a target).
+    pub fn num_targets(&self) -> usize {
+        match &self.target {
+            TargetKind::None => 0,
+            TargetKind::Class { num_classes, .. } => *num_classes,
+            TargetKind::Regression { .. } => 1,
+            TargetKind::Soft { width, .. } => *width,
+        }
+    }
+
+    /// The class count when the target is a class column.
+    pub fn num_classes(&self) -> Option<usize> {
+        match &self.target {
+            TargetKind::Class { num_classes, .. } => Some(*num_classes),
+            _ => None,
+        }
+    }
+
+    /// Names of the feature values: the column names, or `column[i]` for a list column.
+    pub fn feature_names(&self) -> Vec<String> {
+        match &self.features {
+            FeatureLayout::Columns(c) => c.clone(),
+            FeatureLayout::List { column, len } => {
+                (0..*len).map(|i| format!("{column}[{i}]")).collect()
+            }
+        }
+    }
+}
