@@ -7,6 +7,7 @@
 
 mod batch;
 mod error;
+mod source;
 pub mod rng;
 mod spec;
 mod stage;
@@ -14,5 +15,6 @@ mod stage;
 pub use batch::{Batch, Origin, Provenance};
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use rng::StepRng;
+pub use source::{CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, Target, DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES};
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
 pub use stage::{Generator, Map, ModelInfo, Stage};

@@ -1,0 +1,542 @@
+//! Decoding one row group of one shard into row-major `f32` buffers.
+//!
+//! This is the boundary where untrusted bytes meet arrow-rs: column-chunk sizes are checked
+//! against a limit before anything is decompressed, the decode runs under `catch_unwind`
+//! (arrow-rs panics on a small fraction of corrupt files), the decoded row count is checked
+//! against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
+
+use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
+use crate::source::columns::{FeatureSource, TargetSource};
+use crate::source::shards::{ShardInfo, ShardSet};
+
+/// What to do with a null, NaN or infinite value in a feature or target.
+///
+/// # Example
+/// ```
+/// use shardmix::NullPolicy;
+/// assert_eq!(NullPolicy::parse("fill(0.5)")?, NullPolicy::Fill(0.5));
+/// assert_eq!(NullPolicy::parse("skip-row")?, NullPolicy::SkipRow);
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum NullPolicy {
+    /// Fail, naming file, row group, column and row (the default).
+    #[default]
+    Error,
+    /// Drop the row from its batch (the batch gets smaller); counted in the stats.
+    SkipRow,
+    /// Replace the value (not allowed for class labels, which then fail as under `Error`).
+    Fill(f32),
+}
+
+impl NullPolicy {
+    /// Parse `error`, `skip-row` or `fill(VALUE)`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.trim();
+        match s {
+            "error" => Ok(NullPolicy::Error),
+            "skip-row" | "skip" => Ok(NullPolicy::SkipRow),
+            _ => {
+                let v = s
+                    .strip_prefix("fill(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|v| v.trim().parse::<f32>().ok())
+                    .filter(|v| v.is_finite());
+                v.map(NullPolicy::Fill)
+                    .ok_or_else(|| Error::config("null_policy", format!("'{s}' is not one of error, skip-row, fill(VALUE) with a finite VALUE")))
+            }
+        }
+    }
+}
+
+/// One decoded row group.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// Rows in the row group (kept or not).
+    pub rows: usize,
+    /// rows × F, row-major.
+    pub features: Vec<f32>,
+    /// rows × C, row-major (empty without a target).
+    pub targets: Vec<f32>,
+    /// `Some(mask)` when the skip-row policy dropped rows.
+    pub keep: Option<Vec<bool>>,
+    /// Rows dropped by the skip-row policy.
+    pub skipped: u64,
+    /// Values replaced by the fill policy.
+    pub filled: u64,
+}
+
+impl Decoded {
+    pub fn bytes(&self) -> usize {
+        (self.features.len() + self.targets.len()) * 4 + self.keep.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// Where a value sits, for error messages.
+struct Site<'a> {
+    shard: &'a ShardInfo,
+    row_group: usize,
+    first_row: u64,
+}
+
+impl Site<'_> {
+    fn bad(&self, column: &str, row: usize, value: BadValue) -> Error {
+        ErrorKind::BadValue {
+            path: self.shard.path.clone(),
+            row_group: self.row_group,
+            column: column.to_string(),
+            row: self.first_row + row as u64,
+            value,
+        }
+        .into()
+    }
+}
+
+/// Decode row group `row_group` of shard `shard_idx`, whose first global row is `first_row`.
+pub(crate) fn decode_row_group(set: &ShardSet, shard_idx: usize, row_group: usize, first_row: u64) -> Result<Decoded> {
+    let shard = &set.shards()[shard_idx];
+    let result = catch_unwind(AssertUnwindSafe(|| decode_inner(set, shard, row_group, first_row)));
+    match result {
+        Ok(r) => r,
+        Err(payload) => Err(ErrorKind::DecodePanic {
+            path: shard.path.clone(),
+            row_group,
+            message: panic_message(&*payload),
+        }
+        .into()),
+    }
+}
+
+fn decode_inner(set: &ShardSet, shard: &ShardInfo, row_group: usize, first_row: u64) -> Result<Decoded> {
+    let meta = shard.metadata.metadata();
+    let rg_meta = meta.row_group(row_group);
+    let expected_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
+    let descr = meta.file_metadata().schema_descr();
+    let limit = set.chunk_limit();
+    for leaf in 0..rg_meta.num_columns() {
+        if !shard.roots.contains(&descr.get_column_root_idx(leaf)) {
+            continue;
+        }
+        let col = rg_meta.column(leaf);
+        let size = col.uncompressed_size();
+        if size < 0 || size as u64 > limit || col.compressed_size() < 0 {
+            return Err(ErrorKind::TooLarge {
+                path: shard.path.clone(),
+                row_group,
+                column: descr.column(leaf).path().string(),
+                size: size.max(0) as u64,
+                limit,
+            }
+            .into());
+        }
+    }
+
+    let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
+    if file_len != shard.file_len {
+        return Err(ErrorKind::ShardChanged {
+            path: shard.path.clone(),
+            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
+        }
+        .into());
+    }
+    let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
+    let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+        .with_projection(mask)
+        .with_row_groups(vec![row_group])
+        .with_batch_size(expected_rows.clamp(1, 65_536))
+        .build()
+        .map_err(decode_err)?;
+
+    let plan = set.plan();
+    let f = set.spec().num_features();
+    let c = set.spec().num_targets();
+    let mut out = Decoded {
+        rows: expected_rows,
+        features: vec![0.0; expected_rows * f],
+        targets: vec![0.0; expected_rows * c],
+        keep: None,
+        skipped: 0,
+        filled: 0,
+    };
+    let site = Site { shard, row_group, first_row };
+    let policy = set.policy();
+    let mut row0 = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| decode_err(e.into()))?;
+        let n = batch.num_rows();
+        if row0 + n > expected_rows {
+            return Err(row_count_error(shard, row_group, row0 + n, expected_rows));
+        }
+        put_features(&batch, &plan.features, &mut out, f, row0, &site, policy)?;
+        if let Some(t) = &plan.target {
+            put_target(&batch, t, &mut out, c, row0, &site, policy)?;
+        }
+        row0 += n;
+    }
+    if row0 != expected_rows {
+        return Err(row_count_error(shard, row_group, row0, expected_rows));
+    }
+    check_finite(&mut out, f, c, &site, plan, policy)?;
+    Ok(out)
+}
+
+fn row_count_error(shard: &ShardInfo, row_group: usize, got: usize, expected: usize) -> Error {
+    ErrorKind::ShardChanged {
+        path: shard.path.clone(),
+        message: format!("row group {row_group} decodes to {got} rows but its footer says {expected}"),
+    }
+    .into()
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, site: &Site) -> Result<&'a ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| {
+        ErrorKind::MissingColumn { path: site.shard.path.clone(), column: name.to_string(), hint: String::new() }.into()
+    })
+}
+
+fn put_features(batch: &RecordBatch, src: &FeatureSource, out: &mut Decoded, f: usize, row0: usize, site: &Site, policy: NullPolicy) -> Result<()> {
+    match src {
+        FeatureSource::Columns(names) => {
+            for (j, name) in names.iter().enumerate() {
+                let arr = column(batch, name, site)?;
+                write_scalars(arr, &mut out.features, f, j, row0, name, site)?;
+                if arr.null_count() > 0 {
+                    apply_nulls(arr, out, f, j, row0, name, site, policy, true)?;
+                }
+            }
+        }
+        FeatureSource::List { column: name, .. } => {
+            let arr = column(batch, name, site)?;
+            write_list(arr, &mut out.features, f, row0, name, site)?;
+            if arr.null_count() > 0 {
+                for i in 0..arr.len() {
+                    if arr.is_null(i) {
+                        for j in 0..f {
+                            handle_bad(out, f, row0 + i, j, name, site, policy, BadValue::Null, true)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn put_target(batch: &RecordBatch, t: &TargetSource, out: &mut Decoded, c: usize, row0: usize, site: &Site, policy: NullPolicy) -> Result<()> {
+    let name = t.column();
+    let arr = column(batch, name, site)?;
+    match t {
+        TargetSource::Class { num_classes, .. } => {
+            let labels = integer_values(arr, name, site)?;
+            for (i, &v) in labels.iter().enumerate() {
+                let row = row0 + i;
+                if arr.is_null(i) {
+                    // A class cannot be filled: skip the row or fail.
+                    let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
+                    handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false)?;
+                    continue;
+                }
+                if v < 0 || v as u128 >= *num_classes as u128 {
+                    return Err(ErrorKind::Label {
+                        path: site.shard.path.clone(),
+                        column: name.to_string(),
+                        row: site.first_row + row as u64,
+                        value: v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+                        num_classes: *num_classes,
+                    }
+                    .into());
+                }
+                out.targets[row * c + v as usize] = 1.0;
+            }
+        }
+        TargetSource::Regression { .. } => {
+            write_scalars(arr, &mut out.targets, c, 0, row0, name, site)?;
+            if arr.null_count() > 0 {
+                apply_nulls(arr, out, c, 0, row0, name, site, policy, false)?;
+            }
+        }
+        TargetSource::Soft { .. } => {
+            write_list(arr, &mut out.targets, c, row0, name, site)?;
+            for i in 0..arr.len() {
+                if arr.is_null(i) {
+                    for j in 0..c {
+                        handle_bad(out, c, row0 + i, j, name, site, policy, BadValue::Null, false)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_nulls(arr: &ArrayRef, out: &mut Decoded, width: usize, col: usize, row0: usize, name: &str, site: &Site, policy: NullPolicy, features: bool) -> Result<()> {
+    for i in 0..arr.len() {
+        if arr.is_null(i) {
+            handle_bad(out, width, row0 + i, col, name, site, policy, BadValue::Null, features)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_bad(out: &mut Decoded, width: usize, row: usize, col: usize, name: &str, site: &Site, policy: NullPolicy, value: BadValue, features: bool) -> Result<()> {
+    match policy {
+        NullPolicy::Error => Err(site.bad(name, row, value)),
+        NullPolicy::SkipRow => {
+            let rows = out.rows;
+            let keep = out.keep.get_or_insert_with(|| vec![true; rows]);
+            if keep[row] {
+                keep[row] = false;
+                out.skipped += 1;
+            }
+            Ok(())
+        }
+        NullPolicy::Fill(v) => {
+            let buf = if features { &mut out.features } else { &mut out.targets };
+            buf[row * width + col] = v;
+            out.filled += 1;
+            Ok(())
+        }
+    }
+}
+
+/// Fast check for NaN/Inf over the whole buffers; slow path only when one is present.
+fn check_finite(out: &mut Decoded, f: usize, c: usize, site: &Site, plan: &crate::source::columns::ColumnPlan, policy: NullPolicy) -> Result<()> {
+    for features in [true, false] {
+        let (width, all_finite) = if features {
+            (f, out.features.iter().all(|v| v.is_finite()))
+        } else {
+            (c, out.targets.iter().all(|v| v.is_finite()))
+        };
+        if all_finite || width == 0 {
+            continue;
+        }
+        let len = if features { out.features.len() } else { out.targets.len() };
+        for idx in 0..len {
+            let v = if features { out.features[idx] } else { out.targets[idx] };
+            if v.is_finite() {
+                continue;
+            }
+            let (row, col) = (idx / width, idx % width);
+            if out.keep.as_ref().is_some_and(|k| !k[row]) {
+                continue;
+            }
+            let name = if features {
+                match &plan.features {
+                    FeatureSource::Columns(n) => n[col].clone(),
+                    FeatureSource::List { column, .. } => format!("{column}[{col}]"),
+                }
+            } else {
+                plan.target.as_ref().map(|t| t.column().to_string()).unwrap_or_default()
+            };
+            let kind = if v.is_nan() { BadValue::NaN } else { BadValue::Infinite };
+            handle_bad(out, width, row, col, &name, site, policy, kind, features)?;
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(arr: &ArrayRef, name: &str, site: &Site, role: &str) -> Error {
+    ErrorKind::ColumnType {
+        path: site.shard.path.clone(),
+        column: name.to_string(),
+        found: arr.data_type().to_string(),
+        role: role.to_string(),
+    }
+    .into()
+}
+
+/// Write a numeric array into `out[(row0 + i) * stride + col]`.
+fn write_scalars(arr: &ArrayRef, out: &mut [f32], stride: usize, col: usize, row0: usize, name: &str, site: &Site) -> Result<()> {
+    macro_rules! put {
+        ($t:ty, $conv:expr) => {{
+            let a = arr.as_primitive::<$t>();
+            let conv = $conv;
+            let dst = &mut out[row0 * stride..];
+            for (i, v) in a.values().iter().enumerate() {
+                dst[i * stride + col] = conv(*v);
+            }
+        }};
+    }
+    match arr.data_type() {
+        DataType::Float32 => put!(Float32Type, |v: f32| v),
+        DataType::Float64 => put!(Float64Type, |v: f64| v as f32),
+        DataType::Float16 => put!(Float16Type, |v: HalfF16| v.to_f32()),
+        DataType::Int8 => put!(Int8Type, |v: i8| v as f32),
+        DataType::Int16 => put!(Int16Type, |v: i16| v as f32),
+        DataType::Int32 => put!(Int32Type, |v: i32| v as f32),
+        DataType::Int64 => put!(Int64Type, |v: i64| v as f32),
+        DataType::UInt8 => put!(UInt8Type, |v: u8| v as f32),
+        DataType::UInt16 => put!(UInt16Type, |v: u16| v as f32),
+        DataType::UInt32 => put!(UInt32Type, |v: u32| v as f32),
+        DataType::UInt64 => put!(UInt64Type, |v: u64| v as f32),
+        DataType::Decimal32(_, s) => {
+            let scale = 10f64.powi(-(*s as i32));
+            put!(Decimal32Type, |v: i32| (v as f64 * scale) as f32)
+        }
+        DataType::Decimal64(_, s) => {
+            let scale = 10f64.powi(-(*s as i32));
+            put!(Decimal64Type, |v: i64| (v as f64 * scale) as f32)
+        }
+        DataType::Decimal128(_, s) => {
+            let scale = 10f64.powi(-(*s as i32));
+            put!(Decimal128Type, |v: i128| (v as f64 * scale) as f32)
+        }
+        _ => return Err(unsupported(arr, name, site, "a number")),
+    }
+    Ok(())
+}
+
+type HalfF16 = <Float16Type as arrow_array::ArrowPrimitiveType>::Native;
+
+/// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`.
+fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<()> {
+    let n = arr.len();
+    let (values, starts): (ArrayRef, Option<Vec<usize>>) = match arr.data_type() {
+        DataType::FixedSizeList(_, len) => {
+            let a = arr.as_fixed_size_list();
+            let len = *len as usize;
+            if len != width {
+                return Err(ragged(site, name, 0, len, width));
+            }
+            (a.values().slice(a.offset() * len, n * len), None)
+        }
+        DataType::List(_) => {
+            let a = arr.as_list::<i32>();
+            let offs: Vec<usize> = a.value_offsets().iter().map(|&o| o.max(0) as usize).collect();
+            (a.values().clone(), Some(offs))
+        }
+        DataType::LargeList(_) => {
+            let a = arr.as_list::<i64>();
+            let offs: Vec<usize> = a.value_offsets().iter().map(|&o| o.max(0) as usize).collect();
+            (a.values().clone(), Some(offs))
+        }
+        _ => return Err(unsupported(arr, name, site, "a list of numbers")),
+    };
+    if values.null_count() > 0 {
+        // Null elements inside a list: report the first one's row.
+        let idx = (0..values.len()).find(|&i| values.is_null(i)).unwrap_or(0);
+        let row = starts.as_ref().map_or(idx / width.max(1), |s| s.partition_point(|&x| x <= idx).saturating_sub(1));
+        return Err(site.bad(name, row0 + row, BadValue::Null));
+    }
+    let dst = &mut out[row0 * width..(row0 + n) * width];
+    match starts {
+        None => write_scalars(&values, dst, 1, 0, 0, name, site),
+        Some(offs) => {
+            for i in 0..n {
+                let len = offs[i + 1].saturating_sub(offs[i]);
+                if len != width && arr.is_valid(i) {
+                    return Err(ragged(site, name, row0 + i, len, width));
+                }
+            }
+            let first = offs[0];
+            let last = offs[n];
+            if last - first != n * width {
+                // Only null rows can make this differ; copy row by row.
+                for i in 0..n {
+                    if arr.is_valid(i) {
+                        let v = values.slice(offs[i], width);
+                        write_scalars(&v, &mut dst[i * width..(i + 1) * width], 1, 0, 0, name, site)?;
+                    }
+                }
+                Ok(())
+            } else {
+                write_scalars(&values.slice(first, n * width), dst, 1, 0, 0, name, site)
+            }
+        }
+    }
+}
+
+fn ragged(site: &Site, name: &str, row: usize, len: usize, expected: usize) -> Error {
+    ErrorKind::Ragged {
+        path: site.shard.path.clone(),
+        column: name.to_string(),
+        row: site.first_row + row as u64,
+        len,
+        expected,
+    }
+    .into()
+}
+
+/// Integer label values widened to i128 (nulls read as 0; the caller checks validity).
+fn integer_values(arr: &ArrayRef, name: &str, site: &Site) -> Result<Vec<i128>> {
+    macro_rules! ints {
+        ($t:ty) => {
+            arr.as_primitive::<$t>().values().iter().map(|&v| v as i128).collect()
+        };
+    }
+    Ok(match arr.data_type() {
+        DataType::Int8 => ints!(Int8Type),
+        DataType::Int16 => ints!(Int16Type),
+        DataType::Int32 => ints!(Int32Type),
+        DataType::Int64 => ints!(Int64Type),
+        DataType::UInt8 => ints!(UInt8Type),
+        DataType::UInt16 => ints!(UInt16Type),
+        DataType::UInt32 => ints!(UInt32Type),
+        DataType::UInt64 => ints!(UInt64Type),
+        _ => return Err(unsupported(arr, name, site, "a class label")),
+    })
+}
+
+/// The largest label in one row group's class column (for deriving the class count).
+pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, column: &str) -> Result<Option<i128>> {
+    let run = || -> Result<Option<i128>> {
+        let meta = shard.metadata.metadata();
+        let descr = meta.file_metadata().schema_descr();
+        let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
+            path: shard.path.clone(),
+            column: column.to_string(),
+            hint: String::new(),
+        })?;
+        let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+        let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+            .with_projection(ProjectionMask::roots(descr, [root]))
+            .with_row_groups(vec![row_group])
+            .build()
+            .map_err(decode_err)?;
+        let site = Site { shard, row_group, first_row: 0 };
+        let mut max = None;
+        for b in reader {
+            let b = b.map_err(|e| decode_err(e.into()))?;
+            let arr = b.column(0);
+            for (i, v) in integer_values(arr, column, &site)?.into_iter().enumerate() {
+                if arr.is_valid(i) {
+                    if v < 0 {
+                        return Err(ErrorKind::Label {
+                            path: shard.path.clone(),
+                            column: column.to_string(),
+                            row: i as u64,
+                            value: v as i64,
+                            num_classes: 0,
+                        }
+                        .into());
+                    }
+                    max = Some(max.map_or(v, |m: i128| m.max(v)));
+                }
+            }
+        }
+        Ok(max)
+    };
+    let _ = set;
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(r) => r,
+        Err(p) => Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group, message: panic_message(&*p) }.into()),
+    }
+}

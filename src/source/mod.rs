@@ -1,0 +1,19 @@
+//! The source: Parquet shards → row-major batches.
+//!
+//! * [`shards`]: discovery, footers, the global row index ([`ShardSet`]);
+//! * [`columns`]: which columns are features and target ([`Features`], [`Target`]);
+//! * [`decode`]: one row group → `f32` buffers, the boundary with untrusted bytes;
+//! * [`cache`]: the bounded, shared row-group cache;
+//! * [`reader`]: rows → [`Batch`](crate::Batch) ([`Reader`]).
+
+pub(crate) mod cache;
+pub(crate) mod columns;
+pub(crate) mod decode;
+pub(crate) mod reader;
+pub(crate) mod shards;
+
+pub use cache::CacheStats;
+pub use columns::{Features, Target};
+pub use decode::NullPolicy;
+pub use reader::{Reader, Rows, DEFAULT_CACHE_BYTES};
+pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

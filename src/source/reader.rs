@@ -1,0 +1,198 @@
+//! [`Reader`]: global row ranges or row ids → a [`Batch`], through the shared row-group cache.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ndarray::Array2;
+use rayon::prelude::*;
+
+use crate::batch::{Batch, Provenance};
+use crate::error::{Error, Result};
+use crate::source::cache::{CacheStats, RowGroupCache};
+use crate::source::decode::{decode_row_group, Decoded};
+use crate::source::shards::ShardSet;
+
+/// Default row-group cache capacity: 512 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 512 << 20;
+
+/// The rows of one step: a contiguous global range, or explicit global row ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// Rows `start..end`.
+    Range(Range<u64>),
+    /// These rows, in this order.
+    Ids(Vec<u64>),
+}
+
+impl Rows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Range(r) => (r.end - r.start) as usize,
+            Rows::Ids(v) => v.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The global row ids, in order.
+    pub fn ids(&self) -> Vec<u64> {
+        match self {
+            Rows::Range(r) => r.clone().collect(),
+            Rows::Ids(v) => v.clone(),
+        }
+    }
+}
+
+/// Reads rows of a [`ShardSet`] into batches; shareable by all workers.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use shardmix::{Reader, Rows, ShardSet, Target};
+/// let set = ShardSet::open("examples/data/digits.parquet")?.target(Target::class("label", 10))?;
+/// let reader = Reader::new(Arc::new(set), 64 << 20);
+/// let batch = reader.read(0, &Rows::Ids(vec![5, 1, 1796]))?;
+/// assert_eq!(batch.provenance.row_a, vec![5, 1, 1796]);
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+pub struct Reader {
+    set: Arc<ShardSet>,
+    cache: RowGroupCache,
+    skipped: AtomicU64,
+    filled: AtomicU64,
+}
+
+impl Reader {
+    /// A reader over `set` with a row-group cache of `cache_bytes`.
+    pub fn new(set: Arc<ShardSet>, cache_bytes: usize) -> Self {
+        Reader { set, cache: RowGroupCache::new(cache_bytes), skipped: AtomicU64::new(0), filled: AtomicU64::new(0) }
+    }
+
+    /// The shard set read.
+    pub fn shard_set(&self) -> &Arc<ShardSet> {
+        &self.set
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Rows dropped by the skip-row policy so far (counted once per decode).
+    pub fn skipped_rows(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Values replaced by the fill policy so far (counted once per decode).
+    pub fn filled_values(&self) -> u64 {
+        self.filled.load(Ordering::Relaxed)
+    }
+
+    fn row_group(&self, idx: usize) -> Result<Arc<Decoded>> {
+        let rg = self.set.row_groups()[idx];
+        self.cache.get(idx, || {
+            let d = decode_row_group(&self.set, rg.shard, rg.row_group, rg.first_row)?;
+            self.skipped.fetch_add(d.skipped, Ordering::Relaxed);
+            self.filled.fetch_add(d.filled, Ordering::Relaxed);
+            Ok(d)
+        })
+    }
+
+    /// Read `rows` as the batch of `step`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for rows beyond the data; any decode error
+    /// of the row groups involved, naming file and row group.
+    pub fn read(&self, step: u64, rows: &Rows) -> Result<Batch> {
+        let n_total = self.set.num_rows();
+        let (lo, hi) = match rows {
+            Rows::Range(r) => (r.start, r.end),
+            Rows::Ids(v) => (v.iter().copied().min().unwrap_or(0), v.iter().copied().max().map_or(0, |m| m + 1)),
+        };
+        if hi > n_total || lo > hi {
+            return Err(Error::config("rows", format!("rows {lo}..{hi} are outside the dataset's {n_total} rows")));
+        }
+        // The row groups needed, in order.
+        let mut needed: Vec<usize> = match rows {
+            Rows::Range(r) if r.is_empty() => Vec::new(),
+            Rows::Range(r) => (self.set.locate(r.start)..=self.set.locate(r.end - 1)).collect(),
+            Rows::Ids(v) => v.iter().map(|&id| self.set.locate(id)).collect(),
+        };
+        needed.sort_unstable();
+        needed.dedup();
+        let groups: Vec<Arc<Decoded>> = if needed.len() > 1 {
+            needed.par_iter().map(|&i| self.row_group(i)).collect::<Result<_>>()?
+        } else {
+            needed.iter().map(|&i| self.row_group(i)).collect::<Result<_>>()?
+        };
+
+        let spec = self.set.spec();
+        let (f, c) = (spec.num_features(), spec.num_targets());
+        let n = rows.len();
+        let mut features = Vec::with_capacity(n * f);
+        let mut targets = Vec::with_capacity(n * c);
+        let mut ids = Vec::with_capacity(n);
+        let rg_refs = self.set.row_groups();
+        let mut copy_run = |g: &Decoded, first_row: u64, local: Range<usize>| {
+            match &g.keep {
+                None => {
+                    features.extend_from_slice(&g.features[local.start * f..local.end * f]);
+                    targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
+                    ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
+                }
+                Some(keep) => {
+                    for i in local {
+                        if keep[i] {
+                            features.extend_from_slice(&g.features[i * f..(i + 1) * f]);
+                            targets.extend_from_slice(&g.targets[i * c..(i + 1) * c]);
+                            ids.push(first_row + i as u64);
+                        }
+                    }
+                }
+            }
+        };
+        match rows {
+            Rows::Range(r) => {
+                for (k, &idx) in needed.iter().enumerate() {
+                    let rg = rg_refs[idx];
+                    let start = r.start.max(rg.first_row) - rg.first_row;
+                    let end = r.end.min(rg.first_row + rg.num_rows) - rg.first_row;
+                    copy_run(&groups[k], rg.first_row, start as usize..end as usize);
+                }
+            }
+            Rows::Ids(v) => {
+                for &id in v {
+                    let idx = self.set.locate(id);
+                    let k = needed.partition_point(|&x| x < idx);
+                    let rg = rg_refs[idx];
+                    let local = (id - rg.first_row) as usize;
+                    copy_run(&groups[k], rg.first_row, local..local + 1);
+                }
+            }
+        }
+        let rows_out = ids.len();
+        let features = Array2::from_shape_vec((rows_out, f), features).map_err(|e| Error::shape("reader features", format!("{rows_out} × {f}"), e))?;
+        let targets = if c > 0 {
+            Some(Array2::from_shape_vec((rows_out, c), targets).map_err(|e| Error::shape("reader targets", format!("{rows_out} × {c}"), e))?)
+        } else {
+            None
+        };
+        Ok(Batch { step, features, targets, provenance: Provenance::real(ids) })
+    }
+}
+
+impl ShardSet {
+    /// Read a global row range directly (no cache): convenient for tests and small data.
+    ///
+    /// # Errors
+    /// As [`Reader::read`].
+    pub fn read_rows(&self, rows: Range<u64>) -> Result<Batch> {
+        let reader = Reader::new(Arc::new(self.clone()), 0);
+        reader.read(0, &Rows::Range(rows))
+    }
+}

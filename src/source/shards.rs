@@ -1,0 +1,393 @@
+//! [`ShardSet`]: a set of Parquet shards opened by their footers alone — schema, row groups
+//! and a global row index — with the feature and target columns resolved and checked in
+//! every shard before any data is decoded.
+
+use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use rayon::prelude::*;
+
+use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
+use crate::source::decode::{self, NullPolicy};
+use crate::spec::{DataSpec, FeatureLayout, TargetKind};
+
+/// Default limit on one column chunk's uncompressed size: 1 GiB.
+pub const DEFAULT_MAX_COLUMN_CHUNK_BYTES: u64 = 1 << 30;
+
+/// One Parquet file of a [`ShardSet`].
+#[derive(Debug, Clone)]
+pub struct ShardInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Rows, from the footer.
+    pub num_rows: u64,
+    /// Row groups, from the footer.
+    pub num_row_groups: usize,
+    /// Global id of the shard's first row.
+    pub first_row: u64,
+    pub(crate) file_len: u64,
+    pub(crate) metadata: ArrowReaderMetadata,
+    /// Projection roots of the selected columns in this shard's schema.
+    pub(crate) roots: Vec<usize>,
+}
+
+/// One row group in the global row index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowGroupRef {
+    /// Index of the shard in [`ShardSet::shards`].
+    pub shard: usize,
+    /// Row group within the shard.
+    pub row_group: usize,
+    /// Global id of its first row.
+    pub first_row: u64,
+    /// Its rows.
+    pub num_rows: u64,
+}
+
+/// A set of Parquet shards with resolved feature and target columns.
+///
+/// # Example
+/// ```
+/// use shardmix::{Features, ShardSet, Target};
+/// let set = ShardSet::open("examples/data/digits.parquet")?
+///     .features(Features::prefix("p"))?
+///     .target(Target::class("label", 10))?;
+/// assert_eq!(set.num_rows(), 1797);
+/// assert_eq!(set.spec().num_features(), 64);
+/// let batch = set.read_rows(0..4)?;
+/// assert_eq!(batch.features.dim(), (4, 64));
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShardSet {
+    shards: Vec<ShardInfo>,
+    row_groups: Vec<RowGroupRef>,
+    num_rows: u64,
+    features: Features,
+    target: Target,
+    null_policy: NullPolicy,
+    max_chunk: u64,
+    feature_shape: Option<Vec<usize>>,
+    plan: ColumnPlan,
+    spec: DataSpec,
+}
+
+fn has_glob_chars(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| s.contains(['*', '?', '[']))
+}
+
+/// Expand a directory, a glob or a file into a sorted list of files.
+fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
+    if has_glob_chars(spec) && !spec.exists() {
+        let pattern = spec.to_str().unwrap_or_default();
+        let paths = glob::glob(pattern).map_err(|e| Error::config("data", format!("bad pattern '{pattern}': {e}")))?;
+        let mut out = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string())))?;
+            if p.is_file() {
+                out.push(p);
+            }
+        }
+        out.sort();
+        return Ok(out);
+    }
+    let meta = std::fs::metadata(spec).map_err(|e| Error::io(spec, e))?;
+    if meta.is_dir() {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(spec).map_err(|e| Error::io(spec, e))? {
+            let entry = entry.map_err(|e| Error::io(spec, e))?;
+            let p = entry.path();
+            let is_parquet = p.extension().is_some_and(|e| e == "parquet");
+            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(['.', '_']));
+            if is_parquet && !hidden && p.is_file() {
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    } else {
+        Ok(vec![spec.to_path_buf()])
+    }
+}
+
+fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let loaded = catch_unwind(AssertUnwindSafe(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())));
+    match loaded {
+        Ok(Ok(m)) => Ok((m, len)),
+        Ok(Err(source)) => Err(ErrorKind::Footer { path: path.to_path_buf(), source }.into()),
+        Err(p) => Err(ErrorKind::DecodePanic { path: path.to_path_buf(), row_group: 0, message: format!("while reading the footer: {}", panic_message(&*p)) }.into()),
+    }
+}
+
+impl ShardSet {
+    /// Open a directory (its `*.parquet` files, not hidden ones), a glob (`data/*.parquet`) or
+    /// one file. Only footers are read. Features default to [`Features::auto`], no target.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NoShards`] when nothing matches, [`ErrorKind::Footer`] for a file that is
+    /// not readable Parquet, [`ErrorKind::Empty`] when there are no rows, and the column errors
+    /// of [`ShardSet::features`].
+    pub fn open(spec: impl AsRef<Path>) -> Result<Self> {
+        Self::open_many(&[spec])
+    }
+
+    /// Open several specs (each a directory, glob or file) as one dataset, in the order given.
+    ///
+    /// # Errors
+    /// As [`ShardSet::open`].
+    pub fn open_many<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
+        let mut files = Vec::new();
+        for s in specs {
+            files.extend(expand(s.as_ref())?);
+        }
+        if files.is_empty() {
+            let spec = specs.iter().map(|s| s.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(ErrorKind::NoShards { spec }.into());
+        }
+        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> = files.par_iter().map(|p| read_footer(p)).collect();
+        let mut shards = Vec::with_capacity(files.len());
+        let mut row_groups = Vec::new();
+        let mut first_row = 0u64;
+        for (i, (path, footer)) in files.into_iter().zip(footers).enumerate() {
+            let (metadata, file_len) = footer?;
+            let meta = metadata.metadata().clone();
+            let mut shard_rows = 0u64;
+            for (rg, rg_meta) in meta.row_groups().iter().enumerate() {
+                let n = u64::try_from(rg_meta.num_rows()).map_err(|_| ErrorKind::ShardChanged {
+                    path: path.clone(),
+                    message: format!("row group {rg} has a negative row count in its footer"),
+                })?;
+                if n > 0 {
+                    row_groups.push(RowGroupRef { shard: i, row_group: rg, first_row: first_row + shard_rows, num_rows: n });
+                }
+                shard_rows += n;
+            }
+            shards.push(ShardInfo {
+                path,
+                num_rows: shard_rows,
+                num_row_groups: meta.num_row_groups(),
+                first_row,
+                file_len,
+                metadata,
+                roots: Vec::new(),
+            });
+            first_row += shard_rows;
+        }
+        let mut set = ShardSet {
+            shards,
+            row_groups,
+            num_rows: first_row,
+            features: Features::Auto,
+            target: Target::None,
+            null_policy: NullPolicy::Error,
+            max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+            feature_shape: None,
+            plan: ColumnPlan { features: FeatureSource::Columns(Vec::new()), target: None },
+            spec: DataSpec { features: FeatureLayout::Columns(Vec::new()), target: TargetKind::None, feature_shape: None },
+        };
+        if set.num_rows == 0 {
+            let what = if set.shards.len() == 1 { set.shards[0].path.display().to_string() } else { format!("the {} shards", set.shards.len()) };
+            return Err(ErrorKind::Empty { what }.into());
+        }
+        set.resolve()?;
+        Ok(set)
+    }
+
+    /// Select the feature columns (default [`Features::auto`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::MissingColumn`], [`ErrorKind::ColumnType`] or [`ErrorKind::SchemaMismatch`]
+    /// naming the shard and column.
+    pub fn features(mut self, features: Features) -> Result<Self> {
+        self.features = features;
+        self.resolve()?;
+        Ok(self)
+    }
+
+    /// Select the target (default none).
+    ///
+    /// # Errors
+    /// As [`ShardSet::features`]; for a derived class count also the label errors of a scan.
+    pub fn target(mut self, target: Target) -> Result<Self> {
+        self.target = target;
+        self.resolve()?;
+        Ok(self)
+    }
+
+    /// What to do with nulls, NaN and infinities (default [`NullPolicy::Error`]).
+    pub fn null_policy(mut self, policy: NullPolicy) -> Self {
+        self.null_policy = policy;
+        self
+    }
+
+    /// Refuse to decode a column chunk whose footer claims more than `bytes` uncompressed
+    /// (default [`DEFAULT_MAX_COLUMN_CHUNK_BYTES`]): a guard against decompression bombs.
+    pub fn max_column_chunk_bytes(mut self, bytes: u64) -> Self {
+        self.max_chunk = bytes;
+        self
+    }
+
+    /// Declare the tensor shape of each row's features (e.g. `[28, 28, 1]`, H × W × C), used by
+    /// CutMix.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Shape`] when the product differs from the feature count.
+    pub fn feature_shape(mut self, shape: &[usize]) -> Result<Self> {
+        let product: usize = shape.iter().product();
+        if shape.is_empty() || product != self.spec.num_features() {
+            return Err(Error::shape("feature_shape", format!("{} values per row", self.spec.num_features()), format!("{shape:?} = {product}")));
+        }
+        self.feature_shape = Some(shape.to_vec());
+        self.spec.feature_shape = Some(shape.to_vec());
+        Ok(self)
+    }
+
+    fn resolve(&mut self) -> Result<()> {
+        let first = &self.shards[0];
+        let schema = first.metadata.schema().clone();
+        let derived = match &self.target {
+            Target::Class { column, num_classes: None } => Some(self.derive_classes(column)?),
+            Target::Auto(column) if schema.field_with_name(column).is_ok_and(|f| columns::is_integer(f.data_type())) => Some(self.derive_classes(column)?),
+            _ => None,
+        };
+        let features = match (&self.features, self.target.column()) {
+            // Auto with a lone list column (and no scalar features) takes the list column.
+            (Features::Auto, t) if !schema.fields().iter().any(|f| Some(f.name().as_str()) != t && columns::is_numeric(f.data_type())) => {
+                let lists: Vec<_> = schema.fields().iter().filter(|f| Some(f.name().as_str()) != t && columns::list_element(f.data_type()).is_some()).collect();
+                if lists.len() == 1 { Features::List(lists[0].name().clone()) } else { Features::Auto }
+            }
+            (f, _) => f.clone(),
+        };
+        let (mut plan, mut spec) = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
+        if let FeatureSource::List { column, len: None } = plan.features.clone() {
+            let len = self.probe_list_len(&column)?;
+            plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
+            spec.features = FeatureLayout::List { column: column.clone(), len };
+        }
+        if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
+            let width = self.probe_list_len(&column)?;
+            plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });
+            spec.target = TargetKind::Soft { column: column.clone(), width };
+        }
+        if spec.num_features() == 0 {
+            return Err(Error::shape("features", "at least one value per row", "0"));
+        }
+        if let Some(shape) = &self.feature_shape {
+            if shape.iter().product::<usize>() == spec.num_features() {
+                spec.feature_shape = Some(shape.clone());
+            } else {
+                self.feature_shape = None;
+            }
+        }
+        let first_path = first.path.clone();
+        let mut roots = Vec::with_capacity(self.shards.len());
+        for shard in &self.shards {
+            roots.push(columns::check_shard(shard.metadata.schema(), &shard.path, &schema, &first_path, &plan)?);
+        }
+        for (shard, r) in self.shards.iter_mut().zip(roots) {
+            shard.roots = r;
+        }
+        self.plan = plan;
+        self.spec = spec;
+        Ok(())
+    }
+
+    fn derive_classes(&self, column: &str) -> Result<usize> {
+        let maxes: Vec<Result<Option<i128>>> = self
+            .row_groups
+            .par_iter()
+            .map(|rg| decode::max_label(self, &self.shards[rg.shard], rg.row_group, column))
+            .collect();
+        let mut max: Option<i128> = None;
+        for m in maxes {
+            if let Some(v) = m? {
+                max = Some(max.map_or(v, |x| x.max(v)));
+            }
+        }
+        let max = max.ok_or_else(|| Error::from(ErrorKind::Empty { what: format!("label column '{column}' (every value is null)") }))?;
+        usize::try_from(max + 1)
+            .ok()
+            .filter(|&n| n <= 1 << 20)
+            .ok_or_else(|| Error::config("num_classes", format!("derived from the largest label {max}, which is too large; give --num-classes")))
+    }
+
+    fn probe_list_len(&self, column: &str) -> Result<usize> {
+        use arrow_array::Array;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ProjectionMask;
+        let shard = &self.shards[0];
+        let run = || -> Result<usize> {
+            let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn { path: shard.path.clone(), column: column.into(), hint: String::new() })?;
+            let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+            let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
+            let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: 0, source });
+            let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+                .with_projection(ProjectionMask::roots(&descr, [root]))
+                .with_limit(1)
+                .with_batch_size(1)
+                .build()
+                .map_err(err)?;
+            let batch = reader.next().ok_or_else(|| Error::from(ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) }))?.map_err(|e| err(e.into()))?;
+            let arr = batch.column(0);
+            let len = match arr.data_type() {
+                arrow_schema::DataType::List(_) => arrow_array::cast::AsArray::as_list::<i32>(arr).value_length(0) as usize,
+                arrow_schema::DataType::LargeList(_) => arrow_array::cast::AsArray::as_list::<i64>(arr).value_length(0) as usize,
+                _ => 0,
+            };
+            let _ = arr.len();
+            Ok(len)
+        };
+        match catch_unwind(AssertUnwindSafe(run)) {
+            Ok(r) => r,
+            Err(p) => Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group: 0, message: panic_message(&*p) }.into()),
+        }
+    }
+
+    /// The shards, in order.
+    pub fn shards(&self) -> &[ShardInfo] {
+        &self.shards
+    }
+
+    /// Every non-empty row group, in global row order.
+    pub fn row_groups(&self) -> &[RowGroupRef] {
+        &self.row_groups
+    }
+
+    /// Total rows (from the footers; each row group's decoded count is checked against it).
+    pub fn num_rows(&self) -> u64 {
+        self.num_rows
+    }
+
+    /// The resolved data spec.
+    pub fn spec(&self) -> &DataSpec {
+        &self.spec
+    }
+
+    /// The Arrow schema of the first shard.
+    pub fn arrow_schema(&self) -> &arrow_schema::SchemaRef {
+        self.shards[0].metadata.schema()
+    }
+
+    /// The null/NaN policy in force.
+    pub fn policy(&self) -> NullPolicy {
+        self.null_policy
+    }
+
+    pub(crate) fn plan(&self) -> &ColumnPlan {
+        &self.plan
+    }
+
+    pub(crate) fn chunk_limit(&self) -> u64 {
+        self.max_chunk
+    }
+
+    /// Index into [`ShardSet::row_groups`] of the row group holding global row `row`.
+    pub(crate) fn locate(&self, row: u64) -> usize {
+        self.row_groups.partition_point(|rg| rg.first_row + rg.num_rows <= row)
+    }
+}
