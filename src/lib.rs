@@ -7,14 +7,21 @@
 
 mod batch;
 mod error;
-mod source;
+mod order;
+mod pipeline;
 pub mod rng;
+mod source;
 mod spec;
 mod stage;
 
 pub use batch::{Batch, Origin, Provenance};
 pub use error::{BadValue, Error, ErrorKind, Result};
+pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
+pub use pipeline::{Pipeline, PipelineBuilder, Stats};
 pub use rng::StepRng;
-pub use source::{CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, Target, DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES};
+pub use source::{
+    CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, Target,
+    DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+};
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
 pub use stage::{Generator, Map, ModelInfo, Stage};

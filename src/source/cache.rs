@@ -50,7 +50,10 @@ pub(crate) struct RowGroupCache {
 
 impl RowGroupCache {
     pub fn new(capacity: usize) -> Self {
-        RowGroupCache { capacity, inner: Mutex::new(Inner::default()) }
+        RowGroupCache {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -60,12 +63,20 @@ impl RowGroupCache {
     }
 
     /// The row group `key`, decoding it with `decode` if no one has.
-    pub fn get(&self, key: usize, decode: impl FnOnce() -> Result<Decoded>) -> Result<Arc<Decoded>> {
+    pub fn get(
+        &self,
+        key: usize,
+        decode: impl FnOnce() -> Result<Decoded>,
+    ) -> Result<Arc<Decoded>> {
         let cell = {
             let mut inner = self.lock();
             inner.tick += 1;
             let tick = inner.tick;
-            let entry = inner.map.entry(key).or_insert_with(|| Entry { cell: Arc::new(OnceLock::new()), last_use: tick, bytes: 0 });
+            let entry = inner.map.entry(key).or_insert_with(|| Entry {
+                cell: Arc::new(OnceLock::new()),
+                last_use: tick,
+                bytes: 0,
+            });
             entry.last_use = tick;
             let cell = entry.cell.clone();
             if cell.get().is_some() {
@@ -86,12 +97,20 @@ impl RowGroupCache {
             let keep = matches!(&result, Ok(d) if d.bytes() <= self.capacity);
             if keep {
                 let size = result.as_ref().map(|d| d.bytes()).unwrap_or(0);
-                if let Some(e) = inner.map.get_mut(&key).filter(|e| Arc::ptr_eq(&e.cell, &cell)) {
+                if let Some(e) = inner
+                    .map
+                    .get_mut(&key)
+                    .filter(|e| Arc::ptr_eq(&e.cell, &cell))
+                {
                     e.bytes = size;
                     inner.bytes += size;
                     self.evict(&mut inner, key);
                 }
-            } else if inner.map.get(&key).is_some_and(|e| Arc::ptr_eq(&e.cell, &cell)) {
+            } else if inner
+                .map
+                .get(&key)
+                .is_some_and(|e| Arc::ptr_eq(&e.cell, &cell))
+            {
                 // Errors are not cached (a later step may retry); oversize groups are not kept.
                 inner.map.remove(&key);
             }
@@ -117,7 +136,13 @@ impl RowGroupCache {
 
     pub fn stats(&self) -> CacheStats {
         let inner = self.lock();
-        CacheStats { capacity: self.capacity, bytes: inner.bytes, peak_bytes: inner.peak, hits: inner.hits, misses: inner.misses }
+        CacheStats {
+            capacity: self.capacity,
+            bytes: inner.bytes,
+            peak_bytes: inner.peak,
+            hits: inner.hits,
+            misses: inner.misses,
+        }
     }
 }
 
@@ -126,7 +151,14 @@ mod tests {
     use super::*;
 
     fn decoded(n: usize) -> Decoded {
-        Decoded { rows: n, features: vec![0.0; n], targets: Vec::new(), keep: None, skipped: 0, filled: 0 }
+        Decoded {
+            rows: n,
+            features: vec![0.0; n],
+            targets: Vec::new(),
+            keep: None,
+            skipped: 0,
+            filled: 0,
+        }
     }
 
     #[test]
@@ -140,9 +172,19 @@ mod tests {
         assert_eq!(s.misses, 10);
         // 0 was evicted long ago; 9 is still there.
         let mut decoded_again = false;
-        cache.get(9, || { decoded_again = true; Ok(decoded(40)) }).unwrap();
+        cache
+            .get(9, || {
+                decoded_again = true;
+                Ok(decoded(40))
+            })
+            .unwrap();
         assert!(!decoded_again);
-        cache.get(0, || { decoded_again = true; Ok(decoded(40)) }).unwrap();
+        cache
+            .get(0, || {
+                decoded_again = true;
+                Ok(decoded(40))
+            })
+            .unwrap();
         assert!(decoded_again);
     }
 
@@ -151,7 +193,9 @@ mod tests {
         let cache = RowGroupCache::new(16);
         cache.get(1, || Ok(decoded(100))).unwrap();
         assert_eq!(cache.stats().bytes, 0);
-        assert!(cache.get(2, || Err(crate::Error::config("x", "y"))).is_err());
+        assert!(cache
+            .get(2, || Err(crate::Error::config("x", "y")))
+            .is_err());
         assert!(cache.get(2, || Ok(decoded(1))).is_ok());
     }
 
@@ -163,12 +207,13 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
-                    cache.get(7, || {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                        Ok(decoded(10))
-                    })
-                    .unwrap();
+                    cache
+                        .get(7, || {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            Ok(decoded(10))
+                        })
+                        .unwrap();
                 });
             }
         });

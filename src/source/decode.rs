@@ -55,8 +55,14 @@ impl NullPolicy {
                     .and_then(|r| r.strip_suffix(')'))
                     .and_then(|v| v.trim().parse::<f32>().ok())
                     .filter(|v| v.is_finite());
-                v.map(NullPolicy::Fill)
-                    .ok_or_else(|| Error::config("null_policy", format!("'{s}' is not one of error, skip-row, fill(VALUE) with a finite VALUE")))
+                v.map(NullPolicy::Fill).ok_or_else(|| {
+                    Error::config(
+                        "null_policy",
+                        format!(
+                            "'{s}' is not one of error, skip-row, fill(VALUE) with a finite VALUE"
+                        ),
+                    )
+                })
             }
         }
     }
@@ -106,9 +112,16 @@ impl Site<'_> {
 }
 
 /// Decode row group `row_group` of shard `shard_idx`, whose first global row is `first_row`.
-pub(crate) fn decode_row_group(set: &ShardSet, shard_idx: usize, row_group: usize, first_row: u64) -> Result<Decoded> {
+pub(crate) fn decode_row_group(
+    set: &ShardSet,
+    shard_idx: usize,
+    row_group: usize,
+    first_row: u64,
+) -> Result<Decoded> {
     let shard = &set.shards()[shard_idx];
-    let result = catch_unwind(AssertUnwindSafe(|| decode_inner(set, shard, row_group, first_row)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        decode_inner(set, shard, row_group, first_row)
+    }));
     match result {
         Ok(r) => r,
         Err(payload) => Err(ErrorKind::DecodePanic {
@@ -120,7 +133,12 @@ pub(crate) fn decode_row_group(set: &ShardSet, shard_idx: usize, row_group: usiz
     }
 }
 
-fn decode_inner(set: &ShardSet, shard: &ShardInfo, row_group: usize, first_row: u64) -> Result<Decoded> {
+fn decode_inner(
+    set: &ShardSet,
+    shard: &ShardInfo,
+    row_group: usize,
+    first_row: u64,
+) -> Result<Decoded> {
     let meta = shard.metadata.metadata();
     let rg_meta = meta.row_group(row_group);
     let expected_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
@@ -145,16 +163,29 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, row_group: usize, first_row: 
     }
 
     let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| Error::io(&shard.path, e))?
+        .len();
     if file_len != shard.file_len {
         return Err(ErrorKind::ShardChanged {
             path: shard.path.clone(),
-            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
+            message: format!(
+                "the file is now {file_len} bytes, it was {} when opened",
+                shard.file_len
+            ),
         }
         .into());
     }
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
-    let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
+    let decode_err = |source| -> Error {
+        ErrorKind::Decode {
+            path: shard.path.clone(),
+            row_group,
+            source,
+        }
+        .into()
+    };
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
         .with_projection(mask)
         .with_row_groups(vec![row_group])
@@ -173,7 +204,11 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, row_group: usize, first_row: 
         skipped: 0,
         filled: 0,
     };
-    let site = Site { shard, row_group, first_row };
+    let site = Site {
+        shard,
+        row_group,
+        first_row,
+    };
     let policy = set.policy();
     let mut row0 = 0usize;
     for batch in reader {
@@ -198,18 +233,33 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, row_group: usize, first_row: 
 fn row_count_error(shard: &ShardInfo, row_group: usize, got: usize, expected: usize) -> Error {
     ErrorKind::ShardChanged {
         path: shard.path.clone(),
-        message: format!("row group {row_group} decodes to {got} rows but its footer says {expected}"),
+        message: format!(
+            "row group {row_group} decodes to {got} rows but its footer says {expected}"
+        ),
     }
     .into()
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, site: &Site) -> Result<&'a ArrayRef> {
     batch.column_by_name(name).ok_or_else(|| {
-        ErrorKind::MissingColumn { path: site.shard.path.clone(), column: name.to_string(), hint: String::new() }.into()
+        ErrorKind::MissingColumn {
+            path: site.shard.path.clone(),
+            column: name.to_string(),
+            hint: String::new(),
+        }
+        .into()
     })
 }
 
-fn put_features(batch: &RecordBatch, src: &FeatureSource, out: &mut Decoded, f: usize, row0: usize, site: &Site, policy: NullPolicy) -> Result<()> {
+fn put_features(
+    batch: &RecordBatch,
+    src: &FeatureSource,
+    out: &mut Decoded,
+    f: usize,
+    row0: usize,
+    site: &Site,
+    policy: NullPolicy,
+) -> Result<()> {
     match src {
         FeatureSource::Columns(names) => {
             for (j, name) in names.iter().enumerate() {
@@ -227,7 +277,17 @@ fn put_features(batch: &RecordBatch, src: &FeatureSource, out: &mut Decoded, f: 
                 for i in 0..arr.len() {
                     if arr.is_null(i) {
                         for j in 0..f {
-                            handle_bad(out, f, row0 + i, j, name, site, policy, BadValue::Null, true)?;
+                            handle_bad(
+                                out,
+                                f,
+                                row0 + i,
+                                j,
+                                name,
+                                site,
+                                policy,
+                                BadValue::Null,
+                                true,
+                            )?;
                         }
                     }
                 }
@@ -237,7 +297,15 @@ fn put_features(batch: &RecordBatch, src: &FeatureSource, out: &mut Decoded, f: 
     Ok(())
 }
 
-fn put_target(batch: &RecordBatch, t: &TargetSource, out: &mut Decoded, c: usize, row0: usize, site: &Site, policy: NullPolicy) -> Result<()> {
+fn put_target(
+    batch: &RecordBatch,
+    t: &TargetSource,
+    out: &mut Decoded,
+    c: usize,
+    row0: usize,
+    site: &Site,
+    policy: NullPolicy,
+) -> Result<()> {
     let name = t.column();
     let arr = column(batch, name, site)?;
     match t {
@@ -247,7 +315,11 @@ fn put_target(batch: &RecordBatch, t: &TargetSource, out: &mut Decoded, c: usize
                 let row = row0 + i;
                 if arr.is_null(i) {
                     // A class cannot be filled: skip the row or fail.
-                    let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
+                    let p = if policy == NullPolicy::SkipRow {
+                        policy
+                    } else {
+                        NullPolicy::Error
+                    };
                     handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false)?;
                     continue;
                 }
@@ -275,7 +347,17 @@ fn put_target(batch: &RecordBatch, t: &TargetSource, out: &mut Decoded, c: usize
             for i in 0..arr.len() {
                 if arr.is_null(i) {
                     for j in 0..c {
-                        handle_bad(out, c, row0 + i, j, name, site, policy, BadValue::Null, false)?;
+                        handle_bad(
+                            out,
+                            c,
+                            row0 + i,
+                            j,
+                            name,
+                            site,
+                            policy,
+                            BadValue::Null,
+                            false,
+                        )?;
                     }
                 }
             }
@@ -285,17 +367,47 @@ fn put_target(batch: &RecordBatch, t: &TargetSource, out: &mut Decoded, c: usize
 }
 
 #[allow(clippy::too_many_arguments)]
-fn apply_nulls(arr: &ArrayRef, out: &mut Decoded, width: usize, col: usize, row0: usize, name: &str, site: &Site, policy: NullPolicy, features: bool) -> Result<()> {
+fn apply_nulls(
+    arr: &ArrayRef,
+    out: &mut Decoded,
+    width: usize,
+    col: usize,
+    row0: usize,
+    name: &str,
+    site: &Site,
+    policy: NullPolicy,
+    features: bool,
+) -> Result<()> {
     for i in 0..arr.len() {
         if arr.is_null(i) {
-            handle_bad(out, width, row0 + i, col, name, site, policy, BadValue::Null, features)?;
+            handle_bad(
+                out,
+                width,
+                row0 + i,
+                col,
+                name,
+                site,
+                policy,
+                BadValue::Null,
+                features,
+            )?;
         }
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn handle_bad(out: &mut Decoded, width: usize, row: usize, col: usize, name: &str, site: &Site, policy: NullPolicy, value: BadValue, features: bool) -> Result<()> {
+fn handle_bad(
+    out: &mut Decoded,
+    width: usize,
+    row: usize,
+    col: usize,
+    name: &str,
+    site: &Site,
+    policy: NullPolicy,
+    value: BadValue,
+    features: bool,
+) -> Result<()> {
     match policy {
         NullPolicy::Error => Err(site.bad(name, row, value)),
         NullPolicy::SkipRow => {
@@ -308,7 +420,11 @@ fn handle_bad(out: &mut Decoded, width: usize, row: usize, col: usize, name: &st
             Ok(())
         }
         NullPolicy::Fill(v) => {
-            let buf = if features { &mut out.features } else { &mut out.targets };
+            let buf = if features {
+                &mut out.features
+            } else {
+                &mut out.targets
+            };
             buf[row * width + col] = v;
             out.filled += 1;
             Ok(())
@@ -317,7 +433,14 @@ fn handle_bad(out: &mut Decoded, width: usize, row: usize, col: usize, name: &st
 }
 
 /// Fast check for NaN/Inf over the whole buffers; slow path only when one is present.
-fn check_finite(out: &mut Decoded, f: usize, c: usize, site: &Site, plan: &crate::source::columns::ColumnPlan, policy: NullPolicy) -> Result<()> {
+fn check_finite(
+    out: &mut Decoded,
+    f: usize,
+    c: usize,
+    site: &Site,
+    plan: &crate::source::columns::ColumnPlan,
+    policy: NullPolicy,
+) -> Result<()> {
     for features in [true, false] {
         let (width, all_finite) = if features {
             (f, out.features.iter().all(|v| v.is_finite()))
@@ -327,9 +450,17 @@ fn check_finite(out: &mut Decoded, f: usize, c: usize, site: &Site, plan: &crate
         if all_finite || width == 0 {
             continue;
         }
-        let len = if features { out.features.len() } else { out.targets.len() };
+        let len = if features {
+            out.features.len()
+        } else {
+            out.targets.len()
+        };
         for idx in 0..len {
-            let v = if features { out.features[idx] } else { out.targets[idx] };
+            let v = if features {
+                out.features[idx]
+            } else {
+                out.targets[idx]
+            };
             if v.is_finite() {
                 continue;
             }
@@ -343,9 +474,16 @@ fn check_finite(out: &mut Decoded, f: usize, c: usize, site: &Site, plan: &crate
                     FeatureSource::List { column, .. } => format!("{column}[{col}]"),
                 }
             } else {
-                plan.target.as_ref().map(|t| t.column().to_string()).unwrap_or_default()
+                plan.target
+                    .as_ref()
+                    .map(|t| t.column().to_string())
+                    .unwrap_or_default()
             };
-            let kind = if v.is_nan() { BadValue::NaN } else { BadValue::Infinite };
+            let kind = if v.is_nan() {
+                BadValue::NaN
+            } else {
+                BadValue::Infinite
+            };
             handle_bad(out, width, row, col, &name, site, policy, kind, features)?;
         }
     }
@@ -363,7 +501,15 @@ fn unsupported(arr: &ArrayRef, name: &str, site: &Site, role: &str) -> Error {
 }
 
 /// Write a numeric array into `out[(row0 + i) * stride + col]`.
-fn write_scalars(arr: &ArrayRef, out: &mut [f32], stride: usize, col: usize, row0: usize, name: &str, site: &Site) -> Result<()> {
+fn write_scalars(
+    arr: &ArrayRef,
+    out: &mut [f32],
+    stride: usize,
+    col: usize,
+    row0: usize,
+    name: &str,
+    site: &Site,
+) -> Result<()> {
     macro_rules! put {
         ($t:ty, $conv:expr) => {{
             let a = arr.as_primitive::<$t>();
@@ -406,7 +552,14 @@ fn write_scalars(arr: &ArrayRef, out: &mut [f32], stride: usize, col: usize, row
 type HalfF16 = <Float16Type as arrow_array::ArrowPrimitiveType>::Native;
 
 /// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`.
-fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<()> {
+fn write_list(
+    arr: &ArrayRef,
+    out: &mut [f32],
+    width: usize,
+    row0: usize,
+    name: &str,
+    site: &Site,
+) -> Result<()> {
     let n = arr.len();
     let (values, starts): (ArrayRef, Option<Vec<usize>>) = match arr.data_type() {
         DataType::FixedSizeList(_, len) => {
@@ -419,12 +572,20 @@ fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: 
         }
         DataType::List(_) => {
             let a = arr.as_list::<i32>();
-            let offs: Vec<usize> = a.value_offsets().iter().map(|&o| o.max(0) as usize).collect();
+            let offs: Vec<usize> = a
+                .value_offsets()
+                .iter()
+                .map(|&o| o.max(0) as usize)
+                .collect();
             (a.values().clone(), Some(offs))
         }
         DataType::LargeList(_) => {
             let a = arr.as_list::<i64>();
-            let offs: Vec<usize> = a.value_offsets().iter().map(|&o| o.max(0) as usize).collect();
+            let offs: Vec<usize> = a
+                .value_offsets()
+                .iter()
+                .map(|&o| o.max(0) as usize)
+                .collect();
             (a.values().clone(), Some(offs))
         }
         _ => return Err(unsupported(arr, name, site, "a list of numbers")),
@@ -432,7 +593,9 @@ fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: 
     if values.null_count() > 0 {
         // Null elements inside a list: report the first one's row.
         let idx = (0..values.len()).find(|&i| values.is_null(i)).unwrap_or(0);
-        let row = starts.as_ref().map_or(idx / width.max(1), |s| s.partition_point(|&x| x <= idx).saturating_sub(1));
+        let row = starts.as_ref().map_or(idx / width.max(1), |s| {
+            s.partition_point(|&x| x <= idx).saturating_sub(1)
+        });
         return Err(site.bad(name, row0 + row, BadValue::Null));
     }
     let dst = &mut out[row0 * width..(row0 + n) * width];
@@ -452,7 +615,15 @@ fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: 
                 for i in 0..n {
                     if arr.is_valid(i) {
                         let v = values.slice(offs[i], width);
-                        write_scalars(&v, &mut dst[i * width..(i + 1) * width], 1, 0, 0, name, site)?;
+                        write_scalars(
+                            &v,
+                            &mut dst[i * width..(i + 1) * width],
+                            1,
+                            0,
+                            0,
+                            name,
+                            site,
+                        )?;
                     }
                 }
                 Ok(())
@@ -478,7 +649,11 @@ fn ragged(site: &Site, name: &str, row: usize, len: usize, expected: usize) -> E
 fn integer_values(arr: &ArrayRef, name: &str, site: &Site) -> Result<Vec<i128>> {
     macro_rules! ints {
         ($t:ty) => {
-            arr.as_primitive::<$t>().values().iter().map(|&v| v as i128).collect()
+            arr.as_primitive::<$t>()
+                .values()
+                .iter()
+                .map(|&v| v as i128)
+                .collect()
         };
     }
     Ok(match arr.data_type() {
@@ -495,23 +670,45 @@ fn integer_values(arr: &ArrayRef, name: &str, site: &Site) -> Result<Vec<i128>> 
 }
 
 /// The largest label in one row group's class column (for deriving the class count).
-pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, column: &str) -> Result<Option<i128>> {
+pub(crate) fn max_label(
+    set: &ShardSet,
+    shard: &ShardInfo,
+    row_group: usize,
+    column: &str,
+) -> Result<Option<i128>> {
     let run = || -> Result<Option<i128>> {
         let meta = shard.metadata.metadata();
         let descr = meta.file_metadata().schema_descr();
-        let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
-            path: shard.path.clone(),
-            column: column.to_string(),
-            hint: String::new(),
-        })?;
+        let root =
+            shard
+                .metadata
+                .schema()
+                .index_of(column)
+                .map_err(|_| ErrorKind::MissingColumn {
+                    path: shard.path.clone(),
+                    column: column.to_string(),
+                    hint: String::new(),
+                })?;
         let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-        let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
-            .with_projection(ProjectionMask::roots(descr, [root]))
-            .with_row_groups(vec![row_group])
-            .build()
-            .map_err(decode_err)?;
-        let site = Site { shard, row_group, first_row: 0 };
+        let decode_err = |source| -> Error {
+            ErrorKind::Decode {
+                path: shard.path.clone(),
+                row_group,
+                source,
+            }
+            .into()
+        };
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+                .with_projection(ProjectionMask::roots(descr, [root]))
+                .with_row_groups(vec![row_group])
+                .build()
+                .map_err(decode_err)?;
+        let site = Site {
+            shard,
+            row_group,
+            first_row: 0,
+        };
         let mut max = None;
         for b in reader {
             let b = b.map_err(|e| decode_err(e.into()))?;
@@ -537,6 +734,11 @@ pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, col
     let _ = set;
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(r) => r,
-        Err(p) => Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group, message: panic_message(&*p) }.into()),
+        Err(p) => Err(ErrorKind::DecodePanic {
+            path: shard.path.clone(),
+            row_group,
+            message: panic_message(&*p),
+        }
+        .into()),
     }
 }

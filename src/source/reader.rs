@@ -70,7 +70,12 @@ pub struct Reader {
 impl Reader {
     /// A reader over `set` with a row-group cache of `cache_bytes`.
     pub fn new(set: Arc<ShardSet>, cache_bytes: usize) -> Self {
-        Reader { set, cache: RowGroupCache::new(cache_bytes), skipped: AtomicU64::new(0), filled: AtomicU64::new(0) }
+        Reader {
+            set,
+            cache: RowGroupCache::new(cache_bytes),
+            skipped: AtomicU64::new(0),
+            filled: AtomicU64::new(0),
+        }
     }
 
     /// The shard set read.
@@ -112,10 +117,16 @@ impl Reader {
         let n_total = self.set.num_rows();
         let (lo, hi) = match rows {
             Rows::Range(r) => (r.start, r.end),
-            Rows::Ids(v) => (v.iter().copied().min().unwrap_or(0), v.iter().copied().max().map_or(0, |m| m + 1)),
+            Rows::Ids(v) => (
+                v.iter().copied().min().unwrap_or(0),
+                v.iter().copied().max().map_or(0, |m| m + 1),
+            ),
         };
         if hi > n_total || lo > hi {
-            return Err(Error::config("rows", format!("rows {lo}..{hi} are outside the dataset's {n_total} rows")));
+            return Err(Error::config(
+                "rows",
+                format!("rows {lo}..{hi} are outside the dataset's {n_total} rows"),
+            ));
         }
         // The row groups needed, in order.
         let mut needed: Vec<usize> = match rows {
@@ -126,9 +137,16 @@ impl Reader {
         needed.sort_unstable();
         needed.dedup();
         let groups: Vec<Arc<Decoded>> = if needed.len() > 1 {
-            needed.par_iter().map(|&i| self.row_group(i)).collect::<Result<_>>()?
+            // Decode in parallel; report the first failing row group in row order, so the
+            // error does not depend on thread timing.
+            let all: Vec<Result<Arc<Decoded>>> =
+                needed.par_iter().map(|&i| self.row_group(i)).collect();
+            all.into_iter().collect::<Result<_>>()?
         } else {
-            needed.iter().map(|&i| self.row_group(i)).collect::<Result<_>>()?
+            needed
+                .iter()
+                .map(|&i| self.row_group(i))
+                .collect::<Result<_>>()?
         };
 
         let spec = self.set.spec();
@@ -138,20 +156,18 @@ impl Reader {
         let mut targets = Vec::with_capacity(n * c);
         let mut ids = Vec::with_capacity(n);
         let rg_refs = self.set.row_groups();
-        let mut copy_run = |g: &Decoded, first_row: u64, local: Range<usize>| {
-            match &g.keep {
-                None => {
-                    features.extend_from_slice(&g.features[local.start * f..local.end * f]);
-                    targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
-                    ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
-                }
-                Some(keep) => {
-                    for i in local {
-                        if keep[i] {
-                            features.extend_from_slice(&g.features[i * f..(i + 1) * f]);
-                            targets.extend_from_slice(&g.targets[i * c..(i + 1) * c]);
-                            ids.push(first_row + i as u64);
-                        }
+        let mut copy_run = |g: &Decoded, first_row: u64, local: Range<usize>| match &g.keep {
+            None => {
+                features.extend_from_slice(&g.features[local.start * f..local.end * f]);
+                targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
+                ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
+            }
+            Some(keep) => {
+                for i in local {
+                    if keep[i] {
+                        features.extend_from_slice(&g.features[i * f..(i + 1) * f]);
+                        targets.extend_from_slice(&g.targets[i * c..(i + 1) * c]);
+                        ids.push(first_row + i as u64);
                     }
                 }
             }
@@ -176,13 +192,22 @@ impl Reader {
             }
         }
         let rows_out = ids.len();
-        let features = Array2::from_shape_vec((rows_out, f), features).map_err(|e| Error::shape("reader features", format!("{rows_out} × {f}"), e))?;
+        let features = Array2::from_shape_vec((rows_out, f), features)
+            .map_err(|e| Error::shape("reader features", format!("{rows_out} × {f}"), e))?;
         let targets = if c > 0 {
-            Some(Array2::from_shape_vec((rows_out, c), targets).map_err(|e| Error::shape("reader targets", format!("{rows_out} × {c}"), e))?)
+            Some(
+                Array2::from_shape_vec((rows_out, c), targets)
+                    .map_err(|e| Error::shape("reader targets", format!("{rows_out} × {c}"), e))?,
+            )
         } else {
             None
         };
-        Ok(Batch { step, features, targets, provenance: Provenance::real(ids) })
+        Ok(Batch {
+            step,
+            features,
+            targets,
+            provenance: Provenance::real(ids),
+        })
     }
 }
 

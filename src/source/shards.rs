@@ -83,10 +83,13 @@ fn has_glob_chars(p: &Path) -> bool {
 fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
     if has_glob_chars(spec) && !spec.exists() {
         let pattern = spec.to_str().unwrap_or_default();
-        let paths = glob::glob(pattern).map_err(|e| Error::config("data", format!("bad pattern '{pattern}': {e}")))?;
+        let paths = glob::glob(pattern)
+            .map_err(|e| Error::config("data", format!("bad pattern '{pattern}': {e}")))?;
         let mut out = Vec::new();
         for p in paths {
-            let p = p.map_err(|e| Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string())))?;
+            let p = p.map_err(|e| {
+                Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string()))
+            })?;
             if p.is_file() {
                 out.push(p);
             }
@@ -101,7 +104,10 @@ fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
             let entry = entry.map_err(|e| Error::io(spec, e))?;
             let p = entry.path();
             let is_parquet = p.extension().is_some_and(|e| e == "parquet");
-            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(['.', '_']));
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(['.', '_']));
             if is_parquet && !hidden && p.is_file() {
                 out.push(p);
             }
@@ -116,11 +122,22 @@ fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
 fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let loaded = catch_unwind(AssertUnwindSafe(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())));
+    let loaded = catch_unwind(AssertUnwindSafe(|| {
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+    }));
     match loaded {
         Ok(Ok(m)) => Ok((m, len)),
-        Ok(Err(source)) => Err(ErrorKind::Footer { path: path.to_path_buf(), source }.into()),
-        Err(p) => Err(ErrorKind::DecodePanic { path: path.to_path_buf(), row_group: 0, message: format!("while reading the footer: {}", panic_message(&*p)) }.into()),
+        Ok(Err(source)) => Err(ErrorKind::Footer {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()),
+        Err(p) => Err(ErrorKind::DecodePanic {
+            path: path.to_path_buf(),
+            row_group: 0,
+            message: format!("while reading the footer: {}", panic_message(&*p)),
+        }
+        .into()),
     }
 }
 
@@ -146,10 +163,15 @@ impl ShardSet {
             files.extend(expand(s.as_ref())?);
         }
         if files.is_empty() {
-            let spec = specs.iter().map(|s| s.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
+            let spec = specs
+                .iter()
+                .map(|s| s.as_ref().display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(ErrorKind::NoShards { spec }.into());
         }
-        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> = files.par_iter().map(|p| read_footer(p)).collect();
+        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> =
+            files.par_iter().map(|p| read_footer(p)).collect();
         let mut shards = Vec::with_capacity(files.len());
         let mut row_groups = Vec::new();
         let mut first_row = 0u64;
@@ -163,7 +185,12 @@ impl ShardSet {
                     message: format!("row group {rg} has a negative row count in its footer"),
                 })?;
                 if n > 0 {
-                    row_groups.push(RowGroupRef { shard: i, row_group: rg, first_row: first_row + shard_rows, num_rows: n });
+                    row_groups.push(RowGroupRef {
+                        shard: i,
+                        row_group: rg,
+                        first_row: first_row + shard_rows,
+                        num_rows: n,
+                    });
                 }
                 shard_rows += n;
             }
@@ -187,11 +214,22 @@ impl ShardSet {
             null_policy: NullPolicy::Error,
             max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
             feature_shape: None,
-            plan: ColumnPlan { features: FeatureSource::Columns(Vec::new()), target: None },
-            spec: DataSpec { features: FeatureLayout::Columns(Vec::new()), target: TargetKind::None, feature_shape: None },
+            plan: ColumnPlan {
+                features: FeatureSource::Columns(Vec::new()),
+                target: None,
+            },
+            spec: DataSpec {
+                features: FeatureLayout::Columns(Vec::new()),
+                target: TargetKind::None,
+                feature_shape: None,
+            },
         };
         if set.num_rows == 0 {
-            let what = if set.shards.len() == 1 { set.shards[0].path.display().to_string() } else { format!("the {} shards", set.shards.len()) };
+            let what = if set.shards.len() == 1 {
+                set.shards[0].path.display().to_string()
+            } else {
+                format!("the {} shards", set.shards.len())
+            };
             return Err(ErrorKind::Empty { what }.into());
         }
         set.resolve()?;
@@ -240,7 +278,11 @@ impl ShardSet {
     pub fn feature_shape(mut self, shape: &[usize]) -> Result<Self> {
         let product: usize = shape.iter().product();
         if shape.is_empty() || product != self.spec.num_features() {
-            return Err(Error::shape("feature_shape", format!("{} values per row", self.spec.num_features()), format!("{shape:?} = {product}")));
+            return Err(Error::shape(
+                "feature_shape",
+                format!("{} values per row", self.spec.num_features()),
+                format!("{shape:?} = {product}"),
+            ));
         }
         self.feature_shape = Some(shape.to_vec());
         self.spec.feature_shape = Some(shape.to_vec());
@@ -251,28 +293,69 @@ impl ShardSet {
         let first = &self.shards[0];
         let schema = first.metadata.schema().clone();
         let derived = match &self.target {
-            Target::Class { column, num_classes: None } => Some(self.derive_classes(column)?),
-            Target::Auto(column) if schema.field_with_name(column).is_ok_and(|f| columns::is_integer(f.data_type())) => Some(self.derive_classes(column)?),
+            Target::Class {
+                column,
+                num_classes: None,
+            } => Some(self.derive_classes(column)?),
+            Target::Auto(column)
+                if schema
+                    .field_with_name(column)
+                    .is_ok_and(|f| columns::is_integer(f.data_type())) =>
+            {
+                Some(self.derive_classes(column)?)
+            }
             _ => None,
         };
         let features = match (&self.features, self.target.column()) {
             // Auto with a lone list column (and no scalar features) takes the list column.
-            (Features::Auto, t) if !schema.fields().iter().any(|f| Some(f.name().as_str()) != t && columns::is_numeric(f.data_type())) => {
-                let lists: Vec<_> = schema.fields().iter().filter(|f| Some(f.name().as_str()) != t && columns::list_element(f.data_type()).is_some()).collect();
-                if lists.len() == 1 { Features::List(lists[0].name().clone()) } else { Features::Auto }
+            (Features::Auto, t)
+                if !schema.fields().iter().any(|f| {
+                    Some(f.name().as_str()) != t && columns::is_numeric(f.data_type())
+                }) =>
+            {
+                let lists: Vec<_> = schema
+                    .fields()
+                    .iter()
+                    .filter(|f| {
+                        Some(f.name().as_str()) != t
+                            && columns::list_element(f.data_type()).is_some()
+                    })
+                    .collect();
+                if lists.len() == 1 {
+                    Features::List(lists[0].name().clone())
+                } else {
+                    Features::Auto
+                }
             }
             (f, _) => f.clone(),
         };
-        let (mut plan, mut spec) = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
+        let (mut plan, mut spec) =
+            columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
         if let FeatureSource::List { column, len: None } = plan.features.clone() {
             let len = self.probe_list_len(&column)?;
-            plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
-            spec.features = FeatureLayout::List { column: column.clone(), len };
+            plan.features = FeatureSource::List {
+                column: column.clone(),
+                len: Some(len),
+            };
+            spec.features = FeatureLayout::List {
+                column: column.clone(),
+                len,
+            };
         }
-        if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
+        if let Some(TargetSource::Soft {
+            column,
+            width: None,
+        }) = plan.target.clone()
+        {
             let width = self.probe_list_len(&column)?;
-            plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });
-            spec.target = TargetKind::Soft { column: column.clone(), width };
+            plan.target = Some(TargetSource::Soft {
+                column: column.clone(),
+                width: Some(width),
+            });
+            spec.target = TargetKind::Soft {
+                column: column.clone(),
+                width,
+            };
         }
         if spec.num_features() == 0 {
             return Err(Error::shape("features", "at least one value per row", "0"));
@@ -287,7 +370,13 @@ impl ShardSet {
         let first_path = first.path.clone();
         let mut roots = Vec::with_capacity(self.shards.len());
         for shard in &self.shards {
-            roots.push(columns::check_shard(shard.metadata.schema(), &shard.path, &schema, &first_path, &plan)?);
+            roots.push(columns::check_shard(
+                shard.metadata.schema(),
+                &shard.path,
+                &schema,
+                &first_path,
+                &plan,
+            )?);
         }
         for (shard, r) in self.shards.iter_mut().zip(roots) {
             shard.roots = r;
@@ -309,7 +398,11 @@ impl ShardSet {
                 max = Some(max.map_or(v, |x| x.max(v)));
             }
         }
-        let max = max.ok_or_else(|| Error::from(ErrorKind::Empty { what: format!("label column '{column}' (every value is null)") }))?;
+        let max = max.ok_or_else(|| {
+            Error::from(ErrorKind::Empty {
+                what: format!("label column '{column}' (every value is null)"),
+            })
+        })?;
         usize::try_from(max + 1)
             .ok()
             .filter(|&n| n <= 1 << 20)
@@ -322,21 +415,48 @@ impl ShardSet {
         use parquet::arrow::ProjectionMask;
         let shard = &self.shards[0];
         let run = || -> Result<usize> {
-            let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn { path: shard.path.clone(), column: column.into(), hint: String::new() })?;
+            let root =
+                shard
+                    .metadata
+                    .schema()
+                    .index_of(column)
+                    .map_err(|_| ErrorKind::MissingColumn {
+                        path: shard.path.clone(),
+                        column: column.into(),
+                        hint: String::new(),
+                    })?;
             let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
             let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
-            let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: 0, source });
-            let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
-                .with_projection(ProjectionMask::roots(&descr, [root]))
-                .with_limit(1)
-                .with_batch_size(1)
-                .build()
-                .map_err(err)?;
-            let batch = reader.next().ok_or_else(|| Error::from(ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) }))?.map_err(|e| err(e.into()))?;
+            let err = |source| {
+                Error::from(ErrorKind::Decode {
+                    path: shard.path.clone(),
+                    row_group: 0,
+                    source,
+                })
+            };
+            let mut reader =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+                    .with_projection(ProjectionMask::roots(&descr, [root]))
+                    .with_limit(1)
+                    .with_batch_size(1)
+                    .build()
+                    .map_err(err)?;
+            let batch = reader
+                .next()
+                .ok_or_else(|| {
+                    Error::from(ErrorKind::Empty {
+                        what: format!("{}: list column '{column}'", shard.path.display()),
+                    })
+                })?
+                .map_err(|e| err(e.into()))?;
             let arr = batch.column(0);
             let len = match arr.data_type() {
-                arrow_schema::DataType::List(_) => arrow_array::cast::AsArray::as_list::<i32>(arr).value_length(0) as usize,
-                arrow_schema::DataType::LargeList(_) => arrow_array::cast::AsArray::as_list::<i64>(arr).value_length(0) as usize,
+                arrow_schema::DataType::List(_) => {
+                    arrow_array::cast::AsArray::as_list::<i32>(arr).value_length(0) as usize
+                }
+                arrow_schema::DataType::LargeList(_) => {
+                    arrow_array::cast::AsArray::as_list::<i64>(arr).value_length(0) as usize
+                }
                 _ => 0,
             };
             let _ = arr.len();
@@ -344,7 +464,12 @@ impl ShardSet {
         };
         match catch_unwind(AssertUnwindSafe(run)) {
             Ok(r) => r,
-            Err(p) => Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group: 0, message: panic_message(&*p) }.into()),
+            Err(p) => Err(ErrorKind::DecodePanic {
+                path: shard.path.clone(),
+                row_group: 0,
+                message: panic_message(&*p),
+            }
+            .into()),
         }
     }
 
@@ -388,6 +513,7 @@ impl ShardSet {
 
     /// Index into [`ShardSet::row_groups`] of the row group holding global row `row`.
     pub(crate) fn locate(&self, row: u64) -> usize {
-        self.row_groups.partition_point(|rg| rg.first_row + rg.num_rows <= row)
+        self.row_groups
+            .partition_point(|rg| rg.first_row + rg.num_rows <= row)
     }
 }

@@ -1,0 +1,632 @@
+//! [`Pipeline`]: the builder, the worker pool, the re-order buffer and the iterator.
+//!
+//! Steps are dispatched to `workers` threads through a channel; each worker reads the step's
+//! rows, runs every stage with the step's own RNG, and sends `(step, Result<Batch>)` back. The
+//! consumer re-orders results by step, so the output is the same sequence for any worker
+//! count. At most `prefetch` steps are dispatched beyond the one the consumer waits for, which
+//! bounds memory to `prefetch` batches plus the row-group cache. A panic in a stage or in the
+//! reader is caught and becomes an error naming the step; after an error the iterator ends.
+//! Dropping the pipeline closes the job channel and joins every worker.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::batch::Batch;
+use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::order::{Order, Plan};
+use crate::rng;
+use crate::source::{CacheStats, Reader, ShardSet, DEFAULT_CACHE_BYTES};
+use crate::spec::DataSpec;
+use crate::stage::Stage;
+
+/// How long the pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Length {
+    Epochs(u64),
+    Steps(u64),
+    Unbounded,
+}
+
+/// Builds a [`Pipeline`]; every setter documents its default. [`PipelineBuilder::build`]
+/// validates everything, so an invalid configuration never reaches a worker.
+///
+/// # Example
+/// ```
+/// use shardmix::{Order, Pipeline, ShardSet, Target};
+/// let pipeline = Pipeline::builder()
+///     .source(ShardSet::open("examples/data/digits.parquet")?.target(Target::class("label", 10))?)
+///     .order(Order::sequential(256))
+///     .workers(2)
+///     .seed(7)
+///     .epochs(1)
+///     .build()?;
+/// let rows: usize = pipeline.map(|b| b.map(|b| b.rows())).sum::<Result<usize, _>>()?;
+/// assert_eq!(rows, 1797);
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+pub struct PipelineBuilder {
+    source: Option<ShardSet>,
+    order: Order,
+    stages: Vec<Arc<dyn Stage>>,
+    workers: Option<usize>,
+    prefetch: Option<usize>,
+    seed: u64,
+    length: Length,
+    start_step: u64,
+    rank: usize,
+    world: usize,
+    cache_bytes: usize,
+    step_timeout: Option<Duration>,
+}
+
+impl Default for PipelineBuilder {
+    fn default() -> Self {
+        PipelineBuilder {
+            source: None,
+            order: Order::offset(256),
+            stages: Vec::new(),
+            workers: None,
+            prefetch: None,
+            seed: 0,
+            length: Length::Epochs(1),
+            start_step: 0,
+            rank: 0,
+            world: 1,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            step_timeout: None,
+        }
+    }
+}
+
+impl PipelineBuilder {
+    /// The data (required).
+    pub fn source(mut self, set: ShardSet) -> Self {
+        self.source = Some(set);
+        self
+    }
+    /// How steps map to rows. Default: `Order::offset(256)`, the seed's batching.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+    /// Append a stage; stages run in the order added. Default: none.
+    pub fn stage(mut self, stage: impl Stage + 'static) -> Self {
+        self.stages.push(Arc::new(stage));
+        self
+    }
+    /// Append a shared stage.
+    pub fn stage_arc(mut self, stage: Arc<dyn Stage>) -> Self {
+        self.stages.push(stage);
+        self
+    }
+    /// Worker threads. Default: the available cores. `0` runs every step inline on the
+    /// consumer's thread — the reference every worker count must equal.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+    /// Steps dispatched ahead of the consumer (finished or in progress). Default: 2 × workers.
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = Some(n);
+        self
+    }
+    /// The seed of every random draw. Default: 0.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Run `n` epochs (an epoch is `Order::steps_per_epoch` global steps). Default: 1 epoch.
+    pub fn epochs(mut self, n: u64) -> Self {
+        self.length = Length::Epochs(n);
+        self
+    }
+    /// Run `n` global steps (split between ranks) instead of whole epochs.
+    pub fn steps(mut self, n: u64) -> Self {
+        self.length = Length::Steps(n);
+        self
+    }
+    /// Run until the consumer stops.
+    pub fn unbounded(mut self) -> Self {
+        self.length = Length::Unbounded;
+        self
+    }
+    /// Start at local step `k` (from [`Pipeline::position`] of a checkpoint). Default: 0.
+    pub fn start_step(mut self, k: u64) -> Self {
+        self.start_step = k;
+        self
+    }
+    /// Data-parallel rank and world size: this pipeline runs global steps `rank, rank + world, …`.
+    /// Default: rank 0 of 1. See [`PipelineBuilder::rank_from_env`].
+    pub fn rank(mut self, rank: usize, world: usize) -> Self {
+        self.rank = rank;
+        self.world = world;
+        self
+    }
+    /// Take rank and world size from `RANK` and `WORLD_SIZE` (as torchrun sets them), if set.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when a variable is set but not a number.
+    pub fn rank_from_env(mut self) -> Result<Self> {
+        let get = |name: &str| -> Result<Option<usize>> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| Error::config(name, format!("'{v}' is not a whole number"))),
+                Err(_) => Ok(None),
+            }
+        };
+        if let (Some(r), Some(w)) = (get("RANK")?, get("WORLD_SIZE")?) {
+            self.rank = r;
+            self.world = w;
+        }
+        Ok(self)
+    }
+    /// Capacity of the shared row-group cache in bytes. Default: [`DEFAULT_CACHE_BYTES`].
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+    /// Report a step that has produced nothing for this long as an error (a stuck stage).
+    /// Default: none (wait forever).
+    pub fn step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = Some(timeout);
+        self
+    }
+
+    /// Validate the configuration, check every stage against the data, start the workers.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming the parameter (no source, batch size, rank/world,
+    /// prefetch), and any stage's `check` error.
+    pub fn build(self) -> Result<Pipeline> {
+        let set = self
+            .source
+            .ok_or_else(|| Error::config("source", "a pipeline needs a source (ShardSet)"))?;
+        if self.world == 0 || self.rank >= self.world {
+            return Err(Error::config(
+                "rank",
+                format!(
+                    "rank {} is not below the world size {}",
+                    self.rank, self.world
+                ),
+            ));
+        }
+        if self.prefetch == Some(0) {
+            return Err(Error::config("prefetch", "must be at least 1"));
+        }
+        let plan = Plan::new(
+            self.order.clone(),
+            set.num_rows(),
+            set.row_groups(),
+            self.seed,
+        )?;
+        let mut spec = set.spec().clone();
+        for (i, stage) in self.stages.iter().enumerate() {
+            stage.check(&spec).map_err(|e| {
+                Error::from(ErrorKind::Stage {
+                    step: 0,
+                    stage: format!("{} (#{i}, at build)", stage.name()),
+                    source: e,
+                })
+            })?;
+            spec = stage.output_spec(&spec);
+        }
+        let spe = plan.steps_per_epoch();
+        let total_global = match self.length {
+            Length::Epochs(e) => Some(e.saturating_mul(spe)),
+            Length::Steps(n) => Some(n),
+            Length::Unbounded => None,
+        };
+        let (world, rank) = (self.world as u64, self.rank as u64);
+        let end = total_global.map(|t| {
+            if t > rank {
+                (t - rank).div_ceil(world)
+            } else {
+                0
+            }
+        });
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let prefetch = self.prefetch.unwrap_or((2 * workers).max(2));
+        let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
+        let shared = Arc::new(Shared {
+            reader: Reader::new(Arc::new(set), self.cache_bytes),
+            plan,
+            stats: StatsInner::new(self.stages.len()),
+            stages: self.stages,
+            stage_names,
+            seed: self.seed,
+            rank,
+            world,
+            spec,
+        });
+        let exec = if workers == 0 {
+            Exec::Inline
+        } else {
+            let (job_tx, job_rx) = crossbeam_channel::unbounded::<(u64, u64)>();
+            let (res_tx, res_rx) = crossbeam_channel::unbounded();
+            let handles = (0..workers)
+                .map(|i| {
+                    let shared = shared.clone();
+                    let jobs = job_rx.clone();
+                    let results = res_tx.clone();
+                    std::thread::Builder::new()
+                        .name(format!("shardmix-worker-{i}"))
+                        .spawn(move || worker(&shared, &jobs, &results))
+                        .map_err(|e| Error::io("<worker thread>", e))
+                })
+                .collect::<Result<Vec<JoinHandle<()>>>>()?;
+            Exec::Threads {
+                jobs: Some(job_tx),
+                results: res_rx,
+                handles,
+                reorder: BTreeMap::new(),
+            }
+        };
+        Ok(Pipeline {
+            shared,
+            exec,
+            next: self.start_step,
+            dispatched: self.start_step,
+            end,
+            prefetch: prefetch as u64,
+            timeout: self.step_timeout,
+            finished: false,
+            timed_out: false,
+            started: Instant::now(),
+        })
+    }
+}
+
+struct Shared {
+    reader: Reader,
+    plan: Plan,
+    stages: Vec<Arc<dyn Stage>>,
+    stage_names: Vec<String>,
+    seed: u64,
+    rank: u64,
+    world: u64,
+    spec: DataSpec,
+    stats: StatsInner,
+}
+
+impl Shared {
+    fn global(&self, local: u64) -> u64 {
+        local * self.world + self.rank
+    }
+
+    /// Everything one step does: read, then each stage; panics contained.
+    fn run_step(&self, step: u64) -> Result<Batch> {
+        let t = Instant::now();
+        let rows = self.plan.rows(step);
+        let mut batch = match catch_unwind(AssertUnwindSafe(|| self.reader.read(step, &rows))) {
+            Ok(r) => r.map_err(|e| Error::from(ErrorKind::Read { step, source: e }))?,
+            Err(p) => {
+                return Err(ErrorKind::Panic {
+                    step,
+                    stage: "the reader".into(),
+                    message: panic_message(&*p),
+                }
+                .into())
+            }
+        };
+        self.stats
+            .read_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        for (i, stage) in self.stages.iter().enumerate() {
+            let t = Instant::now();
+            let mut rng = rng::for_stage(self.seed, i, step);
+            let name = &self.stage_names[i];
+            batch = match catch_unwind(AssertUnwindSafe(|| stage.apply(batch, &mut rng))) {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    return Err(ErrorKind::Stage {
+                        step,
+                        stage: name.clone(),
+                        source: e,
+                    }
+                    .into())
+                }
+                Err(p) => {
+                    return Err(ErrorKind::Panic {
+                        step,
+                        stage: format!("stage '{name}'"),
+                        message: panic_message(&*p),
+                    }
+                    .into())
+                }
+            };
+            if let Err(e) = batch.validate() {
+                return Err(ErrorKind::Stage {
+                    step,
+                    stage: name.clone(),
+                    source: e,
+                }
+                .into());
+            }
+            self.stats.stage_ns[i].fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        batch.step = step;
+        Ok(batch)
+    }
+}
+
+fn worker(shared: &Shared, jobs: &Receiver<(u64, u64)>, results: &Sender<(u64, Result<Batch>)>) {
+    loop {
+        let t = Instant::now();
+        let Ok((local, global)) = jobs.recv() else {
+            return;
+        };
+        shared
+            .stats
+            .idle_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let r = shared.run_step(global);
+        if results.send((local, r)).is_err() {
+            return;
+        }
+    }
+}
+
+enum Exec {
+    Inline,
+    Threads {
+        jobs: Option<Sender<(u64, u64)>>,
+        results: Receiver<(u64, Result<Batch>)>,
+        handles: Vec<JoinHandle<()>>,
+        reorder: BTreeMap<u64, Result<Batch>>,
+    },
+}
+
+/// A running pipeline: an iterator of batches in step order.
+///
+/// See [`PipelineBuilder`] for an example.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    exec: Exec,
+    next: u64,
+    dispatched: u64,
+    end: Option<u64>,
+    prefetch: u64,
+    timeout: Option<Duration>,
+    finished: bool,
+    timed_out: bool,
+    started: Instant,
+}
+
+impl Pipeline {
+    /// A builder with the defaults.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// The local step the next batch will have: what a checkpoint saves, to resume with
+    /// [`PipelineBuilder::start_step`].
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Local steps this pipeline yields in total (`None` when unbounded).
+    pub fn total_steps(&self) -> Option<u64> {
+        self.end
+    }
+
+    /// Global steps per epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.shared.plan.steps_per_epoch()
+    }
+
+    /// The spec of the batches produced (after every stage).
+    pub fn spec(&self) -> &DataSpec {
+        &self.shared.spec
+    }
+
+    /// The source.
+    pub fn shard_set(&self) -> &ShardSet {
+        self.shared.reader.shard_set()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let s = &self.shared.stats;
+        let ns = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+        let elapsed = self.started.elapsed();
+        let rows = s.rows.load(Ordering::Relaxed);
+        Stats {
+            rows,
+            batches: s.batches.load(Ordering::Relaxed),
+            elapsed,
+            rows_per_sec: rows as f64 / elapsed.as_secs_f64().max(1e-9),
+            read_time: ns(&s.read_ns),
+            stage_times: self
+                .shared
+                .stage_names
+                .iter()
+                .cloned()
+                .zip(s.stage_ns.iter().map(ns))
+                .collect(),
+            consumer_wait: ns(&s.wait_ns),
+            worker_idle: ns(&s.idle_ns),
+            skipped_rows: self.shared.reader.skipped_rows(),
+            filled_values: self.shared.reader.filled_values(),
+            cache: self.shared.reader.cache_stats(),
+        }
+    }
+
+    /// Close the job channel and join the workers. After a timeout a worker may be stuck
+    /// in a stage forever, so the workers are detached instead of joined.
+    fn shutdown(&mut self) {
+        if let Exec::Threads { jobs, handles, .. } = &mut self.exec {
+            jobs.take();
+            let stuck = self.timed_out;
+            for h in handles.drain(..) {
+                if !stuck {
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+
+    fn finish_with(&mut self, r: Result<Batch>) -> Option<Result<Batch>> {
+        match &r {
+            Ok(b) => {
+                self.shared
+                    .stats
+                    .rows
+                    .fetch_add(b.rows() as u64, Ordering::Relaxed);
+                self.shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.finished = true;
+                self.shutdown();
+            }
+        }
+        Some(r)
+    }
+}
+
+impl Iterator for Pipeline {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.finished || self.end.is_some_and(|e| self.next >= e) {
+            if !self.finished {
+                self.finished = true;
+                self.shutdown();
+            }
+            return None;
+        }
+        let local = self.next;
+        let limit = self
+            .end
+            .unwrap_or(u64::MAX)
+            .min(local.saturating_add(self.prefetch));
+        let shared = self.shared.clone();
+        let r = match &mut self.exec {
+            Exec::Inline => {
+                self.next += 1;
+                shared.run_step(shared.global(local))
+            }
+            Exec::Threads {
+                jobs,
+                results,
+                reorder,
+                ..
+            } => {
+                if let Some(tx) = jobs {
+                    while self.dispatched < limit {
+                        if tx
+                            .send((self.dispatched, shared.global(self.dispatched)))
+                            .is_err()
+                        {
+                            break;
+                        }
+                        self.dispatched += 1;
+                    }
+                }
+                let wait = Instant::now();
+                let r = loop {
+                    if let Some(r) = reorder.remove(&local) {
+                        break r;
+                    }
+                    let got = match self.timeout {
+                        Some(t) => results.recv_timeout(t),
+                        None => results.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match got {
+                        Ok((step, r)) => {
+                            reorder.insert(step, r);
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.timed_out = true;
+                            break Err(ErrorKind::Timeout {
+                                step: shared.global(local),
+                                seconds: self.timeout.map_or(0, |t| t.as_secs()),
+                            }
+                            .into());
+                        }
+                        Err(RecvTimeoutError::Disconnected) => {
+                            break Err(ErrorKind::Panic {
+                                step: shared.global(local),
+                                stage: "a worker".into(),
+                                message: "every worker exited".into(),
+                            }
+                            .into());
+                        }
+                    }
+                };
+                shared
+                    .stats
+                    .wait_ns
+                    .fetch_add(wait.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                self.next += 1;
+                r
+            }
+        };
+        self.finish_with(r)
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct StatsInner {
+    rows: AtomicU64,
+    batches: AtomicU64,
+    read_ns: AtomicU64,
+    stage_ns: Vec<AtomicU64>,
+    wait_ns: AtomicU64,
+    idle_ns: AtomicU64,
+}
+
+impl StatsInner {
+    fn new(stages: usize) -> Self {
+        StatsInner {
+            rows: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            read_ns: AtomicU64::new(0),
+            stage_ns: (0..stages).map(|_| AtomicU64::new(0)).collect(),
+            wait_ns: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Counters of a running pipeline. Times summed over workers are CPU-side busy times.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Rows delivered to the consumer.
+    pub rows: u64,
+    /// Batches delivered.
+    pub batches: u64,
+    /// Time since the pipeline was built.
+    pub elapsed: Duration,
+    /// `rows / elapsed`.
+    pub rows_per_sec: f64,
+    /// Time spent reading rows (decode + copy), summed over workers.
+    pub read_time: Duration,
+    /// Time per stage, summed over workers.
+    pub stage_times: Vec<(String, Duration)>,
+    /// Time the consumer waited for the next batch (starvation).
+    pub consumer_wait: Duration,
+    /// Time workers waited for work, summed (backpressure from a slow consumer, or the end).
+    pub worker_idle: Duration,
+    /// Rows dropped by the skip-row policy.
+    pub skipped_rows: u64,
+    /// Values replaced by the fill policy.
+    pub filled_values: u64,
+    /// Row-group cache counters.
+    pub cache: CacheStats,
+}
