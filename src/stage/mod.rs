@@ -10,9 +10,11 @@ use crate::spec::DataSpec;
 
 mod generator;
 mod map;
+mod standardize;
 
 pub use generator::{Generator, ModelInfo};
 pub use map::Map;
+pub use standardize::Standardize;
 
 /// A transformation of batches.
 ///

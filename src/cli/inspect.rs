@@ -1,0 +1,211 @@
+//! `shardmix inspect PATH`: shards, rows, row groups, schema, detected columns, class histogram.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use shardmix::{Features, Result, ShardSet, TargetKind};
+
+use super::args::PipelineArgs;
+
+/// Arguments of `inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// A directory, glob or file.
+    #[arg(value_name = "PATH")]
+    pub path: Vec<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Serialize)]
+struct Report {
+    shards: Vec<ShardRow>,
+    rows: u64,
+    row_groups: usize,
+    schema: Vec<ColumnRow>,
+    features: Vec<String>,
+    label: Option<String>,
+    num_classes: Option<usize>,
+    class_histogram: Option<Vec<u64>>,
+}
+
+#[derive(Serialize)]
+struct ShardRow {
+    path: String,
+    rows: u64,
+    row_groups: usize,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct ColumnRow {
+    name: String,
+    r#type: String,
+    nullable: bool,
+    role: String,
+}
+
+pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> {
+    if !args.path.is_empty() {
+        args.pipeline.data.extend(args.path.iter().cloned());
+    }
+    let settings = args.pipeline.settings(Some(default_data))?;
+    let set = settings.open_source()?;
+    let spec = set.spec().clone();
+    let label = match &spec.target {
+        TargetKind::Class { column, .. }
+        | TargetKind::Regression { column }
+        | TargetKind::Soft { column, .. } => Some(column.clone()),
+        TargetKind::None => None,
+    };
+    let features = spec.feature_names();
+    let feature_cols: Vec<String> = match &spec.features {
+        shardmix::FeatureLayout::Columns(c) => c.clone(),
+        shardmix::FeatureLayout::List { column, .. } => vec![column.clone()],
+    };
+    let schema = set
+        .arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| ColumnRow {
+            name: f.name().clone(),
+            r#type: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+            role: if Some(f.name()) == label.as_ref() {
+                "label".into()
+            } else if feature_cols.contains(f.name()) {
+                "feature".into()
+            } else {
+                "-".into()
+            },
+        })
+        .collect();
+    let histogram = match (&spec.target, spec.num_classes()) {
+        (TargetKind::Class { column, .. }, Some(c)) => Some(class_histogram(&set, column, c)?),
+        _ => None,
+    };
+    let report = Report {
+        shards: set
+            .shards()
+            .iter()
+            .map(|s| ShardRow {
+                path: s.path.display().to_string(),
+                rows: s.num_rows,
+                row_groups: s.num_row_groups,
+                bytes: std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0),
+            })
+            .collect(),
+        rows: set.num_rows(),
+        row_groups: set.row_groups().len(),
+        schema,
+        features,
+        label,
+        num_classes: spec.num_classes(),
+        class_histogram: histogram,
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+    } else {
+        table(&report)
+    };
+    super::write_stdout(&text)
+}
+
+fn class_histogram(set: &ShardSet, column: &str, classes: usize) -> Result<Vec<u64>> {
+    // Read only the label column, as a one-feature set.
+    let labels = set
+        .clone()
+        .target(shardmix::Target::None)?
+        .features(Features::columns(&[column]))?;
+    let mut hist = vec![0u64; classes];
+    for rg in labels.row_groups() {
+        let b = labels.read_rows(rg.first_row..rg.first_row + rg.num_rows)?;
+        for &v in b.features.iter() {
+            if let Some(h) = hist.get_mut(v as usize) {
+                *h += 1;
+            }
+        }
+    }
+    Ok(hist)
+}
+
+fn table(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} shard(s), {} rows, {} row groups",
+        r.shards.len(),
+        r.rows,
+        r.row_groups
+    );
+    let w = r
+        .shards
+        .iter()
+        .map(|s| s.path.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        o,
+        "  {:<w$}  {:>10}  {:>10}  {:>12}",
+        "path", "rows", "row groups", "bytes"
+    );
+    for s in &r.shards {
+        let _ = writeln!(
+            o,
+            "  {:<w$}  {:>10}  {:>10}  {:>12}",
+            s.path, s.rows, s.row_groups, s.bytes
+        );
+    }
+    let _ = writeln!(o, "\nschema:");
+    let w = r
+        .schema
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    for c in &r.schema {
+        let _ = writeln!(
+            o,
+            "  {:<w$}  {:<24} {:<8}  {}",
+            c.name,
+            c.r#type,
+            if c.nullable { "nullable" } else { "" },
+            c.role
+        );
+    }
+    let f = &r.features;
+    let shown = if f.len() > 8 {
+        format!(
+            "{} … {} ({} values)",
+            f[..4].join(", "),
+            f[f.len() - 2..].join(", "),
+            f.len()
+        )
+    } else {
+        f.join(", ")
+    };
+    let _ = writeln!(o, "\nfeatures: {shown}");
+    let _ = match (&r.label, r.num_classes) {
+        (Some(l), Some(c)) => writeln!(o, "label:    {l} ({c} classes)"),
+        (Some(l), None) => writeln!(o, "label:    {l}"),
+        (None, _) => writeln!(o, "label:    none"),
+    };
+    if let Some(h) = &r.class_histogram {
+        let max = h.iter().copied().max().unwrap_or(1).max(1);
+        let _ = writeln!(o, "\nclass histogram:");
+        for (c, &n) in h.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "  {c:>3} {n:>8}  {}",
+                "#".repeat((n * 40 / max) as usize)
+            );
+        }
+    }
+    o
+}
