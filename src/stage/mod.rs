@@ -9,10 +9,12 @@ use crate::rng::StepRng;
 use crate::spec::DataSpec;
 
 mod generator;
+mod inject;
 mod map;
 mod standardize;
 
 pub use generator::{Generator, ModelInfo};
+pub use inject::Inject;
 pub use map::Map;
 pub use standardize::Standardize;
 
