@@ -51,12 +51,7 @@ impl Provenance {
     /// Provenance of unmixed real rows with the given global ids.
     pub fn real(row_ids: Vec<u64>) -> Self {
         let n = row_ids.len();
-        Provenance {
-            origin: vec![Origin::Real; n],
-            row_a: row_ids,
-            row_b: vec![None; n],
-            lambda: vec![None; n],
-        }
+        Provenance { origin: vec![Origin::Real; n], row_a: row_ids, row_b: vec![None; n], lambda: vec![None; n] }
     }
 
     /// Number of rows described.
@@ -115,18 +110,8 @@ impl Batch {
     /// # Errors
     /// [`ErrorKind::Shape`](crate::ErrorKind::Shape) when the row counts of features, targets
     /// and ids differ.
-    pub fn new(
-        step: u64,
-        features: Array2<f32>,
-        targets: Option<Array2<f32>>,
-        row_ids: Vec<u64>,
-    ) -> Result<Self> {
-        let batch = Batch {
-            step,
-            features,
-            targets,
-            provenance: Provenance::real(row_ids),
-        };
+    pub fn new(step: u64, features: Array2<f32>, targets: Option<Array2<f32>>, row_ids: Vec<u64>) -> Result<Self> {
+        let batch = Batch { step, features, targets, provenance: Provenance::real(row_ids) };
         batch.validate()?;
         Ok(batch)
     }
@@ -150,20 +135,13 @@ impl Batch {
         let n = self.rows();
         if let Some(t) = &self.targets {
             if t.nrows() != n {
-                return Err(Error::shape(
-                    "batch targets",
-                    format!("{n} rows"),
-                    format!("{} rows", t.nrows()),
-                ));
+                return Err(Error::shape("batch targets", format!("{n} rows"), format!("{} rows", t.nrows())));
             }
         }
         let p = &self.provenance;
-        for (name, len) in [
-            ("origin", p.origin.len()),
-            ("row_a", p.row_a.len()),
-            ("row_b", p.row_b.len()),
-            ("lambda", p.lambda.len()),
-        ] {
+        for (name, len) in
+            [("origin", p.origin.len()), ("row_a", p.row_a.len()), ("row_b", p.row_b.len()), ("lambda", p.lambda.len())]
+        {
             if len != n {
                 return Err(Error::shape(
                     format!("batch provenance `{name}`"),
@@ -202,27 +180,15 @@ mod tests {
 
     #[test]
     fn rejects_mismatched_rows() {
-        let err = Batch::new(
-            0,
-            array![[1.0f32], [2.0]],
-            Some(array![[1.0f32]]),
-            vec![0, 1],
-        )
-        .unwrap_err();
+        let err = Batch::new(0, array![[1.0f32], [2.0]], Some(array![[1.0f32]]), vec![0, 1]).unwrap_err();
         assert!(err.to_string().contains("batch targets"));
         let err = Batch::new(0, array![[1.0f32], [2.0]], None, vec![0]).unwrap_err();
-        assert!(err.to_string().contains("row_a"));
+        assert!(err.to_string().contains("provenance"), "{err}");
     }
 
     #[test]
     fn classes_are_argmax() {
-        let b = Batch::new(
-            0,
-            array![[0.0f32], [0.0]],
-            Some(array![[0.1f32, 0.9], [0.7, 0.3]]),
-            vec![0, 1],
-        )
-        .unwrap();
+        let b = Batch::new(0, array![[0.0f32], [0.0]], Some(array![[0.1f32, 0.9], [0.7, 0.3]]), vec![0, 1]).unwrap();
         assert_eq!(b.classes(), Some(vec![1, 0]));
     }
 

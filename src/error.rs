@@ -32,34 +32,17 @@ impl Error {
 
     /// An invalid configuration value or hyper-parameter.
     pub fn config(name: impl Into<String>, message: impl Into<String>) -> Self {
-        ErrorKind::Config {
-            name: name.into(),
-            message: message.into(),
-        }
-        .into()
+        ErrorKind::Config { name: name.into(), message: message.into() }.into()
     }
 
     /// A shape or size that does not fit (model vs data, batch vs spec, ...).
-    pub fn shape(
-        context: impl Into<String>,
-        expected: impl fmt::Display,
-        found: impl fmt::Display,
-    ) -> Self {
-        ErrorKind::Shape {
-            context: context.into(),
-            expected: expected.to_string(),
-            found: found.to_string(),
-        }
-        .into()
+    pub fn shape(context: impl Into<String>, expected: impl fmt::Display, found: impl fmt::Display) -> Self {
+        ErrorKind::Shape { context: context.into(), expected: expected.to_string(), found: found.to_string() }.into()
     }
 
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ErrorKind::Io {
-            path: path.into(),
-            source,
-        }
-        .into()
+        ErrorKind::Io { path: path.into(), source }.into()
     }
 
     /// The whole cause chain on one line, `outer: cause: cause`, as the CLI prints it.
@@ -394,15 +377,7 @@ mod tests {
     #[test]
     fn chain_includes_causes() {
         let inner = Error::config("alpha", "must be finite");
-        let outer: Error = ErrorKind::Stage {
-            step: 3,
-            stage: "mixup".into(),
-            source: inner,
-        }
-        .into();
-        assert_eq!(
-            outer.chain(),
-            "step 3, stage 'mixup' failed: invalid parameter `alpha`: must be finite"
-        );
+        let outer: Error = ErrorKind::Stage { step: 3, stage: "mixup".into(), source: inner }.into();
+        assert_eq!(outer.chain(), "step 3, stage 'mixup' failed: invalid parameter `alpha`: must be finite");
     }
 }

@@ -20,7 +20,7 @@ pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
 pub use pipeline::{Pipeline, PipelineBuilder, Stats};
 pub use rng::StepRng;
 pub use source::{
-    CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, Target,
+    CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, Target, DEFAULT_BLOCK_ROWS,
     DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use spec::{DataSpec, FeatureLayout, TargetKind};

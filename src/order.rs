@@ -72,18 +72,11 @@ impl Order {
     }
     /// Sequential batches of `b` rows (`drop_last` false).
     pub fn sequential(batch_size: usize) -> Self {
-        Order::Sequential {
-            batch_size,
-            drop_last: false,
-        }
+        Order::Sequential { batch_size, drop_last: false }
     }
     /// Shuffled batches of `b` rows (`drop_last` false, window [`DEFAULT_SHUFFLE_WINDOW`]).
     pub fn shuffled(batch_size: usize) -> Self {
-        Order::Shuffled {
-            batch_size,
-            drop_last: false,
-            window: DEFAULT_SHUFFLE_WINDOW,
-        }
+        Order::Shuffled { batch_size, drop_last: false, window: DEFAULT_SHUFFLE_WINDOW }
     }
 
     /// Parse `offset`, `sequential` or `shuffled`.
@@ -95,27 +88,15 @@ impl Order {
             "offset" => Ok(Order::offset(batch_size)),
             "sequential" => Ok(Order::sequential(batch_size)),
             "shuffled" | "shuffle" => Ok(Order::shuffled(batch_size)),
-            _ => Err(Error::config(
-                "order",
-                format!("'{name}' is not one of offset, sequential, shuffled"),
-            )),
+            _ => Err(Error::config("order", format!("'{name}' is not one of offset, sequential, shuffled"))),
         }
     }
 
     /// Set `drop_last` (ignored by `Offset`, whose batches are always full).
     pub fn drop_last(self, drop: bool) -> Self {
         match self {
-            Order::Sequential { batch_size, .. } => Order::Sequential {
-                batch_size,
-                drop_last: drop,
-            },
-            Order::Shuffled {
-                batch_size, window, ..
-            } => Order::Shuffled {
-                batch_size,
-                drop_last: drop,
-                window,
-            },
+            Order::Sequential { batch_size, .. } => Order::Sequential { batch_size, drop_last: drop },
+            Order::Shuffled { batch_size, window, .. } => Order::Shuffled { batch_size, drop_last: drop, window },
             o => o,
         }
     }
@@ -123,15 +104,7 @@ impl Order {
     /// Set the shuffle window in row groups (only for `Shuffled`).
     pub fn window(self, window: usize) -> Self {
         match self {
-            Order::Shuffled {
-                batch_size,
-                drop_last,
-                ..
-            } => Order::Shuffled {
-                batch_size,
-                drop_last,
-                window,
-            },
+            Order::Shuffled { batch_size, drop_last, .. } => Order::Shuffled { batch_size, drop_last, window },
             o => o,
         }
     }
@@ -292,18 +265,8 @@ impl Plan {
                     t
                 })
                 .collect();
-            let key = [
-                rng.next_u64(),
-                rng.next_u64(),
-                rng.next_u64(),
-                rng.next_u64(),
-            ];
-            windows.push(Window {
-                start,
-                rows: cum,
-                groups: gs,
-                key,
-            });
+            let key = [rng.next_u64(), rng.next_u64(), rng.next_u64(), rng.next_u64()];
+            windows.push(Window { start, rows: cum, groups: gs, key });
             start += cum;
         }
         let plan = Arc::new(EpochPlan { windows });
@@ -357,12 +320,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &n)| {
-                let r = RowGroupRef {
-                    shard: 0,
-                    row_group: i,
-                    first_row: first,
-                    num_rows: n,
-                };
+                let r = RowGroupRef { shard: 0, row_group: i, offset: 0, first_row: first, num_rows: n };
                 first += n;
                 r
             })
@@ -403,9 +361,7 @@ mod tests {
         let p = Plan::new(Order::shuffled(8).window(2), n, &g, 9).unwrap();
         let spe = p.steps_per_epoch();
         for epoch in 0..3 {
-            let mut all: Vec<u64> = (0..spe)
-                .flat_map(|k| p.rows(epoch * spe + k).ids())
-                .collect();
+            let mut all: Vec<u64> = (0..spe).flat_map(|k| p.rows(epoch * spe + k).ids()).collect();
             assert_eq!(all.len() as u64, n);
             let order = all.clone();
             all.sort();

@@ -155,11 +155,9 @@ impl PipelineBuilder {
     pub fn rank_from_env(mut self) -> Result<Self> {
         let get = |name: &str| -> Result<Option<usize>> {
             match std::env::var(name) {
-                Ok(v) => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| Error::config(name, format!("'{v}' is not a whole number"))),
+                Ok(v) => {
+                    v.trim().parse().map(Some).map_err(|_| Error::config(name, format!("'{v}' is not a whole number")))
+                }
                 Err(_) => Ok(None),
             }
         };
@@ -187,27 +185,17 @@ impl PipelineBuilder {
     /// [`ErrorKind::Config`] naming the parameter (no source, batch size, rank/world,
     /// prefetch), and any stage's `check` error.
     pub fn build(self) -> Result<Pipeline> {
-        let set = self
-            .source
-            .ok_or_else(|| Error::config("source", "a pipeline needs a source (ShardSet)"))?;
+        let set = self.source.ok_or_else(|| Error::config("source", "a pipeline needs a source (ShardSet)"))?;
         if self.world == 0 || self.rank >= self.world {
             return Err(Error::config(
                 "rank",
-                format!(
-                    "rank {} is not below the world size {}",
-                    self.rank, self.world
-                ),
+                format!("rank {} is not below the world size {}", self.rank, self.world),
             ));
         }
         if self.prefetch == Some(0) {
             return Err(Error::config("prefetch", "must be at least 1"));
         }
-        let plan = Plan::new(
-            self.order.clone(),
-            set.num_rows(),
-            set.row_groups(),
-            self.seed,
-        )?;
+        let plan = Plan::new(self.order.clone(), set.num_rows(), set.row_groups(), self.seed)?;
         let mut spec = set.spec().clone();
         for (i, stage) in self.stages.iter().enumerate() {
             stage.check(&spec).map_err(|e| {
@@ -226,16 +214,8 @@ impl PipelineBuilder {
             Length::Unbounded => None,
         };
         let (world, rank) = (self.world as u64, self.rank as u64);
-        let end = total_global.map(|t| {
-            if t > rank {
-                (t - rank).div_ceil(world)
-            } else {
-                0
-            }
-        });
-        let workers = self
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let end = total_global.map(|t| if t > rank { (t - rank).div_ceil(world) } else { 0 });
+        let workers = self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let prefetch = self.prefetch.unwrap_or((2 * workers).max(2));
         let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
         let shared = Arc::new(Shared {
@@ -265,12 +245,7 @@ impl PipelineBuilder {
                         .map_err(|e| Error::io("<worker thread>", e))
                 })
                 .collect::<Result<Vec<JoinHandle<()>>>>()?;
-            Exec::Threads {
-                jobs: Some(job_tx),
-                results: res_rx,
-                handles,
-                reorder: BTreeMap::new(),
-            }
+            Exec::Threads { jobs: Some(job_tx), results: res_rx, handles, reorder: BTreeMap::new() }
         };
         Ok(Pipeline {
             shared,
@@ -311,31 +286,17 @@ impl Shared {
         let mut batch = match catch_unwind(AssertUnwindSafe(|| self.reader.read(step, &rows))) {
             Ok(r) => r.map_err(|e| Error::from(ErrorKind::Read { step, source: e }))?,
             Err(p) => {
-                return Err(ErrorKind::Panic {
-                    step,
-                    stage: "the reader".into(),
-                    message: panic_message(&*p),
-                }
-                .into())
+                return Err(ErrorKind::Panic { step, stage: "the reader".into(), message: panic_message(&*p) }.into())
             }
         };
-        self.stats
-            .read_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.stats.read_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         for (i, stage) in self.stages.iter().enumerate() {
             let t = Instant::now();
             let mut rng = rng::for_stage(self.seed, i, step);
             let name = &self.stage_names[i];
             batch = match catch_unwind(AssertUnwindSafe(|| stage.apply(batch, &mut rng))) {
                 Ok(Ok(b)) => b,
-                Ok(Err(e)) => {
-                    return Err(ErrorKind::Stage {
-                        step,
-                        stage: name.clone(),
-                        source: e,
-                    }
-                    .into())
-                }
+                Ok(Err(e)) => return Err(ErrorKind::Stage { step, stage: name.clone(), source: e }.into()),
                 Err(p) => {
                     return Err(ErrorKind::Panic {
                         step,
@@ -346,12 +307,7 @@ impl Shared {
                 }
             };
             if let Err(e) = batch.validate() {
-                return Err(ErrorKind::Stage {
-                    step,
-                    stage: name.clone(),
-                    source: e,
-                }
-                .into());
+                return Err(ErrorKind::Stage { step, stage: name.clone(), source: e }.into());
             }
             self.stats.stage_ns[i].fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
@@ -366,10 +322,7 @@ fn worker(shared: &Shared, jobs: &Receiver<(u64, u64)>, results: &Sender<(u64, R
         let Ok((local, global)) = jobs.recv() else {
             return;
         };
-        shared
-            .stats
-            .idle_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        shared.stats.idle_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let r = shared.run_step(global);
         if results.send((local, r)).is_err() {
             return;
@@ -447,13 +400,7 @@ impl Pipeline {
             elapsed,
             rows_per_sec: rows as f64 / elapsed.as_secs_f64().max(1e-9),
             read_time: ns(&s.read_ns),
-            stage_times: self
-                .shared
-                .stage_names
-                .iter()
-                .cloned()
-                .zip(s.stage_ns.iter().map(ns))
-                .collect(),
+            stage_times: self.shared.stage_names.iter().cloned().zip(s.stage_ns.iter().map(ns)).collect(),
             consumer_wait: ns(&s.wait_ns),
             worker_idle: ns(&s.idle_ns),
             skipped_rows: self.shared.reader.skipped_rows(),
@@ -479,10 +426,7 @@ impl Pipeline {
     fn finish_with(&mut self, r: Result<Batch>) -> Option<Result<Batch>> {
         match &r {
             Ok(b) => {
-                self.shared
-                    .stats
-                    .rows
-                    .fetch_add(b.rows() as u64, Ordering::Relaxed);
+                self.shared.stats.rows.fetch_add(b.rows() as u64, Ordering::Relaxed);
                 self.shared.stats.batches.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {
@@ -506,28 +450,17 @@ impl Iterator for Pipeline {
             return None;
         }
         let local = self.next;
-        let limit = self
-            .end
-            .unwrap_or(u64::MAX)
-            .min(local.saturating_add(self.prefetch));
+        let limit = self.end.unwrap_or(u64::MAX).min(local.saturating_add(self.prefetch));
         let shared = self.shared.clone();
         let r = match &mut self.exec {
             Exec::Inline => {
                 self.next += 1;
                 shared.run_step(shared.global(local))
             }
-            Exec::Threads {
-                jobs,
-                results,
-                reorder,
-                ..
-            } => {
+            Exec::Threads { jobs, results, reorder, .. } => {
                 if let Some(tx) = jobs {
                     while self.dispatched < limit {
-                        if tx
-                            .send((self.dispatched, shared.global(self.dispatched)))
-                            .is_err()
-                        {
+                        if tx.send((self.dispatched, shared.global(self.dispatched))).is_err() {
                             break;
                         }
                         self.dispatched += 1;
@@ -564,10 +497,7 @@ impl Iterator for Pipeline {
                         }
                     }
                 };
-                shared
-                    .stats
-                    .wait_ns
-                    .fetch_add(wait.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                shared.stats.wait_ns.fetch_add(wait.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.next += 1;
                 r
             }

@@ -43,12 +43,7 @@ fn mix64(mut z: u64) -> u64 {
 /// ```
 pub fn derive(seed: u64, purpose: u64, stream: u64) -> StepRng {
     let mut key = [0u8; 32];
-    let words = [
-        mix64(seed),
-        mix64(seed ^ mix64(purpose)),
-        mix64(purpose),
-        mix64(!seed),
-    ];
+    let words = [mix64(seed), mix64(seed ^ mix64(purpose)), mix64(purpose), mix64(!seed)];
     for (i, w) in words.iter().enumerate() {
         key[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }

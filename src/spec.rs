@@ -97,9 +97,7 @@ impl DataSpec {
     pub fn feature_names(&self) -> Vec<String> {
         match &self.features {
             FeatureLayout::Columns(c) => c.clone(),
-            FeatureLayout::List { column, len } => {
-                (0..*len).map(|i| format!("{column}[{i}]")).collect()
-            }
+            FeatureLayout::List { column, len } => (0..*len).map(|i| format!("{column}[{i}]")).collect(),
         }
     }
 }

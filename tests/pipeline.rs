@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use rand::Rng;
-use shardmix::{
-    Batch, Error, ErrorKind, Features, Map, Order, Pipeline, Result, ShardSet, StepRng, Target,
-};
+use shardmix::{Batch, Error, ErrorKind, Features, Map, Order, Pipeline, Result, ShardSet, StepRng, Target};
 
 fn dataset() -> (tempfile::TempDir, ShardSet, u64) {
     let dir = tempfile::tempdir().unwrap();
@@ -67,11 +65,7 @@ fn offset_order_reads_the_seeds_slices() {
     for (s, batch) in batches.iter().enumerate() {
         let offset = (s as u64 * b) % (n - b);
         assert_eq!(batch.step, s as u64);
-        assert_eq!(
-            batch.provenance.row_a,
-            (offset..offset + b).collect::<Vec<_>>(),
-            "step {s}"
-        );
+        assert_eq!(batch.provenance.row_a, (offset..offset + b).collect::<Vec<_>>(), "step {s}");
         assert_eq!(batch.features[[0, 0]], fixture::f0(offset));
     }
 }
@@ -80,13 +74,7 @@ fn offset_order_reads_the_seeds_slices() {
 fn sequential_and_shuffled_cover_every_row_once_per_epoch() {
     let (_d, set, n) = dataset();
     for order in [Order::sequential(48), Order::shuffled(48).window(2)] {
-        let p = Pipeline::builder()
-            .source(set.clone())
-            .order(order.clone())
-            .workers(2)
-            .epochs(2)
-            .build()
-            .unwrap();
+        let p = Pipeline::builder().source(set.clone()).order(order.clone()).workers(2).epochs(2).build().unwrap();
         let spe = p.steps_per_epoch();
         let batches: Vec<Batch> = p.collect::<Result<_>>().unwrap();
         assert_eq!(batches.len() as u64, 2 * spe);
@@ -184,33 +172,28 @@ fn a_panicking_stage_becomes_an_error() {
             .order(Order::offset(16))
             .workers(workers)
             .steps(10)
-            .stage(Map::new("boom", |b: Batch, _: &mut StepRng| {
-                if b.step == 3 {
-                    panic!("kaboom at three")
-                } else {
-                    Ok(b)
-                }
-            }))
+            .stage(Map::new(
+                "boom",
+                |b: Batch, _: &mut StepRng| {
+                    if b.step == 3 {
+                        panic!("kaboom at three")
+                    } else {
+                        Ok(b)
+                    }
+                },
+            ))
             .build()
             .unwrap();
         let items: Vec<Result<Batch>> = p.collect();
         assert_eq!(items.len(), 4);
         let err = items[3].as_ref().unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::Panic { step: 3, .. }),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("kaboom at three") && err.to_string().contains("boom"),
-            "{err}"
-        );
+        assert!(matches!(err.kind(), ErrorKind::Panic { step: 3, .. }), "{err}");
+        assert!(err.to_string().contains("kaboom at three") && err.to_string().contains("boom"), "{err}");
     }
 }
 
 fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 
 #[test]
@@ -218,29 +201,16 @@ fn dropping_mid_epoch_joins_every_worker_promptly() {
     let (_d, set, _) = dataset();
     let before = thread_count();
     for _ in 0..20 {
-        let mut p = Pipeline::builder()
-            .source(set.clone())
-            .order(Order::shuffled(8))
-            .workers(4)
-            .unbounded()
-            .build()
-            .unwrap();
+        let mut p =
+            Pipeline::builder().source(set.clone()).order(Order::shuffled(8)).workers(4).unbounded().build().unwrap();
         assert!(p.next().unwrap().is_ok());
         let t = Instant::now();
         drop(p);
-        assert!(
-            t.elapsed() < Duration::from_millis(100),
-            "drop took {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_millis(100), "drop took {:?}", t.elapsed());
     }
     // Other tests run in parallel threads of this process, so allow them some slack, but 20
     // leaked pipelines would leave 80 threads.
-    assert!(
-        thread_count() < before + 16,
-        "threads before {before}, after {}",
-        thread_count()
-    );
+    assert!(thread_count() < before + 16, "threads before {before}, after {}", thread_count());
 }
 
 #[test]
@@ -263,10 +233,7 @@ fn a_stuck_stage_is_reported_after_the_timeout() {
     let t = Instant::now();
     let items: Vec<Result<Batch>> = p.collect();
     assert!(t.elapsed() < Duration::from_secs(2));
-    assert!(matches!(
-        items[1].as_ref().unwrap_err().kind(),
-        ErrorKind::Timeout { step: 1, .. }
-    ));
+    assert!(matches!(items[1].as_ref().unwrap_err().kind(), ErrorKind::Timeout { step: 1, .. }));
 }
 
 #[test]
@@ -274,17 +241,9 @@ fn cache_stays_within_its_bound_while_streaming_more_than_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     // 8 shards × 5 row groups × 500 rows × 3 features ≈ 240 KB decoded; cache 40 KB.
     for i in 0..8u64 {
-        fixture::write_shard(
-            &dir.path().join(format!("s{i}.parquet")),
-            i * 2500,
-            2500,
-            500,
-        );
+        fixture::write_shard(&dir.path().join(format!("s{i}.parquet")), i * 2500, 2500, 500);
     }
-    let set = ShardSet::open(dir.path())
-        .unwrap()
-        .features(Features::columns(&["f0", "f1", "f2"]))
-        .unwrap();
+    let set = ShardSet::open(dir.path()).unwrap().features(Features::columns(&["f0", "f1", "f2"])).unwrap();
     let cap = 40_000;
     let p = Pipeline::builder()
         .source(set)
@@ -310,41 +269,14 @@ fn cache_stays_within_its_bound_while_streaming_more_than_it_holds() {
 #[test]
 fn invalid_configuration_is_rejected_at_build() {
     let (_d, set, n) = dataset();
-    let e = Pipeline::builder()
-        .source(set.clone())
-        .order(Order::offset(n as usize))
-        .build()
-        .err()
-        .unwrap();
-    assert!(
-        matches!(e.kind(), ErrorKind::Config { name, .. } if name == "batch_size"),
-        "{e}"
-    );
-    let e = Pipeline::builder()
-        .source(set.clone())
-        .rank(3, 3)
-        .build()
-        .err()
-        .unwrap();
-    assert!(
-        matches!(e.kind(), ErrorKind::Config { name, .. } if name == "rank"),
-        "{e}"
-    );
+    let e = Pipeline::builder().source(set.clone()).order(Order::offset(n as usize)).build().err().unwrap();
+    assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "batch_size"), "{e}");
+    let e = Pipeline::builder().source(set.clone()).rank(3, 3).build().err().unwrap();
+    assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "rank"), "{e}");
     let e = Pipeline::builder().build().err().unwrap();
-    assert!(
-        matches!(e.kind(), ErrorKind::Config { name, .. } if name == "source"),
-        "{e}"
-    );
-    let e = Pipeline::builder()
-        .source(set)
-        .prefetch(0)
-        .build()
-        .err()
-        .unwrap();
-    assert!(
-        matches!(e.kind(), ErrorKind::Config { name, .. } if name == "prefetch"),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "source"), "{e}");
+    let e = Pipeline::builder().source(set).prefetch(0).build().err().unwrap();
+    assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "prefetch"), "{e}");
 }
 
 #[test]

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shardmix::{
-    Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, Result, ShardSet, Stage, Target,
-};
+use shardmix::{Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, Result, ShardSet, Stage, Target};
 
 /// Pipeline flags. Every flag may also come from `--config pipeline.toml` (same names with
 /// `_` for `-`); flags given on the command line override the file.
@@ -143,8 +141,7 @@ pub struct PipelineConfig {
 impl PipelineConfig {
     /// Parse a TOML config.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        toml::from_str(text)
-            .map_err(|e| Error::config("config", format!("{}: {}", path.display(), e.message())))
+        toml::from_str(text).map_err(|e| Error::config("config", format!("{}: {}", path.display(), e.message())))
     }
 }
 
@@ -188,11 +185,9 @@ pub struct Settings {
 
 fn env_usize(name: &str) -> Result<Option<usize>> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::config(name, format!("'{v}' is not a whole number"))),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map(Some).map_err(|_| Error::config(name, format!("'{v}' is not a whole number")))
+        }
         _ => Ok(None),
     }
 }
@@ -230,14 +225,8 @@ impl PipelineArgs {
             num_classes: a.num_classes.or(cfg.num_classes),
             no_label: a.no_label || cfg.no_label.unwrap_or(false),
             batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(256),
-            order: a
-                .order
-                .clone()
-                .or(cfg.order)
-                .unwrap_or_else(|| "offset".into()),
-            steps: a
-                .steps
-                .or(if a.epochs.is_some() { None } else { cfg.steps }),
+            order: a.order.clone().or(cfg.order).unwrap_or_else(|| "offset".into()),
+            steps: a.steps.or(if a.epochs.is_some() { None } else { cfg.steps }),
             epochs: a.epochs.or(cfg.epochs).unwrap_or(1),
             start_step: a.start_step.or(cfg.start_step).unwrap_or(0),
             workers: a.workers.or(cfg.workers),
@@ -251,35 +240,18 @@ impl PipelineArgs {
                 Some(w) => w,
                 None => env_usize("WORLD_SIZE")?.unwrap_or(1),
             },
-            null_policy: a
-                .null_policy
-                .clone()
-                .or(cfg.null_policy)
-                .unwrap_or_else(|| "error".into()),
+            null_policy: a.null_policy.clone().or(cfg.null_policy).unwrap_or_else(|| "error".into()),
             mixup_alpha: a.mixup_alpha.or(cfg.mixup_alpha).unwrap_or(0.2),
-            mixup_mode: a
-                .mixup_mode
-                .clone()
-                .or(cfg.mixup_mode)
-                .unwrap_or_else(|| "elem".into()),
+            mixup_mode: a.mixup_mode.clone().or(cfg.mixup_mode).unwrap_or_else(|| "elem".into()),
             mixup_prob: a.mixup_prob.or(cfg.mixup_prob).unwrap_or(1.0),
             label_smoothing: a.label_smoothing.or(cfg.label_smoothing).unwrap_or(0.0),
             cutmix_alpha: a.cutmix_alpha.or(cfg.cutmix_alpha).unwrap_or(0.0),
-            cutmix_switch_prob: a
-                .cutmix_switch_prob
-                .or(cfg.cutmix_switch_prob)
-                .unwrap_or(0.5),
+            cutmix_switch_prob: a.cutmix_switch_prob.or(cfg.cutmix_switch_prob).unwrap_or(0.5),
             feature_shape,
             provenance: a.provenance || cfg.provenance.unwrap_or(false),
-            vae_fraction: a
-                .vae_fraction
-                .or(cfg.vae_fraction)
-                .unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
+            vae_fraction: a.vae_fraction.or(cfg.vae_fraction).unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
             vae,
-            gan_fraction: a
-                .gan_fraction
-                .or(cfg.gan_fraction)
-                .unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
+            gan_fraction: a.gan_fraction.or(cfg.gan_fraction).unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
             gan,
             cache_mib: a.cache_mib.or(cfg.cache_mib).unwrap_or(512),
         })
@@ -288,34 +260,25 @@ impl PipelineArgs {
 
 /// Parse `28x28x1` (or `28,28,1`).
 pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
-    let dims: std::result::Result<Vec<usize>, _> = s
-        .split(['x', 'X', ','])
-        .map(|d| d.trim().parse::<usize>())
-        .collect();
+    let dims: std::result::Result<Vec<usize>, _> =
+        s.split(['x', 'X', ',']).map(|d| d.trim().parse::<usize>()).collect();
     match dims {
         Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
-        _ => Err(Error::config(
-            "feature_shape",
-            format!("'{s}' is not a shape like 28x28x1"),
-        )),
+        _ => Err(Error::config("feature_shape", format!("'{s}' is not a shape like 28x28x1"))),
     }
 }
 
 impl Settings {
     /// Open the data with the selected columns.
     pub fn open_source(&self) -> Result<ShardSet> {
-        let mut set =
-            ShardSet::open_many(&self.data)?.null_policy(NullPolicy::parse(&self.null_policy)?);
+        let mut set = ShardSet::open_many(&self.data)?.null_policy(NullPolicy::parse(&self.null_policy)?);
         let has = |name: &str| set.arrow_schema().field_with_name(name).is_ok();
         let label = if self.no_label {
             None
         } else {
             match &self.label {
                 Some(l) => Some(l.clone()),
-                None => ["label", "target", "y", "class"]
-                    .iter()
-                    .find(|c| has(c))
-                    .map(|c| c.to_string()),
+                None => ["label", "target", "y", "class"].iter().find(|c| has(c)).map(|c| c.to_string()),
             }
         };
         let target = match (&label, self.num_classes) {
@@ -395,8 +358,7 @@ mod tests {
 
     #[test]
     fn unknown_config_key_is_named() {
-        let e = PipelineConfig::parse("batch_size = 3\nbatch_sise = 4\n", Path::new("p.toml"))
-            .unwrap_err();
+        let e = PipelineConfig::parse("batch_size = 3\nbatch_sise = 4\n", Path::new("p.toml")).unwrap_err();
         assert!(e.to_string().contains("batch_sise"), "{e}");
     }
 
@@ -404,21 +366,10 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.toml");
-        std::fs::write(
-            &p,
-            "batch_size = 64\nseed = 9\norder = \"sequential\"\ndata = [\"x.parquet\"]\n",
-        )
-        .unwrap();
-        let args = PipelineArgs {
-            config: Some(p),
-            batch_size: Some(32),
-            ..Default::default()
-        };
+        std::fs::write(&p, "batch_size = 64\nseed = 9\norder = \"sequential\"\ndata = [\"x.parquet\"]\n").unwrap();
+        let args = PipelineArgs { config: Some(p), batch_size: Some(32), ..Default::default() };
         let s = args.settings(None).unwrap();
-        assert_eq!(
-            (s.batch_size, s.seed, s.order.as_str()),
-            (32, 9, "sequential")
-        );
+        assert_eq!((s.batch_size, s.seed, s.order.as_str()), (32, 9, "sequential"));
         assert_eq!(s.data, vec![PathBuf::from("x.parquet")]);
     }
 

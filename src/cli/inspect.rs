@@ -56,9 +56,9 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
     let set = settings.open_source()?;
     let spec = set.spec().clone();
     let label = match &spec.target {
-        TargetKind::Class { column, .. }
-        | TargetKind::Regression { column }
-        | TargetKind::Soft { column, .. } => Some(column.clone()),
+        TargetKind::Class { column, .. } | TargetKind::Regression { column } | TargetKind::Soft { column, .. } => {
+            Some(column.clone())
+        }
         TargetKind::None => None,
     };
     let features = spec.feature_names();
@@ -106,20 +106,14 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
         num_classes: spec.num_classes(),
         class_histogram: histogram,
     };
-    let text = if args.json {
-        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
-    } else {
-        table(&report)
-    };
+    let text =
+        if args.json { serde_json::to_string_pretty(&report).unwrap_or_default() + "\n" } else { table(&report) };
     super::write_stdout(&text)
 }
 
 fn class_histogram(set: &ShardSet, column: &str, classes: usize) -> Result<Vec<u64>> {
     // Read only the label column, as a one-feature set.
-    let labels = set
-        .clone()
-        .target(shardmix::Target::None)?
-        .features(Features::columns(&[column]))?;
+    let labels = set.clone().target(shardmix::Target::None)?.features(Features::columns(&[column]))?;
     let mut hist = vec![0u64; classes];
     for rg in labels.row_groups() {
         let b = labels.read_rows(rg.first_row..rg.first_row + rg.num_rows)?;
@@ -135,40 +129,14 @@ fn class_histogram(set: &ShardSet, column: &str, classes: usize) -> Result<Vec<u
 fn table(r: &Report) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{} shard(s), {} rows, {} row groups",
-        r.shards.len(),
-        r.rows,
-        r.row_groups
-    );
-    let w = r
-        .shards
-        .iter()
-        .map(|s| s.path.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let _ = writeln!(
-        o,
-        "  {:<w$}  {:>10}  {:>10}  {:>12}",
-        "path", "rows", "row groups", "bytes"
-    );
+    let _ = writeln!(o, "{} shard(s), {} rows, {} row groups", r.shards.len(), r.rows, r.row_groups);
+    let w = r.shards.iter().map(|s| s.path.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(o, "  {:<w$}  {:>10}  {:>10}  {:>12}", "path", "rows", "row groups", "bytes");
     for s in &r.shards {
-        let _ = writeln!(
-            o,
-            "  {:<w$}  {:>10}  {:>10}  {:>12}",
-            s.path, s.rows, s.row_groups, s.bytes
-        );
+        let _ = writeln!(o, "  {:<w$}  {:>10}  {:>10}  {:>12}", s.path, s.rows, s.row_groups, s.bytes);
     }
     let _ = writeln!(o, "\nschema:");
-    let w = r
-        .schema
-        .iter()
-        .map(|c| c.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let w = r.schema.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
     for c in &r.schema {
         let _ = writeln!(
             o,
@@ -181,12 +149,7 @@ fn table(r: &Report) -> String {
     }
     let f = &r.features;
     let shown = if f.len() > 8 {
-        format!(
-            "{} … {} ({} values)",
-            f[..4].join(", "),
-            f[f.len() - 2..].join(", "),
-            f.len()
-        )
+        format!("{} … {} ({} values)", f[..4].join(", "), f[f.len() - 2..].join(", "), f.len())
     } else {
         f.join(", ")
     };
@@ -200,11 +163,7 @@ fn table(r: &Report) -> String {
         let max = h.iter().copied().max().unwrap_or(1).max(1);
         let _ = writeln!(o, "\nclass histogram:");
         for (c, &n) in h.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "  {c:>3} {n:>8}  {}",
-                "#".repeat((n * 40 / max) as usize)
-            );
+            let _ = writeln!(o, "  {c:>3} {n:>8}  {}", "#".repeat((n * 40 / max) as usize));
         }
     }
     o

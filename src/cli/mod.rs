@@ -53,14 +53,9 @@ pub fn run(cli: Cli) -> shardmix::Result<()> {
     let data = bundled_data();
     match cli.command {
         Command::Inspect(a) => inspect::run(a, &data),
-        Command::Demo(a) => inspect::run(
-            inspect::InspectArgs {
-                path: Vec::new(),
-                json: false,
-                pipeline: a.pipeline,
-            },
-            &data,
-        ),
+        Command::Demo(a) => {
+            inspect::run(inspect::InspectArgs { path: Vec::new(), json: false, pipeline: a.pipeline }, &data)
+        }
     }
 }
 
@@ -68,7 +63,5 @@ pub fn run(cli: Cli) -> shardmix::Result<()> {
 pub fn write_stdout(text: &str) -> shardmix::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .map_err(|e| shardmix::Error::io("<stdout>", e))
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| shardmix::Error::io("<stdout>", e))
 }

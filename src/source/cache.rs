@@ -50,10 +50,7 @@ pub(crate) struct RowGroupCache {
 
 impl RowGroupCache {
     pub fn new(capacity: usize) -> Self {
-        RowGroupCache {
-            capacity,
-            inner: Mutex::new(Inner::default()),
-        }
+        RowGroupCache { capacity, inner: Mutex::new(Inner::default()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -63,11 +60,7 @@ impl RowGroupCache {
     }
 
     /// The row group `key`, decoding it with `decode` if no one has.
-    pub fn get(
-        &self,
-        key: usize,
-        decode: impl FnOnce() -> Result<Decoded>,
-    ) -> Result<Arc<Decoded>> {
+    pub fn get(&self, key: usize, decode: impl FnOnce() -> Result<Decoded>) -> Result<Arc<Decoded>> {
         let cell = {
             let mut inner = self.lock();
             inner.tick += 1;
@@ -97,20 +90,12 @@ impl RowGroupCache {
             let keep = matches!(&result, Ok(d) if d.bytes() <= self.capacity);
             if keep {
                 let size = result.as_ref().map(|d| d.bytes()).unwrap_or(0);
-                if let Some(e) = inner
-                    .map
-                    .get_mut(&key)
-                    .filter(|e| Arc::ptr_eq(&e.cell, &cell))
-                {
+                if let Some(e) = inner.map.get_mut(&key).filter(|e| Arc::ptr_eq(&e.cell, &cell)) {
                     e.bytes = size;
                     inner.bytes += size;
                     self.evict(&mut inner, key);
                 }
-            } else if inner
-                .map
-                .get(&key)
-                .is_some_and(|e| Arc::ptr_eq(&e.cell, &cell))
-            {
+            } else if inner.map.get(&key).is_some_and(|e| Arc::ptr_eq(&e.cell, &cell)) {
                 // Errors are not cached (a later step may retry); oversize groups are not kept.
                 inner.map.remove(&key);
             }
@@ -151,14 +136,7 @@ mod tests {
     use super::*;
 
     fn decoded(n: usize) -> Decoded {
-        Decoded {
-            rows: n,
-            features: vec![0.0; n],
-            targets: Vec::new(),
-            keep: None,
-            skipped: 0,
-            filled: 0,
-        }
+        Decoded { rows: n, features: vec![0.0; n], targets: Vec::new(), keep: None, skipped: 0, filled: 0 }
     }
 
     #[test]
@@ -193,9 +171,7 @@ mod tests {
         let cache = RowGroupCache::new(16);
         cache.get(1, || Ok(decoded(100))).unwrap();
         assert_eq!(cache.stats().bytes, 0);
-        assert!(cache
-            .get(2, || Err(crate::Error::config("x", "y")))
-            .is_err());
+        assert!(cache.get(2, || Err(crate::Error::config("x", "y"))).is_err());
         assert!(cache.get(2, || Ok(decoded(1))).is_ok());
     }
 

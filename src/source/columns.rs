@@ -60,12 +60,7 @@ impl Features {
         if spec.is_empty() || spec == "auto" {
             Features::Auto
         } else if spec.contains(',') {
-            Features::Columns(
-                spec.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            )
+            Features::Columns(spec.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         } else if spec.contains(['*', '?']) {
             Features::Glob(spec.to_string())
         } else {
@@ -111,17 +106,11 @@ impl Target {
     }
     /// An integer class column with `num_classes` classes.
     pub fn class(column: &str, num_classes: usize) -> Self {
-        Target::Class {
-            column: column.into(),
-            num_classes: Some(num_classes),
-        }
+        Target::Class { column: column.into(), num_classes: Some(num_classes) }
     }
     /// An integer class column, the class count derived from the data (max label + 1).
     pub fn class_auto(column: &str) -> Self {
-        Target::Class {
-            column: column.into(),
-            num_classes: None,
-        }
+        Target::Class { column: column.into(), num_classes: None }
     }
     /// A numeric regression column.
     pub fn regression(column: &str) -> Self {
@@ -139,18 +128,15 @@ impl Target {
     pub(crate) fn column(&self) -> Option<&str> {
         match self {
             Target::None => None,
-            Target::Class { column, .. }
-            | Target::Regression(column)
-            | Target::Soft(column)
-            | Target::Auto(column) => Some(column),
+            Target::Class { column, .. } | Target::Regression(column) | Target::Soft(column) | Target::Auto(column) => {
+                Some(column)
+            }
         }
     }
 }
 
 fn escape_glob(s: &str) -> String {
-    s.replace('[', "[[]")
-        .replace('*', "[*]")
-        .replace('?', "[?]")
+    s.replace('[', "[[]").replace('*', "[*]").replace('?', "[?]")
 }
 
 /// Scalar numeric types that become `f32`.
@@ -176,21 +162,14 @@ pub(crate) fn is_numeric(dt: &DataType) -> bool {
 
 pub(crate) fn is_integer(dt: &DataType) -> bool {
     use DataType::*;
-    matches!(
-        dt,
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
-    )
+    matches!(dt, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64)
 }
 
 /// The element type of a list column, if `dt` is a list of numbers, and its fixed length.
 pub(crate) fn list_element(dt: &DataType) -> Option<(&DataType, Option<usize>)> {
     match dt {
-        DataType::FixedSizeList(f, n) if is_numeric(f.data_type()) => {
-            Some((f.data_type(), usize::try_from(*n).ok()))
-        }
-        DataType::List(f) | DataType::LargeList(f) if is_numeric(f.data_type()) => {
-            Some((f.data_type(), None))
-        }
+        DataType::FixedSizeList(f, n) if is_numeric(f.data_type()) => Some((f.data_type(), usize::try_from(*n).ok())),
+        DataType::List(f) | DataType::LargeList(f) if is_numeric(f.data_type()) => Some((f.data_type(), None)),
         _ => None,
     }
 }
@@ -212,17 +191,9 @@ pub(crate) enum FeatureSource {
 
 #[derive(Debug, Clone)]
 pub(crate) enum TargetSource {
-    Class {
-        column: String,
-        num_classes: usize,
-    },
-    Regression {
-        column: String,
-    },
-    Soft {
-        column: String,
-        width: Option<usize>,
-    },
+    Class { column: String, num_classes: usize },
+    Regression { column: String },
+    Soft { column: String, width: Option<usize> },
 }
 
 impl TargetSource {
@@ -237,24 +208,11 @@ impl TargetSource {
 
 fn find<'a>(schema: &'a Schema, path: &Path, name: &str) -> Result<(usize, &'a Field)> {
     schema.column_with_name(name).ok_or_else(|| {
-        let names: Vec<&str> = schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .take(12)
-            .collect();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).take(12).collect();
         ErrorKind::MissingColumn {
             path: path.to_path_buf(),
             column: name.to_string(),
-            hint: format!(
-                " (columns: {}{})",
-                names.join(", "),
-                if schema.fields().len() > 12 {
-                    ", ..."
-                } else {
-                    ""
-                }
-            ),
+            hint: format!(" (columns: {}{})", names.join(", "), if schema.fields().len() > 12 { ", ..." } else { "" }),
         }
         .into()
     })
@@ -295,67 +253,36 @@ pub(crate) fn resolve(
             };
             if as_class {
                 if !is_integer(dt) {
-                    return Err(type_error(
-                        path,
-                        field,
-                        "a class label (an integer column is needed)",
-                    ));
+                    return Err(type_error(path, field, "a class label (an integer column is needed)"));
                 }
                 let num_classes = match target {
-                    Target::Class {
-                        num_classes: Some(n),
-                        ..
-                    } => *n,
+                    Target::Class { num_classes: Some(n), .. } => *n,
                     _ => derived_classes.unwrap_or(0),
                 };
                 if num_classes == 0 && derived_classes.is_some() {
                     return Err(Error::config("num_classes", "must be at least 1"));
                 }
                 (
-                    Some(TargetSource::Class {
-                        column: column.into(),
-                        num_classes,
-                    }),
-                    TargetKind::Class {
-                        column: column.into(),
-                        num_classes,
-                    },
+                    Some(TargetSource::Class { column: column.into(), num_classes }),
+                    TargetKind::Class { column: column.into(), num_classes },
                 )
             } else if matches!(target, Target::Soft(_))
                 || (matches!(target, Target::Auto(_)) && list_element(dt).is_some())
             {
                 let Some((_, len)) = list_element(dt) else {
-                    return Err(type_error(
-                        path,
-                        field,
-                        "soft labels (a list of numbers is needed)",
-                    ));
+                    return Err(type_error(path, field, "soft labels (a list of numbers is needed)"));
                 };
                 (
-                    Some(TargetSource::Soft {
-                        column: column.into(),
-                        width: len,
-                    }),
-                    TargetKind::Soft {
-                        column: column.into(),
-                        width: len.unwrap_or(0),
-                    },
+                    Some(TargetSource::Soft { column: column.into(), width: len }),
+                    TargetKind::Soft { column: column.into(), width: len.unwrap_or(0) },
                 )
             } else {
                 if !is_numeric(dt) {
-                    return Err(type_error(
-                        path,
-                        field,
-                        "a regression target (a numeric column is needed)",
-                    ));
+                    return Err(type_error(path, field, "a regression target (a numeric column is needed)"));
                 }
                 (
-                    Some(TargetSource::Regression {
-                        column: column.into(),
-                    }),
-                    TargetKind::Regression {
-                        column: column.into(),
-                    },
+                    Some(TargetSource::Regression { column: column.into() }),
+                    TargetKind::Regression { column: column.into() },
                 )
             }
         }
@@ -370,22 +297,13 @@ pub(crate) fn resolve(
                 }
             }
             if names.is_empty() {
-                let non_target = schema
-                    .fields()
-                    .iter()
-                    .find(|f| Some(f.name().as_str()) != target_col);
+                let non_target = schema.fields().iter().find(|f| Some(f.name().as_str()) != target_col);
                 return Err(match non_target {
                     Some(f) => type_error(path, f, "features (no numeric feature column found)"),
-                    None => ErrorKind::Empty {
-                        what: format!("{}: the feature selection", path.display()),
-                    }
-                    .into(),
+                    None => ErrorKind::Empty { what: format!("{}: the feature selection", path.display()) }.into(),
                 });
             }
-            (
-                FeatureSource::Columns(names.clone()),
-                FeatureLayout::Columns(names),
-            )
+            (FeatureSource::Columns(names.clone()), FeatureLayout::Columns(names))
         }
         Features::Glob(pattern) => {
             let pat = glob::Pattern::new(pattern)
@@ -407,23 +325,13 @@ pub(crate) fn resolve(
                 }
                 .into());
             }
-            (
-                FeatureSource::Columns(names.clone()),
-                FeatureLayout::Columns(names),
-            )
+            (FeatureSource::Columns(names.clone()), FeatureLayout::Columns(names))
         }
         Features::Columns(cols)
             if cols.len() == 1
-                && find(schema, path, &cols[0])
-                    .is_ok_and(|(_, f)| list_element(f.data_type()).is_some()) =>
+                && find(schema, path, &cols[0]).is_ok_and(|(_, f)| list_element(f.data_type()).is_some()) =>
         {
-            return resolve(
-                schema,
-                path,
-                &Features::List(cols[0].clone()),
-                target,
-                derived_classes,
-            );
+            return resolve(schema, path, &Features::List(cols[0].clone()), target, derived_classes);
         }
         Features::Columns(cols) => {
             if cols.is_empty() {
@@ -431,64 +339,35 @@ pub(crate) fn resolve(
             }
             for (k, c) in cols.iter().enumerate() {
                 if cols[..k].contains(c) {
-                    return Err(Error::config(
-                        "features",
-                        format!("column '{c}' is listed twice"),
-                    ));
+                    return Err(Error::config("features", format!("column '{c}' is listed twice")));
                 }
                 let (_, f) = find(schema, path, c)?;
                 if !is_numeric(f.data_type()) {
                     return Err(type_error(path, f, "a feature"));
                 }
             }
-            (
-                FeatureSource::Columns(cols.clone()),
-                FeatureLayout::Columns(cols.clone()),
-            )
+            (FeatureSource::Columns(cols.clone()), FeatureLayout::Columns(cols.clone()))
         }
         Features::List(col) => {
             let (_, f) = find(schema, path, col)?;
             let Some((_, len)) = list_element(f.data_type()) else {
-                return Err(type_error(
-                    path,
-                    f,
-                    "a list feature (a list of numbers is needed)",
-                ));
+                return Err(type_error(path, f, "a list feature (a list of numbers is needed)"));
             };
             (
-                FeatureSource::List {
-                    column: col.clone(),
-                    len,
-                },
-                FeatureLayout::List {
-                    column: col.clone(),
-                    len: len.unwrap_or(0),
-                },
+                FeatureSource::List { column: col.clone(), len },
+                FeatureLayout::List { column: col.clone(), len: len.unwrap_or(0) },
             )
         }
     };
     if let Some(t) = target_col {
         if let FeatureSource::Columns(c) = &source {
             if c.iter().any(|n| n == t) {
-                return Err(Error::config(
-                    "features",
-                    format!("column '{t}' is both a feature and the target"),
-                ));
+                return Err(Error::config("features", format!("column '{t}' is both a feature and the target")));
             }
         }
     }
-    let spec = DataSpec {
-        features: layout,
-        target: target_kind,
-        feature_shape: None,
-    };
-    Ok((
-        ColumnPlan {
-            features: source,
-            target: target_source,
-        },
-        spec,
-    ))
+    let spec = DataSpec { features: layout, target: target_kind, feature_shape: None };
+    Ok((ColumnPlan { features: source, target: target_source }, spec))
 }
 
 /// Check that another shard has the selected columns with compatible types; returns the
@@ -544,91 +423,36 @@ mod tests {
             Field::new("f1", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
             Field::new("label", DataType::Int64, false),
-            Field::new(
-                "px",
-                DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), 4),
-                false,
-            ),
+            Field::new("px", DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), 4), false),
         ])
     }
 
     #[test]
     fn auto_takes_numeric_scalars_except_target() {
-        let (plan, spec) = resolve(
-            &schema(),
-            Path::new("a"),
-            &Features::Auto,
-            &Target::class("label", 3),
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            spec.features,
-            FeatureLayout::Columns(vec!["f0".into(), "f1".into()])
-        );
+        let (plan, spec) =
+            resolve(&schema(), Path::new("a"), &Features::Auto, &Target::class("label", 3), None).unwrap();
+        assert_eq!(spec.features, FeatureLayout::Columns(vec!["f0".into(), "f1".into()]));
         assert_eq!(spec.num_targets(), 3);
-        assert!(matches!(
-            plan.target,
-            Some(TargetSource::Class { num_classes: 3, .. })
-        ));
+        assert!(matches!(plan.target, Some(TargetSource::Class { num_classes: 3, .. })));
     }
 
     #[test]
     fn prefix_and_list() {
-        let (_, spec) = resolve(
-            &schema(),
-            Path::new("a"),
-            &Features::prefix("f"),
-            &Target::None,
-            None,
-        )
-        .unwrap();
+        let (_, spec) = resolve(&schema(), Path::new("a"), &Features::prefix("f"), &Target::None, None).unwrap();
         assert_eq!(spec.num_features(), 2);
-        let (_, spec) = resolve(
-            &schema(),
-            Path::new("a"),
-            &Features::parse("px"),
-            &Target::None,
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            spec.features,
-            FeatureLayout::List {
-                column: "px".into(),
-                len: 4
-            }
-        );
+        let (_, spec) = resolve(&schema(), Path::new("a"), &Features::parse("px"), &Target::None, None).unwrap();
+        assert_eq!(spec.features, FeatureLayout::List { column: "px".into(), len: 4 });
     }
 
     #[test]
     fn errors_name_the_column() {
-        let e = resolve(
-            &schema(),
-            Path::new("a.parquet"),
-            &Features::columns(&["nope"]),
-            &Target::None,
-            None,
-        )
-        .unwrap_err();
+        let e =
+            resolve(&schema(), Path::new("a.parquet"), &Features::columns(&["nope"]), &Target::None, None).unwrap_err();
         assert!(e.to_string().contains("'nope'"), "{e}");
-        let e = resolve(
-            &schema(),
-            Path::new("a.parquet"),
-            &Features::columns(&["name"]),
-            &Target::None,
-            None,
-        )
-        .unwrap_err();
+        let e =
+            resolve(&schema(), Path::new("a.parquet"), &Features::columns(&["name"]), &Target::None, None).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::ColumnType { .. }), "{e}");
-        let e = resolve(
-            &schema(),
-            Path::new("a.parquet"),
-            &Features::Auto,
-            &Target::class("f0", 2),
-            None,
-        )
-        .unwrap_err();
+        let e = resolve(&schema(), Path::new("a.parquet"), &Features::Auto, &Target::class("f0", 2), None).unwrap_err();
         assert!(e.to_string().contains("class label"), "{e}");
     }
 }

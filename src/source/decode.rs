@@ -12,12 +12,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
 use crate::source::columns::{FeatureSource, TargetSource};
-use crate::source::shards::{ShardInfo, ShardSet};
+use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
 
 /// What to do with a null, NaN or infinite value in a feature or target.
 ///
@@ -58,9 +58,7 @@ impl NullPolicy {
                 v.map(NullPolicy::Fill).ok_or_else(|| {
                     Error::config(
                         "null_policy",
-                        format!(
-                            "'{s}' is not one of error, skip-row, fill(VALUE) with a finite VALUE"
-                        ),
+                        format!("'{s}' is not one of error, skip-row, fill(VALUE) with a finite VALUE"),
                     )
                 })
             }
@@ -111,37 +109,26 @@ impl Site<'_> {
     }
 }
 
-/// Decode row group `row_group` of shard `shard_idx`, whose first global row is `first_row`.
-pub(crate) fn decode_row_group(
-    set: &ShardSet,
-    shard_idx: usize,
-    row_group: usize,
-    first_row: u64,
-) -> Result<Decoded> {
-    let shard = &set.shards()[shard_idx];
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        decode_inner(set, shard, row_group, first_row)
-    }));
+/// Decode one block (a row group, or a run of rows of one).
+pub(crate) fn decode_block(set: &ShardSet, block: &RowGroupRef) -> Result<Decoded> {
+    let shard = &set.shards()[block.shard];
+    let row_group = block.row_group;
+    let result = catch_unwind(AssertUnwindSafe(|| decode_inner(set, shard, block)));
     match result {
         Ok(r) => r,
-        Err(payload) => Err(ErrorKind::DecodePanic {
-            path: shard.path.clone(),
-            row_group,
-            message: panic_message(&*payload),
+        Err(payload) => {
+            Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group, message: panic_message(&*payload) }
+                .into())
         }
-        .into()),
     }
 }
 
-fn decode_inner(
-    set: &ShardSet,
-    shard: &ShardInfo,
-    row_group: usize,
-    first_row: u64,
-) -> Result<Decoded> {
+fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Result<Decoded> {
+    let (row_group, first_row) = (block.row_group, block.first_row);
     let meta = shard.metadata.metadata();
     let rg_meta = meta.row_group(row_group);
-    let expected_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
+    let rg_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
+    let expected_rows = block.num_rows as usize;
     let descr = meta.file_metadata().schema_descr();
     let limit = set.chunk_limit();
     for leaf in 0..rg_meta.num_columns() {
@@ -163,35 +150,28 @@ fn decode_inner(
     }
 
     let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| Error::io(&shard.path, e))?
-        .len();
+    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
     if file_len != shard.file_len {
         return Err(ErrorKind::ShardChanged {
             path: shard.path.clone(),
-            message: format!(
-                "the file is now {file_len} bytes, it was {} when opened",
-                shard.file_len
-            ),
+            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
         }
         .into());
     }
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
-    let decode_err = |source| -> Error {
-        ErrorKind::Decode {
-            path: shard.path.clone(),
-            row_group,
-            source,
-        }
-        .into()
-    };
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+    let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
         .with_projection(mask)
         .with_row_groups(vec![row_group])
-        .with_batch_size(expected_rows.clamp(1, 65_536))
-        .build()
-        .map_err(decode_err)?;
+        .with_batch_size(expected_rows.clamp(1, 65_536));
+    if expected_rows < rg_rows {
+        let offset = block.offset as usize;
+        builder = builder.with_row_selection(RowSelection::from(vec![
+            RowSelector::skip(offset),
+            RowSelector::select(expected_rows),
+        ]));
+    }
+    let reader = builder.build().map_err(decode_err)?;
 
     let plan = set.plan();
     let f = set.spec().num_features();
@@ -204,11 +184,7 @@ fn decode_inner(
         skipped: 0,
         filled: 0,
     };
-    let site = Site {
-        shard,
-        row_group,
-        first_row,
-    };
+    let site = Site { shard, row_group, first_row };
     let policy = set.policy();
     let mut row0 = 0usize;
     for batch in reader {
@@ -233,21 +209,14 @@ fn decode_inner(
 fn row_count_error(shard: &ShardInfo, row_group: usize, got: usize, expected: usize) -> Error {
     ErrorKind::ShardChanged {
         path: shard.path.clone(),
-        message: format!(
-            "row group {row_group} decodes to {got} rows but its footer says {expected}"
-        ),
+        message: format!("row group {row_group} decodes to {got} rows but its footer says {expected}"),
     }
     .into()
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, site: &Site) -> Result<&'a ArrayRef> {
     batch.column_by_name(name).ok_or_else(|| {
-        ErrorKind::MissingColumn {
-            path: site.shard.path.clone(),
-            column: name.to_string(),
-            hint: String::new(),
-        }
-        .into()
+        ErrorKind::MissingColumn { path: site.shard.path.clone(), column: name.to_string(), hint: String::new() }.into()
     })
 }
 
@@ -277,17 +246,7 @@ fn put_features(
                 for i in 0..arr.len() {
                     if arr.is_null(i) {
                         for j in 0..f {
-                            handle_bad(
-                                out,
-                                f,
-                                row0 + i,
-                                j,
-                                name,
-                                site,
-                                policy,
-                                BadValue::Null,
-                                true,
-                            )?;
+                            handle_bad(out, f, row0 + i, j, name, site, policy, BadValue::Null, true)?;
                         }
                     }
                 }
@@ -315,11 +274,7 @@ fn put_target(
                 let row = row0 + i;
                 if arr.is_null(i) {
                     // A class cannot be filled: skip the row or fail.
-                    let p = if policy == NullPolicy::SkipRow {
-                        policy
-                    } else {
-                        NullPolicy::Error
-                    };
+                    let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
                     handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false)?;
                     continue;
                 }
@@ -347,17 +302,7 @@ fn put_target(
             for i in 0..arr.len() {
                 if arr.is_null(i) {
                     for j in 0..c {
-                        handle_bad(
-                            out,
-                            c,
-                            row0 + i,
-                            j,
-                            name,
-                            site,
-                            policy,
-                            BadValue::Null,
-                            false,
-                        )?;
+                        handle_bad(out, c, row0 + i, j, name, site, policy, BadValue::Null, false)?;
                     }
                 }
             }
@@ -380,17 +325,7 @@ fn apply_nulls(
 ) -> Result<()> {
     for i in 0..arr.len() {
         if arr.is_null(i) {
-            handle_bad(
-                out,
-                width,
-                row0 + i,
-                col,
-                name,
-                site,
-                policy,
-                BadValue::Null,
-                features,
-            )?;
+            handle_bad(out, width, row0 + i, col, name, site, policy, BadValue::Null, features)?;
         }
     }
     Ok(())
@@ -420,11 +355,7 @@ fn handle_bad(
             Ok(())
         }
         NullPolicy::Fill(v) => {
-            let buf = if features {
-                &mut out.features
-            } else {
-                &mut out.targets
-            };
+            let buf = if features { &mut out.features } else { &mut out.targets };
             buf[row * width + col] = v;
             out.filled += 1;
             Ok(())
@@ -450,17 +381,9 @@ fn check_finite(
         if all_finite || width == 0 {
             continue;
         }
-        let len = if features {
-            out.features.len()
-        } else {
-            out.targets.len()
-        };
+        let len = if features { out.features.len() } else { out.targets.len() };
         for idx in 0..len {
-            let v = if features {
-                out.features[idx]
-            } else {
-                out.targets[idx]
-            };
+            let v = if features { out.features[idx] } else { out.targets[idx] };
             if v.is_finite() {
                 continue;
             }
@@ -474,16 +397,9 @@ fn check_finite(
                     FeatureSource::List { column, .. } => format!("{column}[{col}]"),
                 }
             } else {
-                plan.target
-                    .as_ref()
-                    .map(|t| t.column().to_string())
-                    .unwrap_or_default()
+                plan.target.as_ref().map(|t| t.column().to_string()).unwrap_or_default()
             };
-            let kind = if v.is_nan() {
-                BadValue::NaN
-            } else {
-                BadValue::Infinite
-            };
+            let kind = if v.is_nan() { BadValue::NaN } else { BadValue::Infinite };
             handle_bad(out, width, row, col, &name, site, policy, kind, features)?;
         }
     }
@@ -552,14 +468,7 @@ fn write_scalars(
 type HalfF16 = <Float16Type as arrow_array::ArrowPrimitiveType>::Native;
 
 /// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`.
-fn write_list(
-    arr: &ArrayRef,
-    out: &mut [f32],
-    width: usize,
-    row0: usize,
-    name: &str,
-    site: &Site,
-) -> Result<()> {
+fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<()> {
     let n = arr.len();
     let (values, starts): (ArrayRef, Option<Vec<usize>>) = match arr.data_type() {
         DataType::FixedSizeList(_, len) => {
@@ -572,20 +481,12 @@ fn write_list(
         }
         DataType::List(_) => {
             let a = arr.as_list::<i32>();
-            let offs: Vec<usize> = a
-                .value_offsets()
-                .iter()
-                .map(|&o| o.max(0) as usize)
-                .collect();
+            let offs: Vec<usize> = a.value_offsets().iter().map(|&o| o.max(0) as usize).collect();
             (a.values().clone(), Some(offs))
         }
         DataType::LargeList(_) => {
             let a = arr.as_list::<i64>();
-            let offs: Vec<usize> = a
-                .value_offsets()
-                .iter()
-                .map(|&o| o.max(0) as usize)
-                .collect();
+            let offs: Vec<usize> = a.value_offsets().iter().map(|&o| o.max(0) as usize).collect();
             (a.values().clone(), Some(offs))
         }
         _ => return Err(unsupported(arr, name, site, "a list of numbers")),
@@ -593,9 +494,7 @@ fn write_list(
     if values.null_count() > 0 {
         // Null elements inside a list: report the first one's row.
         let idx = (0..values.len()).find(|&i| values.is_null(i)).unwrap_or(0);
-        let row = starts.as_ref().map_or(idx / width.max(1), |s| {
-            s.partition_point(|&x| x <= idx).saturating_sub(1)
-        });
+        let row = starts.as_ref().map_or(idx / width.max(1), |s| s.partition_point(|&x| x <= idx).saturating_sub(1));
         return Err(site.bad(name, row0 + row, BadValue::Null));
     }
     let dst = &mut out[row0 * width..(row0 + n) * width];
@@ -615,15 +514,7 @@ fn write_list(
                 for i in 0..n {
                     if arr.is_valid(i) {
                         let v = values.slice(offs[i], width);
-                        write_scalars(
-                            &v,
-                            &mut dst[i * width..(i + 1) * width],
-                            1,
-                            0,
-                            0,
-                            name,
-                            site,
-                        )?;
+                        write_scalars(&v, &mut dst[i * width..(i + 1) * width], 1, 0, 0, name, site)?;
                     }
                 }
                 Ok(())
@@ -649,11 +540,7 @@ fn ragged(site: &Site, name: &str, row: usize, len: usize, expected: usize) -> E
 fn integer_values(arr: &ArrayRef, name: &str, site: &Site) -> Result<Vec<i128>> {
     macro_rules! ints {
         ($t:ty) => {
-            arr.as_primitive::<$t>()
-                .values()
-                .iter()
-                .map(|&v| v as i128)
-                .collect()
+            arr.as_primitive::<$t>().values().iter().map(|&v| v as i128).collect()
         };
     }
     Ok(match arr.data_type() {
@@ -670,45 +557,23 @@ fn integer_values(arr: &ArrayRef, name: &str, site: &Site) -> Result<Vec<i128>> 
 }
 
 /// The largest label in one row group's class column (for deriving the class count).
-pub(crate) fn max_label(
-    set: &ShardSet,
-    shard: &ShardInfo,
-    row_group: usize,
-    column: &str,
-) -> Result<Option<i128>> {
+pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, column: &str) -> Result<Option<i128>> {
     let run = || -> Result<Option<i128>> {
         let meta = shard.metadata.metadata();
         let descr = meta.file_metadata().schema_descr();
-        let root =
-            shard
-                .metadata
-                .schema()
-                .index_of(column)
-                .map_err(|_| ErrorKind::MissingColumn {
-                    path: shard.path.clone(),
-                    column: column.to_string(),
-                    hint: String::new(),
-                })?;
+        let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
+            path: shard.path.clone(),
+            column: column.to_string(),
+            hint: String::new(),
+        })?;
         let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-        let decode_err = |source| -> Error {
-            ErrorKind::Decode {
-                path: shard.path.clone(),
-                row_group,
-                source,
-            }
-            .into()
-        };
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
-                .with_projection(ProjectionMask::roots(descr, [root]))
-                .with_row_groups(vec![row_group])
-                .build()
-                .map_err(decode_err)?;
-        let site = Site {
-            shard,
-            row_group,
-            first_row: 0,
-        };
+        let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+            .with_projection(ProjectionMask::roots(descr, [root]))
+            .with_row_groups(vec![row_group])
+            .build()
+            .map_err(decode_err)?;
+        let site = Site { shard, row_group, first_row: 0 };
         let mut max = None;
         for b in reader {
             let b = b.map_err(|e| decode_err(e.into()))?;
@@ -734,11 +599,8 @@ pub(crate) fn max_label(
     let _ = set;
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(r) => r,
-        Err(p) => Err(ErrorKind::DecodePanic {
-            path: shard.path.clone(),
-            row_group,
-            message: panic_message(&*p),
+        Err(p) => {
+            Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group, message: panic_message(&*p) }.into())
         }
-        .into()),
     }
 }

@@ -16,4 +16,4 @@ pub use cache::CacheStats;
 pub use columns::{Features, Target};
 pub use decode::NullPolicy;
 pub use reader::{Reader, Rows, DEFAULT_CACHE_BYTES};
-pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_MAX_COLUMN_CHUNK_BYTES};
+pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use crate::batch::{Batch, Provenance};
 use crate::error::{Error, Result};
 use crate::source::cache::{CacheStats, RowGroupCache};
-use crate::source::decode::{decode_row_group, Decoded};
+use crate::source::decode::{decode_block, Decoded};
 use crate::source::shards::ShardSet;
 
 /// Default row-group cache capacity: 512 MiB.
@@ -70,12 +70,7 @@ pub struct Reader {
 impl Reader {
     /// A reader over `set` with a row-group cache of `cache_bytes`.
     pub fn new(set: Arc<ShardSet>, cache_bytes: usize) -> Self {
-        Reader {
-            set,
-            cache: RowGroupCache::new(cache_bytes),
-            skipped: AtomicU64::new(0),
-            filled: AtomicU64::new(0),
-        }
+        Reader { set, cache: RowGroupCache::new(cache_bytes), skipped: AtomicU64::new(0), filled: AtomicU64::new(0) }
     }
 
     /// The shard set read.
@@ -101,7 +96,7 @@ impl Reader {
     fn row_group(&self, idx: usize) -> Result<Arc<Decoded>> {
         let rg = self.set.row_groups()[idx];
         self.cache.get(idx, || {
-            let d = decode_row_group(&self.set, rg.shard, rg.row_group, rg.first_row)?;
+            let d = decode_block(&self.set, &rg)?;
             self.skipped.fetch_add(d.skipped, Ordering::Relaxed);
             self.filled.fetch_add(d.filled, Ordering::Relaxed);
             Ok(d)
@@ -117,16 +112,10 @@ impl Reader {
         let n_total = self.set.num_rows();
         let (lo, hi) = match rows {
             Rows::Range(r) => (r.start, r.end),
-            Rows::Ids(v) => (
-                v.iter().copied().min().unwrap_or(0),
-                v.iter().copied().max().map_or(0, |m| m + 1),
-            ),
+            Rows::Ids(v) => (v.iter().copied().min().unwrap_or(0), v.iter().copied().max().map_or(0, |m| m + 1)),
         };
         if hi > n_total || lo > hi {
-            return Err(Error::config(
-                "rows",
-                format!("rows {lo}..{hi} are outside the dataset's {n_total} rows"),
-            ));
+            return Err(Error::config("rows", format!("rows {lo}..{hi} are outside the dataset's {n_total} rows")));
         }
         // The row groups needed, in order.
         let mut needed: Vec<usize> = match rows {
@@ -139,14 +128,10 @@ impl Reader {
         let groups: Vec<Arc<Decoded>> = if needed.len() > 1 {
             // Decode in parallel; report the first failing row group in row order, so the
             // error does not depend on thread timing.
-            let all: Vec<Result<Arc<Decoded>>> =
-                needed.par_iter().map(|&i| self.row_group(i)).collect();
+            let all: Vec<Result<Arc<Decoded>>> = needed.par_iter().map(|&i| self.row_group(i)).collect();
             all.into_iter().collect::<Result<_>>()?
         } else {
-            needed
-                .iter()
-                .map(|&i| self.row_group(i))
-                .collect::<Result<_>>()?
+            needed.iter().map(|&i| self.row_group(i)).collect::<Result<_>>()?
         };
 
         let spec = self.set.spec();
@@ -202,12 +187,7 @@ impl Reader {
         } else {
             None
         };
-        Ok(Batch {
-            step,
-            features,
-            targets,
-            provenance: Provenance::real(ids),
-        })
+        Ok(Batch { step, features, targets, provenance: Provenance::real(ids) })
     }
 }
 

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
@@ -34,16 +35,23 @@ pub struct ShardInfo {
     pub(crate) roots: Vec<usize>,
 }
 
-/// One row group in the global row index.
+/// Default block size: row groups larger than this are decoded in blocks of this many rows.
+pub const DEFAULT_BLOCK_ROWS: u64 = 65_536;
+
+/// One block of the global row index: a whole row group, or a run of at most
+/// [`ShardSet::block_rows`] rows of a larger one. Blocks are the unit of decoding and caching,
+/// so a row group of ten million rows never has to be decoded (or held) at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowGroupRef {
     /// Index of the shard in [`ShardSet::shards`].
     pub shard: usize,
     /// Row group within the shard.
     pub row_group: usize,
-    /// Global id of its first row.
+    /// Offset of the block's first row within its row group.
+    pub offset: u64,
+    /// Global id of the block's first row.
     pub first_row: u64,
-    /// Its rows.
+    /// The block's rows.
     pub num_rows: u64,
 }
 
@@ -70,6 +78,7 @@ pub struct ShardSet {
     target: Target,
     null_policy: NullPolicy,
     max_chunk: u64,
+    block_rows: u64,
     feature_shape: Option<Vec<usize>>,
     plan: ColumnPlan,
     spec: DataSpec,
@@ -83,13 +92,10 @@ fn has_glob_chars(p: &Path) -> bool {
 fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
     if has_glob_chars(spec) && !spec.exists() {
         let pattern = spec.to_str().unwrap_or_default();
-        let paths = glob::glob(pattern)
-            .map_err(|e| Error::config("data", format!("bad pattern '{pattern}': {e}")))?;
+        let paths = glob::glob(pattern).map_err(|e| Error::config("data", format!("bad pattern '{pattern}': {e}")))?;
         let mut out = Vec::new();
         for p in paths {
-            let p = p.map_err(|e| {
-                Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string()))
-            })?;
+            let p = p.map_err(|e| Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string())))?;
             if p.is_file() {
                 out.push(p);
             }
@@ -104,10 +110,7 @@ fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
             let entry = entry.map_err(|e| Error::io(spec, e))?;
             let p = entry.path();
             let is_parquet = p.extension().is_some_and(|e| e == "parquet");
-            let hidden = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(['.', '_']));
+            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(['.', '_']));
             if is_parquet && !hidden && p.is_file() {
                 out.push(p);
             }
@@ -122,16 +125,16 @@ fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
 fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    // The offset index lets a block of a large row group skip the pages before it; a file
+    // without one (or with a broken one) is read without it.
+    let with_index = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let loaded = catch_unwind(AssertUnwindSafe(|| {
-        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        ArrowReaderMetadata::load(&file, with_index)
+            .or_else(|_| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
     }));
     match loaded {
         Ok(Ok(m)) => Ok((m, len)),
-        Ok(Err(source)) => Err(ErrorKind::Footer {
-            path: path.to_path_buf(),
-            source,
-        }
-        .into()),
+        Ok(Err(source)) => Err(ErrorKind::Footer { path: path.to_path_buf(), source }.into()),
         Err(p) => Err(ErrorKind::DecodePanic {
             path: path.to_path_buf(),
             row_group: 0,
@@ -139,6 +142,25 @@ fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
         }
         .into()),
     }
+}
+
+/// Split every non-empty row group into blocks of at most `block_rows` rows.
+fn blocks(shards: &[ShardInfo], block_rows: u64) -> Vec<RowGroupRef> {
+    let mut out = Vec::new();
+    for (i, shard) in shards.iter().enumerate() {
+        let mut first = shard.first_row;
+        for (rg, meta) in shard.metadata.metadata().row_groups().iter().enumerate() {
+            let n = u64::try_from(meta.num_rows()).unwrap_or(0);
+            let mut offset = 0;
+            while offset < n {
+                let len = block_rows.min(n - offset);
+                out.push(RowGroupRef { shard: i, row_group: rg, offset, first_row: first + offset, num_rows: len });
+                offset += len;
+            }
+            first += n;
+        }
+    }
+    out
 }
 
 impl ShardSet {
@@ -163,19 +185,13 @@ impl ShardSet {
             files.extend(expand(s.as_ref())?);
         }
         if files.is_empty() {
-            let spec = specs
-                .iter()
-                .map(|s| s.as_ref().display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let spec = specs.iter().map(|s| s.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
             return Err(ErrorKind::NoShards { spec }.into());
         }
-        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> =
-            files.par_iter().map(|p| read_footer(p)).collect();
+        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> = files.par_iter().map(|p| read_footer(p)).collect();
         let mut shards = Vec::with_capacity(files.len());
-        let mut row_groups = Vec::new();
         let mut first_row = 0u64;
-        for (i, (path, footer)) in files.into_iter().zip(footers).enumerate() {
+        for (path, footer) in files.into_iter().zip(footers) {
             let (metadata, file_len) = footer?;
             let meta = metadata.metadata().clone();
             let mut shard_rows = 0u64;
@@ -184,14 +200,6 @@ impl ShardSet {
                     path: path.clone(),
                     message: format!("row group {rg} has a negative row count in its footer"),
                 })?;
-                if n > 0 {
-                    row_groups.push(RowGroupRef {
-                        shard: i,
-                        row_group: rg,
-                        first_row: first_row + shard_rows,
-                        num_rows: n,
-                    });
-                }
                 shard_rows += n;
             }
             shards.push(ShardInfo {
@@ -206,18 +214,16 @@ impl ShardSet {
             first_row += shard_rows;
         }
         let mut set = ShardSet {
+            row_groups: blocks(&shards, DEFAULT_BLOCK_ROWS),
             shards,
-            row_groups,
             num_rows: first_row,
             features: Features::Auto,
             target: Target::None,
             null_policy: NullPolicy::Error,
             max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+            block_rows: DEFAULT_BLOCK_ROWS,
             feature_shape: None,
-            plan: ColumnPlan {
-                features: FeatureSource::Columns(Vec::new()),
-                target: None,
-            },
+            plan: ColumnPlan { features: FeatureSource::Columns(Vec::new()), target: None },
             spec: DataSpec {
                 features: FeatureLayout::Columns(Vec::new()),
                 target: TargetKind::None,
@@ -270,6 +276,20 @@ impl ShardSet {
         self
     }
 
+    /// Decode row groups larger than `rows` in blocks of `rows` (default
+    /// [`DEFAULT_BLOCK_ROWS`]); the block is the unit of the cache and of the shuffled order.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for 0.
+    pub fn block_rows(mut self, rows: u64) -> Result<Self> {
+        if rows == 0 {
+            return Err(Error::config("block_rows", "must be at least 1"));
+        }
+        self.block_rows = rows;
+        self.row_groups = blocks(&self.shards, rows);
+        Ok(self)
+    }
+
     /// Declare the tensor shape of each row's features (e.g. `[28, 28, 1]`, H × W × C), used by
     /// CutMix.
     ///
@@ -293,14 +313,9 @@ impl ShardSet {
         let first = &self.shards[0];
         let schema = first.metadata.schema().clone();
         let derived = match &self.target {
-            Target::Class {
-                column,
-                num_classes: None,
-            } => Some(self.derive_classes(column)?),
+            Target::Class { column, num_classes: None } => Some(self.derive_classes(column)?),
             Target::Auto(column)
-                if schema
-                    .field_with_name(column)
-                    .is_ok_and(|f| columns::is_integer(f.data_type())) =>
+                if schema.field_with_name(column).is_ok_and(|f| columns::is_integer(f.data_type())) =>
             {
                 Some(self.derive_classes(column)?)
             }
@@ -309,17 +324,15 @@ impl ShardSet {
         let features = match (&self.features, self.target.column()) {
             // Auto with a lone list column (and no scalar features) takes the list column.
             (Features::Auto, t)
-                if !schema.fields().iter().any(|f| {
-                    Some(f.name().as_str()) != t && columns::is_numeric(f.data_type())
-                }) =>
+                if !schema
+                    .fields()
+                    .iter()
+                    .any(|f| Some(f.name().as_str()) != t && columns::is_numeric(f.data_type())) =>
             {
                 let lists: Vec<_> = schema
                     .fields()
                     .iter()
-                    .filter(|f| {
-                        Some(f.name().as_str()) != t
-                            && columns::list_element(f.data_type()).is_some()
-                    })
+                    .filter(|f| Some(f.name().as_str()) != t && columns::list_element(f.data_type()).is_some())
                     .collect();
                 if lists.len() == 1 {
                     Features::List(lists[0].name().clone())
@@ -329,33 +342,16 @@ impl ShardSet {
             }
             (f, _) => f.clone(),
         };
-        let (mut plan, mut spec) =
-            columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
+        let (mut plan, mut spec) = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
         if let FeatureSource::List { column, len: None } = plan.features.clone() {
             let len = self.probe_list_len(&column)?;
-            plan.features = FeatureSource::List {
-                column: column.clone(),
-                len: Some(len),
-            };
-            spec.features = FeatureLayout::List {
-                column: column.clone(),
-                len,
-            };
+            plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
+            spec.features = FeatureLayout::List { column: column.clone(), len };
         }
-        if let Some(TargetSource::Soft {
-            column,
-            width: None,
-        }) = plan.target.clone()
-        {
+        if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
             let width = self.probe_list_len(&column)?;
-            plan.target = Some(TargetSource::Soft {
-                column: column.clone(),
-                width: Some(width),
-            });
-            spec.target = TargetKind::Soft {
-                column: column.clone(),
-                width,
-            };
+            plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });
+            spec.target = TargetKind::Soft { column: column.clone(), width };
         }
         if spec.num_features() == 0 {
             return Err(Error::shape("features", "at least one value per row", "0"));
@@ -370,13 +366,7 @@ impl ShardSet {
         let first_path = first.path.clone();
         let mut roots = Vec::with_capacity(self.shards.len());
         for shard in &self.shards {
-            roots.push(columns::check_shard(
-                shard.metadata.schema(),
-                &shard.path,
-                &schema,
-                &first_path,
-                &plan,
-            )?);
+            roots.push(columns::check_shard(shard.metadata.schema(), &shard.path, &schema, &first_path, &plan)?);
         }
         for (shard, r) in self.shards.iter_mut().zip(roots) {
             shard.roots = r;
@@ -399,14 +389,14 @@ impl ShardSet {
             }
         }
         let max = max.ok_or_else(|| {
-            Error::from(ErrorKind::Empty {
-                what: format!("label column '{column}' (every value is null)"),
-            })
+            Error::from(ErrorKind::Empty { what: format!("label column '{column}' (every value is null)") })
         })?;
-        usize::try_from(max + 1)
-            .ok()
-            .filter(|&n| n <= 1 << 20)
-            .ok_or_else(|| Error::config("num_classes", format!("derived from the largest label {max}, which is too large; give --num-classes")))
+        usize::try_from(max + 1).ok().filter(|&n| n <= 1 << 20).ok_or_else(|| {
+            Error::config(
+                "num_classes",
+                format!("derived from the largest label {max}, which is too large; give --num-classes"),
+            )
+        })
     }
 
     fn probe_list_len(&self, column: &str) -> Result<usize> {
@@ -415,38 +405,24 @@ impl ShardSet {
         use parquet::arrow::ProjectionMask;
         let shard = &self.shards[0];
         let run = || -> Result<usize> {
-            let root =
-                shard
-                    .metadata
-                    .schema()
-                    .index_of(column)
-                    .map_err(|_| ErrorKind::MissingColumn {
-                        path: shard.path.clone(),
-                        column: column.into(),
-                        hint: String::new(),
-                    })?;
+            let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
+                path: shard.path.clone(),
+                column: column.into(),
+                hint: String::new(),
+            })?;
             let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
             let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
-            let err = |source| {
-                Error::from(ErrorKind::Decode {
-                    path: shard.path.clone(),
-                    row_group: 0,
-                    source,
-                })
-            };
-            let mut reader =
-                ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
-                    .with_projection(ProjectionMask::roots(&descr, [root]))
-                    .with_limit(1)
-                    .with_batch_size(1)
-                    .build()
-                    .map_err(err)?;
+            let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: 0, source });
+            let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+                .with_projection(ProjectionMask::roots(&descr, [root]))
+                .with_limit(1)
+                .with_batch_size(1)
+                .build()
+                .map_err(err)?;
             let batch = reader
                 .next()
                 .ok_or_else(|| {
-                    Error::from(ErrorKind::Empty {
-                        what: format!("{}: list column '{column}'", shard.path.display()),
-                    })
+                    Error::from(ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) })
                 })?
                 .map_err(|e| err(e.into()))?;
             let arr = batch.column(0);
@@ -464,12 +440,10 @@ impl ShardSet {
         };
         match catch_unwind(AssertUnwindSafe(run)) {
             Ok(r) => r,
-            Err(p) => Err(ErrorKind::DecodePanic {
-                path: shard.path.clone(),
-                row_group: 0,
-                message: panic_message(&*p),
+            Err(p) => {
+                Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group: 0, message: panic_message(&*p) }
+                    .into())
             }
-            .into()),
         }
     }
 
@@ -478,7 +452,7 @@ impl ShardSet {
         &self.shards
     }
 
-    /// Every non-empty row group, in global row order.
+    /// Every block (whole row groups, or runs of rows of large ones), in global row order.
     pub fn row_groups(&self) -> &[RowGroupRef] {
         &self.row_groups
     }
@@ -513,7 +487,6 @@ impl ShardSet {
 
     /// Index into [`ShardSet::row_groups`] of the row group holding global row `row`.
     pub(crate) fn locate(&self, row: u64) -> usize {
-        self.row_groups
-            .partition_point(|rg| rg.first_row + rg.num_rows <= row)
+        self.row_groups.partition_point(|rg| rg.first_row + rg.num_rows <= row)
     }
 }

@@ -34,10 +34,5 @@ pub trait Generator: Send + Sync {
     ///
     /// # Errors
     /// A shape error when `classes` does not fit the model.
-    fn generate(
-        &self,
-        classes: Option<&[usize]>,
-        count: usize,
-        rng: &mut StepRng,
-    ) -> Result<Array2<f32>>;
+    fn generate(&self, classes: Option<&[usize]>, count: usize, rng: &mut StepRng) -> Result<Array2<f32>>;
 }

@@ -64,12 +64,7 @@ pub struct Inject {
 impl Inject {
     fn new(generator: Arc<dyn Generator>, mode: Mode) -> Self {
         let name = format!("inject-{}", generator.info().origin.as_str());
-        Inject {
-            generator,
-            mode,
-            distribution: None,
-            name,
-        }
+        Inject { generator, mode, distribution: None, name }
     }
 
     /// Replace `fraction` of each batch's rows.
@@ -99,21 +94,14 @@ impl Inject {
     pub fn class_distribution(mut self, weights: Vec<f64>) -> Result<Self> {
         let total: f64 = weights.iter().sum();
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !(total > 0.0) {
-            return Err(Error::config(
-                "class_distribution",
-                "weights must be finite, non-negative and not all zero",
-            ));
+            return Err(Error::config("class_distribution", "weights must be finite, non-negative and not all zero"));
         }
         self.distribution = Some(weights.iter().map(|w| w / total).collect());
         Ok(self)
     }
 
     fn model_error(&self, message: String) -> Error {
-        ErrorKind::Model {
-            path: self.generator.info().path.clone(),
-            message,
-        }
-        .into()
+        ErrorKind::Model { path: self.generator.info().path.clone(), message }.into()
     }
 
     fn draw_class(&self, dist: &[f64], rng: &mut StepRng) -> usize {
@@ -146,11 +134,7 @@ impl Stage for Inject {
         if let Some(names) = &info.feature_names {
             let data = spec.feature_names();
             if names.len() == data.len() && *names != data {
-                let i = names
-                    .iter()
-                    .zip(&data)
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(0);
+                let i = names.iter().zip(&data).position(|(a, b)| a != b).unwrap_or(0);
                 return Err(self.model_error(format!(
                     "it was trained on feature '{}' where the data has '{}' (position {i})",
                     names[i], data[i]
@@ -160,39 +144,31 @@ impl Stage for Inject {
         match (&spec.target, info.num_classes) {
             (TargetKind::None, None) => {}
             (TargetKind::None, Some(c)) => {
-                return Err(self.model_error(format!("it is conditioned on {c} classes but the pipeline has no class target (give --label)")));
+                return Err(self.model_error(format!(
+                    "it is conditioned on {c} classes but the pipeline has no class target (give --label)"
+                )));
             }
-            (
-                TargetKind::Class {
-                    num_classes,
-                    column,
-                },
-                Some(c),
-            ) => {
+            (TargetKind::Class { num_classes, column }, Some(c)) => {
                 if *num_classes != c {
-                    return Err(self.model_error(format!(
-                        "it has {c} classes, the label column '{column}' has {num_classes}"
-                    )));
+                    return Err(
+                        self.model_error(format!("it has {c} classes, the label column '{column}' has {num_classes}"))
+                    );
                 }
             }
             (TargetKind::Class { column, .. }, None) => {
                 return Err(self.model_error(format!("it is unconditional, so its samples carry no class, but the pipeline has the class target '{column}'; train a conditional model")));
             }
             (other, _) => {
-                return Err(self.model_error(format!(
-                    "synthetic rows need a class target or none, the pipeline has {other:?}"
-                )));
+                return Err(
+                    self.model_error(format!("synthetic rows need a class target or none, the pipeline has {other:?}"))
+                );
             }
         }
         if let Some(d) = &self.distribution {
             if Some(d.len()) != info.num_classes {
                 return Err(Error::config(
                     "class_distribution",
-                    format!(
-                        "{} weights for a model of {:?} classes",
-                        d.len(),
-                        info.num_classes
-                    ),
+                    format!("{} weights for a model of {:?} classes", d.len(), info.num_classes),
                 ));
             }
         }
@@ -204,9 +180,7 @@ impl Stage for Inject {
         let origin = self.generator.info().origin;
         let conditional = self.generator.info().num_classes.is_some();
         let classes_of_rows = if conditional {
-            Some(batch.classes().ok_or_else(|| {
-                self.model_error("the batch has no targets to condition on".into())
-            })?)
+            Some(batch.classes().ok_or_else(|| self.model_error("the batch has no targets to condition on".into()))?)
         } else {
             None
         };
@@ -250,9 +224,7 @@ impl Stage for Inject {
                 if count == 0 || n == 0 {
                     return Ok(batch);
                 }
-                let followed: Vec<usize> = (0..count)
-                    .map(|_| rng::below(rng, n as u64) as usize)
-                    .collect();
+                let followed: Vec<usize> = (0..count).map(|_| rng::below(rng, n as u64) as usize).collect();
                 let classes: Option<Vec<usize>> = match (&self.distribution, &classes_of_rows) {
                     (Some(d), _) => Some((0..count).map(|_| self.draw_class(d, rng)).collect()),
                     (None, Some(c)) => Some(followed.iter().map(|&r| c[r]).collect()),

@@ -30,10 +30,7 @@ where
 {
     /// A stage named `name` running `f`.
     pub fn new(name: impl Into<String>, f: F) -> Self {
-        Map {
-            name: name.into(),
-            f,
-        }
+        Map { name: name.into(), f }
     }
 }
 

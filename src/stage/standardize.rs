@@ -34,24 +34,15 @@ impl Standardize {
     /// finite, or a std is not finite and positive.
     pub fn new(mean: Vec<f32>, std: Vec<f32>) -> Result<Self> {
         if mean.len() != std.len() || mean.is_empty() {
-            return Err(Error::config(
-                "standardize",
-                format!("{} means and {} stds", mean.len(), std.len()),
-            ));
+            return Err(Error::config("standardize", format!("{} means and {} stds", mean.len(), std.len())));
         }
         if let Some(i) = mean.iter().position(|m| !m.is_finite()) {
-            return Err(Error::config(
-                "standardize",
-                format!("mean of feature {i} is not finite"),
-            ));
+            return Err(Error::config("standardize", format!("mean of feature {i} is not finite")));
         }
         if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(Error::config(
                 "standardize",
-                format!(
-                    "std of feature {i} is {}, it must be finite and positive",
-                    std[i]
-                ),
+                format!("std of feature {i} is {}, it must be finite and positive", std[i]),
             ));
         }
         let inv_std = std.iter().map(|s| 1.0 / s).collect();
@@ -81,10 +72,7 @@ impl Standardize {
             n += b.rows() as u64;
         }
         if n == 0 {
-            return Err(crate::ErrorKind::Empty {
-                what: "the data to standardise".into(),
-            }
-            .into());
+            return Err(crate::ErrorKind::Empty { what: "the data to standardise".into() }.into());
         }
         let nf = n as f64;
         let mean: Vec<f32> = sum.iter().map(|s| (s / nf) as f32).collect();
@@ -133,11 +121,7 @@ impl Stage for Standardize {
 
     fn apply(&self, mut batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
         if batch.num_features() != self.mean.len() {
-            return Err(Error::shape(
-                "standardize",
-                format!("{} features", self.mean.len()),
-                batch.num_features(),
-            ));
+            return Err(Error::shape("standardize", format!("{} features", self.mean.len()), batch.num_features()));
         }
         for mut row in batch.features.rows_mut() {
             for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
