@@ -20,8 +20,8 @@ pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
 pub use pipeline::{Pipeline, PipelineBuilder, Stats};
 pub use rng::StepRng;
 pub use source::{
-    CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, Target, DEFAULT_BLOCK_ROWS,
-    DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+    BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, SkippedBlock, Target,
+    DEFAULT_BLOCK_ROWS, DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
 pub use stage::{Generator, Inject, Map, ModelInfo, Stage, Standardize};

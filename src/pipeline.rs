@@ -21,7 +21,7 @@ use crate::batch::Batch;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::order::{Order, Plan};
 use crate::rng;
-use crate::source::{CacheStats, Reader, ShardSet, DEFAULT_CACHE_BYTES};
+use crate::source::{BadShard, CacheStats, Reader, ShardSet, SkippedBlock, DEFAULT_CACHE_BYTES};
 use crate::spec::DataSpec;
 use crate::stage::Stage;
 
@@ -63,6 +63,7 @@ pub struct PipelineBuilder {
     world: usize,
     cache_bytes: usize,
     step_timeout: Option<Duration>,
+    on_bad_shard: BadShard,
 }
 
 impl Default for PipelineBuilder {
@@ -80,6 +81,7 @@ impl Default for PipelineBuilder {
             world: 1,
             cache_bytes: DEFAULT_CACHE_BYTES,
             step_timeout: None,
+            on_bad_shard: BadShard::Fail,
         }
     }
 }
@@ -179,6 +181,12 @@ impl PipelineBuilder {
         self
     }
 
+    /// What to do when a shard becomes unreadable mid-run. Default: [`BadShard::Fail`].
+    pub fn on_bad_shard(mut self, policy: BadShard) -> Self {
+        self.on_bad_shard = policy;
+        self
+    }
+
     /// Validate the configuration, check every stage against the data, start the workers.
     ///
     /// # Errors
@@ -219,7 +227,7 @@ impl PipelineBuilder {
         let prefetch = self.prefetch.unwrap_or((2 * workers).max(2));
         let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
         let shared = Arc::new(Shared {
-            reader: Reader::new(Arc::new(set), self.cache_bytes),
+            reader: Reader::new(Arc::new(set), self.cache_bytes).on_bad_shard(self.on_bad_shard),
             plan,
             stats: StatsInner::new(self.stages.len()),
             stages: self.stages,
@@ -406,6 +414,7 @@ impl Pipeline {
             skipped_rows: self.shared.reader.skipped_rows(),
             filled_values: self.shared.reader.filled_values(),
             cache: self.shared.reader.cache_stats(),
+            skipped_blocks: self.shared.reader.skipped_blocks(),
         }
     }
 
@@ -553,10 +562,12 @@ pub struct Stats {
     pub consumer_wait: Duration,
     /// Time workers waited for work, summed (backpressure from a slow consumer, or the end).
     pub worker_idle: Duration,
-    /// Rows dropped by the skip-row policy.
+    /// Rows dropped by the skip-row policy or skipped with an unreadable shard.
     pub skipped_rows: u64,
     /// Values replaced by the fill policy.
     pub filled_values: u64,
     /// Row-group cache counters.
     pub cache: CacheStats,
+    /// Blocks skipped because their shard became unreadable ([`BadShard::Skip`]).
+    pub skipped_blocks: Vec<SkippedBlock>,
 }

@@ -305,3 +305,50 @@ fn stats_count_rows_and_stage_time() {
     assert_eq!(s.stage_times[0].0, "count");
     assert!(s.rows_per_sec > 0.0);
 }
+
+#[test]
+fn a_shard_that_disappears_mid_epoch_fails_with_its_name_or_is_skipped() {
+    use shardmix::BadShard;
+    for policy in [BadShard::Fail, BadShard::Skip] {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..4u64 {
+            fixture::write_shard(&dir.path().join(format!("s{i}.parquet")), i * 100, 100, 50);
+        }
+        let set = ShardSet::open(dir.path()).unwrap().features(Features::columns(&["f0"])).unwrap();
+        let mut p = Pipeline::builder()
+            .source(set)
+            .order(Order::sequential(50))
+            .workers(2)
+            .prefetch(1)
+            .cache_bytes(0)
+            .on_bad_shard(policy)
+            .build()
+            .unwrap();
+        let first = p.next().unwrap().unwrap();
+        assert_eq!(first.rows(), 50);
+        // Truncate the third shard and delete the fourth while the epoch runs.
+        let third = dir.path().join("s2.parquet");
+        let bytes = std::fs::read(&third).unwrap();
+        std::fs::write(&third, &bytes[..bytes.len() / 2]).unwrap();
+        std::fs::remove_file(dir.path().join("s3.parquet")).unwrap();
+        let rest: Vec<Result<Batch>> = p.by_ref().collect();
+        match policy {
+            BadShard::Fail => {
+                let err = rest.iter().find_map(|r| r.as_ref().err()).expect("an error");
+                assert!(err.chain().contains("s2.parquet"), "{}", err.chain());
+                assert!(matches!(err.kind(), ErrorKind::Read { step: 4, .. }), "{}", err.chain());
+            }
+            BadShard::Skip => {
+                let rows: usize = rest.iter().map(|r| r.as_ref().unwrap().rows()).sum();
+                assert_eq!(rows + 50, 200);
+                let stats = p.stats();
+                assert_eq!(stats.skipped_rows, 200);
+                let paths: Vec<String> = stats.skipped_blocks.iter().map(|b| b.path.display().to_string()).collect();
+                assert!(
+                    paths.iter().any(|p| p.ends_with("s2.parquet")) && paths.iter().any(|p| p.ends_with("s3.parquet")),
+                    "{paths:?}"
+                );
+            }
+        }
+    }
+}

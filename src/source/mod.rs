@@ -15,5 +15,5 @@ pub(crate) mod shards;
 pub use cache::CacheStats;
 pub use columns::{Features, Target};
 pub use decode::NullPolicy;
-pub use reader::{Reader, Rows, DEFAULT_CACHE_BYTES};
+pub use reader::{BadShard, Reader, Rows, SkippedBlock, DEFAULT_CACHE_BYTES};
 pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

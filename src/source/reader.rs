@@ -1,14 +1,15 @@
 //! [`Reader`]: global row ranges or row ids → a [`Batch`], through the shared row-group cache.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::batch::{Batch, Provenance};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::source::cache::{CacheStats, RowGroupCache};
 use crate::source::decode::{decode_block, Decoded};
 use crate::source::shards::ShardSet;
@@ -65,12 +66,70 @@ pub struct Reader {
     cache: RowGroupCache,
     skipped: AtomicU64,
     filled: AtomicU64,
+    on_bad_shard: BadShard,
+    bad: Mutex<BTreeMap<usize, SkippedBlock>>,
+}
+
+/// What to do when a block of a shard cannot be read (deleted, truncated or corrupt file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadShard {
+    /// Fail the step with an error naming the file (the default).
+    #[default]
+    Fail,
+    /// Skip the unreadable block's rows (batches get smaller), record a warning and count the
+    /// rows in the stats.
+    Skip,
+}
+
+impl BadShard {
+    /// Parse `fail` or `skip`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "fail" | "error" => Ok(BadShard::Fail),
+            "skip" => Ok(BadShard::Skip),
+            _ => Err(Error::config("on_bad_shard", format!("'{s}' is not one of fail, skip"))),
+        }
+    }
+}
+
+/// A block skipped under [`BadShard::Skip`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedBlock {
+    /// The shard.
+    pub path: std::path::PathBuf,
+    /// Its row group.
+    pub row_group: usize,
+    /// Rows skipped.
+    pub rows: u64,
+    /// Why.
+    pub error: String,
 }
 
 impl Reader {
     /// A reader over `set` with a row-group cache of `cache_bytes`.
     pub fn new(set: Arc<ShardSet>, cache_bytes: usize) -> Self {
-        Reader { set, cache: RowGroupCache::new(cache_bytes), skipped: AtomicU64::new(0), filled: AtomicU64::new(0) }
+        Reader {
+            set,
+            cache: RowGroupCache::new(cache_bytes),
+            skipped: AtomicU64::new(0),
+            filled: AtomicU64::new(0),
+            on_bad_shard: BadShard::Fail,
+            bad: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// What to do with an unreadable block (default [`BadShard::Fail`]).
+    pub fn on_bad_shard(mut self, policy: BadShard) -> Self {
+        self.on_bad_shard = policy;
+        self
+    }
+
+    /// Blocks skipped under [`BadShard::Skip`], in row order.
+    pub fn skipped_blocks(&self) -> Vec<SkippedBlock> {
+        self.bad.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// The shard set read.
@@ -96,7 +155,34 @@ impl Reader {
     fn row_group(&self, idx: usize) -> Result<Arc<Decoded>> {
         let rg = self.set.row_groups()[idx];
         self.cache.get(idx, || {
-            let d = decode_block(&self.set, &rg)?;
+            let d = match decode_block(&self.set, &rg) {
+                Ok(d) => d,
+                Err(e)
+                    if self.on_bad_shard == BadShard::Skip
+                        && !matches!(e.kind(), ErrorKind::BadValue { .. } | ErrorKind::Label { .. }) =>
+                {
+                    // Count each block once, however often it is retried after eviction.
+                    let mut bad = self.bad.lock().unwrap_or_else(|p| p.into_inner());
+                    if !bad.contains_key(&idx) {
+                        self.skipped.fetch_add(rg.num_rows, Ordering::Relaxed);
+                        let path = self.set.shards()[rg.shard].path.clone();
+                        bad.insert(
+                            idx,
+                            SkippedBlock { path, row_group: rg.row_group, rows: rg.num_rows, error: e.chain() },
+                        );
+                    }
+                    let n = rg.num_rows as usize;
+                    return Ok(Decoded {
+                        rows: n,
+                        features: Vec::new(),
+                        targets: Vec::new(),
+                        keep: Some(vec![false; n]),
+                        skipped: 0,
+                        filled: 0,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             self.skipped.fetch_add(d.skipped, Ordering::Relaxed);
             self.filled.fetch_add(d.filled, Ordering::Relaxed);
             Ok(d)
