@@ -89,6 +89,9 @@ impl Decoded {
     }
 }
 
+/// Bytes of output written per transpose run (fits in L2).
+const TRANSPOSE_BYTES: usize = 128 << 10;
+
 /// Where a value sits, for error messages.
 struct Site<'a> {
     shard: &'a ShardInfo,
@@ -231,9 +234,18 @@ fn put_features(
 ) -> Result<()> {
     match src {
         FeatureSource::Columns(names) => {
-            for (j, name) in names.iter().enumerate() {
-                let arr = column(batch, name, site)?;
-                write_scalars(arr, &mut out.features, f, j, row0, name, site)?;
+            let arrays = names.iter().map(|name| column(batch, name, site)).collect::<Result<Vec<_>>>()?;
+            // Transpose in runs of rows whose output (run × F floats) stays in cache, rather
+            // than one whole column at a time across the entire buffer.
+            let n = batch.num_rows();
+            let run = (TRANSPOSE_BYTES / (4 * f.max(1))).clamp(16, 4096);
+            for start in (0..n).step_by(run) {
+                let len = run.min(n - start);
+                for (j, (arr, name)) in arrays.iter().zip(names).enumerate() {
+                    write_scalars(&arr.slice(start, len), &mut out.features, f, j, row0 + start, name, site)?;
+                }
+            }
+            for (j, (arr, name)) in arrays.iter().zip(names).enumerate() {
                 if arr.null_count() > 0 {
                     apply_nulls(arr, out, f, j, row0, name, site, policy, true)?;
                 }
@@ -430,9 +442,10 @@ fn write_scalars(
         ($t:ty, $conv:expr) => {{
             let a = arr.as_primitive::<$t>();
             let conv = $conv;
-            let dst = &mut out[row0 * stride..];
-            for (i, v) in a.values().iter().enumerate() {
-                dst[i * stride + col] = conv(*v);
+            let values = a.values();
+            let dst = &mut out[row0 * stride..(row0 + values.len()) * stride];
+            for (row, v) in dst.chunks_exact_mut(stride).zip(values.iter()) {
+                row[col] = conv(*v);
             }
         }};
     }
