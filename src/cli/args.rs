@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shardmix::{Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, Result, ShardSet, Stage, Target};
+use shardmix::{
+    BadShard, Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, Result, ShardSet, Stage, Target,
+};
 
 /// Pipeline flags. Every flag may also come from `--config pipeline.toml` (same names with
 /// `_` for `-`); flags given on the command line override the file.
@@ -59,6 +61,9 @@ pub struct PipelineArgs {
     /// Null/NaN/Inf policy: error, skip-row or fill(VALUE) [default: error].
     #[arg(long, value_name = "POLICY")]
     pub null_policy: Option<String>,
+    /// When a shard becomes unreadable mid-run: fail, or skip its rows with a warning [default: fail].
+    #[arg(long, value_name = "POLICY")]
+    pub on_bad_shard: Option<String>,
     /// Mixup α; 0 turns Mixup off [default: 0.2].
     #[arg(long, value_name = "A")]
     pub mixup_alpha: Option<f64>,
@@ -123,6 +128,7 @@ pub struct PipelineConfig {
     pub rank: Option<usize>,
     pub world_size: Option<usize>,
     pub null_policy: Option<String>,
+    pub on_bad_shard: Option<String>,
     pub mixup_alpha: Option<f64>,
     pub mixup_mode: Option<String>,
     pub mixup_prob: Option<f64>,
@@ -167,6 +173,7 @@ pub struct Settings {
     pub rank: usize,
     pub world_size: usize,
     pub null_policy: String,
+    pub on_bad_shard: String,
     pub mixup_alpha: f64,
     pub mixup_mode: String,
     pub mixup_prob: f64,
@@ -241,6 +248,7 @@ impl PipelineArgs {
                 None => env_usize("WORLD_SIZE")?.unwrap_or(1),
             },
             null_policy: a.null_policy.clone().or(cfg.null_policy).unwrap_or_else(|| "error".into()),
+            on_bad_shard: a.on_bad_shard.clone().or(cfg.on_bad_shard).unwrap_or_else(|| "fail".into()),
             mixup_alpha: a.mixup_alpha.or(cfg.mixup_alpha).unwrap_or(0.2),
             mixup_mode: a.mixup_mode.clone().or(cfg.mixup_mode).unwrap_or_else(|| "elem".into()),
             mixup_prob: a.mixup_prob.or(cfg.mixup_prob).unwrap_or(1.0),
@@ -305,7 +313,8 @@ impl Settings {
             .seed(self.seed)
             .start_step(self.start_step)
             .rank(self.rank, self.world_size)
-            .cache_bytes(self.cache_mib << 20);
+            .cache_bytes(self.cache_mib << 20)
+            .on_bad_shard(BadShard::parse(&self.on_bad_shard)?);
         b = match self.steps {
             Some(n) => b.steps(n),
             None => b.epochs(self.epochs),
