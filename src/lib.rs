@@ -15,4 +15,4 @@ pub use batch::{Batch, Origin, Provenance};
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use rng::StepRng;
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
-pub use stage::{Generator, Map, ModelInfo, Stage};
+pub use stage::{Generator, Map, MixMode, Mixup, ModelInfo, Stage};

@@ -8,11 +8,15 @@ use crate::error::Result;
 use crate::rng::StepRng;
 use crate::spec::DataSpec;
 
+mod beta;
+mod cutmix;
 mod generator;
 mod map;
+mod mixup;
 
 pub use generator::{Generator, ModelInfo};
 pub use map::Map;
+pub use mixup::{MixMode, Mixup};
 
 /// A transformation of batches.
 ///
