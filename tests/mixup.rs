@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use ndarray::Array2;
 use proptest::prelude::*;
-use shardmix::rng::{derive, for_stage};
+use shardmix::rng::{derive, for_stage, permutation, uniform};
 use shardmix::{Batch, MixMode, Mixup, Origin, Stage};
 
 // ---------------------------------------------------------------- fixtures and helpers
@@ -330,6 +330,7 @@ fn lambda_passes_kolmogorov_smirnov_against_beta() {
         let mut xs = draws(alpha, 100_000, 20);
         assert!(xs.iter().all(|x| (0.0..=1.0).contains(x)));
         let (d, p) = ks_beta(&mut xs, alpha);
+        println!("α = {alpha}: KS D = {d:.5}, p = {p:.3}");
         assert!(p > 0.001, "α = {alpha}: KS D = {d:.5}, p = {p:.3e}");
         // The test has power: the same draws are rejected against a neighbouring α.
         let (_, p_wrong) = ks_beta(&mut xs, alpha * 1.1);
@@ -370,8 +371,30 @@ fn lambda_variance_and_tail_mass_match_the_notes() {
 }
 
 #[test]
-fn stage_lambdas_follow_beta_too() {
-    // The λ's recorded by the stage (f32) are the sampler's draws: KS on 100 × 1024 rows.
+fn stage_follows_the_documented_draw_order() {
+    // apply-or-not uniform, (no switch uniform without CutMix), B λ's, the permutation.
+    let m = Mixup::new(0.2).unwrap();
+    let n = 64;
+    for step in 0..50 {
+        let out = m
+            .apply(batch(step, n, 1, 0), &mut for_stage(3, 0, step))
+            .unwrap();
+        let mut r = for_stage(3, 0, step);
+        let _apply = uniform(&mut r);
+        let lams: Vec<Option<f32>> = (0..n)
+            .map(|_| Some(Mixup::sample_lambda(0.2, &mut r).unwrap() as f32))
+            .collect();
+        let perm = permutation(&mut r, n);
+        assert_eq!(out.provenance.lambda, lams);
+        let partners: Vec<Option<u64>> = perm.iter().map(|&j| Some(1000 + j as u64)).collect();
+        assert_eq!(out.provenance.row_b, partners);
+    }
+}
+
+#[test]
+fn stage_lambdas_follow_beta_below_the_f32_rounding_edge() {
+    // The recorded λ's are f32: draws within 6e-8 of 1 (≈ 1.9 % of them at α = 0.2) round
+    // to exactly 1.0, so the KS distance is taken over λ < 0.999 only.
     let m = Mixup::new(0.2).unwrap();
     let mut xs = Vec::new();
     for step in 0..100 {
@@ -380,8 +403,18 @@ fn stage_lambdas_follow_beta_too() {
             .unwrap();
         xs.extend(out.provenance.lambda.iter().map(|l| l.unwrap() as f64));
     }
-    let (d, p) = ks_beta(&mut xs, 0.2);
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len() as f64;
+    let mut d = 0.0f64;
+    for (i, &x) in xs.iter().enumerate().take_while(|(_, &x)| x < 0.999) {
+        let f = beta_cdf(0.2, 0.2, x);
+        d = d.max(f - i as f64 / n).max((i + 1) as f64 / n - f);
+    }
+    let en = n.sqrt();
+    let p = q_ks((en + 0.12 + 0.11 / en) * d);
     assert!(p > 0.001, "D {d}, p {p}");
+    let at_one = xs.iter().filter(|&&x| x == 1.0).count() as f64 / n;
+    assert!(at_one < 0.03, "{at_one}");
 }
 
 #[test]
