@@ -24,4 +24,4 @@ pub use source::{
     DEFAULT_BLOCK_ROWS, DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
-pub use stage::{Generator, Inject, Map, ModelInfo, Stage, Standardize};
+pub use stage::{Generator, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};

@@ -8,14 +8,18 @@ use crate::error::Result;
 use crate::rng::StepRng;
 use crate::spec::DataSpec;
 
+mod beta;
+mod cutmix;
 mod generator;
 mod inject;
 mod map;
+mod mixup;
 mod standardize;
 
 pub use generator::{Generator, ModelInfo};
 pub use inject::Inject;
 pub use map::Map;
+pub use mixup::{MixMode, Mixup};
 pub use standardize::Standardize;
 
 /// A transformation of batches.
