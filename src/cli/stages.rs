@@ -2,12 +2,35 @@
 
 use std::sync::Arc;
 
-use shardmix::{Result, ShardSet, Stage};
+use shardmix::{Error, MixMode, Mixup, Result, ShardSet, Stage};
 
 use super::args::Settings;
 
 /// Injection stages first (so Mixup mixes synthetic rows too), then Mixup.
 pub fn build(settings: &Settings, set: &ShardSet) -> Result<Vec<Arc<dyn Stage>>> {
-    let _ = (settings, set);
-    Ok(Vec::new())
+    let _ = set;
+    let mut stages: Vec<Arc<dyn Stage>> = Vec::new();
+    if let Some(m) = mixup(settings)? {
+        stages.push(Arc::new(m));
+    }
+    Ok(stages)
+}
+
+/// The Mixup/CutMix stage, or `None` when both are off.
+pub fn mixup(s: &Settings) -> Result<Option<Mixup>> {
+    if s.mixup_alpha == 0.0 && s.cutmix_alpha == 0.0 {
+        return Ok(None);
+    }
+    let mode = match s.mixup_mode.as_str() {
+        "elem" => MixMode::Elem,
+        "batch" => MixMode::Batch,
+        "pair" => MixMode::Pair,
+        other => return Err(Error::config("mixup_mode", format!("'{other}' is not one of elem, batch, pair"))),
+    };
+    let mut m = Mixup::new(s.mixup_alpha)?.mode(mode).prob(s.mixup_prob)?.label_smoothing(s.label_smoothing)?;
+    if s.cutmix_alpha > 0.0 {
+        let shape = s.feature_shape.as_deref().ok_or_else(|| Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC"))?;
+        m = m.cutmix(s.cutmix_alpha)?.switch_prob(s.cutmix_switch_prob)?.feature_shape(shape)?;
+    }
+    Ok(Some(m))
 }
