@@ -8,11 +8,18 @@
 mod batch;
 mod error;
 pub mod rng;
+mod sink;
 mod spec;
 mod stage;
 
 pub use batch::{Batch, Origin, Provenance};
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use rng::StepRng;
+pub use sink::{
+    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32,
+    IpcSink, Manifest, OutputSchema, ParquetSink, ParquetSinkOptions, ShardInfo, StreamTarget,
+    Trailer, MANIFEST_FILE, MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION,
+    PROVENANCE_COLUMNS, RUN_FILE, TARGET_COLUMN, TRAILER_ALGORITHM, TRAILER_KEY,
+};
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
 pub use stage::{Generator, Map, ModelInfo, Stage};
