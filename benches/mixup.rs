@@ -11,9 +11,7 @@ use shardmix::rng::for_stage;
 use shardmix::{Batch, Mixup, Stage};
 
 fn batch(rows: usize, features: usize, classes: usize) -> Batch {
-    let x = Array2::from_shape_fn((rows, features), |(i, j)| {
-        ((i * 131 + j * 7) % 251) as f32 / 251.0
-    });
+    let x = Array2::from_shape_fn((rows, features), |(i, j)| ((i * 131 + j * 7) % 251) as f32 / 251.0);
     let y = Array2::from_shape_fn((rows, classes), |(i, j)| (i % classes == j) as u8 as f32);
     Batch::new(0, x, Some(y), (0..rows as u64).collect()).unwrap()
 }
@@ -37,12 +35,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let b = batch(256, 28 * 28, 10);
-    let m = Mixup::new(0.0)
-        .unwrap()
-        .cutmix(1.0)
-        .unwrap()
-        .feature_shape(&[28, 28, 1])
-        .unwrap();
+    let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[28, 28, 1]).unwrap();
     g.bench_function("cutmix_a1_256x784", |bench| {
         bench.iter_batched(
             || {

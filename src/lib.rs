@@ -10,6 +10,7 @@ mod error;
 mod order;
 mod pipeline;
 pub mod rng;
+mod sink;
 mod source;
 mod spec;
 mod stage;
@@ -19,6 +20,12 @@ pub use error::{BadValue, Error, ErrorKind, Result};
 pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
 pub use pipeline::{Pipeline, PipelineBuilder, Stats};
 pub use rng::StepRng;
+pub use sink::{
+    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32, IpcSink, Manifest,
+    ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, StreamTarget, Trailer, MANIFEST_FILE,
+    MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, RUN_FILE, TARGET_COLUMN,
+    TRAILER_ALGORITHM, TRAILER_KEY,
+};
 pub use source::{
     BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, SkippedBlock, Target,
     DEFAULT_BLOCK_ROWS, DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,

@@ -13,9 +13,7 @@ use shardmix::{Batch, MixMode, Mixup, Origin, Stage};
 
 /// `n` rows × `f` features of distinct values, one-hot targets over `c` classes, row ids from 1000.
 fn batch(step: u64, n: usize, f: usize, c: usize) -> Batch {
-    let x = Array2::from_shape_fn((n, f), |(i, j)| {
-        ((i * 7919 + j * 104_729) % 10_007) as f32 / 1000.0 - 5.0
-    });
+    let x = Array2::from_shape_fn((n, f), |(i, j)| ((i * 7919 + j * 104_729) % 10_007) as f32 / 1000.0 - 5.0);
     let y = (c > 0).then(|| Array2::from_shape_fn((n, c), |(i, j)| (i % c == j) as u8 as f32));
     Batch::new(step, x, y, (1000..1000 + n as u64).collect()).unwrap()
 }
@@ -23,13 +21,7 @@ fn batch(step: u64, n: usize, f: usize, c: usize) -> Batch {
 /// Recompute every output row from the unmixed source rows and the provenance; returns the
 /// number of mixed rows. `smoothing` is applied to the source targets first.
 fn recompute(src: &Batch, out: &Batch, smoothing: f32) -> usize {
-    let pos: HashMap<u64, usize> = src
-        .provenance
-        .row_a
-        .iter()
-        .enumerate()
-        .map(|(i, &r)| (r, i))
-        .collect();
+    let pos: HashMap<u64, usize> = src.provenance.row_a.iter().enumerate().map(|(i, &r)| (r, i)).collect();
     let smooth = |v: f32, c: usize| v * (1.0 - smoothing) + smoothing / c as f32;
     let p = &out.provenance;
     assert_eq!(p.row_a, src.provenance.row_a, "row_a is kept");
@@ -49,10 +41,7 @@ fn recompute(src: &Batch, out: &Batch, smoothing: f32) -> usize {
         for k in 0..out.num_features() {
             let want = src.features[[a, k]] * l + src.features[[b, k]] * (1.0 - l);
             let got = out.features[[i, k]];
-            assert!(
-                (got - want).abs() <= 1e-6,
-                "row {i} feature {k}: {got} vs {want}"
-            );
+            assert!((got - want).abs() <= 1e-6, "row {i} feature {k}: {got} vs {want}");
         }
         if let (Some(st), Some(ot)) = (&src.targets, &out.targets) {
             let c = st.ncols();
@@ -99,18 +88,12 @@ fn label_smoothing_then_mixing_is_recomputable() {
 fn regression_targets_and_no_targets() {
     let mut src = batch(0, 10, 3, 0);
     src.targets = Some(Array2::from_shape_fn((10, 1), |(i, _)| i as f32 * 10.0));
-    let out = Mixup::new(0.2)
-        .unwrap()
-        .apply(src.clone(), &mut for_stage(5, 0, 0))
-        .unwrap();
+    let out = Mixup::new(0.2).unwrap().apply(src.clone(), &mut for_stage(5, 0, 0)).unwrap();
     assert_eq!(recompute(&src, &out, 0.0), 10);
 
     let src = batch(0, 10, 3, 0);
     assert!(src.targets.is_none());
-    let out = Mixup::new(0.2)
-        .unwrap()
-        .apply(src.clone(), &mut for_stage(5, 0, 1))
-        .unwrap();
+    let out = Mixup::new(0.2).unwrap().apply(src.clone(), &mut for_stage(5, 0, 1)).unwrap();
     assert!(out.targets.is_none());
     assert_eq!(recompute(&src, &out, 0.0), 10);
 }
@@ -120,10 +103,7 @@ fn synthetic_partner_is_named_by_its_row_a() {
     let mut src = batch(0, 6, 2, 2);
     src.provenance.origin[2] = Origin::Gan;
     src.provenance.row_a[2] = 555;
-    let out = Mixup::new(0.3)
-        .unwrap()
-        .apply(src.clone(), &mut for_stage(0, 0, 0))
-        .unwrap();
+    let out = Mixup::new(0.3).unwrap().apply(src.clone(), &mut for_stage(0, 0, 0)).unwrap();
     recompute(&src, &out, 0.0);
     assert_eq!(out.provenance.origin[2], Origin::Gan);
     assert!(out.provenance.row_b.contains(&Some(555)));
@@ -132,15 +112,9 @@ fn synthetic_partner_is_named_by_its_row_a() {
 #[test]
 fn same_seed_same_batch() {
     let m = Mixup::new(0.2).unwrap();
-    let a = m
-        .apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 4))
-        .unwrap();
-    let b = m
-        .apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 4))
-        .unwrap();
-    let c = m
-        .apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 5))
-        .unwrap();
+    let a = m.apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 4)).unwrap();
+    let b = m.apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 4)).unwrap();
+    let c = m.apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 5)).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -152,16 +126,10 @@ fn alpha_zero_is_bit_for_bit_identity() {
     let mut src = batch(0, 64, 17, 4);
     src.features[[3, 3]] = -0.0;
     src.features[[4, 4]] = f32::MIN_POSITIVE / 2.0; // subnormal
-    let out = Mixup::new(0.0)
-        .unwrap()
-        .apply(src.clone(), &mut for_stage(0, 0, 0))
-        .unwrap();
+    let out = Mixup::new(0.0).unwrap().apply(src.clone(), &mut for_stage(0, 0, 0)).unwrap();
     let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&out.features), bits(&src.features));
-    assert_eq!(
-        bits(out.targets.as_ref().unwrap()),
-        bits(src.targets.as_ref().unwrap())
-    );
+    assert_eq!(bits(out.targets.as_ref().unwrap()), bits(src.targets.as_ref().unwrap()));
     assert_eq!(out.provenance, src.provenance);
 }
 
@@ -173,17 +141,11 @@ fn prob_zero_never_mixes_and_prob_one_always_mixes() {
     let mut hits = 0;
     for step in 0..1000 {
         let src = batch(step, 4, 2, 2);
-        let out = never
-            .apply(src.clone(), &mut for_stage(2, 0, step))
-            .unwrap();
+        let out = never.apply(src.clone(), &mut for_stage(2, 0, step)).unwrap();
         assert_eq!(out, src, "prob 0 mixed step {step}");
-        let out = always
-            .apply(src.clone(), &mut for_stage(2, 0, step))
-            .unwrap();
+        let out = always.apply(src.clone(), &mut for_stage(2, 0, step)).unwrap();
         assert!(out.provenance.lambda.iter().all(Option::is_some));
-        let out = sometimes
-            .apply(src.clone(), &mut for_stage(2, 0, step))
-            .unwrap();
+        let out = sometimes.apply(src.clone(), &mut for_stage(2, 0, step)).unwrap();
         let mixed = out.provenance.lambda.iter().filter(|l| l.is_some()).count();
         assert!(mixed == 0 || mixed == 4, "prob is per batch");
         hits += (mixed == 4) as usize;
@@ -308,9 +270,7 @@ fn ks_beta(xs: &mut [f64], a: f64) -> (f64, f64) {
 
 fn draws(alpha: f64, n: usize, seed: u64) -> Vec<f64> {
     let mut rng = derive(seed, 0xBE7A, alpha.to_bits());
-    (0..n)
-        .map(|_| Mixup::sample_lambda(alpha, &mut rng).unwrap())
-        .collect()
+    (0..n).map(|_| Mixup::sample_lambda(alpha, &mut rng).unwrap()).collect()
 }
 
 #[test]
@@ -334,39 +294,24 @@ fn lambda_passes_kolmogorov_smirnov_against_beta() {
         assert!(p > 0.001, "α = {alpha}: KS D = {d:.5}, p = {p:.3e}");
         // The test has power: the same draws are rejected against a neighbouring α.
         let (_, p_wrong) = ks_beta(&mut xs, alpha * 1.1);
-        assert!(
-            p_wrong < 0.001,
-            "α = {alpha}: KS cannot tell α from 1.1 α (p {p_wrong})"
-        );
+        assert!(p_wrong < 0.001, "α = {alpha}: KS cannot tell α from 1.1 α (p {p_wrong})");
     }
 }
 
 #[test]
 fn lambda_variance_and_tail_mass_match_the_notes() {
-    for (alpha, tail) in [
-        (0.1, 0.8128),
-        (0.2, 0.6734),
-        (0.4, 0.4795),
-        (1.0, 0.2000),
-        (2.0, 0.0560),
-    ] {
+    for (alpha, tail) in [(0.1, 0.8128), (0.2, 0.6734), (0.4, 0.4795), (1.0, 0.2000), (2.0, 0.0560)] {
         let n = 100_000;
         let xs = draws(alpha, n, 21);
         let mean = xs.iter().sum::<f64>() / n as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let want_var = 1.0 / (4.0 * (2.0 * alpha + 1.0));
         // sd of the sample variance ≤ sqrt(E(λ−½)⁴ / n) ≤ 0.25 / sqrt(n) ≈ 8e-4.
-        assert!(
-            (var - want_var).abs() < 3e-3,
-            "α = {alpha}: Var {var:.5} vs {want_var:.5}"
-        );
+        assert!((var - want_var).abs() < 3e-3, "α = {alpha}: Var {var:.5} vs {want_var:.5}");
         assert!((mean - 0.5).abs() < 5e-3, "α = {alpha}: mean {mean}");
         let p = xs.iter().filter(|&&x| x.max(1.0 - x) > 0.9).count() as f64 / n as f64;
         let sd = (tail * (1.0 - tail) / n as f64).sqrt();
-        assert!(
-            (p - tail).abs() < 5.0 * sd + 1e-4,
-            "α = {alpha}: P(max > 0.9) {p:.4} vs {tail}"
-        );
+        assert!((p - tail).abs() < 5.0 * sd + 1e-4, "α = {alpha}: P(max > 0.9) {p:.4} vs {tail}");
     }
 }
 
@@ -376,14 +321,10 @@ fn stage_follows_the_documented_draw_order() {
     let m = Mixup::new(0.2).unwrap();
     let n = 64;
     for step in 0..50 {
-        let out = m
-            .apply(batch(step, n, 1, 0), &mut for_stage(3, 0, step))
-            .unwrap();
+        let out = m.apply(batch(step, n, 1, 0), &mut for_stage(3, 0, step)).unwrap();
         let mut r = for_stage(3, 0, step);
         let _apply = uniform(&mut r);
-        let lams: Vec<Option<f32>> = (0..n)
-            .map(|_| Some(Mixup::sample_lambda(0.2, &mut r).unwrap() as f32))
-            .collect();
+        let lams: Vec<Option<f32>> = (0..n).map(|_| Some(Mixup::sample_lambda(0.2, &mut r).unwrap() as f32)).collect();
         let perm = permutation(&mut r, n);
         assert_eq!(out.provenance.lambda, lams);
         let partners: Vec<Option<u64>> = perm.iter().map(|&j| Some(1000 + j as u64)).collect();
@@ -398,9 +339,7 @@ fn stage_lambdas_follow_beta_below_the_f32_rounding_edge() {
     let m = Mixup::new(0.2).unwrap();
     let mut xs = Vec::new();
     for step in 0..100 {
-        let out = m
-            .apply(batch(step, 1024, 1, 0), &mut for_stage(3, 0, step))
-            .unwrap();
+        let out = m.apply(batch(step, 1024, 1, 0), &mut for_stage(3, 0, step)).unwrap();
         xs.extend(out.provenance.lambda.iter().map(|l| l.unwrap() as f64));
     }
     xs.sort_by(f64::total_cmp);
@@ -426,9 +365,7 @@ fn partners_are_uniform() {
     let m = Mixup::new(1.0).unwrap();
     let mut counts = vec![0u64; b * b];
     for step in 0..steps {
-        let out = m
-            .apply(batch(step, b, 1, 0), &mut for_stage(4, 0, step))
-            .unwrap();
+        let out = m.apply(batch(step, b, 1, 0), &mut for_stage(4, 0, step)).unwrap();
         for (i, rb) in out.provenance.row_b.iter().enumerate() {
             counts[i * b + (rb.unwrap() - 1000) as usize] += 1;
         }
@@ -438,10 +375,7 @@ fn partners_are_uniform() {
     let k = ((b - 1) * (b - 1)) as f64;
     // Wilson–Hilferty: z ≈ N(0, 1) under uniformity.
     let z = ((chi2 / k).powf(1.0 / 3.0) - (1.0 - 2.0 / (9.0 * k))) / (2.0 / (9.0 * k)).sqrt();
-    assert!(
-        z < 3.09,
-        "chi² {chi2:.1} on {k} dof (z = {z:.2}) {counts:?}"
-    );
+    assert!(z < 3.09, "chi² {chi2:.1} on {k} dof (z = {z:.2}) {counts:?}");
     assert!(z > -3.09, "suspiciously even: chi² {chi2:.1} on {k} dof");
 }
 
@@ -484,17 +418,10 @@ fn check_cutmix(src: &Batch, out: &Batch, h: usize, w: usize, c: usize) -> Vec<u
             // The pasted pixels form exactly one rectangle.
             let (y0, y1) = (*ys.iter().min().unwrap(), *ys.iter().max().unwrap() + 1);
             let (x0, x1) = (*xs.iter().min().unwrap(), *xs.iter().max().unwrap() + 1);
-            assert_eq!(
-                pasted,
-                (y1 - y0) * (x1 - x0),
-                "row {i}: pasted region is not a box"
-            );
+            assert_eq!(pasted, (y1 - y0) * (x1 - x0), "row {i}: pasted region is not a box");
         }
         let unpasted = 1.0 - pasted as f64 / (h * w) as f64;
-        assert!(
-            (l as f64 - unpasted).abs() < 1e-6,
-            "row {i}: λ {l} vs unpasted {unpasted}"
-        );
+        assert!((l as f64 - unpasted).abs() < 1e-6, "row {i}: λ {l} vs unpasted {unpasted}");
         let (st, ot) = (src.targets.as_ref().unwrap(), out.targets.as_ref().unwrap());
         for k in 0..3 {
             let want = st[[i, k]] * l + st[[j, k]] * (1.0 - l);
@@ -510,13 +437,7 @@ fn check_cutmix(src: &Batch, out: &Batch, h: usize, w: usize, c: usize) -> Vec<u
 fn cutmix_pastes_the_partner_box_in_every_mode() {
     let (h, w, c) = (9, 7, 3);
     for mode in [MixMode::Elem, MixMode::Batch, MixMode::Pair] {
-        let m = Mixup::new(0.0)
-            .unwrap()
-            .cutmix(1.0)
-            .unwrap()
-            .feature_shape(&[h, w, c])
-            .unwrap()
-            .mode(mode);
+        let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[h, w, c]).unwrap().mode(mode);
         let mut total = 0;
         for step in 0..30 {
             let src = cutmix_batch(step, 10, h, w, c);
@@ -535,14 +456,7 @@ fn cutmix_pastes_the_partner_box_in_every_mode() {
 #[test]
 fn mixup_and_cutmix_switch() {
     let (h, w, c) = (4, 4, 1);
-    let m = Mixup::new(0.5)
-        .unwrap()
-        .cutmix(1.0)
-        .unwrap()
-        .switch_prob(0.5)
-        .unwrap()
-        .feature_shape(&[h, w, c])
-        .unwrap();
+    let m = Mixup::new(0.5).unwrap().cutmix(1.0).unwrap().switch_prob(0.5).unwrap().feature_shape(&[h, w, c]).unwrap();
     let (mut cut, mut mix) = (0, 0);
     for step in 0..400 {
         let src = cutmix_batch(step, 6, h, w, c);

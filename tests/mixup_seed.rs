@@ -34,9 +34,7 @@ fn matches_the_numpy_seed_given_the_same_draws() {
                      (e.g. SHARDMIX_PYTHON=.venv/bin/python) so the seed comparison runs"
                 );
             }
-            println!(
-                "skipped: set SHARDMIX_PYTHON to a Python with numpy to compare with the seed"
-            );
+            println!("skipped: set SHARDMIX_PYTHON to a Python with numpy to compare with the seed");
             return;
         }
     };
@@ -44,9 +42,7 @@ fn matches_the_numpy_seed_given_the_same_draws() {
 
     // The seed's data: N rows of features and one-hot float labels.
     let (n, f, c, b) = (1000usize, 16usize, 10usize, 64usize);
-    let x = Array2::from_shape_fn((n, f), |(i, j)| {
-        ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5
-    });
+    let x = Array2::from_shape_fn((n, f), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5);
     let y = Array2::from_shape_fn((n, c), |(i, j)| ((i * 7) % c == j) as u8 as f32);
     let mixup = Mixup::new(0.2).unwrap();
 
@@ -62,27 +58,15 @@ fn matches_the_numpy_seed_given_the_same_draws() {
         .unwrap();
         let out = mixup.apply(batch, &mut for_stage(2024, 0, step)).unwrap();
         let p = &out.provenance;
-        let lambda: Vec<f32> = p
-            .lambda
-            .iter()
-            .map(|l| l.expect("every row mixed"))
-            .collect();
-        let index: Vec<i64> = p
-            .row_b
-            .iter()
-            .map(|r| r.expect("every row mixed") as i64 - offset as i64)
-            .collect();
+        let lambda: Vec<f32> = p.lambda.iter().map(|l| l.expect("every row mixed")).collect();
+        let index: Vec<i64> = p.row_b.iter().map(|r| r.expect("every row mixed") as i64 - offset as i64).collect();
 
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         write(d, "x.f32", f32_bytes(x.iter()));
         write(d, "y.f32", f32_bytes(y.iter()));
         write(d, "out_x.f32", f32_bytes(out.features.iter()));
-        write(
-            d,
-            "out_y.f32",
-            f32_bytes(out.targets.as_ref().unwrap().iter()),
-        );
+        write(d, "out_y.f32", f32_bytes(out.targets.as_ref().unwrap().iter()));
         write(d, "lambda.f32", f32_bytes(lambda.iter()));
         write(d, "index.i64", i64_bytes(index.into_iter()));
         write(d, "row_a.i64", i64_bytes(p.row_a.iter().map(|&r| r as i64)));
@@ -97,10 +81,7 @@ fn matches_the_numpy_seed_given_the_same_draws() {
             .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
         let stdout = String::from_utf8_lossy(&res.stdout);
         let stderr = String::from_utf8_lossy(&res.stderr);
-        assert!(
-            res.status.success(),
-            "step {step}: the seed disagrees\n{stdout}{stderr}"
-        );
+        assert!(res.status.success(), "step {step}: the seed disagrees\n{stdout}{stderr}");
         assert!(stdout.starts_with("ok"), "{stdout}");
         println!("{}", stdout.trim());
     }

@@ -347,18 +347,8 @@ impl Settings {
     /// A stable fingerprint of everything that determines the output.
     pub fn fingerprint(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
-        format!("{:016x}", fnv1a(json.as_bytes()))
+        format!("{:016x}", shardmix::fnv1a64(json.as_bytes()))
     }
-}
-
-/// FNV-1a, 64 bit.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ pub fn mixup(s: &Settings) -> Result<Option<Mixup>> {
     };
     let mut m = Mixup::new(s.mixup_alpha)?.mode(mode).prob(s.mixup_prob)?.label_smoothing(s.label_smoothing)?;
     if s.cutmix_alpha > 0.0 {
-        let shape = s.feature_shape.as_deref().ok_or_else(|| Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC"))?;
+        let shape = s
+            .feature_shape
+            .as_deref()
+            .ok_or_else(|| Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC"))?;
         m = m.cutmix(s.cutmix_alpha)?.switch_prob(s.cutmix_switch_prob)?.feature_shape(shape)?;
     }
     Ok(Some(m))

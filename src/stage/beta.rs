@@ -93,10 +93,7 @@ mod tests {
             let (mean, var) = moments(alpha, 40_000);
             let want = 1.0 / (4.0 * (2.0 * alpha + 1.0));
             assert!((mean - 0.5).abs() < 0.01, "alpha {alpha}: mean {mean}");
-            assert!(
-                (var - want).abs() < 0.01 * want.max(0.1),
-                "alpha {alpha}: var {var} vs {want}"
-            );
+            assert!((var - want).abs() < 0.01 * want.max(0.1), "alpha {alpha}: var {var} vs {want}");
         }
     }
 

@@ -91,9 +91,7 @@ mod tests {
         // ratio 1: cut = H, half-sides H // 2; centred in the middle it covers 2·(H//2) rows.
         let shape = Shape { h: 8, w: 8, c: 1 };
         let mut r = derive(5, 0, 0);
-        let areas: Vec<usize> = (0..500)
-            .map(|_| rand_box(shape, 0.0, &mut r).0.area())
-            .collect();
+        let areas: Vec<usize> = (0..500).map(|_| rand_box(shape, 0.0, &mut r).0.area()).collect();
         assert_eq!(*areas.iter().max().unwrap(), 64);
     }
 
@@ -102,12 +100,7 @@ mod tests {
         let shape = Shape { h: 3, w: 4, c: 2 };
         let src: Vec<f32> = (0..24).map(|v| v as f32).collect();
         let mut dst = vec![-1.0f32; 24];
-        let b = CutBox {
-            y0: 1,
-            y1: 3,
-            x0: 1,
-            x1: 3,
-        };
+        let b = CutBox { y0: 1, y1: 3, x0: 1, x1: 3 };
         paste(&mut dst, &src, shape, b);
         for y in 0..3 {
             for x in 0..4 {

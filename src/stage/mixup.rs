@@ -101,10 +101,7 @@ fn check_alpha(name: &str, alpha: f64) -> Result<f64> {
     if alpha.is_finite() && alpha >= 0.0 {
         Ok(alpha)
     } else {
-        Err(Error::config(
-            name,
-            format!("must be finite and ≥ 0 (0 disables it), got {alpha}"),
-        ))
+        Err(Error::config(name, format!("must be finite and ≥ 0 (0 disables it), got {alpha}")))
     }
 }
 
@@ -176,10 +173,7 @@ impl Mixup {
     /// ```
     pub fn label_smoothing(mut self, s: f64) -> Result<Mixup> {
         if !(0.0..1.0).contains(&s) {
-            return Err(Error::config(
-                "label_smoothing",
-                format!("must be in [0, 1), got {s}"),
-            ));
+            return Err(Error::config("label_smoothing", format!("must be in [0, 1), got {s}")));
         }
         self.smoothing = s as f32;
         Ok(self)
@@ -235,9 +229,7 @@ impl Mixup {
     pub fn feature_shape(mut self, shape: &[usize]) -> Result<Mixup> {
         let bad = |msg: String| Error::config("feature_shape", msg);
         let &[h, w, c] = shape else {
-            return Err(bad(format!(
-                "must be [H, W, C] (three dimensions), got {shape:?}"
-            )));
+            return Err(bad(format!("must be [H, W, C] (three dimensions), got {shape:?}")));
         };
         if h == 0 || w == 0 || c == 0 {
             return Err(bad(format!("dimensions must be ≥ 1, got {shape:?}")));
@@ -266,10 +258,7 @@ impl Mixup {
     /// ```
     pub fn sample_lambda(alpha: f64, rng: &mut impl Rng) -> Result<f64> {
         if !(alpha.is_finite() && alpha > 0.0) {
-            return Err(Error::config(
-                "mixup_alpha",
-                format!("must be positive and finite to sample λ, got {alpha}"),
-            ));
+            return Err(Error::config("mixup_alpha", format!("must be positive and finite to sample λ, got {alpha}")));
         }
         Ok(beta_symmetric(alpha, rng))
     }
@@ -294,11 +283,7 @@ impl Mixup {
         if !apply {
             return None;
         }
-        let alpha = if use_cutmix {
-            self.cutmix_alpha
-        } else {
-            self.alpha
-        };
+        let alpha = if use_cutmix { self.cutmix_alpha } else { self.alpha };
         let count = match self.mode {
             MixMode::Elem => n,
             MixMode::Batch => 1,
@@ -318,17 +303,8 @@ impl Mixup {
             }
         }
         let lams32: Vec<f32> = lams.iter().map(|&l| l as f32).collect();
-        let empty = CutBox {
-            y0: 0,
-            y1: 0,
-            x0: 0,
-            x1: 0,
-        };
-        let mut plan = Plan {
-            index: Vec::with_capacity(n),
-            lam: Vec::with_capacity(n),
-            boxes: Vec::new(),
-        };
+        let empty = CutBox { y0: 0, y1: 0, x0: 0, x1: 0 };
+        let mut plan = Plan { index: Vec::with_capacity(n), lam: Vec::with_capacity(n), boxes: Vec::new() };
         match self.mode {
             MixMode::Elem | MixMode::Batch => {
                 let k = |i: usize| if self.mode == MixMode::Elem { i } else { 0 };
@@ -448,16 +424,11 @@ impl Stage for Mixup {
         if self.smoothing > 0.0 {
             let what = match &spec.target {
                 TargetKind::Class { .. } | TargetKind::Soft { .. } => None,
-                TargetKind::Regression { column } => {
-                    Some(format!("the target is the regression column '{column}'"))
-                }
+                TargetKind::Regression { column } => Some(format!("the target is the regression column '{column}'")),
                 TargetKind::None => Some("the data has no target".to_string()),
             };
             if let Some(what) = what {
-                return Err(Error::config(
-                    "label_smoothing",
-                    format!("needs class or soft-label targets, but {what}"),
-                ));
+                return Err(Error::config("label_smoothing", format!("needs class or soft-label targets, but {what}")));
             }
         }
         Ok(())
@@ -478,10 +449,7 @@ impl Stage for Mixup {
         let (n, f) = (batch.rows(), batch.num_features());
         if self.cutmix_on() {
             let Some(s) = self.shape else {
-                return Err(Error::config(
-                    "feature_shape",
-                    "CutMix needs the image shape [H, W, C] of the features",
-                ));
+                return Err(Error::config("feature_shape", "CutMix needs the image shape [H, W, C] of the features"));
             };
             if s.len() != f {
                 return Err(Error::shape(
@@ -538,14 +506,7 @@ mod tests {
     }
 
     fn spec(f: usize, target: TargetKind, shape: Option<Vec<usize>>) -> DataSpec {
-        DataSpec {
-            features: FeatureLayout::List {
-                column: "x".into(),
-                len: f,
-            },
-            target,
-            feature_shape: shape,
-        }
+        DataSpec { features: FeatureLayout::List { column: "x".into(), len: f }, target, feature_shape: shape }
     }
 
     #[test]
@@ -555,20 +516,10 @@ mod tests {
             assert!(e.contains("mixup_alpha"), "{e}");
         }
         let m = Mixup::new(0.2).unwrap();
-        assert!(m
-            .clone()
-            .prob(1.5)
-            .unwrap_err()
-            .to_string()
-            .contains("mixup_prob"));
+        assert!(m.clone().prob(1.5).unwrap_err().to_string().contains("mixup_prob"));
         assert!(m.clone().prob(f64::NAN).is_err());
         assert!(m.clone().label_smoothing(1.0).is_err());
-        assert!(m
-            .clone()
-            .cutmix(-1.0)
-            .unwrap_err()
-            .to_string()
-            .contains("cutmix_alpha"));
+        assert!(m.clone().cutmix(-1.0).unwrap_err().to_string().contains("cutmix_alpha"));
         assert!(m.clone().switch_prob(-0.1).is_err());
         assert!(m.clone().feature_shape(&[2, 0, 1]).is_err());
         assert!(m.feature_shape(&[2, 2, 2, 2]).is_err());
@@ -586,10 +537,7 @@ mod tests {
     #[test]
     fn elem_rows_are_recomputable_from_provenance() {
         let b = batch(9, 4, 3);
-        let out = Mixup::new(0.4)
-            .unwrap()
-            .apply(b.clone(), &mut for_stage(3, 0, 5))
-            .unwrap();
+        let out = Mixup::new(0.4).unwrap().apply(b.clone(), &mut for_stage(3, 0, 5)).unwrap();
         let p = &out.provenance;
         for i in 0..9 {
             let j = (p.row_b[i].unwrap() - 100) as usize;
@@ -611,23 +559,11 @@ mod tests {
     #[test]
     fn batch_mode_shares_one_lambda_and_pair_mode_pairs() {
         let b = batch(8, 2, 2);
-        let out = Mixup::new(1.0)
-            .unwrap()
-            .mode(MixMode::Batch)
-            .apply(b.clone(), &mut for_stage(3, 0, 1))
-            .unwrap();
+        let out = Mixup::new(1.0).unwrap().mode(MixMode::Batch).apply(b.clone(), &mut for_stage(3, 0, 1)).unwrap();
         let l0 = out.provenance.lambda[0];
-        assert!(out
-            .provenance
-            .lambda
-            .iter()
-            .all(|&l| l == l0 && l.is_some()));
+        assert!(out.provenance.lambda.iter().all(|&l| l == l0 && l.is_some()));
 
-        let out = Mixup::new(1.0)
-            .unwrap()
-            .mode(MixMode::Pair)
-            .apply(batch(9, 2, 2), &mut for_stage(3, 0, 2))
-            .unwrap();
+        let out = Mixup::new(1.0).unwrap().mode(MixMode::Pair).apply(batch(9, 2, 2), &mut for_stage(3, 0, 2)).unwrap();
         let p = &out.provenance;
         let unmixed = p.lambda.iter().filter(|l| l.is_none()).count();
         assert_eq!(unmixed, 1, "odd batch leaves one row");
@@ -644,13 +580,7 @@ mod tests {
     #[test]
     fn label_smoothing_follows_timm() {
         let m = Mixup::new(0.0).unwrap().label_smoothing(0.1).unwrap();
-        let b = Batch::new(
-            0,
-            array![[1.0f32]],
-            Some(array![[0.0f32, 1.0, 0.0, 0.0]]),
-            vec![0],
-        )
-        .unwrap();
+        let b = Batch::new(0, array![[1.0f32]], Some(array![[0.0f32, 1.0, 0.0, 0.0]]), vec![0]).unwrap();
         let out = m.apply(b, &mut for_stage(0, 0, 0)).unwrap();
         let t = out.targets.unwrap();
         assert!((t[[0, 1]] - (0.9 + 0.025)).abs() < 1e-7);
@@ -659,41 +589,20 @@ mod tests {
 
     #[test]
     fn check_validates_shape_and_targets() {
-        let cls = TargetKind::Class {
-            column: "y".into(),
-            num_classes: 10,
-        };
+        let cls = TargetKind::Class { column: "y".into(), num_classes: 10 };
         let m = Mixup::new(0.2).unwrap().cutmix(1.0).unwrap();
-        let e = m
-            .check(&spec(784, cls.clone(), None))
-            .unwrap_err()
-            .to_string();
+        let e = m.check(&spec(784, cls.clone(), None)).unwrap_err().to_string();
         assert!(e.contains("feature_shape"), "{e}");
         let m = m.feature_shape(&[28, 28, 1]).unwrap();
         assert!(m.check(&spec(784, cls.clone(), None)).is_ok());
-        let e = m
-            .check(&spec(785, cls.clone(), None))
-            .unwrap_err()
-            .to_string();
+        let e = m.check(&spec(785, cls.clone(), None)).unwrap_err().to_string();
         assert!(e.contains("[28, 28, 1]") && e.contains("785"), "{e}");
-        let e = m
-            .check(&spec(784, cls.clone(), Some(vec![14, 56, 1])))
-            .unwrap_err()
-            .to_string();
+        let e = m.check(&spec(784, cls.clone(), Some(vec![14, 56, 1]))).unwrap_err().to_string();
         assert!(e.contains("[14, 56, 1]"), "{e}");
 
         let s = Mixup::new(0.2).unwrap().label_smoothing(0.1).unwrap();
         assert!(s.check(&spec(4, cls, None)).is_ok());
-        let e = s
-            .check(&spec(
-                4,
-                TargetKind::Regression {
-                    column: "price".into(),
-                },
-                None,
-            ))
-            .unwrap_err()
-            .to_string();
+        let e = s.check(&spec(4, TargetKind::Regression { column: "price".into() }, None)).unwrap_err().to_string();
         assert!(e.contains("label_smoothing") && e.contains("price"), "{e}");
         assert!(s.check(&spec(4, TargetKind::None, None)).is_err());
     }
@@ -703,47 +612,30 @@ mod tests {
         let (h, w, c) = (6, 5, 2);
         let n = 7;
         let b = batch(n, h * w * c, 3);
-        let m = Mixup::new(0.0)
-            .unwrap()
-            .cutmix(1.0)
-            .unwrap()
-            .feature_shape(&[h, w, c])
-            .unwrap();
+        let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[h, w, c]).unwrap();
         let out = m.apply(b.clone(), &mut for_stage(9, 0, 0)).unwrap();
         for i in 0..n {
             let j = (out.provenance.row_b[i].unwrap() - 100) as usize;
             let l = out.provenance.lambda[i].unwrap();
             let mut own = 0;
             for px in 0..h * w {
-                let from_self =
-                    (0..c).all(|k| out.features[[i, px * c + k]] == b.features[[i, px * c + k]]);
-                let from_partner =
-                    (0..c).all(|k| out.features[[i, px * c + k]] == b.features[[j, px * c + k]]);
+                let from_self = (0..c).all(|k| out.features[[i, px * c + k]] == b.features[[i, px * c + k]]);
+                let from_partner = (0..c).all(|k| out.features[[i, px * c + k]] == b.features[[j, px * c + k]]);
                 assert!(from_self || from_partner);
                 if from_self && (i == j || !from_partner) {
                     own += 1;
                 }
             }
             if i != j {
-                assert!(
-                    (l - own as f32 / (h * w) as f32).abs() < 1e-6,
-                    "row {i}: λ {l}, own {own}"
-                );
+                assert!((l - own as f32 / (h * w) as f32).abs() < 1e-6, "row {i}: λ {l}, own {own}");
             }
         }
     }
 
     #[test]
     fn wrong_feature_count_at_apply_is_an_error() {
-        let m = Mixup::new(0.0)
-            .unwrap()
-            .cutmix(1.0)
-            .unwrap()
-            .feature_shape(&[2, 2, 1])
-            .unwrap();
-        let e = m
-            .apply(batch(2, 5, 2), &mut for_stage(0, 0, 0))
-            .unwrap_err();
+        let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[2, 2, 1]).unwrap();
+        let e = m.apply(batch(2, 5, 2), &mut for_stage(0, 0, 0)).unwrap_err();
         assert!(e.to_string().contains("[2, 2, 1]"), "{e}");
     }
 }

@@ -1,0 +1,457 @@
+//! [`IpcSink`]: pipeline batches as an Arrow IPC *stream* for external trainers, closed by a
+//! verifiable trailer; and [`read_verified_stream`], the reader that demands it.
+//!
+//! # Wire format
+//! A standard Arrow IPC stream (readable by any Arrow implementation):
+//! `schema`, one record batch per pipeline batch, then the **trailer**, then the
+//! end-of-stream marker. The trailer is a zero-row record batch of the same schema whose
+//! *message custom metadata* holds `shardmix.trailer` = JSON
+//! `{"rows": R, "batches": B, "checksum": "xxxxxxxx", "algorithm": "crc32-values"}`:
+//! * `rows`, `batches`: data rows and data batches before the trailer;
+//! * `checksum`: CRC-32 (zlib's), chained over the data batches in order, over the
+//!   little-endian `f32` value bytes of every feature and target column (all columns but
+//!   `step`, `origin`, `row_a`, `row_b`, `lambda`), in schema order; for a
+//!   `FixedSizeList<Float32>` column, its child values. Python: `zlib.crc32(values, crc)`.
+//!
+//! A reader that ignores the trailer sees exactly the data rows (the trailer has none).
+//! Why a trailer: arrow-rs and pyarrow accept a stream cut at a message boundary as complete
+//! (see RELIABILITY.md), so only a trailer tells a finished stream from a truncated one.
+//!
+//! arrow-rs 60.1's `StreamWriter` cannot attach custom metadata to a record-batch message, so
+//! the trailer message is encoded by `IpcDataGenerator` and its flatbuffer header rebuilt with
+//! the metadata added (same nodes, buffers and body); pyarrow reads it with
+//! `RecordBatchStreamReader.read_next_batch_with_custom_metadata()`.
+
+use std::io::{self, Read, Write};
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::convert::{metadata_to_fb, IpcSchemaEncoder};
+use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::writer::{
+    write_message, DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamWriter,
+};
+use arrow_ipc::{FieldNode, MessageBuilder, MessageHeader, RecordBatchBuilder};
+use arrow_schema::{ArrowError, Metadata, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use super::hash::Crc32;
+use super::manifest::output;
+use super::schema::{schema_hash, update_value_crc, OutputSchema, META_SCHEMA_HASH};
+use crate::batch::Batch;
+use crate::error::{Error, ErrorKind, Result};
+use crate::spec::DataSpec;
+
+/// Message custom-metadata key of the trailer.
+pub const TRAILER_KEY: &str = "shardmix.trailer";
+/// The `algorithm` value of a [`Trailer`].
+pub const TRAILER_ALGORITHM: &str = "crc32-values";
+
+/// Largest message header the verifying reader accepts (bytes).
+const MAX_HEADER: usize = 64 << 20;
+
+/// What the trailer of a stream says; see the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    /// Data rows in the stream.
+    pub rows: u64,
+    /// Data batches in the stream.
+    pub batches: u64,
+    /// CRC-32 of the feature and target values, 8 lower-case hex digits.
+    pub checksum: String,
+    /// Always [`TRAILER_ALGORITHM`].
+    pub algorithm: String,
+}
+
+/// Writes pipeline batches as an Arrow IPC stream with a trailer.
+///
+/// Give it a buffered writer (as [`StreamTarget::accept`](crate::StreamTarget::accept)
+/// returns): the sink flushes after every batch so that the reader gets each batch at once.
+///
+/// # Example
+/// ```
+/// use shardmix::{read_verified_stream, Batch, DataSpec, FeatureLayout, IpcSink, TargetKind};
+/// let spec = DataSpec {
+///     features: FeatureLayout::List { column: "x".into(), len: 2 },
+///     target: TargetKind::None,
+///     feature_shape: None,
+/// };
+/// let mut bytes = Vec::new();
+/// let mut sink = IpcSink::new(&mut bytes, "memory", &spec, false)?;
+/// sink.write(&Batch::new(0, ndarray::array![[1.0f32, 2.0], [3.0, 4.0]], None, vec![0, 1])?)?;
+/// let trailer = sink.finish()?;
+/// assert_eq!((trailer.rows, trailer.batches), (2, 1));
+/// let (batches, read) = read_verified_stream(bytes.as_slice())?;
+/// assert_eq!(batches.len(), 1);
+/// assert_eq!(read, trailer);
+/// // A stream cut short fails verification.
+/// assert!(read_verified_stream(&bytes[..bytes.len() - 8]).is_err());
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+pub struct IpcSink<W: Write> {
+    writer: StreamWriter<W>,
+    schema: OutputSchema,
+    target: String,
+    rows: u64,
+    batches: u64,
+    crc: Crc32,
+    options: IpcWriteOptions,
+}
+
+impl<W: Write> IpcSink<W> {
+    /// Start a stream on `writer`: writes the schema message. `target` names the destination
+    /// in errors (`-`, `tcp:127.0.0.1:7000`, a path); `provenance` adds the provenance columns.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a spec that cannot be written; a write error as in
+    /// [`write`](Self::write).
+    pub fn new(writer: W, target: &str, spec: &DataSpec, provenance: bool) -> Result<Self> {
+        let schema = OutputSchema::new(spec, provenance)?;
+        let options = IpcWriteOptions::default();
+        let writer = StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
+            .map_err(|e| write_error(target, 0, 0, e))?;
+        Ok(IpcSink { writer, schema, target: target.to_string(), rows: 0, batches: 0, crc: Crc32::new(), options })
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &OutputSchema {
+        &self.schema
+    }
+
+    /// Data rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Data batches written so far.
+    pub fn batches(&self) -> u64 {
+        self.batches
+    }
+
+    /// Write one pipeline batch as one record batch, and flush.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Shape`] for a batch that does not fit the spec; [`ErrorKind::Output`]
+    /// "the client disconnected after N batches" when the reader went away (broken pipe,
+    /// connection reset); [`ErrorKind::Io`] for another write error.
+    pub fn write(&mut self, batch: &Batch) -> Result<()> {
+        let rb = self.schema.to_record_batch(batch)?;
+        let (rows, batches) = (self.rows, self.batches);
+        self.writer
+            .write(&rb)
+            .and_then(|()| self.writer.flush())
+            .map_err(|e| write_error(&self.target, batches, rows, e))?;
+        update_value_crc(&mut self.crc, &rb);
+        self.rows += rb.num_rows() as u64;
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Write the trailer and the end-of-stream marker, flush, and return the trailer.
+    /// Dropping the sink without `finish` leaves a stream without a trailer, which
+    /// verifying readers reject.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write).
+    pub fn finish(mut self) -> Result<Trailer> {
+        let trailer = Trailer {
+            rows: self.rows,
+            batches: self.batches,
+            checksum: format!("{:08x}", self.crc.value()),
+            algorithm: TRAILER_ALGORITHM.to_string(),
+        };
+        let json = serde_json::to_string(&trailer).map_err(|e| output(&self.target, e))?;
+        let (rows, batches) = (self.rows, self.batches);
+        let result = trailer_message(self.schema.schema(), &json, &self.options)
+            .and_then(|msg| write_message(self.writer.get_mut(), msg, &self.options))
+            .and_then(|_| self.writer.finish());
+        result.map_err(|e| write_error(&self.target, batches, rows, e))?;
+        Ok(trailer)
+    }
+}
+
+/// A typed error for a failed stream write.
+fn write_error(target: &str, batches: u64, rows: u64, e: ArrowError) -> Error {
+    match e {
+        ArrowError::IoError(_, io) => match io.kind() {
+            io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected => {
+                output(target, format!("the client disconnected after {batches} batches ({rows} rows) were sent: {io}"))
+            }
+            _ => Error::io(target, io),
+        },
+        source => ErrorKind::Arrow { context: format!("writing the IPC stream to {target}"), source }.into(),
+    }
+}
+
+/// The trailer: a zero-row record batch message carrying `json` as custom metadata.
+fn trailer_message(
+    schema: &SchemaRef,
+    json: &str,
+    options: &IpcWriteOptions,
+) -> std::result::Result<EncodedData, ArrowError> {
+    let empty = RecordBatch::new_empty(schema.clone());
+    let (_dicts, encoded) = IpcDataGenerator::default().encode(
+        &empty,
+        &mut DictionaryTracker::new(false),
+        options,
+        &mut IpcWriteContext::default(),
+    )?;
+    let message = arrow_ipc::root_as_message(&encoded.ipc_message)
+        .map_err(|e| ArrowError::IpcError(format!("re-reading the trailer header: {e}")))?;
+    let rb = message
+        .header_as_record_batch()
+        .ok_or_else(|| ArrowError::IpcError("trailer header is not a record batch".into()))?;
+    let nodes: Vec<FieldNode> = rb.nodes().map(|v| v.iter().copied().collect()).unwrap_or_default();
+    let buffers: Vec<arrow_ipc::Buffer> = rb.buffers().map(|v| v.iter().copied().collect()).unwrap_or_default();
+    let body_len = message.bodyLength();
+    let version = message.version();
+    // `IpcSchemaEncoder` hands out a FlatBufferBuilder without naming the flatbuffers crate.
+    let mut fbb = IpcSchemaEncoder::new().schema_to_fb(&Schema::empty());
+    fbb.reset();
+    let nodes = fbb.create_vector(&nodes);
+    let buffers = fbb.create_vector(&buffers);
+    let mut metadata = Metadata::new();
+    metadata.insert(TRAILER_KEY, json);
+    let custom = metadata_to_fb(&mut fbb, &metadata);
+    let mut rbb = RecordBatchBuilder::new(&mut fbb);
+    rbb.add_length(0);
+    rbb.add_nodes(nodes);
+    rbb.add_buffers(buffers);
+    let rb = rbb.finish();
+    let mut mb = MessageBuilder::new(&mut fbb);
+    mb.add_version(version);
+    mb.add_header_type(MessageHeader::RecordBatch);
+    mb.add_bodyLength(body_len);
+    mb.add_header(rb.as_union_value());
+    mb.add_custom_metadata(custom);
+    let root = mb.finish();
+    fbb.finish(root, None);
+    Ok(EncodedData { ipc_message: fbb.finished_data().to_vec(), arrow_data: encoded.arrow_data })
+}
+
+/// Read a whole stream written by [`IpcSink`] and verify it: every message complete, the
+/// end-of-stream marker present, the schema hash consistent, the trailer present as the last
+/// batch, and its rows, batches and checksum equal to what was read. Returns the data
+/// batches (without the trailer) and the trailer.
+///
+/// # Errors
+/// [`ErrorKind::Output`] naming what is wrong (truncated inside message N, no trailer, a
+/// count or checksum mismatch, ...); [`ErrorKind::Arrow`] when a message cannot be decoded;
+/// [`ErrorKind::Io`] for a read error.
+pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trailer)> {
+    const WHAT: &str = "IPC stream";
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    let mut trailer: Option<Trailer> = None;
+    let (mut rows, mut crc) = (0u64, Crc32::new());
+    let mut index = 0usize;
+    loop {
+        let mut prefix = [0u8; 4];
+        read_full(&mut r, &mut prefix, index, "its length prefix")?;
+        let mut header = prefix.to_vec();
+        if prefix == [0xff; 4] {
+            read_full(&mut r, &mut prefix, index, "its length prefix")?;
+            header.extend_from_slice(&prefix);
+        }
+        let len = i32::from_le_bytes(prefix);
+        if len == 0 {
+            break; // end-of-stream marker
+        }
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= MAX_HEADER)
+            .ok_or_else(|| output(WHAT, format!("message {index}: bad header length {len}")))?;
+        let start = header.len();
+        header.resize(start + len, 0);
+        read_full(&mut r, &mut header[start..], index, "its header")?;
+        let message = arrow_ipc::root_as_message(&header[start..])
+            .map_err(|e| output(WHAT, format!("message {index}: corrupt header: {e}")))?;
+        let body_len = u64::try_from(message.bodyLength())
+            .map_err(|_| output(WHAT, format!("message {index}: negative body length")))?;
+        let trailer_json = (message.header_type() == MessageHeader::RecordBatch)
+            .then(|| message.custom_metadata())
+            .flatten()
+            .and_then(|kvs| {
+                kvs.iter().find(|kv| kv.key() == Some(TRAILER_KEY)).and_then(|kv| kv.value().map(str::to_string))
+            });
+        let mut body = Vec::new();
+        (&mut r).take(body_len).read_to_end(&mut body).map_err(|e| Error::io(WHAT, e))?;
+        if body.len() as u64 != body_len {
+            return Err(truncated(index, "its body"));
+        }
+        let mut decoded = None;
+        for part in [header, body] {
+            let mut buf = Buffer::from_vec(part);
+            while !buf.is_empty() {
+                if let Some(rb) = decoder.decode(&mut buf).map_err(|source| -> Error {
+                    ErrorKind::Arrow { context: format!("decoding message {index} of the IPC stream"), source }.into()
+                })? {
+                    decoded = Some(rb);
+                }
+            }
+        }
+        if index == 0 {
+            check_schema_hash(decoder.schema())?;
+        }
+        if let Some(rb) = decoded {
+            if trailer.is_some() {
+                return Err(output(WHAT, format!("message {index}: a batch after the trailer")));
+            }
+            if let Some(json) = trailer_json {
+                let t: Trailer =
+                    serde_json::from_str(&json).map_err(|e| output(WHAT, format!("unreadable trailer: {e}")))?;
+                if rb.num_rows() != 0 {
+                    return Err(output(WHAT, "the trailer batch has rows"));
+                }
+                trailer = Some(t);
+            } else {
+                update_value_crc(&mut crc, &rb);
+                rows += rb.num_rows() as u64;
+                batches.push(rb);
+            }
+        }
+        index += 1;
+    }
+    let Some(t) = trailer else {
+        return Err(output(
+            WHAT,
+            format!(
+                "no trailer after {} batches ({rows} rows): the stream was cut short, or not written by shardmix",
+                batches.len()
+            ),
+        ));
+    };
+    if t.algorithm != TRAILER_ALGORITHM {
+        return Err(output(WHAT, format!("unknown trailer checksum '{}'", t.algorithm)));
+    }
+    let found = format!("{:08x}", crc.value());
+    if t.rows != rows || t.batches != batches.len() as u64 || t.checksum != found {
+        return Err(output(
+            WHAT,
+            format!(
+                "trailer says {} rows in {} batches with checksum {}, the stream has {rows} rows in {} batches with checksum {found}",
+                t.rows,
+                t.batches,
+                t.checksum,
+                batches.len()
+            ),
+        ));
+    }
+    Ok((batches, t))
+}
+
+fn check_schema_hash(schema: Option<SchemaRef>) -> Result<()> {
+    let Some(schema) = schema else {
+        return Err(output("IPC stream", "the first message is not a schema"));
+    };
+    let want = schema_hash(schema.fields());
+    match schema.metadata().get(META_SCHEMA_HASH) {
+        Some(h) if *h == want => Ok(()),
+        Some(h) => Err(output("IPC stream", format!("schema hash {h} does not match its fields ({want})"))),
+        None => Err(output("IPC stream", format!("the schema has no '{META_SCHEMA_HASH}': not written by shardmix"))),
+    }
+}
+
+fn truncated(index: usize, part: &str) -> Error {
+    output(
+        "IPC stream",
+        format!("truncated: the stream ends in message {index} ({part}) before the end-of-stream marker"),
+    )
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8], index: usize, part: &str) -> Result<()> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            truncated(index, part)
+        } else {
+            Error::io("IPC stream", e)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{FeatureLayout, TargetKind};
+    use arrow_ipc::reader::StreamReader;
+    use ndarray::array;
+
+    fn spec() -> DataSpec {
+        DataSpec {
+            features: FeatureLayout::Columns(vec!["a".into(), "b".into()]),
+            target: TargetKind::Class { column: "y".into(), num_classes: 2 },
+            feature_shape: None,
+        }
+    }
+
+    fn stream(n: u64) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut sink = IpcSink::new(&mut bytes, "mem", &spec(), true).unwrap();
+        for s in 0..n {
+            let b = Batch::new(
+                s,
+                array![[s as f32, 1.0], [2.0, 3.0]],
+                Some(array![[1.0f32, 0.0], [0.0, 1.0]]),
+                vec![2 * s, 2 * s + 1],
+            )
+            .unwrap();
+            sink.write(&b).unwrap();
+        }
+        sink.finish().unwrap();
+        bytes
+    }
+
+    #[test]
+    fn plain_arrow_reader_sees_only_data_rows() {
+        let bytes = stream(3);
+        let reader = StreamReader::try_new(bytes.as_slice(), None).unwrap();
+        let rows: Vec<usize> = reader.map(|b| b.unwrap().num_rows()).collect();
+        assert_eq!(rows, vec![2, 2, 2, 0]); // the trailer is a zero-row batch
+        let (batches, t) = read_verified_stream(bytes.as_slice()).unwrap();
+        assert_eq!(batches.len(), 3);
+        assert_eq!((t.rows, t.batches), (6, 3));
+    }
+
+    #[test]
+    fn a_changed_value_fails_the_checksum() {
+        let mut bytes = stream(2);
+        // Find the bytes of 1.0f32 (feature b of row 0, batch 0) and change one to 5.0.
+        let one = 1.0f32.to_le_bytes();
+        let five = 5.0f32.to_le_bytes();
+        let schema_len = {
+            let (_, rest) = bytes.split_at(4);
+            i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize + 8
+        };
+        let pos = bytes[schema_len..].windows(4).rposition(|w| w == one).map(|p| p + schema_len).unwrap();
+        bytes[pos..pos + 4].copy_from_slice(&five);
+        let err = read_verified_stream(bytes.as_slice()).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn disconnect_is_a_typed_error() {
+        struct Broken(usize);
+        impl Write for Broken {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+                }
+                self.0 -= 1;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        // Enough writes for the schema message, then the pipe breaks.
+        let mut sink = IpcSink::new(Broken(8), "tcp:127.0.0.1:1", &spec(), false).unwrap();
+        let b = Batch::new(0, array![[0.0f32, 1.0]], Some(array![[1.0f32, 0.0]]), vec![0]).unwrap();
+        let err = (0..4).find_map(|_| sink.write(&b).err()).unwrap();
+        assert!(matches!(err.kind(), ErrorKind::Output { .. }));
+        assert!(err.to_string().contains("the client disconnected after"), "{err}");
+        assert!(err.to_string().starts_with("tcp:127.0.0.1:1"), "{err}");
+    }
+}

@@ -1,0 +1,754 @@
+//! [`ParquetSink`]: offline augmentation output — a directory of Parquet shards written
+//! atomically, resumable after a crash, described by a manifest written last.
+//!
+//! ```text
+//! OUT/_shardmix_run.json     written first: format, fingerprint, steps per shard, schema hash
+//! OUT/part-00000.parquet     shard k = pipeline steps [k·S, (k+1)·S), a pure function of (config, k)
+//! OUT/part-00001.parquet
+//! OUT/.part-00002.parquet.tmp  the shard being written (never under its final name until complete)
+//! OUT/manifest.json          written last: config, seed, steps, per shard rows/steps/bytes/CRC-32
+//! ```
+//!
+//! A shard is written under a temporary name, fsynced, re-read (footer, row count, shard
+//! metadata), renamed, and the directory fsynced. Each shard also carries its identity in
+//! its Parquet key-value metadata (`shardmix.shard`: index, steps, rows, fingerprint), so a
+//! rerun can tell which final-named shards are complete and belong to the same run.
+//!
+//! Page checksums: the `parquet` 60.1 writer does not write page CRCs (its page writer has a
+//! `TODO` there), so the whole-file CRC-32 in the manifest is the integrity check; page-level
+//! statistics are written.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use super::manifest::{
+    crc_hex, file_crc32, output, sync_dir, temp_name, write_atomic, Manifest, ManifestShard, RunInfo, MANIFEST_FILE,
+    MANIFEST_FORMAT, RUN_FILE, RUN_FORMAT,
+};
+use super::schema::{spec_json, OutputSchema, META_SCHEMA_HASH, META_SPEC, META_VERSION};
+use crate::batch::Batch;
+use crate::error::{Error, ErrorKind, Result};
+use crate::spec::DataSpec;
+
+/// Key-value metadata key of a shard's identity.
+const META_SHARD: &str = "shardmix.shard";
+
+/// Compression of Parquet output pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Snappy (the default): fast, moderate ratio.
+    #[default]
+    Snappy,
+    /// Zstandard at its default level: smaller files, slower.
+    Zstd,
+    /// No compression.
+    None,
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+
+    /// `snappy`, `zstd` or `none`.
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::Compression;
+    /// assert_eq!("zstd".parse::<Compression>()?, Compression::Zstd);
+    /// assert!("gzip".parse::<Compression>().is_err());
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "snappy" => Ok(Compression::Snappy),
+            "zstd" => Ok(Compression::Zstd),
+            "none" => Ok(Compression::None),
+            other => Err(Error::config("compression", format!("'{other}' is not one of snappy, zstd, none"))),
+        }
+    }
+}
+
+impl Compression {
+    fn to_parquet(self) -> PqCompression {
+        match self {
+            Compression::Snappy => PqCompression::SNAPPY,
+            Compression::Zstd => PqCompression::ZSTD(ZstdLevel::default()),
+            Compression::None => PqCompression::UNCOMPRESSED,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Compression::Snappy => "snappy",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+}
+
+/// Options of a [`ParquetSink`]; validated by [`ParquetSink::open`].
+///
+/// # Example
+/// ```
+/// use shardmix::{Compression, ParquetSinkOptions};
+/// let opts = ParquetSinkOptions::new(16)
+///     .row_group_size(4096)
+///     .compression(Compression::Zstd)
+///     .provenance(true)
+///     .seed(7);
+/// assert_eq!(opts.steps_per_shard(), 16);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ParquetSinkOptions {
+    steps_per_shard: u64,
+    row_group_size: usize,
+    compression: Compression,
+    provenance: bool,
+    seed: u64,
+    config: serde_json::Value,
+}
+
+impl ParquetSinkOptions {
+    /// Options with `steps_per_shard` pipeline steps per shard (at least 1; the CLI derives
+    /// it from the rows per shard and the batch size) and the defaults below.
+    pub fn new(steps_per_shard: u64) -> Self {
+        ParquetSinkOptions {
+            steps_per_shard,
+            row_group_size: 65_536,
+            compression: Compression::Snappy,
+            provenance: false,
+            seed: 0,
+            config: serde_json::Value::Null,
+        }
+    }
+
+    /// Maximum rows per row group (default 65,536; at least 1).
+    pub fn row_group_size(mut self, rows: usize) -> Self {
+        self.row_group_size = rows;
+        self
+    }
+
+    /// Page compression (default [`Compression::Snappy`]).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Write the provenance columns (default false).
+    pub fn provenance(mut self, on: bool) -> Self {
+        self.provenance = on;
+        self
+    }
+
+    /// The pipeline seed, recorded in the manifest (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The configuration, recorded in the manifest as given (default `null`).
+    pub fn config(mut self, config: serde_json::Value) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Steps per shard.
+    pub fn steps_per_shard(&self) -> u64 {
+        self.steps_per_shard
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.steps_per_shard == 0 {
+            return Err(Error::config("steps_per_shard", "must be at least 1"));
+        }
+        if self.row_group_size == 0 {
+            return Err(Error::config("row_group_size", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// What must match for a rerun to resume into existing shards.
+    fn writer_layout(&self) -> String {
+        format!("compression={},row_group_size={}", self.compression.as_str(), self.row_group_size)
+    }
+}
+
+/// The run file with the writer layout (kept private: an implementation detail).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunFile {
+    #[serde(flatten)]
+    run: RunInfo,
+    writer: String,
+}
+
+/// Identity of a shard, stored in its key-value metadata.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct ShardMeta {
+    index: u64,
+    first_step: u64,
+    end_step: u64,
+    rows: u64,
+    fingerprint: String,
+}
+
+/// The shard being written.
+struct OpenShard {
+    index: u64,
+    tmp: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+    first_step: u64,
+}
+
+/// Writes pipeline batches to a directory of Parquet shards; see the [module docs](self).
+///
+/// # Example
+/// ```
+/// use shardmix::{Batch, DataSpec, FeatureLayout, ParquetSink, ParquetSinkOptions, TargetKind};
+/// let spec = DataSpec {
+///     features: FeatureLayout::Columns(vec!["x".into(), "y".into()]),
+///     target: TargetKind::None,
+///     feature_shape: None,
+/// };
+/// let dir = tempfile::tempdir().unwrap();
+/// let out = dir.path().join("out");
+/// let mut sink = ParquetSink::open(&out, &spec, ParquetSinkOptions::new(2), "cfg-1", false)?;
+/// assert_eq!(sink.resume_step(), 0);
+/// for step in 0..3 {
+///     sink.write(&Batch::new(step, ndarray::array![[1.0f32, 2.0]], None, vec![step])?)?;
+/// }
+/// let manifest = sink.finish(3)?;
+/// assert_eq!(manifest.shards.len(), 2); // steps [0, 2) and [2, 3)
+/// assert_eq!(manifest.rows, 3);
+/// // A rerun with the same fingerprint sees a complete run.
+/// let again = ParquetSink::open(&out, &spec, ParquetSinkOptions::new(2), "cfg-1", false)?;
+/// assert!(again.is_complete());
+/// assert_eq!(again.resume_step(), 3);
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+pub struct ParquetSink {
+    dir: PathBuf,
+    schema: OutputSchema,
+    opts: ParquetSinkOptions,
+    fingerprint: String,
+    shards: Vec<ManifestShard>,
+    next_step: u64,
+    current: Option<OpenShard>,
+    complete: Option<Manifest>,
+    failed: bool,
+}
+
+/// `part-00000.parquet`.
+pub fn shard_file_name(index: u64) -> String {
+    format!("part-{index:05}.parquet")
+}
+
+/// The shard index of a final shard name.
+fn parse_shard_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+    if digits.len() >= 5 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Whether `name` is a file this sink writes (so `overwrite` may delete it).
+fn is_ours(name: &str) -> bool {
+    if name == RUN_FILE || name == MANIFEST_FILE {
+        return true;
+    }
+    if parse_shard_name(name).is_some() {
+        return true;
+    }
+    is_our_temp(name)
+}
+
+fn is_our_temp(name: &str) -> bool {
+    match name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) {
+        Some(inner) => inner == RUN_FILE || inner == MANIFEST_FILE || parse_shard_name(inner).is_some(),
+        None => false,
+    }
+}
+
+impl ParquetSink {
+    /// Open (or resume) the output directory `out` for data of `spec`.
+    ///
+    /// * `out` absent or empty: a new run; the run file records `fingerprint`.
+    /// * `out` made by a run with the same fingerprint and layout: its complete shards are
+    ///   kept (each footer and identity re-checked; bad or out-of-sequence ones and stale
+    ///   temporary files are deleted), and [`resume_step`](Self::resume_step) tells where to
+    ///   restart the pipeline. When its manifest exists the run is complete
+    ///   ([`is_complete`](Self::is_complete)).
+    /// * otherwise (different fingerprint, or not a shardmix directory): an error, unless
+    ///   `overwrite`, which deletes only shardmix files (shards, temporaries, run file,
+    ///   manifest) and starts afresh.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for invalid options or spec, [`ErrorKind::Io`] when the
+    /// directory cannot be created, read or written, [`ErrorKind::Output`] when it belongs to
+    /// another run.
+    pub fn open(
+        out: &Path,
+        spec: &DataSpec,
+        opts: ParquetSinkOptions,
+        fingerprint: &str,
+        overwrite: bool,
+    ) -> Result<ParquetSink> {
+        opts.validate()?;
+        let schema = OutputSchema::new(spec, opts.provenance)?;
+        fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let mut sink = ParquetSink {
+            dir: out.to_path_buf(),
+            schema,
+            opts,
+            fingerprint: fingerprint.to_string(),
+            shards: Vec::new(),
+            next_step: 0,
+            current: None,
+            complete: None,
+            failed: false,
+        };
+        let names = sink.list()?;
+        if names.is_empty() {
+            sink.start_fresh()?;
+            return Ok(sink);
+        }
+        let run = sink.read_run_file()?;
+        let mismatch = match &run {
+            None => Some(format!("is not empty and was not made by shardmix (no readable {RUN_FILE})")),
+            Some(r) if r.run.fingerprint != fingerprint => Some(format!(
+                "holds the output of a different configuration (fingerprint '{}', this run '{}')",
+                r.run.fingerprint, fingerprint
+            )),
+            Some(r) if r.run.steps_per_shard != sink.opts.steps_per_shard => Some(format!(
+                "was written with {} steps per shard, this run uses {}",
+                r.run.steps_per_shard, sink.opts.steps_per_shard
+            )),
+            Some(r) if r.run.schema_hash != sink.schema.hash() => {
+                Some(format!("was written with schema {}, this run's is {}", r.run.schema_hash, sink.schema.hash()))
+            }
+            Some(r) if r.writer != sink.opts.writer_layout() => {
+                Some(format!("was written with {}, this run uses {}", r.writer, sink.opts.writer_layout()))
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = mismatch {
+            if !overwrite {
+                return Err(output(
+                    out,
+                    format!("{why}; pass overwrite to replace its shardmix files, or choose another directory"),
+                ));
+            }
+            for name in names.iter().filter(|n| is_ours(n)) {
+                sink.remove(name)?;
+            }
+            sink.start_fresh()?;
+            return Ok(sink);
+        }
+        sink.resume(&names)?;
+        Ok(sink)
+    }
+
+    /// The first step the pipeline must produce: 0 for a new run, the end of the complete
+    /// shards for a resumed one, the total for a complete one. After writes, the next step
+    /// the sink expects.
+    pub fn resume_step(&self) -> u64 {
+        self.next_step
+    }
+
+    /// True when the directory already holds a complete run (its manifest).
+    pub fn is_complete(&self) -> bool {
+        self.complete.is_some()
+    }
+
+    /// The shards found complete when the sink was opened, plus those finished since.
+    pub fn shards(&self) -> &[ManifestShard] {
+        &self.shards
+    }
+
+    /// The output directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &OutputSchema {
+        &self.schema
+    }
+
+    /// Write the batch of the next step. Batches must arrive in step order without gaps,
+    /// starting at [`resume_step`](Self::resume_step); the sink rotates to a new shard at
+    /// every multiple of the steps per shard.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Output`] for a batch out of sequence, a complete run, or a sink that
+    /// failed before; [`ErrorKind::Shape`] for a batch that does not fit the spec;
+    /// [`ErrorKind::Write`]/[`ErrorKind::Io`] when writing fails (the shard's temporary file
+    /// is removed and the sink refuses further writes).
+    pub fn write(&mut self, batch: &Batch) -> Result<()> {
+        self.check_usable()?;
+        if batch.step != self.next_step {
+            return Err(output(
+                &self.dir,
+                format!(
+                    "got the batch of step {}, expected step {} (batches must arrive in order, without gaps)",
+                    batch.step, self.next_step
+                ),
+            ));
+        }
+        let rb = self.schema.to_record_batch(batch)?;
+        let index = batch.step / self.opts.steps_per_shard;
+        let result = (|| {
+            if self.current.as_ref().is_some_and(|c| c.index != index) {
+                self.close_shard()?;
+            }
+            if self.current.is_none() {
+                self.current = Some(self.create_shard(index, batch.step)?);
+            }
+            let Some(cur) = self.current.as_mut() else {
+                return Err(output(&self.dir, "internal: no open shard"));
+            };
+            cur.writer
+                .write(&rb)
+                .map_err(|source| -> Error { ErrorKind::Write { path: cur.tmp.clone(), source }.into() })?;
+            cur.rows += rb.num_rows() as u64;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.next_step += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.fail();
+                Err(e)
+            }
+        }
+    }
+
+    /// Close the last shard and write the manifest; `total_steps` is the number of pipeline
+    /// steps of the run (every step `0..total_steps` must have been written, by this sink or
+    /// the run it resumed). For a run found complete, returns its manifest.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Output`] when steps are missing or the run found complete has another
+    /// step count; [`ErrorKind::Write`]/[`ErrorKind::Io`] when closing or writing fails.
+    pub fn finish(mut self, total_steps: u64) -> Result<Manifest> {
+        if let Some(m) = self.complete.take() {
+            if m.steps != total_steps {
+                return Err(output(
+                    &self.dir,
+                    format!("the complete run there has {} steps, not {total_steps}", m.steps),
+                ));
+            }
+            return Ok(m);
+        }
+        self.check_usable()?;
+        if self.next_step != total_steps {
+            return Err(output(
+                &self.dir,
+                format!("finish({total_steps}) called after steps 0..{} were written", self.next_step),
+            ));
+        }
+        if let Err(e) = self.close_shard() {
+            self.fail();
+            return Err(e);
+        }
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            fingerprint: self.fingerprint.clone(),
+            config: self.opts.config.clone(),
+            seed: self.opts.seed,
+            steps: total_steps,
+            steps_per_shard: self.opts.steps_per_shard,
+            rows: self.shards.iter().map(|s| s.rows).sum(),
+            schema_hash: self.schema.hash().to_string(),
+            spec: spec_json(self.schema.spec()),
+            checksum: "crc32".to_string(),
+            shards: self.shards.clone(),
+        };
+        let text = serde_json::to_string_pretty(&manifest).map_err(|e| output(self.dir.join(MANIFEST_FILE), e))?;
+        write_atomic(&self.dir, MANIFEST_FILE, text.as_bytes())?;
+        Ok(manifest)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.complete.is_some() {
+            return Err(output(&self.dir, "already holds the complete run (its manifest exists); nothing to write"));
+        }
+        if self.failed {
+            return Err(output(&self.dir, "an earlier write failed; the sink accepts no more batches"));
+        }
+        Ok(())
+    }
+
+    /// Drop the open shard and its temporary file; refuse further writes.
+    fn fail(&mut self) {
+        self.failed = true;
+        if let Some(cur) = self.current.take() {
+            let tmp = cur.tmp.clone();
+            drop(cur);
+            let _ = fs::remove_file(tmp);
+        }
+    }
+
+    fn list(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        let p = self.dir.join(name);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    fn read_run_file(&self) -> Result<Option<RunFile>> {
+        // RunInfo::read checks the file exists and is ours; parse again with the layout.
+        if RunInfo::read(&self.dir)?.is_none() {
+            return Ok(None);
+        }
+        let path = self.dir.join(RUN_FILE);
+        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(serde_json::from_str(&text).ok())
+    }
+
+    fn start_fresh(&mut self) -> Result<()> {
+        let run = RunFile {
+            run: RunInfo {
+                format: RUN_FORMAT.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                fingerprint: self.fingerprint.clone(),
+                steps_per_shard: self.opts.steps_per_shard,
+                schema_hash: self.schema.hash().to_string(),
+            },
+            writer: self.opts.writer_layout(),
+        };
+        let text = serde_json::to_string_pretty(&run).map_err(|e| output(self.dir.join(RUN_FILE), e))?;
+        write_atomic(&self.dir, RUN_FILE, text.as_bytes())
+    }
+
+    /// Keep the verified prefix of complete shards; delete temporaries and anything else.
+    fn resume(&mut self, names: &[String]) -> Result<()> {
+        for name in names.iter().filter(|n| is_our_temp(n)) {
+            self.remove(name)?;
+        }
+        if names.iter().any(|n| n == MANIFEST_FILE) {
+            if let Ok(m) = Manifest::read(&self.dir) {
+                if m.fingerprint == self.fingerprint && m.schema_hash == self.schema.hash() {
+                    self.shards = m.shards.clone();
+                    self.next_step = m.steps;
+                    self.complete = Some(m);
+                    return Ok(());
+                }
+            }
+            // An unreadable or foreign manifest under a matching run file: rebuild it.
+            self.remove(MANIFEST_FILE)?;
+        }
+        let s = self.opts.steps_per_shard;
+        let mut k = 0u64;
+        loop {
+            let name = shard_file_name(k);
+            let path = self.dir.join(&name);
+            if !path.exists() {
+                break;
+            }
+            let meta = match read_shard_meta(&path) {
+                Ok(m) => m,
+                Err(_) => break,
+            };
+            let full = meta.end_step == meta.first_step + s;
+            if meta.index != k
+                || meta.fingerprint != self.fingerprint
+                || meta.first_step != k * s
+                || meta.end_step <= meta.first_step
+                || meta.end_step > meta.first_step + s
+            {
+                break;
+            }
+            let (bytes, crc) = file_crc32(&path)?;
+            self.shards.push(ManifestShard {
+                file: name,
+                rows: meta.rows,
+                first_step: meta.first_step,
+                end_step: meta.end_step,
+                bytes,
+                crc32: crc_hex(crc),
+            });
+            self.next_step = meta.end_step;
+            k += 1;
+            if !full {
+                break; // a short shard can only be the last one
+            }
+        }
+        // Final-named shards past the verified prefix are not trusted: delete them.
+        for name in names {
+            if let Some(i) = parse_shard_name(name) {
+                if i >= k {
+                    self.remove(name)?;
+                }
+            }
+        }
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    fn create_shard(&self, index: u64, first_step: u64) -> Result<OpenShard> {
+        let tmp = self.dir.join(temp_name(&shard_file_name(index)));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(self.opts.compression.to_parquet())
+            .set_max_row_group_row_count(Some(self.opts.row_group_size))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_key_value_metadata(Some(
+                [META_VERSION, META_SCHEMA_HASH, META_SPEC]
+                    .iter()
+                    .map(|k| KeyValue::new(k.to_string(), self.schema.schema().metadata().get(*k).cloned()))
+                    .collect(),
+            ))
+            .build();
+        let writer =
+            ArrowWriter::try_new(file, self.schema.schema().clone(), Some(props)).map_err(|source| -> Error {
+                let _ = fs::remove_file(&tmp);
+                ErrorKind::Write { path: tmp.clone(), source }.into()
+            })?;
+        Ok(OpenShard { index, tmp, writer, rows: 0, first_step })
+    }
+
+    /// Close the open shard: footer, fsync, re-read, rename, fsync the directory.
+    fn close_shard(&mut self) -> Result<()> {
+        let Some(mut cur) = self.current.take() else {
+            return Ok(());
+        };
+        let name = shard_file_name(cur.index);
+        let meta = ShardMeta {
+            index: cur.index,
+            first_step: cur.first_step,
+            end_step: self.next_step,
+            rows: cur.rows,
+            fingerprint: self.fingerprint.clone(),
+        };
+        let meta_json = serde_json::to_string(&meta).map_err(|e| output(&cur.tmp, e))?;
+        cur.writer.append_key_value_metadata(KeyValue::new(META_SHARD.to_string(), Some(meta_json)));
+        let tmp = cur.tmp.clone();
+        let result = (|| {
+            let file = cur
+                .writer
+                .into_inner()
+                .map_err(|source| -> Error { ErrorKind::Write { path: tmp.clone(), source }.into() })?;
+            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+            drop(file);
+            let found = read_shard_meta(&tmp)?;
+            if found != meta {
+                return Err(output(&tmp, format!("re-read shard metadata {found:?} differs from what was written")));
+            }
+            let (bytes, crc) = file_crc32(&tmp)?;
+            let dest = self.dir.join(&name);
+            fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+            sync_dir(&self.dir)?;
+            Ok(ManifestShard {
+                file: name,
+                rows: meta.rows,
+                first_step: meta.first_step,
+                end_step: meta.end_step,
+                bytes,
+                crc32: crc_hex(crc),
+            })
+        })();
+        match result {
+            Ok(info) => {
+                self.shards.push(info);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for ParquetSink {
+    /// An unfinished shard is discarded: its temporary file is removed, nothing is renamed.
+    fn drop(&mut self) {
+        if let Some(cur) = self.current.take() {
+            let tmp = cur.tmp.clone();
+            drop(cur);
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Read a shard's footer and check its row count against its identity metadata.
+fn read_shard_meta(path: &Path) -> Result<ShardMeta> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|source| -> Error { ErrorKind::Footer { path: path.to_path_buf(), source }.into() })?;
+    let fmeta = reader.metadata().file_metadata();
+    let kv = fmeta
+        .key_value_metadata()
+        .and_then(|kvs| kvs.iter().find(|kv| kv.key == META_SHARD))
+        .and_then(|kv| kv.value.as_deref())
+        .ok_or_else(|| output(path, format!("no '{META_SHARD}' metadata: not a shardmix shard")))?;
+    let meta: ShardMeta =
+        serde_json::from_str(kv).map_err(|e| output(path, format!("bad '{META_SHARD}' metadata: {e}")))?;
+    let rows = fmeta.num_rows();
+    let group_rows: i64 = reader.metadata().row_groups().iter().map(|g| g.num_rows()).sum();
+    if rows < 0 || rows as u64 != meta.rows || group_rows != rows {
+        return Err(output(
+            path,
+            format!("footer has {rows} rows ({group_rows} in its row groups), the shard metadata says {}", meta.rows),
+        ));
+    }
+    Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_classify() {
+        assert_eq!(shard_file_name(3), "part-00003.parquet");
+        assert_eq!(parse_shard_name("part-00003.parquet"), Some(3));
+        assert_eq!(parse_shard_name("part-123456.parquet"), Some(123456));
+        assert_eq!(parse_shard_name("part-3.parquet"), None);
+        assert!(is_ours(".part-00001.parquet.tmp"));
+        assert!(is_ours("manifest.json"));
+        assert!(is_ours("._shardmix_run.json.tmp"));
+        assert!(!is_ours("notes.txt"));
+        assert!(!is_ours(".other.tmp"));
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let spec = DataSpec {
+            features: crate::FeatureLayout::Columns(vec!["a".into()]),
+            target: crate::TargetKind::None,
+            feature_shape: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let err = ParquetSink::open(dir.path(), &spec, ParquetSinkOptions::new(0), "f", false).err().unwrap();
+        assert!(err.to_string().contains("steps_per_shard"));
+        let err = ParquetSink::open(dir.path(), &spec, ParquetSinkOptions::new(1).row_group_size(0), "f", false)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("row_group_size"));
+    }
+}

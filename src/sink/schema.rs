@@ -1,0 +1,443 @@
+//! The output schema shared by the Parquet and IPC sinks, and the fast conversion of a
+//! [`Batch`] into an Arrow [`RecordBatch`] of that schema.
+//!
+//! Columns, in order:
+//! * the features in the input's layout: one `Float32` column per name for
+//!   [`FeatureLayout::Columns`], or one `FixedSizeList<Float32>[len]` column for
+//!   [`FeatureLayout::List`];
+//! * `target`: `FixedSizeList<Float32>[C]` soft labels (absent for [`TargetKind::None`]);
+//! * with provenance: `step` UInt64, `origin` Utf8 (`real` | `vae` | `gan`), `row_a` UInt64,
+//!   `row_b` UInt64 (nullable), `lambda` Float32 (nullable).
+//!
+//! Schema metadata: `shardmix.version`, `shardmix.schema_hash` (see [`schema_hash`]) and
+//! `shardmix.spec` (the [`DataSpec`] as JSON).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, RecordBatchOptions, StringArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+
+use super::hash::{fnv1a64, Crc32};
+use crate::batch::Batch;
+use crate::error::{Error, ErrorKind, Result};
+use crate::spec::{DataSpec, FeatureLayout, TargetKind};
+
+/// Metadata key: the shardmix version that wrote the data.
+pub const META_VERSION: &str = "shardmix.version";
+/// Metadata key: the hash of the field list, see [`schema_hash`].
+pub const META_SCHEMA_HASH: &str = "shardmix.schema_hash";
+/// Metadata key: the data spec as JSON.
+pub const META_SPEC: &str = "shardmix.spec";
+
+/// Names of the provenance columns, in output order.
+pub const PROVENANCE_COLUMNS: [&str; 5] = ["step", "origin", "row_a", "row_b", "lambda"];
+
+/// Name of the soft-label column.
+pub const TARGET_COLUMN: &str = "target";
+
+/// The output schema for a [`DataSpec`], and the converter from [`Batch`] to [`RecordBatch`].
+///
+/// # Example
+/// ```
+/// use shardmix::{Batch, DataSpec, FeatureLayout, OutputSchema, TargetKind};
+/// let spec = DataSpec {
+///     features: FeatureLayout::List { column: "pixels".into(), len: 2 },
+///     target: TargetKind::Class { column: "label".into(), num_classes: 2 },
+///     feature_shape: None,
+/// };
+/// let out = OutputSchema::new(&spec, true)?;
+/// let names: Vec<_> = out.schema().fields().iter().map(|f| f.name().clone()).collect();
+/// assert_eq!(names, ["pixels", "target", "step", "origin", "row_a", "row_b", "lambda"]);
+/// let batch = Batch::new(7, ndarray::array![[1.0f32, 2.0]], Some(ndarray::array![[0.0f32, 1.0]]), vec![42])?;
+/// let rb = out.to_record_batch(&batch)?;
+/// assert_eq!(rb.num_rows(), 1);
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OutputSchema {
+    spec: DataSpec,
+    provenance: bool,
+    schema: SchemaRef,
+    hash: String,
+    num_features: usize,
+    num_targets: usize,
+}
+
+impl OutputSchema {
+    /// The schema for `spec`, with the provenance columns when `provenance` is true.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the spec has no features, duplicate feature names, or a
+    /// feature name that collides with an output column (`target`, `step`, `origin`, ...).
+    pub fn new(spec: &DataSpec, provenance: bool) -> Result<Self> {
+        let num_features = spec.num_features();
+        if num_features == 0 {
+            return Err(Error::config("features", "the data spec has no features"));
+        }
+        let num_targets = spec.num_targets();
+        let reserved = |name: &str| name == TARGET_COLUMN || PROVENANCE_COLUMNS.contains(&name);
+        let mut fields: Vec<Field> = Vec::new();
+        match &spec.features {
+            FeatureLayout::Columns(names) => {
+                for (i, name) in names.iter().enumerate() {
+                    if names[..i].contains(name) {
+                        return Err(Error::config("features", format!("feature column '{name}' is listed twice")));
+                    }
+                    fields.push(Field::new(name, DataType::Float32, false));
+                }
+            }
+            FeatureLayout::List { column, len } => {
+                fields.push(Field::new(column, float_list(*len)?, false));
+            }
+        }
+        for f in &fields {
+            if reserved(f.name()) {
+                return Err(Error::config(
+                    "features",
+                    format!(
+                        "feature column '{}' has the name of an output column \
+                         (target, step, origin, row_a, row_b, lambda); rename it",
+                        f.name()
+                    ),
+                ));
+            }
+        }
+        if num_targets > 0 {
+            fields.push(Field::new(TARGET_COLUMN, float_list(num_targets)?, false));
+        }
+        if provenance {
+            fields.push(Field::new("step", DataType::UInt64, false));
+            fields.push(Field::new("origin", DataType::Utf8, false));
+            fields.push(Field::new("row_a", DataType::UInt64, false));
+            fields.push(Field::new("row_b", DataType::UInt64, true));
+            fields.push(Field::new("lambda", DataType::Float32, true));
+        }
+        let fields = Fields::from(fields);
+        let hash = schema_hash(&fields);
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert(META_VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string());
+        metadata.insert(META_SCHEMA_HASH.to_string(), hash.clone());
+        metadata.insert(META_SPEC.to_string(), spec_json(spec).to_string());
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        Ok(OutputSchema { spec: spec.clone(), provenance, schema, hash, num_features, num_targets })
+    }
+
+    /// The Arrow schema, with its metadata.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The data spec the schema was made for.
+    pub fn spec(&self) -> &DataSpec {
+        &self.spec
+    }
+
+    /// Whether the provenance columns are present.
+    pub fn provenance(&self) -> bool {
+        self.provenance
+    }
+
+    /// The schema hash (16 hex digits), also stored as `shardmix.schema_hash`.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Convert `batch` to a [`RecordBatch`] of this schema.
+    ///
+    /// Feature columns are built with one strided pass per column over the row-major buffer;
+    /// a list layout copies the row-major buffer as the list's values buffer as it is.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Shape`] when the batch's feature or target width differs from the spec,
+    /// or its parts disagree on the row count.
+    pub fn to_record_batch(&self, batch: &Batch) -> Result<RecordBatch> {
+        batch.validate()?;
+        let n = batch.rows();
+        if batch.num_features() != self.num_features {
+            return Err(Error::shape(
+                format!("features of the batch of step {}", batch.step),
+                format!("{} columns (the data spec)", self.num_features),
+                format!("{} columns", batch.num_features()),
+            ));
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        let features = row_major(&batch.features);
+        match &self.spec.features {
+            FeatureLayout::Columns(_) => {
+                let f = self.num_features;
+                for j in 0..f {
+                    let mut col: Vec<f32> = Vec::with_capacity(n);
+                    if n > 0 {
+                        col.extend(features[j..].iter().step_by(f));
+                    }
+                    columns.push(Arc::new(Float32Array::from(col)));
+                }
+            }
+            FeatureLayout::List { .. } => {
+                columns.push(self.list_column(0, &features, self.num_features)?);
+            }
+        }
+        if self.num_targets > 0 {
+            let Some(t) = &batch.targets else {
+                return Err(Error::shape(
+                    format!("targets of the batch of step {}", batch.step),
+                    format!("{} values per row", self.num_targets),
+                    "no targets",
+                ));
+            };
+            if t.ncols() != self.num_targets {
+                return Err(Error::shape(
+                    format!("targets of the batch of step {}", batch.step),
+                    format!("{} values per row (the data spec)", self.num_targets),
+                    format!("{} values per row", t.ncols()),
+                ));
+            }
+            let idx = columns.len();
+            columns.push(self.list_column(idx, &row_major(t), self.num_targets)?);
+        } else if let Some(t) = &batch.targets {
+            if t.ncols() != 0 {
+                return Err(Error::shape(
+                    format!("targets of the batch of step {}", batch.step),
+                    "no targets (the data spec has none)",
+                    format!("{} values per row", t.ncols()),
+                ));
+            }
+        }
+        if self.provenance {
+            let p = &batch.provenance;
+            columns.push(Arc::new(UInt64Array::from(vec![batch.step; n])));
+            columns.push(Arc::new(StringArray::from_iter_values(p.origin.iter().map(|o| o.as_str()))));
+            columns.push(Arc::new(UInt64Array::from(p.row_a.clone())));
+            columns.push(Arc::new(UInt64Array::from(p.row_b.clone())));
+            columns.push(Arc::new(Float32Array::from(p.lambda.clone())));
+        }
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )
+        .map_err(|source| {
+            ErrorKind::Arrow { context: format!("building the output batch of step {}", batch.step), source }.into()
+        })
+    }
+
+    /// A `FixedSizeList<Float32>[width]` column over a row-major buffer.
+    fn list_column(&self, field_idx: usize, values: &[f32], width: usize) -> Result<ArrayRef> {
+        let field: FieldRef = match self.schema.field(field_idx).data_type() {
+            DataType::FixedSizeList(child, _) => child.clone(),
+            other => return Err(Error::shape("output schema", "a fixed-size list column", format!("{other}"))),
+        };
+        let values = Arc::new(Float32Array::from(values.to_vec()));
+        let arr = FixedSizeListArray::try_new(field, width as i32, values, None).map_err(|source| -> Error {
+            ErrorKind::Arrow { context: format!("building column '{}'", self.schema.field(field_idx).name()), source }
+                .into()
+        })?;
+        Ok(Arc::new(arr))
+    }
+}
+
+/// The row-major contents of `a`, borrowed when it is already in standard layout.
+fn row_major(a: &ndarray::Array2<f32>) -> Cow<'_, [f32]> {
+    match a.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.iter().copied().collect()),
+    }
+}
+
+/// `FixedSizeList<Float32>[len]` with a non-nullable `item` child.
+fn float_list(len: usize) -> Result<DataType> {
+    let size = i32::try_from(len)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or_else(|| Error::config("features", format!("list length {len} is not in 1..2^31")))?;
+    Ok(DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), size))
+}
+
+/// A stable description of a data type for [`schema_hash`].
+fn describe_type(t: &DataType) -> String {
+    match t {
+        DataType::Float32 => "float32".into(),
+        DataType::UInt64 => "uint64".into(),
+        DataType::Utf8 => "utf8".into(),
+        DataType::FixedSizeList(child, n) => format!(
+            "fixed_size_list<{}{}>[{n}]",
+            describe_type(child.data_type()),
+            if child.is_nullable() { "?" } else { "" }
+        ),
+        other => format!("other:{other}"),
+    }
+}
+
+/// The stable hash of a field list: FNV-1a 64 (16 lower-case hex digits) over one line per
+/// field, `name:type` plus `?` when nullable, e.g. `pixels:fixed_size_list<float32>[784]`.
+///
+/// # Example
+/// ```
+/// use arrow_schema::{DataType, Field, Fields};
+/// let a = shardmix::schema_hash(&Fields::from(vec![Field::new("x", DataType::Float32, false)]));
+/// let b = shardmix::schema_hash(&Fields::from(vec![Field::new("y", DataType::Float32, false)]));
+/// assert_eq!(a.len(), 16);
+/// assert_ne!(a, b);
+/// ```
+pub fn schema_hash(fields: &Fields) -> String {
+    let mut desc = String::new();
+    for f in fields.iter() {
+        desc.push_str(f.name());
+        desc.push(':');
+        desc.push_str(&describe_type(f.data_type()));
+        if f.is_nullable() {
+            desc.push('?');
+        }
+        desc.push('\n');
+    }
+    format!("{:016x}", fnv1a64(desc.as_bytes()))
+}
+
+/// The spec as JSON, as stored under `shardmix.spec`.
+pub(crate) fn spec_json(spec: &DataSpec) -> serde_json::Value {
+    use serde_json::json;
+    let features = match &spec.features {
+        FeatureLayout::Columns(c) => json!({ "layout": "columns", "columns": c }),
+        FeatureLayout::List { column, len } => {
+            json!({ "layout": "list", "column": column, "len": len })
+        }
+    };
+    let target = match &spec.target {
+        TargetKind::None => json!({ "kind": "none" }),
+        TargetKind::Class { column, num_classes } => {
+            json!({ "kind": "class", "column": column, "num_classes": num_classes })
+        }
+        TargetKind::Regression { column } => json!({ "kind": "regression", "column": column }),
+        TargetKind::Soft { column, width } => {
+            json!({ "kind": "soft", "column": column, "width": width })
+        }
+    };
+    json!({
+        "features": features,
+        "target": target,
+        "num_targets": spec.num_targets(),
+        "feature_shape": spec.feature_shape,
+    })
+}
+
+/// Feed the CRC with the value bytes (little-endian `f32`) of every feature and target column
+/// of `rb` (all columns but the provenance ones), in schema order. This is the checksum the
+/// IPC trailer carries; Python computes it with `zlib.crc32` over the same buffers.
+pub(crate) fn update_value_crc(crc: &mut Crc32, rb: &RecordBatch) {
+    for (field, col) in rb.schema().fields().iter().zip(rb.columns()) {
+        if PROVENANCE_COLUMNS.contains(&field.name().as_str()) {
+            continue;
+        }
+        feed_floats(crc, col.as_ref());
+    }
+}
+
+fn feed_floats(crc: &mut Crc32, arr: &dyn Array) {
+    if let Some(a) = arr.as_any().downcast_ref::<Float32Array>() {
+        crc.update(f32_bytes(a.values()));
+    } else if let Some(l) = arr.as_any().downcast_ref::<FixedSizeListArray>() {
+        let w = l.value_length() as usize;
+        let child = l.values().slice(l.offset() * w, l.len() * w);
+        feed_floats(crc, child.as_ref());
+    }
+}
+
+/// The little-endian bytes of `f32` values (this crate only targets little-endian machines'
+/// Arrow buffers, which are little-endian on the wire as well).
+fn f32_bytes(v: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte pattern is a valid u8; alignment of u8 is 1.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Origin, Provenance};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, UInt64Type};
+    use ndarray::array;
+
+    fn spec(features: FeatureLayout, target: TargetKind) -> DataSpec {
+        DataSpec { features, target, feature_shape: None }
+    }
+
+    #[test]
+    fn columns_layout_is_transposed_exactly() {
+        let s = spec(FeatureLayout::Columns(vec!["a".into(), "b".into(), "c".into()]), TargetKind::None);
+        let out = OutputSchema::new(&s, false).unwrap();
+        let b = Batch::new(0, array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]], None, vec![0, 1]).unwrap();
+        let rb = out.to_record_batch(&b).unwrap();
+        assert_eq!(rb.num_columns(), 3);
+        assert_eq!(rb.column(1).as_primitive::<Float32Type>().values(), &[2.0, 5.0]);
+        assert_eq!(rb.column(2).as_primitive::<Float32Type>().values(), &[3.0, 6.0]);
+    }
+
+    #[test]
+    fn provenance_and_targets() {
+        let s =
+            spec(FeatureLayout::List { column: "x".into(), len: 2 }, TargetKind::Soft { column: "y".into(), width: 2 });
+        let out = OutputSchema::new(&s, true).unwrap();
+        let mut b =
+            Batch::new(9, array![[1.0f32, 2.0], [3.0, 4.0]], Some(array![[0.25f32, 0.75], [1.0, 0.0]]), vec![10, 11])
+                .unwrap();
+        b.provenance = Provenance {
+            origin: vec![Origin::Real, Origin::Gan],
+            row_a: vec![10, 11],
+            row_b: vec![Some(11), None],
+            lambda: vec![Some(0.5), None],
+        };
+        let rb = out.to_record_batch(&b).unwrap();
+        let t = rb.column(1).as_fixed_size_list();
+        assert_eq!(t.values().as_primitive::<Float32Type>().values(), &[0.25, 0.75, 1.0, 0.0]);
+        assert_eq!(rb.column(2).as_primitive::<UInt64Type>().values(), &[9, 9]);
+        assert_eq!(rb.column(3).as_string::<i32>().value(1), "gan");
+        let rowb = rb.column(5).as_primitive::<UInt64Type>();
+        assert!(rowb.is_valid(0) && rowb.is_null(1));
+        assert_eq!(rowb.value(0), 11);
+        let meta = out.schema().metadata();
+        assert_eq!(meta.get(META_SCHEMA_HASH).unwrap(), out.hash());
+        let spec_meta: serde_json::Value = serde_json::from_str(meta.get(META_SPEC).unwrap()).unwrap();
+        assert_eq!(spec_meta["features"]["len"], 2);
+    }
+
+    #[test]
+    fn rejects_bad_shapes_and_names() {
+        let s = spec(
+            FeatureLayout::Columns(vec!["a".into(), "b".into()]),
+            TargetKind::Class { column: "l".into(), num_classes: 3 },
+        );
+        let out = OutputSchema::new(&s, false).unwrap();
+        let b = Batch::new(0, array![[1.0f32]], Some(array![[1.0f32, 0.0, 0.0]]), vec![0]).unwrap();
+        assert!(matches!(out.to_record_batch(&b).unwrap_err().kind(), ErrorKind::Shape { .. }));
+        let b = Batch::new(0, array![[1.0f32, 2.0]], None, vec![0]).unwrap();
+        assert!(out.to_record_batch(&b).unwrap_err().to_string().contains("no targets"));
+        let bad = spec(FeatureLayout::Columns(vec!["a".into(), "step".into()]), TargetKind::None);
+        assert!(OutputSchema::new(&bad, true).is_err());
+        let dup = spec(FeatureLayout::Columns(vec!["a".into(), "a".into()]), TargetKind::None);
+        assert!(OutputSchema::new(&dup, false).is_err());
+    }
+
+    #[test]
+    fn hash_changes_with_fields_and_is_stable() {
+        let s = spec(FeatureLayout::List { column: "x".into(), len: 4 }, TargetKind::None);
+        let a = OutputSchema::new(&s, false).unwrap();
+        let b = OutputSchema::new(&s, true).unwrap();
+        assert_ne!(a.hash(), b.hash());
+        // Pinned: a change here breaks readers that compare hashes across versions.
+        let want = format!("{:016x}", fnv1a64(b"x:fixed_size_list<float32>[4]\n"));
+        assert_eq!(a.hash(), want);
+    }
+
+    #[test]
+    fn non_standard_layout_is_accepted() {
+        let s = spec(FeatureLayout::Columns(vec!["a".into(), "b".into()]), TargetKind::None);
+        let out = OutputSchema::new(&s, false).unwrap();
+        let f = array![[1.0f32, 3.0], [2.0, 4.0]].reversed_axes();
+        let b = Batch::new(0, f, None, vec![0, 1]).unwrap();
+        let rb = out.to_record_batch(&b).unwrap();
+        assert_eq!(rb.column(0).as_primitive::<Float32Type>().values(), &[1.0, 3.0]);
+    }
+}
