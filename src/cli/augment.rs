@@ -35,7 +35,10 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
         return Err(Error::config("world_size", "augment writes one dataset: run it without --rank/--world-size (each rank of a training job reads the output)"));
     }
     if settings.start_step != 0 {
-        return Err(Error::config("start_step", "augment resumes by itself from the shards already in --out; do not give --start-step"));
+        return Err(Error::config(
+            "start_step",
+            "augment resumes by itself from the shards already in --out; do not give --start-step",
+        ));
     }
     let rows_per_shard = args.rows_per_shard.unwrap_or(262_144);
     let steps_per_shard = (rows_per_shard / settings.batch_size as u64).max(1);

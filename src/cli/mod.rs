@@ -1,9 +1,11 @@
 //! The `shardmix` command line.
 
 pub mod args;
+pub mod augment;
 pub mod inspect;
 pub mod progress;
 pub mod stages;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Show shards, rows, row groups, schema, detected feature and label columns, class histogram.
     Inspect(inspect::InspectArgs),
+    /// Write the augmented stream as Parquet shards (resumable, with a manifest).
+    Augment(augment::AugmentArgs),
+    /// Serve the augmented stream as Arrow IPC to an external trainer (stdout, Unix socket, TCP).
+    Stream(stream::StreamArgs),
     /// Run the main job on the bundled digits data.
     Demo(DemoArgs),
 }
@@ -53,6 +59,8 @@ pub fn run(cli: Cli) -> shardmix::Result<()> {
     let data = bundled_data();
     match cli.command {
         Command::Inspect(a) => inspect::run(a, &data),
+        Command::Augment(a) => augment::run(a, cli.quiet),
+        Command::Stream(a) => stream::run(a, cli.quiet),
         Command::Demo(a) => {
             inspect::run(inspect::InspectArgs { path: Vec::new(), json: false, pipeline: a.pipeline }, &data)
         }
@@ -64,4 +72,14 @@ pub fn write_stdout(text: &str) -> shardmix::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| shardmix::Error::io("<stdout>", e))
+}
+
+/// Warn about rows the run skipped (null policy, unreadable shards).
+pub fn report_skips(stats: &shardmix::Stats) {
+    for b in &stats.skipped_blocks {
+        eprintln!("warning: skipped {} rows of {} (row group {}): {}", b.rows, b.path.display(), b.row_group, b.error);
+    }
+    if stats.skipped_rows > 0 {
+        eprintln!("warning: {} rows skipped in total", stats.skipped_rows);
+    }
 }

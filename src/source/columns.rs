@@ -290,9 +290,12 @@ pub(crate) fn resolve(
 
     let (source, layout) = match features {
         Features::Auto => {
+            // shardmix's own output carries provenance columns that are not features.
+            let ours = schema.metadata().contains_key(crate::sink::META_VERSION);
+            let provenance = |name: &str| ours && crate::sink::PROVENANCE_COLUMNS.contains(&name);
             let mut names = Vec::new();
             for f in schema.fields().iter() {
-                if Some(f.name().as_str()) != target_col && is_numeric(f.data_type()) {
+                if Some(f.name().as_str()) != target_col && is_numeric(f.data_type()) && !provenance(f.name()) {
                     names.push(f.name().clone());
                 }
             }
