@@ -7,6 +7,7 @@
 
 mod batch;
 mod error;
+pub mod nn;
 pub mod rng;
 mod spec;
 mod stage;
