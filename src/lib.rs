@@ -7,6 +7,7 @@
 
 mod batch;
 mod error;
+pub mod nn;
 mod order;
 mod pipeline;
 pub mod rng;

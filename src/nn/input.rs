@@ -1,0 +1,103 @@
+//! Checking a training batch against a model and turning it into network inputs.
+
+use std::path::PathBuf;
+
+use ndarray::Array2;
+
+use crate::batch::Batch;
+use crate::error::{Error, ErrorKind, Result};
+use crate::nn::scale::{DataScale, Standardization};
+
+/// A batch as a model sees it.
+pub(crate) struct Prepared {
+    /// Features, standardised for [`DataScale::Real`].
+    pub(crate) x: Array2<f32>,
+    /// The class conditioning (the batch's targets), for conditional models.
+    pub(crate) cond: Option<Array2<f32>>,
+}
+
+/// Check that `batch` has `num_features` columns and at least one row.
+pub(crate) fn check_features(model: &str, batch: &Batch, num_features: usize) -> Result<()> {
+    if batch.num_features() != num_features {
+        return Err(Error::shape(
+            format!("{model}: batch of step {} features", batch.step),
+            format!("{num_features} columns"),
+            format!("{} columns", batch.num_features()),
+        ));
+    }
+    if batch.rows() == 0 {
+        return Err(ErrorKind::Empty { what: format!("{model}: batch of step {}", batch.step) }.into());
+    }
+    Ok(())
+}
+
+/// Check `batch` against the model and build its inputs.
+pub(crate) fn prepare(
+    model: &str,
+    batch: &Batch,
+    num_features: usize,
+    num_classes: Option<usize>,
+    scale: DataScale,
+    standardization: Option<&Standardization>,
+) -> Result<Prepared> {
+    check_features(model, batch, num_features)?;
+    let step = batch.step;
+    if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(model_error(format!(
+            "{model}: batch of step {step}, row {}, feature {}: value {v} is not finite",
+            idx / num_features,
+            idx % num_features
+        )));
+    }
+    if scale == DataScale::Unit {
+        if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+            return Err(model_error(format!(
+                "{model}: batch of step {step}, row {}, feature {}: value {v} is outside [0, 1] \
+                 (a model with scale `unit` needs data in [0, 1]; use scale `real` for other data)",
+                idx / num_features,
+                idx % num_features
+            )));
+        }
+    }
+    let cond = match num_classes {
+        None => None,
+        Some(c) => {
+            let t = batch.targets.as_ref().ok_or_else(|| {
+                Error::shape(
+                    format!("{model}: batch of step {step} targets"),
+                    format!("{c} class columns (the model is conditional)"),
+                    "no targets",
+                )
+            })?;
+            if t.ncols() != c {
+                return Err(Error::shape(
+                    format!("{model}: batch of step {step} targets"),
+                    format!("{c} class columns"),
+                    format!("{} columns", t.ncols()),
+                ));
+            }
+            if t.iter().any(|v| !v.is_finite()) {
+                return Err(model_error(format!("{model}: batch of step {step}: a target value is not finite")));
+            }
+            Some(t.as_standard_layout().into_owned())
+        }
+    };
+    let mut x = batch.features.as_standard_layout().into_owned();
+    if let Some(s) = standardization {
+        s.apply(x.view_mut());
+    }
+    Ok(Prepared { x, cond })
+}
+
+/// A model error without a file.
+pub(crate) fn model_error(message: String) -> Error {
+    ErrorKind::Model { path: PathBuf::new(), message }.into()
+}
+
+/// The error for a non-finite loss at a training step.
+pub(crate) fn non_finite(model: &str, step: u64, detail: String) -> Error {
+    model_error(format!(
+        "{model} training step {step}: the loss is not finite ({detail}); the weights were not updated \
+         (lower the learning rate or check the data)"
+    ))
+}

@@ -1,0 +1,342 @@
+//! [`Mlp`]: a stack of [`Linear`] layers, each followed by an [`Activation`], with the
+//! activations of the last training forward pass cached for backward.
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::error::{Error, Result};
+use crate::nn::activation::Activation;
+use crate::nn::adam::Param;
+use crate::nn::init::Init;
+use crate::nn::linear::Linear;
+use crate::rng::StepRng;
+
+/// A multi-layer perceptron: `Linear → act → Linear → act → …`.
+///
+/// In PyTorch terms an `nn.Sequential` where layer `i`'s `nn.Linear` sits at index `2i` and
+/// its activation at `2i + 1` (a final [`Activation::Identity`] is simply omitted there).
+///
+/// Training uses [`forward_train`](Mlp::forward_train) (caches every layer's output in
+/// reused buffers) then [`backward`](Mlp::backward); inference uses the allocation-light,
+/// `&self` [`forward`](Mlp::forward).
+///
+/// # Example
+/// ```
+/// use shardmix::nn::{Activation, Mlp};
+/// let mut rng = shardmix::rng::derive(0, 0, 0);
+/// let mlp = Mlp::new(&[4, 8, 2], Activation::Relu, Activation::Sigmoid, &mut rng)?;
+/// let y = mlp.forward(ndarray::Array2::zeros((3, 4)).view());
+/// assert_eq!(y.dim(), (3, 2));
+/// assert!(y.iter().all(|&p| p > 0.0 && p < 1.0));
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    activations: Vec<Activation>,
+    /// `cache[i]` is the input of layer `i`; `cache[n]` the network's output.
+    cache: Vec<Array2<f32>>,
+    /// `grads[i]`: ∂L/∂(pre-activation of layer i) for i ≥ 1 buffers, `grads[0]` ∂L/∂input.
+    grads: Vec<Array2<f32>>,
+}
+
+/// The weight initialisation suited to the activation that follows a layer.
+pub(crate) fn init_for(act: Activation) -> Init {
+    match act {
+        Activation::Relu => Init::KaimingUniform { negative_slope: 0.0 },
+        Activation::LeakyRelu(s) => Init::KaimingUniform { negative_slope: s },
+        _ => Init::XavierUniform,
+    }
+}
+
+impl Mlp {
+    /// Layers `sizes[0] → sizes[1] → … → sizes[n]`, `hidden` after every layer but the last,
+    /// `output` after the last. Weights: Kaiming-uniform before (leaky) ReLU, Xavier-uniform
+    /// otherwise; zero biases.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when fewer than two sizes are given, a
+    /// size is 0, or an activation is invalid.
+    pub fn new(sizes: &[usize], hidden: Activation, output: Activation, rng: &mut StepRng) -> Result<Self> {
+        if sizes.len() < 2 {
+            return Err(Error::config("mlp.sizes", "needs at least an input and an output size"));
+        }
+        let n = sizes.len() - 1;
+        let acts: Vec<Activation> = (0..n).map(|i| if i + 1 == n { output } else { hidden }).collect();
+        Self::with_activations(sizes, &acts, rng)
+    }
+
+    /// Like [`new`](Mlp::new) with one activation per layer.
+    ///
+    /// # Errors
+    /// As [`new`](Mlp::new); also when `activations.len() != sizes.len() − 1`.
+    pub fn with_activations(sizes: &[usize], activations: &[Activation], rng: &mut StepRng) -> Result<Self> {
+        if sizes.len() < 2 || activations.len() + 1 != sizes.len() {
+            return Err(Error::config(
+                "mlp.sizes",
+                format!(
+                    "{} sizes need {} activations, got {}",
+                    sizes.len(),
+                    sizes.len().saturating_sub(1),
+                    activations.len()
+                ),
+            ));
+        }
+        if let Some(i) = sizes.iter().position(|&s| s == 0) {
+            return Err(Error::config(format!("mlp.sizes[{i}]"), "must be at least 1"));
+        }
+        let mut layers = Vec::with_capacity(activations.len());
+        for (i, &act) in activations.iter().enumerate() {
+            act.validate(&format!("mlp.activations[{i}]"))?;
+            layers.push(Linear::new(sizes[i], sizes[i + 1], init_for(act), rng));
+        }
+        Self::from_layers(layers, activations.to_vec())
+    }
+
+    /// An MLP from existing layers.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when there are no layers, the counts of
+    /// layers and activations differ, or consecutive layers do not chain (`out ≠ next in`).
+    pub fn from_layers(layers: Vec<Linear>, activations: Vec<Activation>) -> Result<Self> {
+        if layers.is_empty() || layers.len() != activations.len() {
+            return Err(Error::config(
+                "mlp.layers",
+                format!("{} layers need as many activations, got {}", layers.len(), activations.len()),
+            ));
+        }
+        for i in 1..layers.len() {
+            if layers[i - 1].outputs() != layers[i].inputs() {
+                return Err(Error::config(
+                    format!("mlp.layers[{i}]"),
+                    format!(
+                        "takes {} inputs but the previous layer has {} outputs",
+                        layers[i].inputs(),
+                        layers[i - 1].outputs()
+                    ),
+                ));
+            }
+        }
+        for (i, a) in activations.iter().enumerate() {
+            a.validate(&format!("mlp.activations[{i}]"))?;
+        }
+        let n = layers.len();
+        Ok(Mlp {
+            layers,
+            activations,
+            cache: vec![Array2::zeros((0, 0)); n + 1],
+            grads: vec![Array2::zeros((0, 0)); n + 1],
+        })
+    }
+
+    /// Input width.
+    pub fn inputs(&self) -> usize {
+        self.layers[0].inputs()
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1].outputs()
+    }
+
+    /// The layer widths, input first.
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.inputs()).chain(self.layers.iter().map(Linear::outputs)).collect()
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// The layers, mutably (tests and loaders).
+    #[allow(dead_code)]
+    pub(crate) fn layers_mut(&mut self) -> &mut [Linear] {
+        &mut self.layers
+    }
+
+    /// The activation after each layer.
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
+    }
+
+    /// Inference forward pass (no caching).
+    ///
+    /// # Panics
+    /// When `x.ncols() != self.inputs()` (callers check shapes and return errors first).
+    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut cur: Option<Array2<f32>> = None;
+        for (layer, &act) in self.layers.iter().zip(&self.activations) {
+            let mut y = match &cur {
+                None => layer.forward(x),
+                Some(c) => layer.forward(c.view()),
+            };
+            act.forward_inplace(y.view_mut());
+            cur = Some(y);
+        }
+        cur.unwrap_or_else(|| x.to_owned())
+    }
+
+    /// Training forward pass: caches the input and every layer's output (reusing buffers
+    /// when the batch size is unchanged) and returns the output.
+    ///
+    /// # Panics
+    /// When `x.ncols() != self.inputs()`.
+    pub fn forward_train(&mut self, x: ArrayView2<f32>) -> &Array2<f32> {
+        let rows = x.nrows();
+        ensure_shape(&mut self.cache[0], rows, x.ncols());
+        self.cache[0].assign(&x);
+        for (i, (layer, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
+            let (before, after) = self.cache.split_at_mut(i + 1);
+            let out = &mut after[0];
+            ensure_shape(out, rows, layer.outputs());
+            layer.forward_into(before[i].view(), out.view_mut());
+            act.forward_inplace(out.view_mut());
+        }
+        &self.cache[self.layers.len()]
+    }
+
+    /// The output of the last [`forward_train`](Mlp::forward_train).
+    pub fn output(&self) -> &Array2<f32> {
+        &self.cache[self.layers.len()]
+    }
+
+    /// Back-propagate ∂L/∂output through the cached pass. With `params`, every layer's
+    /// parameter gradients are overwritten; with `input`, ∂L/∂input is computed and returned.
+    ///
+    /// # Panics
+    /// When `grad_out`'s shape differs from the cached output's (a bug in the caller).
+    pub fn backward(&mut self, grad_out: ArrayView2<f32>, params: bool, input: bool) -> Option<&Array2<f32>> {
+        let n = self.layers.len();
+        assert_eq!(grad_out.dim(), self.cache[n].dim(), "gradient shape vs cached output");
+        let rows = grad_out.nrows();
+        ensure_shape(&mut self.grads[n], rows, grad_out.ncols());
+        self.grads[n].assign(&grad_out);
+        self.activations[n - 1].backward_inplace(self.cache[n].view(), self.grads[n].view_mut());
+        for i in (0..n).rev() {
+            let need_input = i > 0 || input;
+            let (lo, hi) = self.grads.split_at_mut(i + 1);
+            let g = hi[0].view();
+            let gi = if need_input {
+                ensure_shape(&mut lo[i], rows, self.layers[i].inputs());
+                Some(lo[i].view_mut())
+            } else {
+                None
+            };
+            self.layers[i].backward(self.cache[i].view(), g, params, gi);
+            if i > 0 {
+                self.activations[i - 1].backward_inplace(self.cache[i].view(), self.grads[i].view_mut());
+            }
+        }
+        if input {
+            Some(&self.grads[0])
+        } else {
+            None
+        }
+    }
+
+    /// Every weight and bias with its gradient, layer by layer.
+    pub fn params(&mut self) -> impl Iterator<Item = Param<'_>> {
+        self.layers.iter_mut().flat_map(|l| l.params())
+    }
+}
+
+fn ensure_shape(buf: &mut Array2<f32>, rows: usize, cols: usize) {
+    if buf.dim() != (rows, cols) {
+        *buf = Array2::zeros((rows, cols));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::init::standard_normal;
+    use crate::rng;
+
+    fn randn(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
+        let mut v = vec![0.0f32; rows * cols];
+        standard_normal(&mut rng::derive(seed, 1, 1), &mut v);
+        Array2::from_shape_vec((rows, cols), v).unwrap()
+    }
+
+    fn objective(m: &Mlp, x: &Array2<f32>, r: &Array2<f32>) -> f64 {
+        let y = m.forward(x.view());
+        y.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum()
+    }
+
+    fn grad_check(hidden: Activation, output: Activation) {
+        let mut m = Mlp::new(&[3, 6, 5, 2], hidden, output, &mut rng::derive(5, 0, 0)).unwrap();
+        let x = randn(4, 3, 11);
+        let r = randn(4, 2, 12);
+        let y = m.forward_train(x.view()).clone();
+        assert_eq!(y, m.forward(x.view()), "training and inference passes agree");
+        let gx = m.backward(r.view(), true, true).unwrap().clone();
+        let h = 1e-2f32;
+        let tol = |an: f64| 2e-2 * (1.0 + an.abs());
+        for l in 0..m.layers.len() {
+            let (o, inp) = m.layers[l].weight.dim();
+            for i in 0..o {
+                for j in 0..inp {
+                    let mut p = m.clone();
+                    p.layers[l].weight[[i, j]] += h;
+                    let mut q = m.clone();
+                    q.layers[l].weight[[i, j]] -= h;
+                    let fd = (objective(&p, &x, &r) - objective(&q, &x, &r)) / (2.0 * h as f64);
+                    let an = m.layers[l].grad_weight[[i, j]] as f64;
+                    assert!((fd - an).abs() < tol(an), "{hidden:?} layer {l} W[{i},{j}]: {fd} vs {an}");
+                }
+                let mut p = m.clone();
+                p.layers[l].bias[i] += h;
+                let mut q = m.clone();
+                q.layers[l].bias[i] -= h;
+                let fd = (objective(&p, &x, &r) - objective(&q, &x, &r)) / (2.0 * h as f64);
+                let an = m.layers[l].grad_bias[i] as f64;
+                assert!((fd - an).abs() < tol(an), "layer {l} b[{i}]: {fd} vs {an}");
+            }
+        }
+        for i in 0..x.nrows() {
+            for j in 0..x.ncols() {
+                let mut xp = x.clone();
+                xp[[i, j]] += h;
+                let mut xm = x.clone();
+                xm[[i, j]] -= h;
+                let fd = (objective(&m, &xp, &r) - objective(&m, &xm, &r)) / (2.0 * h as f64);
+                let an = gx[[i, j]] as f64;
+                assert!((fd - an).abs() < tol(an), "x[{i},{j}]: {fd} vs {an}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_tanh_sigmoid() {
+        grad_check(Activation::Tanh, Activation::Sigmoid);
+    }
+
+    #[test]
+    fn gradients_leaky_identity() {
+        grad_check(Activation::LeakyRelu(0.2), Activation::Identity);
+    }
+
+    #[test]
+    fn gradients_relu_tanh() {
+        // ReLU kinks are measure-zero; the random points avoid them.
+        grad_check(Activation::Relu, Activation::Tanh);
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        let mut r = rng::derive(0, 0, 0);
+        assert!(Mlp::new(&[3], Activation::Relu, Activation::Identity, &mut r).is_err());
+        assert!(Mlp::new(&[3, 0, 1], Activation::Relu, Activation::Identity, &mut r).is_err());
+        assert!(Mlp::new(&[3, 2], Activation::LeakyRelu(-1.0), Activation::LeakyRelu(-1.0), &mut r).is_err());
+    }
+
+    #[test]
+    fn buffers_follow_batch_size() {
+        let mut m = Mlp::new(&[2, 3, 1], Activation::Relu, Activation::Identity, &mut rng::derive(0, 0, 0)).unwrap();
+        let a = m.forward_train(randn(5, 2, 1).view()).dim();
+        let b = m.forward_train(randn(2, 2, 1).view()).dim();
+        assert_eq!((a, b), ((5, 1), (2, 1)));
+        let g = m.backward(Array2::ones((2, 1)).view(), true, true).unwrap();
+        assert_eq!(g.dim(), (2, 2));
+    }
+}
