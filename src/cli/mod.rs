@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod progress;
 pub mod stages;
 pub mod stream;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,8 @@ pub enum Command {
     Augment(augment::AugmentArgs),
     /// Serve the augmented stream as Arrow IPC to an external trainer (stdout, Unix socket, TCP).
     Stream(stream::StreamArgs),
+    /// Train a (conditional) VAE or GAN on Parquet data, fed by the pipeline.
+    Train(train::TrainArgs),
     /// Run the main job on the bundled digits data.
     Demo(DemoArgs),
 }
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> shardmix::Result<()> {
         Command::Inspect(a) => inspect::run(a, &data),
         Command::Augment(a) => augment::run(a, cli.quiet),
         Command::Stream(a) => stream::run(a, cli.quiet),
+        Command::Train(a) => train::run(a, cli.quiet),
         Command::Demo(a) => {
             inspect::run(inspect::InspectArgs { path: Vec::new(), json: false, pipeline: a.pipeline }, &data)
         }

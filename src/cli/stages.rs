@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use shardmix::{Error, MixMode, Mixup, Result, ShardSet, Stage};
+use std::path::Path;
+
+use shardmix::nn::load_generator;
+use shardmix::{Error, ErrorKind, Inject, MixMode, Mixup, Origin, Result, ShardSet, Stage};
 
 use super::args::Settings;
 
@@ -10,6 +13,12 @@ use super::args::Settings;
 pub fn build(settings: &Settings, set: &ShardSet) -> Result<Vec<Arc<dyn Stage>>> {
     let _ = set;
     let mut stages: Vec<Arc<dyn Stage>> = Vec::new();
+    if let Some(path) = &settings.vae {
+        stages.push(Arc::new(inject(path, Origin::Vae, settings.vae_fraction)?));
+    }
+    if let Some(path) = &settings.gan {
+        stages.push(Arc::new(inject(path, Origin::Gan, settings.gan_fraction)?));
+    }
     if let Some(m) = mixup(settings)? {
         stages.push(Arc::new(m));
     }
@@ -36,4 +45,18 @@ pub fn mixup(s: &Settings) -> Result<Option<Mixup>> {
         m = m.cutmix(s.cutmix_alpha)?.switch_prob(s.cutmix_switch_prob)?.feature_shape(shape)?;
     }
     Ok(Some(m))
+}
+
+/// An injection stage over the model in `path`, which must be of kind `origin`.
+pub fn inject(path: &Path, origin: Origin, fraction: f64) -> Result<Inject> {
+    let generator = load_generator(path)?;
+    let kind = generator.info().origin;
+    if kind != origin {
+        return Err(ErrorKind::Model {
+            path: path.to_path_buf(),
+            message: format!("is a {} model, given as --{}", kind.as_str(), origin.as_str()),
+        }
+        .into());
+    }
+    Inject::replace(generator, fraction)
 }
