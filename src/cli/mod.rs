@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod augment;
+pub mod demo;
 pub mod inspect;
 pub mod progress;
 pub mod stages;
@@ -36,14 +37,7 @@ pub enum Command {
     /// Train a (conditional) VAE or GAN on Parquet data, fed by the pipeline.
     Train(train::TrainArgs),
     /// Run the main job on the bundled digits data.
-    Demo(DemoArgs),
-}
-
-/// Arguments of `demo`.
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {
-    #[command(flatten)]
-    pub pipeline: args::PipelineArgs,
+    Demo(demo::DemoArgs),
 }
 
 /// The bundled example data, found next to the crate or the working directory.
@@ -65,9 +59,7 @@ pub fn run(cli: Cli) -> shardmix::Result<()> {
         Command::Augment(a) => augment::run(a, cli.quiet),
         Command::Stream(a) => stream::run(a, cli.quiet),
         Command::Train(a) => train::run(a, cli.quiet),
-        Command::Demo(a) => {
-            inspect::run(inspect::InspectArgs { path: Vec::new(), json: false, pipeline: a.pipeline }, &data)
-        }
+        Command::Demo(a) => demo::run(a, cli.quiet),
     }
 }
 
