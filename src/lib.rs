@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod config;
 mod error;
 pub mod nn;
 mod order;
@@ -17,6 +18,7 @@ mod spec;
 mod stage;
 
 pub use batch::{Batch, Origin, Provenance};
+pub use config::PipelineConfig;
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
 pub use pipeline::{Pipeline, PipelineBuilder, Stats};

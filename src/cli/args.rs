@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shardmix::{
-    BadShard, Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, Result, ShardSet, Stage, Target,
+    BadShard, Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, PipelineConfig, Result, ShardSet, Stage,
+    Target,
 };
 
 /// Pipeline flags. Every flag may also come from `--config pipeline.toml` (same names with
@@ -106,49 +107,6 @@ pub struct PipelineArgs {
     /// Read every pipeline flag from this TOML file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-}
-
-/// The same settings as a TOML file; an unknown key is an error naming it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineConfig {
-    pub data: Option<Vec<PathBuf>>,
-    pub features: Option<String>,
-    pub label: Option<String>,
-    pub num_classes: Option<usize>,
-    pub no_label: Option<bool>,
-    pub batch_size: Option<usize>,
-    pub order: Option<String>,
-    pub steps: Option<u64>,
-    pub epochs: Option<u64>,
-    pub start_step: Option<u64>,
-    pub workers: Option<usize>,
-    pub prefetch: Option<usize>,
-    pub seed: Option<u64>,
-    pub rank: Option<usize>,
-    pub world_size: Option<usize>,
-    pub null_policy: Option<String>,
-    pub on_bad_shard: Option<String>,
-    pub mixup_alpha: Option<f64>,
-    pub mixup_mode: Option<String>,
-    pub mixup_prob: Option<f64>,
-    pub label_smoothing: Option<f64>,
-    pub cutmix_alpha: Option<f64>,
-    pub cutmix_switch_prob: Option<f64>,
-    pub feature_shape: Option<String>,
-    pub provenance: Option<bool>,
-    pub vae: Option<PathBuf>,
-    pub vae_fraction: Option<f64>,
-    pub gan: Option<PathBuf>,
-    pub gan_fraction: Option<f64>,
-    pub cache_mib: Option<usize>,
-}
-
-impl PipelineConfig {
-    /// Parse a TOML config.
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::config("config", format!("{}: {}", path.display(), e.message())))
-    }
 }
 
 /// Every setting with its value in force (flags over file over defaults).
