@@ -22,12 +22,15 @@
 //! the metadata added (same nodes, buffers and body); pyarrow reads it with
 //! `RecordBatchStreamReader.read_next_batch_with_custom_metadata()`.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_ipc::convert::{metadata_to_fb, IpcSchemaEncoder};
-use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::convert::try_fb_to_schema;
+use arrow_ipc::reader::read_record_batch;
 use arrow_ipc::writer::{
     write_message, DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext,
     IpcWriteOptions, StreamWriter,
@@ -264,7 +267,7 @@ fn trailer_message(
 /// [`ErrorKind::Io`] for a read error.
 pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trailer)> {
     const WHAT: &str = "IPC stream";
-    let mut decoder = StreamDecoder::new();
+    let mut schema: Option<SchemaRef> = None;
     let mut batches = Vec::new();
     let mut trailer: Option<Trailer> = None;
     let (mut rows, mut crc) = (0u64, Crc32::new());
@@ -308,23 +311,47 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         if body.len() as u64 != body_len {
             return Err(truncated(index, "its body"));
         }
-        let mut decoded = None;
-        for part in [header, body] {
-            let mut buf = Buffer::from_vec(part);
-            while !buf.is_empty() {
-                if let Some(rb) = decoder.decode(&mut buf).map_err(|source| -> Error {
-                    ErrorKind::Arrow {
-                        context: format!("decoding message {index} of the IPC stream"),
-                        source,
-                    }
-                    .into()
-                })? {
-                    decoded = Some(rb);
-                }
+        let arrow_err = |source: ArrowError| -> Error {
+            ErrorKind::Arrow {
+                context: format!("decoding message {index} of the IPC stream"),
+                source,
             }
-        }
-        if index == 0 {
-            check_schema_hash(decoder.schema())?;
+            .into()
+        };
+        let mut decoded = None;
+        match (message.header_type(), &schema) {
+            (MessageHeader::Schema, None) => {
+                let fb = message
+                    .header_as_schema()
+                    .ok_or_else(|| output(WHAT, "message 0: unreadable schema"))?;
+                let sch = Arc::new(try_fb_to_schema(fb).map_err(arrow_err)?);
+                check_schema_hash(&sch)?;
+                schema = Some(sch);
+            }
+            (MessageHeader::RecordBatch, Some(sch)) => {
+                let fb = message
+                    .header_as_record_batch()
+                    .ok_or_else(|| output(WHAT, format!("message {index}: unreadable batch")))?;
+                let rb = read_record_batch(
+                    &Buffer::from_vec(body),
+                    fb,
+                    sch.clone(),
+                    &HashMap::new(),
+                    None,
+                    &message.version(),
+                )
+                .map_err(arrow_err)?;
+                decoded = Some(rb);
+            }
+            (t, _) => {
+                return Err(output(
+                    WHAT,
+                    format!(
+                        "message {index}: unexpected {} message",
+                        t.variant_name().unwrap_or("unknown")
+                    ),
+                ))
+            }
         }
         if let Some(rb) = decoded {
             if trailer.is_some() {
@@ -373,10 +400,7 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
     Ok((batches, t))
 }
 
-fn check_schema_hash(schema: Option<SchemaRef>) -> Result<()> {
-    let Some(schema) = schema else {
-        return Err(output("IPC stream", "the first message is not a schema"));
-    };
+fn check_schema_hash(schema: &Schema) -> Result<()> {
     let want = schema_hash(schema.fields());
     match schema.metadata().get(META_SCHEMA_HASH) {
         Some(h) if *h == want => Ok(()),
