@@ -45,14 +45,26 @@ fn columns_spec() -> DataSpec {
 fn batch(spec: &DataSpec, step: u64, rows: usize) -> Batch {
     let f = spec.num_features();
     let c = spec.num_targets();
-    let x = Array2::from_shape_fn((rows, f), |(i, j)| step as f32 + i as f32 * 0.5 + j as f32 * 0.01);
+    let x = Array2::from_shape_fn((rows, f), |(i, j)| {
+        step as f32 + i as f32 * 0.5 + j as f32 * 0.01
+    });
     let y = Array2::from_shape_fn((rows, c), |(i, j)| if (i + j) % c == 0 { 1.0 } else { 0.0 });
     let ids: Vec<u64> = (0..rows as u64).map(|i| step * 100 + i).collect();
     let mut b = Batch::new(step, x, Some(y), ids.clone()).unwrap();
     b.provenance = Provenance {
-        origin: (0..rows).map(|i| if i % 2 == 0 { Origin::Real } else { Origin::Vae }).collect(),
+        origin: (0..rows)
+            .map(|i| {
+                if i % 2 == 0 {
+                    Origin::Real
+                } else {
+                    Origin::Vae
+                }
+            })
+            .collect(),
         row_a: ids,
-        row_b: (0..rows).map(|i| (i % 3 == 0).then_some(i as u64)).collect(),
+        row_b: (0..rows)
+            .map(|i| (i % 3 == 0).then_some(i as u64))
+            .collect(),
         lambda: (0..rows).map(|i| (i % 3 == 0).then_some(0.5)).collect(),
     };
     b
@@ -82,7 +94,10 @@ fn check_batches(spec: &DataSpec, batches: &[RecordBatch]) {
             }
             FeatureLayout::Columns(names) => {
                 for (j, name) in names.iter().enumerate() {
-                    let col = rb.column_by_name(name).unwrap().as_primitive::<Float32Type>();
+                    let col = rb
+                        .column_by_name(name)
+                        .unwrap()
+                        .as_primitive::<Float32Type>();
                     let w: Vec<f32> = want.features.column(j).to_vec();
                     assert_eq!(col.values().as_ref(), w.as_slice());
                 }
@@ -90,8 +105,14 @@ fn check_batches(spec: &DataSpec, batches: &[RecordBatch]) {
         }
         let t = rb.column_by_name("target").unwrap().as_fixed_size_list();
         let tv = t.values().as_primitive::<Float32Type>();
-        assert_eq!(tv.values().as_ref(), want.targets.as_ref().unwrap().as_slice().unwrap());
-        let steps = rb.column_by_name("step").unwrap().as_primitive::<UInt64Type>();
+        assert_eq!(
+            tv.values().as_ref(),
+            want.targets.as_ref().unwrap().as_slice().unwrap()
+        );
+        let steps = rb
+            .column_by_name("step")
+            .unwrap()
+            .as_primitive::<UInt64Type>();
         assert!(steps.values().iter().all(|&v| v == s as u64));
         let origin = rb.column_by_name("origin").unwrap().as_string::<i32>();
         for i in 0..n {
@@ -148,7 +169,11 @@ fn every_truncation_fails_verification() {
     cuts.push(bytes.len() - 1);
     for cut in cuts.into_iter().filter(|&c| c < bytes.len()) {
         let err = read_verified_stream(&bytes[..cut]).err();
-        assert!(err.is_some(), "a stream cut at byte {cut} of {} was accepted", bytes.len());
+        assert!(
+            err.is_some(),
+            "a stream cut at byte {cut} of {} was accepted",
+            bytes.len()
+        );
     }
     // The reason this matters: plain arrow-rs accepts a cut after batch 2 as a complete stream.
     let cut = &bytes[..ends[2]];
@@ -184,7 +209,10 @@ fn unix_socket_round_trip() {
     let sock = dir.path().join("shardmix.sock");
     let spec = list_spec(3);
     let target = open_stream(&format!("unix:{}", sock.display()), false).unwrap();
-    assert_eq!(fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let p = sock.clone();
     let reader = std::thread::spawn(move || {
         let s = std::os::unix::net::UnixStream::connect(&p).unwrap();
@@ -224,7 +252,10 @@ fn a_client_that_disconnects_ends_the_run_with_a_typed_error() {
     }
     let err = err.expect("writing to a closed connection must fail");
     assert!(matches!(err.kind(), ErrorKind::Output { .. }), "{err:?}");
-    assert!(err.to_string().contains("the client disconnected after"), "{err}");
+    assert!(
+        err.to_string().contains("the client disconnected after"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -239,8 +270,16 @@ fn python_client_verifies_and_rejects_truncations() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("list.arrows");
     let cols = dir.path().join("columns.arrows");
-    write_stream(BufWriter::new(fs::File::create(&list).unwrap()), &list_spec(6), "list");
-    write_stream(BufWriter::new(fs::File::create(&cols).unwrap()), &columns_spec(), "cols");
+    write_stream(
+        BufWriter::new(fs::File::create(&list).unwrap()),
+        &list_spec(6),
+        "list",
+    );
+    write_stream(
+        BufWriter::new(fs::File::create(&cols).unwrap()),
+        &columns_spec(),
+        "cols",
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_ipc_client.py");
     let out = Command::new(&python)
         .arg(&script)

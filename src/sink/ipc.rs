@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
-use arrow_ipc::convert::{metadata_to_fb, IpcSchemaEncoder};
 use arrow_ipc::convert::try_fb_to_schema;
+use arrow_ipc::convert::{metadata_to_fb, IpcSchemaEncoder};
 use arrow_ipc::reader::read_record_batch;
 use arrow_ipc::writer::{
     write_message, DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext,
@@ -103,7 +103,7 @@ pub struct IpcSink<W: Write> {
 }
 
 impl<W: Write> IpcSink<W> {
-    /// Start a stream on `writer`: writes the schema message. `target` names the destination
+    /// Start a stream on `writer`: writes and flushes the schema message. `target` names the destination
     /// in errors (`-`, `tcp:127.0.0.1:7000`, a path); `provenance` adds the provenance columns.
     ///
     /// # Errors
@@ -112,9 +112,9 @@ impl<W: Write> IpcSink<W> {
     pub fn new(writer: W, target: &str, spec: &DataSpec, provenance: bool) -> Result<Self> {
         let schema = OutputSchema::new(spec, provenance)?;
         let options = IpcWriteOptions::default();
-        let writer =
-            StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
-                .map_err(|e| write_error(target, 0, 0, e))?;
+        let writer = StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
+            .and_then(|mut w| w.flush().map(|()| w))
+            .map_err(|e| write_error(target, 0, 0, e))?;
         Ok(IpcSink {
             writer,
             schema,
@@ -224,9 +224,14 @@ fn trailer_message(
     let rb = message
         .header_as_record_batch()
         .ok_or_else(|| ArrowError::IpcError("trailer header is not a record batch".into()))?;
-    let nodes: Vec<FieldNode> = rb.nodes().map(|v| v.iter().copied().collect()).unwrap_or_default();
-    let buffers: Vec<arrow_ipc::Buffer> =
-        rb.buffers().map(|v| v.iter().copied().collect()).unwrap_or_default();
+    let nodes: Vec<FieldNode> = rb
+        .nodes()
+        .map(|v| v.iter().copied().collect())
+        .unwrap_or_default();
+    let buffers: Vec<arrow_ipc::Buffer> = rb
+        .buffers()
+        .map(|v| v.iter().copied().collect())
+        .unwrap_or_default();
     let body_len = message.bodyLength();
     let version = message.version();
     // `IpcSchemaEncoder` hands out a FlatBufferBuilder without naming the flatbuffers crate.
@@ -355,7 +360,10 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         }
         if let Some(rb) = decoded {
             if trailer.is_some() {
-                return Err(output(WHAT, format!("message {index}: a batch after the trailer")));
+                return Err(output(
+                    WHAT,
+                    format!("message {index}: a batch after the trailer"),
+                ));
             }
             if let Some(json) = trailer_json {
                 let t: Trailer = serde_json::from_str(&json)
@@ -382,7 +390,10 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         ));
     };
     if t.algorithm != TRAILER_ALGORITHM {
-        return Err(output(WHAT, format!("unknown trailer checksum '{}'", t.algorithm)));
+        return Err(output(
+            WHAT,
+            format!("unknown trailer checksum '{}'", t.algorithm),
+        ));
     }
     let found = format!("{:08x}", crc.value());
     if t.rows != rows || t.batches != batches.len() as u64 || t.checksum != found {
@@ -515,10 +526,19 @@ mod tests {
         }
         // Enough writes for the schema message, then the pipe breaks.
         let mut sink = IpcSink::new(Broken(8), "tcp:127.0.0.1:1", &spec(), false).unwrap();
-        let b = Batch::new(0, array![[0.0f32, 1.0]], Some(array![[1.0f32, 0.0]]), vec![0]).unwrap();
+        let b = Batch::new(
+            0,
+            array![[0.0f32, 1.0]],
+            Some(array![[1.0f32, 0.0]]),
+            vec![0],
+        )
+        .unwrap();
         let err = (0..4).find_map(|_| sink.write(&b).err()).unwrap();
         assert!(matches!(err.kind(), ErrorKind::Output { .. }));
-        assert!(err.to_string().contains("the client disconnected after"), "{err}");
+        assert!(
+            err.to_string().contains("the client disconnected after"),
+            "{err}"
+        );
         assert!(err.to_string().starts_with("tcp:127.0.0.1:1"), "{err}");
     }
 }

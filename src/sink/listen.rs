@@ -108,7 +108,10 @@ pub fn open_stream(to: &str, allow_remote: bool) -> Result<StreamTarget> {
             .map_err(|e| Error::config("to", format!("'{hostport}' is not HOST:PORT: {e}")))?
             .collect();
         if addrs.is_empty() {
-            return Err(Error::config("to", format!("'{hostport}' resolves to no address")));
+            return Err(Error::config(
+                "to",
+                format!("'{hostport}' resolves to no address"),
+            ));
         }
         if !allow_remote {
             if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
@@ -219,9 +222,12 @@ impl StreamTarget {
                 Ok(Box::new(BufWriter::with_capacity(BUFFER, fd)))
             }
             Kind::Tcp { listener } => {
-                let stream: TcpStream = accept_with(&desc, timeout, || listener.accept(), |on| {
-                    listener.set_nonblocking(on)
-                })?;
+                let stream: TcpStream = accept_with(
+                    &desc,
+                    timeout,
+                    || listener.accept(),
+                    |on| listener.set_nonblocking(on),
+                )?;
                 stream
                     .set_nonblocking(false)
                     .and_then(|()| stream.set_nodelay(true))
@@ -232,9 +238,12 @@ impl StreamTarget {
                 }))
             }
             Kind::Unix { listener, file } => {
-                let stream: UnixStream = accept_with(&desc, timeout, || listener.accept(), |on| {
-                    listener.set_nonblocking(on)
-                })?;
+                let stream: UnixStream = accept_with(
+                    &desc,
+                    timeout,
+                    || listener.accept(),
+                    |on| listener.set_nonblocking(on),
+                )?;
                 stream
                     .set_nonblocking(false)
                     .map_err(|e| Error::io(&desc, e))?;

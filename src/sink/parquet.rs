@@ -278,11 +278,10 @@ fn is_ours(name: &str) -> bool {
 }
 
 fn is_our_temp(name: &str) -> bool {
-    match name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-    {
-        Some(inner) => inner == RUN_FILE || inner == MANIFEST_FILE || parse_shard_name(inner).is_some(),
+    match name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) {
+        Some(inner) => {
+            inner == RUN_FILE || inner == MANIFEST_FILE || parse_shard_name(inner).is_some()
+        }
         None => false,
     }
 }
@@ -766,7 +765,12 @@ fn read_shard_meta(path: &Path) -> Result<ShardMeta> {
         .key_value_metadata()
         .and_then(|kvs| kvs.iter().find(|kv| kv.key == META_SHARD))
         .and_then(|kv| kv.value.as_deref())
-        .ok_or_else(|| output(path, format!("no '{META_SHARD}' metadata: not a shardmix shard")))?;
+        .ok_or_else(|| {
+            output(
+                path,
+                format!("no '{META_SHARD}' metadata: not a shardmix shard"),
+            )
+        })?;
     let meta: ShardMeta = serde_json::from_str(kv)
         .map_err(|e| output(path, format!("bad '{META_SHARD}' metadata: {e}")))?;
     let rows = fmeta.num_rows();

@@ -122,7 +122,10 @@ impl OutputSchema {
         let fields = Fields::from(fields);
         let hash = schema_hash(&fields);
         let mut metadata = std::collections::HashMap::new();
-        metadata.insert(META_VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string());
+        metadata.insert(
+            META_VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        );
         metadata.insert(META_SCHEMA_HASH.to_string(), hash.clone());
         metadata.insert(META_SPEC.to_string(), spec_json(spec).to_string());
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
@@ -257,10 +260,7 @@ impl OutputSchema {
         let arr = FixedSizeListArray::try_new(field, width as i32, values, None).map_err(
             |source| -> Error {
                 ErrorKind::Arrow {
-                    context: format!(
-                        "building column '{}'",
-                        self.schema.field(field_idx).name()
-                    ),
+                    context: format!("building column '{}'", self.schema.field(field_idx).name()),
                     source,
                 }
                 .into()
@@ -410,11 +410,23 @@ mod tests {
             TargetKind::None,
         );
         let out = OutputSchema::new(&s, false).unwrap();
-        let b = Batch::new(0, array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]], None, vec![0, 1]).unwrap();
+        let b = Batch::new(
+            0,
+            array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]],
+            None,
+            vec![0, 1],
+        )
+        .unwrap();
         let rb = out.to_record_batch(&b).unwrap();
         assert_eq!(rb.num_columns(), 3);
-        assert_eq!(rb.column(1).as_primitive::<Float32Type>().values(), &[2.0, 5.0]);
-        assert_eq!(rb.column(2).as_primitive::<Float32Type>().values(), &[3.0, 6.0]);
+        assert_eq!(
+            rb.column(1).as_primitive::<Float32Type>().values(),
+            &[2.0, 5.0]
+        );
+        assert_eq!(
+            rb.column(2).as_primitive::<Float32Type>().values(),
+            &[3.0, 6.0]
+        );
     }
 
     #[test]
@@ -471,13 +483,23 @@ mod tests {
             },
         );
         let out = OutputSchema::new(&s, false).unwrap();
-        let b = Batch::new(0, array![[1.0f32]], Some(array![[1.0f32, 0.0, 0.0]]), vec![0]).unwrap();
+        let b = Batch::new(
+            0,
+            array![[1.0f32]],
+            Some(array![[1.0f32, 0.0, 0.0]]),
+            vec![0],
+        )
+        .unwrap();
         assert!(matches!(
             out.to_record_batch(&b).unwrap_err().kind(),
             ErrorKind::Shape { .. }
         ));
         let b = Batch::new(0, array![[1.0f32, 2.0]], None, vec![0]).unwrap();
-        assert!(out.to_record_batch(&b).unwrap_err().to_string().contains("no targets"));
+        assert!(out
+            .to_record_batch(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("no targets"));
         let bad = spec(
             FeatureLayout::Columns(vec!["a".into(), "step".into()]),
             TargetKind::None,
@@ -503,10 +525,7 @@ mod tests {
         let b = OutputSchema::new(&s, true).unwrap();
         assert_ne!(a.hash(), b.hash());
         // Pinned: a change here breaks readers that compare hashes across versions.
-        let want = format!(
-            "{:016x}",
-            fnv1a64(b"x:fixed_size_list<float32>[4]\n")
-        );
+        let want = format!("{:016x}", fnv1a64(b"x:fixed_size_list<float32>[4]\n"));
         assert_eq!(a.hash(), want);
     }
 
@@ -520,6 +539,9 @@ mod tests {
         let f = array![[1.0f32, 3.0], [2.0, 4.0]].reversed_axes();
         let b = Batch::new(0, f, None, vec![0, 1]).unwrap();
         let rb = out.to_record_batch(&b).unwrap();
-        assert_eq!(rb.column(0).as_primitive::<Float32Type>().values(), &[1.0, 3.0]);
+        assert_eq!(
+            rb.column(0).as_primitive::<Float32Type>().values(),
+            &[1.0, 3.0]
+        );
     }
 }
