@@ -33,7 +33,14 @@ fn main() -> Result<()> {
     let all = source.read_rows(0..source.num_rows())?;
     let test: Vec<usize> = (0..all.rows()).filter(|&i| held_out(all.provenance.row_a[i])).collect();
     let x_test = all.features.select(ndarray::Axis(0), &test);
-    let y_test: Vec<usize> = all.classes().unwrap_or_default().into_iter().enumerate().filter(|(i, _)| test.contains(i)).map(|(_, c)| c).collect();
+    let y_test: Vec<usize> = all
+        .classes()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| test.contains(i))
+        .map(|(_, c)| c)
+        .collect();
 
     let mut model = Classifier::new(ClassifierConfig::new(64, 10), 7)?;
     let epochs = 40;
@@ -56,7 +63,11 @@ fn main() -> Result<()> {
             let epoch = batch.step / steps_per_epoch + 1;
             if epoch % 5 == 0 {
                 let acc = model.accuracy(&x_test, &y_test)?;
-                println!("epoch {epoch:>3}: loss {:.4}, held-out accuracy {:.1}%", loss_sum / batches as f32, 100.0 * acc);
+                println!(
+                    "epoch {epoch:>3}: loss {:.4}, held-out accuracy {:.1}%",
+                    loss_sum / batches as f32,
+                    100.0 * acc
+                );
             }
             (loss_sum, batches) = (0.0, 0);
         }

@@ -89,7 +89,11 @@ class Stream:
     def __init__(self, raw, closer=None):
         self._src = _TailTracker(raw)
         self._closer = closer
-        self._reader = ipc.RecordBatchStreamReader(self._src)
+        try:
+            self._reader = ipc.RecordBatchStreamReader(self._src)
+        except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+            self.close()
+            raise TrailerError(f"no readable schema at the start of the stream: {e}") from e
         self.schema = self._reader.schema
         meta = self.schema.metadata or {}
         self.spec = json.loads(meta[b"shardmix.spec"]) if b"shardmix.spec" in meta else None

@@ -22,12 +22,15 @@
 //! the metadata added (same nodes, buffers and body); pyarrow reads it with
 //! `RecordBatchStreamReader.read_next_batch_with_custom_metadata()`.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
+use arrow_ipc::convert::try_fb_to_schema;
 use arrow_ipc::convert::{metadata_to_fb, IpcSchemaEncoder};
-use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::reader::read_record_batch;
 use arrow_ipc::writer::{
     write_message, DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamWriter,
 };
@@ -99,7 +102,7 @@ pub struct IpcSink<W: Write> {
 }
 
 impl<W: Write> IpcSink<W> {
-    /// Start a stream on `writer`: writes the schema message. `target` names the destination
+    /// Start a stream on `writer`: writes and flushes the schema message. `target` names the destination
     /// in errors (`-`, `tcp:127.0.0.1:7000`, a path); `provenance` adds the provenance columns.
     ///
     /// # Errors
@@ -109,6 +112,7 @@ impl<W: Write> IpcSink<W> {
         let schema = OutputSchema::new(spec, provenance)?;
         let options = IpcWriteOptions::default();
         let writer = StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
+            .and_then(|mut w| w.flush().map(|()| w))
             .map_err(|e| write_error(target, 0, 0, e))?;
         Ok(IpcSink { writer, schema, target: target.to_string(), rows: 0, batches: 0, crc: Crc32::new(), options })
     }
@@ -243,7 +247,7 @@ fn trailer_message(
 /// [`ErrorKind::Io`] for a read error.
 pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trailer)> {
     const WHAT: &str = "IPC stream";
-    let mut decoder = StreamDecoder::new();
+    let mut schema: Option<SchemaRef> = None;
     let mut batches = Vec::new();
     let mut trailer: Option<Trailer> = None;
     let (mut rows, mut crc) = (0u64, Crc32::new());
@@ -282,19 +286,38 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         if body.len() as u64 != body_len {
             return Err(truncated(index, "its body"));
         }
+        let arrow_err = |source: ArrowError| -> Error {
+            ErrorKind::Arrow { context: format!("decoding message {index} of the IPC stream"), source }.into()
+        };
         let mut decoded = None;
-        for part in [header, body] {
-            let mut buf = Buffer::from_vec(part);
-            while !buf.is_empty() {
-                if let Some(rb) = decoder.decode(&mut buf).map_err(|source| -> Error {
-                    ErrorKind::Arrow { context: format!("decoding message {index} of the IPC stream"), source }.into()
-                })? {
-                    decoded = Some(rb);
-                }
+        match (message.header_type(), &schema) {
+            (MessageHeader::Schema, None) => {
+                let fb = message.header_as_schema().ok_or_else(|| output(WHAT, "message 0: unreadable schema"))?;
+                let sch = Arc::new(try_fb_to_schema(fb).map_err(arrow_err)?);
+                check_schema_hash(&sch)?;
+                schema = Some(sch);
             }
-        }
-        if index == 0 {
-            check_schema_hash(decoder.schema())?;
+            (MessageHeader::RecordBatch, Some(sch)) => {
+                let fb = message
+                    .header_as_record_batch()
+                    .ok_or_else(|| output(WHAT, format!("message {index}: unreadable batch")))?;
+                let rb = read_record_batch(
+                    &Buffer::from_vec(body),
+                    fb,
+                    sch.clone(),
+                    &HashMap::new(),
+                    None,
+                    &message.version(),
+                )
+                .map_err(arrow_err)?;
+                decoded = Some(rb);
+            }
+            (t, _) => {
+                return Err(output(
+                    WHAT,
+                    format!("message {index}: unexpected {} message", t.variant_name().unwrap_or("unknown")),
+                ))
+            }
         }
         if let Some(rb) = decoded {
             if trailer.is_some() {
@@ -343,10 +366,7 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
     Ok((batches, t))
 }
 
-fn check_schema_hash(schema: Option<SchemaRef>) -> Result<()> {
-    let Some(schema) = schema else {
-        return Err(output("IPC stream", "the first message is not a schema"));
-    };
+fn check_schema_hash(schema: &Schema) -> Result<()> {
     let want = schema_hash(schema.fields());
     match schema.metadata().get(META_SCHEMA_HASH) {
         Some(h) if *h == want => Ok(()),
