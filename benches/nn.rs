@@ -25,19 +25,29 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
 
     let mut vae = Vae::new(VaeConfig::new(FEATURES), 0).unwrap();
-    group.bench_function("vae_train_step_b128", |bench| bench.iter(|| black_box(vae.train_step(black_box(&b)).unwrap())));
+    group.bench_function("vae_train_step_b128", |bench| {
+        bench.iter(|| black_box(vae.train_step(black_box(&b)).unwrap()))
+    });
     let sampler = vae.sampler();
     let mut r = rng::derive(0, 0, 0);
-    group.bench_function("vae_generate_128", |bench| bench.iter(|| black_box(sampler.generate(None, BATCH, &mut r).unwrap())));
+    group.bench_function("vae_generate_128", |bench| {
+        bench.iter(|| black_box(sampler.generate(None, BATCH, &mut r).unwrap()))
+    });
 
     let mut gan = Gan::new(GanConfig::new(FEATURES), 0).unwrap();
-    group.bench_function("gan_train_step_b128", |bench| bench.iter(|| black_box(gan.train_step(black_box(&b)).unwrap())));
+    group.bench_function("gan_train_step_b128", |bench| {
+        bench.iter(|| black_box(gan.train_step(black_box(&b)).unwrap()))
+    });
     let sampler = gan.sampler();
-    group.bench_function("gan_generate_128", |bench| bench.iter(|| black_box(sampler.generate(None, BATCH, &mut r).unwrap())));
+    group.bench_function("gan_generate_128", |bench| {
+        bench.iter(|| black_box(sampler.generate(None, BATCH, &mut r).unwrap()))
+    });
 
     group.throughput(Throughput::Elements(4096));
     let vs = vae.sampler();
-    group.bench_function("vae_generate_4096", |bench| bench.iter(|| black_box(vs.generate(None, 4096, &mut r).unwrap())));
+    group.bench_function("vae_generate_4096", |bench| {
+        bench.iter(|| black_box(vs.generate(None, 4096, &mut r).unwrap()))
+    });
     group.finish();
 }
 

@@ -25,20 +25,45 @@ fn python() -> Option<String> {
     }
 }
 
-fn write_inputs(path: &Path, z: &Array2<f32>, onehot: Option<&Array2<f32>>, expected: &Array2<f32>) {
+fn write_inputs(
+    path: &Path,
+    z: &Array2<f32>,
+    onehot: Option<&Array2<f32>>,
+    expected: &Array2<f32>,
+) {
     let bytes = |a: &Array2<f32>| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-    let mut owned = vec![("z", z.dim(), bytes(z)), ("expected", expected.dim(), bytes(expected))];
+    let mut owned = vec![
+        ("z", z.dim(), bytes(z)),
+        ("expected", expected.dim(), bytes(expected)),
+    ];
     if let Some(o) = onehot {
         owned.push(("onehot", o.dim(), bytes(o)));
     }
-    let views: Vec<_> = owned.iter().map(|(n, (r, c), b)| (n.to_string(), TensorView::new(Dtype::F32, vec![*r, *c], b).unwrap())).collect();
-    std::fs::write(path, safetensors::serialize(views, None::<HashMap<String, String>>).unwrap()).unwrap();
+    let views: Vec<_> = owned
+        .iter()
+        .map(|(n, (r, c), b)| {
+            (
+                n.to_string(),
+                TensorView::new(Dtype::F32, vec![*r, *c], b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        path,
+        safetensors::serialize(views, None::<HashMap<String, String>>).unwrap(),
+    )
+    .unwrap();
 }
 
 fn data(rows: usize, features: usize, classes: usize) -> (Array2<f32>, Array2<f32>) {
     let mut r = rng::derive(3, 3, 3);
-    let x = Array2::from_shape_fn((rows, features), |(i, j)| ((i * 31 + j * 7) % 17) as f32 / 16.0 * 0.5 + 0.25 * rng::uniform(&mut r) as f32);
-    let y = Array2::from_shape_fn((rows, classes), |(i, c)| if i % classes == c { 1.0 } else { 0.0 });
+    let x = Array2::from_shape_fn((rows, features), |(i, j)| {
+        ((i * 31 + j * 7) % 17) as f32 / 16.0 * 0.5 + 0.25 * rng::uniform(&mut r) as f32
+    });
+    let y = Array2::from_shape_fn(
+        (rows, classes),
+        |(i, c)| if i % classes == c { 1.0 } else { 0.0 },
+    );
     (x, y)
 }
 
@@ -57,26 +82,55 @@ fn numpy_recomputes_decoder_and_generator() {
     let onehot = Array2::from_shape_fn((rows, 3), |(i, c)| if classes[i] == c { 1.0 } else { 0.0 });
 
     // A conditional VAE on [0, 1] data and an unconditional one on real-valued data.
-    for (name, scale, cond) in [("cvae_unit", DataScale::Unit, true), ("vae_real", DataScale::Real, false)] {
-        let cfg = VaeConfig { num_classes: cond.then_some(3), hidden: vec![32, 24], latent_dim: 5, scale, ..VaeConfig::new(10) };
+    for (name, scale, cond) in [
+        ("cvae_unit", DataScale::Unit, true),
+        ("vae_real", DataScale::Real, false),
+    ] {
+        let cfg = VaeConfig {
+            num_classes: cond.then_some(3),
+            hidden: vec![32, 24],
+            latent_dim: 5,
+            scale,
+            ..VaeConfig::new(10)
+        };
         let mut vae = Vae::new(cfg, 1).unwrap();
         let (x, y) = data(64, 10, 3);
-        let x = if scale == DataScale::Real { x.mapv(|v| 4.0 * v - 1.0) } else { x };
+        let x = if scale == DataScale::Real {
+            x.mapv(|v| 4.0 * v - 1.0)
+        } else {
+            x
+        };
         let b = Batch::new(0, x, Some(y), (0..64).collect()).unwrap();
         for _ in 0..30 {
             vae.train_step(&b).unwrap();
         }
-        vae.save(dir.path().join(format!("{name}.safetensors"))).unwrap();
+        vae.save(dir.path().join(format!("{name}.safetensors")))
+            .unwrap();
         let z = latents(rows, 5);
-        let out = vae.sampler().decode(z.view(), cond.then_some(&classes[..])).unwrap();
-        write_inputs(&dir.path().join(format!("{name}.inputs.safetensors")), &z, cond.then_some(&onehot), &out);
+        let out = vae
+            .sampler()
+            .decode(z.view(), cond.then_some(&classes[..]))
+            .unwrap();
+        write_inputs(
+            &dir.path().join(format!("{name}.inputs.safetensors")),
+            &z,
+            cond.then_some(&onehot),
+            &out,
+        );
     }
     // A conditional GAN (LeakyReLU D, ReLU G, sigmoid output) and a real-valued tanh one.
-    for (name, scale, cond) in [("cgan_unit", DataScale::Unit, true), ("gan_real", DataScale::Real, false)] {
+    for (name, scale, cond) in [
+        ("cgan_unit", DataScale::Unit, true),
+        ("gan_real", DataScale::Real, false),
+    ] {
         let cfg = GanConfig {
             num_classes: cond.then_some(3),
             generator_hidden: vec![20],
-            generator_activation: if cond { shardmix::nn::Activation::Relu } else { shardmix::nn::Activation::Tanh },
+            generator_activation: if cond {
+                shardmix::nn::Activation::Relu
+            } else {
+                shardmix::nn::Activation::Tanh
+            },
             scale,
             ..GanConfig::new(10)
         };
@@ -86,17 +140,33 @@ fn numpy_recomputes_decoder_and_generator() {
         for _ in 0..10 {
             gan.train_step(&b).unwrap();
         }
-        gan.save(dir.path().join(format!("{name}.safetensors"))).unwrap();
+        gan.save(dir.path().join(format!("{name}.safetensors")))
+            .unwrap();
         let z = latents(rows, 16);
-        let out = gan.sampler().decode(z.view(), cond.then_some(&classes[..])).unwrap();
-        write_inputs(&dir.path().join(format!("{name}.inputs.safetensors")), &z, cond.then_some(&onehot), &out);
+        let out = gan
+            .sampler()
+            .decode(z.view(), cond.then_some(&classes[..]))
+            .unwrap();
+        write_inputs(
+            &dir.path().join(format!("{name}.inputs.safetensors")),
+            &z,
+            cond.then_some(&onehot),
+            &out,
+        );
     }
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_forward.py");
-    let output = Command::new(&python).arg(&script).arg(dir.path()).output().unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(output.status.success(), "check_forward.py failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "check_forward.py failed:\n{stdout}\n{stderr}"
+    );
     assert_eq!(stdout.matches(" ok").count(), 4, "{stdout}");
 }

@@ -1,6 +1,6 @@
 //! [`Adam`]: the Adam optimiser with PyTorch's defaults and bias correction.
 
-use ndarray::{ArrayBase, DataMut, Data, Dimension};
+use ndarray::{ArrayBase, Data, DataMut, Dimension};
 
 use crate::error::{Error, Result};
 
@@ -175,7 +175,13 @@ impl Adam {
             }
             let (m, v) = (&mut self.m[i], &mut self.v[i]);
             assert_eq!(m.len(), p.value.len(), "parameter {i} changed size");
-            for (((w, &g), m), v) in p.value.iter_mut().zip(p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+            for (((w, &g), m), v) in p
+                .value
+                .iter_mut()
+                .zip(p.grad)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
                 *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + c.eps);
@@ -210,17 +216,36 @@ mod tests {
         let (m, v) = (0.09 * 1.0 + 0.1 * 3.0, 0.999 * 0.001 * 1.0 + 0.001 * 9.0);
         let (mh, vh) = (m / (1.0 - 0.81), v / (1.0 - 0.999f64 * 0.999));
         let expected = -1e-3 - 1e-3 * mh / (vh.sqrt() + 1e-8);
-        assert!((w[0] as f64 - expected).abs() < 1e-7, "{} vs {expected}", w[0]);
+        assert!(
+            (w[0] as f64 - expected).abs() < 1e-7,
+            "{} vs {expected}",
+            w[0]
+        );
     }
 
     #[test]
     fn invalid_configs_are_rejected() {
         for bad in [
-            AdamConfig { lr: 0.0, ..Default::default() },
-            AdamConfig { lr: f32::NAN, ..Default::default() },
-            AdamConfig { beta1: 1.0, ..Default::default() },
-            AdamConfig { beta2: -0.1, ..Default::default() },
-            AdamConfig { eps: 0.0, ..Default::default() },
+            AdamConfig {
+                lr: 0.0,
+                ..Default::default()
+            },
+            AdamConfig {
+                lr: f32::NAN,
+                ..Default::default()
+            },
+            AdamConfig {
+                beta1: 1.0,
+                ..Default::default()
+            },
+            AdamConfig {
+                beta2: -0.1,
+                ..Default::default()
+            },
+            AdamConfig {
+                eps: 0.0,
+                ..Default::default()
+            },
         ] {
             assert!(Adam::new(bad).is_err(), "{bad:?}");
         }

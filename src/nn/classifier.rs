@@ -67,13 +67,22 @@ impl Classifier {
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for invalid hyper-parameters.
     pub fn new(config: ClassifierConfig, seed: u64) -> Result<Self> {
         if config.num_features == 0 {
-            return Err(Error::config("classifier.num_features", "must be at least 1"));
+            return Err(Error::config(
+                "classifier.num_features",
+                "must be at least 1",
+            ));
         }
         if config.num_classes < 2 {
-            return Err(Error::config("classifier.num_classes", "must be at least 2"));
+            return Err(Error::config(
+                "classifier.num_classes",
+                "must be at least 2",
+            ));
         }
         if config.hidden == Some(0) {
-            return Err(Error::config("classifier.hidden", "must be at least 1 (None for no hidden layer)"));
+            return Err(Error::config(
+                "classifier.hidden",
+                "must be at least 1 (None for no hidden layer)",
+            ));
         }
         config.adam.validate("classifier.adam")?;
         let mut sizes = vec![config.num_features];
@@ -95,15 +104,27 @@ impl Classifier {
     pub fn train_step(&mut self, batch: &Batch) -> Result<f32> {
         check_features("classifier", batch, self.net.inputs())?;
         let t = batch.targets.as_ref().ok_or_else(|| {
-            Error::shape(format!("classifier: batch of step {} targets", batch.step), format!("{} class columns", self.num_classes), "no targets")
+            Error::shape(
+                format!("classifier: batch of step {} targets", batch.step),
+                format!("{} class columns", self.num_classes),
+                "no targets",
+            )
         })?;
         if t.ncols() != self.num_classes {
-            return Err(Error::shape("classifier: batch targets", format!("{} columns", self.num_classes), t.ncols()));
+            return Err(Error::shape(
+                "classifier: batch targets",
+                format!("{} columns", self.num_classes),
+                t.ncols(),
+            ));
         }
         let logits = self.net.forward_train(batch.features.view());
         let loss = softmax_cross_entropy(logits.view(), t.view())?;
         if !loss.loss.is_finite() {
-            return Err(input::non_finite("classifier", batch.step, format!("cross-entropy {}", loss.loss)));
+            return Err(input::non_finite(
+                "classifier",
+                batch.step,
+                format!("cross-entropy {}", loss.loss),
+            ));
         }
         self.net.backward(loss.grad.view(), true, false);
         self.adam.step(self.net.params());
@@ -116,13 +137,28 @@ impl Classifier {
     /// A shape error when the width of `x` differs from the classifier's.
     pub fn predict(&self, x: &Array2<f32>) -> Result<Vec<usize>> {
         if x.ncols() != self.net.inputs() {
-            return Err(Error::shape("classifier: features", self.net.inputs(), x.ncols()));
+            return Err(Error::shape(
+                "classifier: features",
+                self.net.inputs(),
+                x.ncols(),
+            ));
         }
         let logits = self.net.forward(x.view());
         Ok(logits
             .rows()
             .into_iter()
-            .map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (j, &v)| if v > best.1 { (j, v) } else { best }).0)
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (j, &v)| {
+                        if v > best.1 {
+                            (j, v)
+                        } else {
+                            best
+                        }
+                    })
+                    .0
+            })
             .collect())
     }
 
@@ -147,12 +183,25 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert!(Classifier::new(ClassifierConfig::new(3, 1), 0).is_err());
-        assert!(Classifier::new(ClassifierConfig { hidden: Some(0), ..ClassifierConfig::new(3, 2) }, 0).is_err());
+        assert!(Classifier::new(
+            ClassifierConfig {
+                hidden: Some(0),
+                ..ClassifierConfig::new(3, 2)
+            },
+            0
+        )
+        .is_err());
         let mut c = Classifier::new(ClassifierConfig::new(3, 2), 0).unwrap();
         assert!(c.predict(&Array2::zeros((2, 4))).is_err());
         let b = Batch::new(0, Array2::zeros((2, 3)), None, vec![0, 1]).unwrap();
         assert!(c.train_step(&b).is_err());
-        let b = Batch::new(0, Array2::zeros((2, 3)), Some(Array2::zeros((2, 3))), vec![0, 1]).unwrap();
+        let b = Batch::new(
+            0,
+            Array2::zeros((2, 3)),
+            Some(Array2::zeros((2, 3))),
+            vec![0, 1],
+        )
+        .unwrap();
         assert!(c.train_step(&b).is_err());
     }
 }

@@ -28,7 +28,7 @@ use crate::nn::mlp::Mlp;
 use crate::nn::sampler::{hcat, model_info, GanSampler, LatentDecoder};
 use crate::nn::scale::{DataScale, Standardization};
 use crate::nn::vae::{validate_common, EVAL_BASE, INIT_STREAM};
-use crate::nn::weights::{self, Architecture, Module, ModelKind, Network, FORMAT_VERSION};
+use crate::nn::weights::{self, Architecture, ModelKind, Module, Network, FORMAT_VERSION};
 use crate::rng::{self, purpose, StepRng};
 
 /// Hyper-parameters of a [`Gan`].
@@ -76,7 +76,10 @@ pub struct GanConfig {
 impl GanConfig {
     /// The defaults for `num_features` features.
     pub fn new(num_features: usize) -> Self {
-        let adam = AdamConfig { lr: 3e-4, ..AdamConfig::default() };
+        let adam = AdamConfig {
+            lr: 3e-4,
+            ..AdamConfig::default()
+        };
         GanConfig {
             num_features,
             num_classes: None,
@@ -104,8 +107,17 @@ impl GanConfig {
             self.num_features,
             self.num_classes,
             self.latent_dim,
-            &[("gan.generator_hidden", &self.generator_hidden), ("gan.discriminator_hidden", &self.discriminator_hidden)],
-            &[("gan.generator_activation", self.generator_activation), ("gan.discriminator_activation", self.discriminator_activation)],
+            &[
+                ("gan.generator_hidden", &self.generator_hidden),
+                ("gan.discriminator_hidden", &self.discriminator_hidden),
+            ],
+            &[
+                ("gan.generator_activation", self.generator_activation),
+                (
+                    "gan.discriminator_activation",
+                    self.discriminator_activation,
+                ),
+            ],
             self.scale,
             self.standardization.as_ref(),
             self.feature_names.as_deref(),
@@ -113,7 +125,10 @@ impl GanConfig {
         self.generator_adam.validate("gan.generator_adam")?;
         self.discriminator_adam.validate("gan.discriminator_adam")?;
         if !(self.label_noise.is_finite() && self.label_noise >= 0.0) {
-            return Err(Error::config("gan.label_noise", format!("must be finite and >= 0, got {}", self.label_noise)));
+            return Err(Error::config(
+                "gan.label_noise",
+                format!("must be finite and >= 0, got {}", self.label_noise),
+            ));
         }
         Ok(())
     }
@@ -197,7 +212,12 @@ impl Gan {
         let mut d_sizes = vec![config.num_features + c];
         d_sizes.extend(&config.discriminator_hidden);
         d_sizes.push(1);
-        let discriminator = Mlp::new(&d_sizes, config.discriminator_activation, Activation::Identity, &mut rng)?;
+        let discriminator = Mlp::new(
+            &d_sizes,
+            config.discriminator_activation,
+            Activation::Identity,
+            &mut rng,
+        )?;
         Ok(Gan {
             num_features: config.num_features,
             num_classes: config.num_classes,
@@ -229,11 +249,20 @@ impl Gan {
 
     pub(crate) fn from_file(arch: Architecture, mut tensors: weights::Tensors) -> Result<Self> {
         let path = tensors.path().to_path_buf();
-        let err = |m: String| -> Error { ErrorKind::Model { path: path.clone(), message: m }.into() };
+        let err = |m: String| -> Error {
+            ErrorKind::Model {
+                path: path.clone(),
+                message: m,
+            }
+            .into()
+        };
         if arch.kind != ModelKind::Gan {
             return Err(err(format!("holds a {}, not a gan", arch.kind.as_str())));
         }
-        let net = |name: &str| arch.network(name).ok_or_else(|| err(format!("network '{name}' is missing")));
+        let net = |name: &str| {
+            arch.network(name)
+                .ok_or_else(|| err(format!("network '{name}' is missing")))
+        };
         let generator = tensors.mlp(net("generator")?)?;
         let discriminator = tensors.mlp(net("discriminator")?)?;
         tensors.finish()?;
@@ -261,7 +290,12 @@ impl Gan {
     ///
     /// # Errors
     /// When an Adam config is invalid.
-    pub fn with_training(mut self, seed: u64, generator_adam: AdamConfig, discriminator_adam: AdamConfig) -> Result<Self> {
+    pub fn with_training(
+        mut self,
+        seed: u64,
+        generator_adam: AdamConfig,
+        discriminator_adam: AdamConfig,
+    ) -> Result<Self> {
         generator_adam.validate("gan.generator_adam")?;
         discriminator_adam.validate("gan.discriminator_adam")?;
         self.adam_g = Adam::new(generator_adam)?;
@@ -313,7 +347,14 @@ impl Gan {
         if self.scale == DataScale::Real && self.standardization.is_none() {
             self.standardization = Some(Standardization::fit(batch.features.view())?);
         }
-        let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = prepare(
+            "gan",
+            batch,
+            self.num_features,
+            self.num_classes,
+            self.scale,
+            self.standardization.as_ref(),
+        )?;
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
         let b = p.x.nrows();
@@ -323,11 +364,13 @@ impl Gan {
         // Discriminator step on concat(generated, real).
         let z = randn(&mut rng, b, self.latent_dim);
         let generated = self.generator.forward(hcat(z.view(), cond).view());
-        let combined = concatenate(Axis(0), &[generated.view(), p.x.view()]).map_err(|e| input::model_error(format!("gan: {e}")))?;
+        let combined = concatenate(Axis(0), &[generated.view(), p.x.view()])
+            .map_err(|e| input::model_error(format!("gan: {e}")))?;
         let d_in = match &p.cond {
             None => combined,
             Some(c) => {
-                let cc = concatenate(Axis(0), &[c.view(), c.view()]).map_err(|e| input::model_error(format!("gan: {e}")))?;
+                let cc = concatenate(Axis(0), &[c.view(), c.view()])
+                    .map_err(|e| input::model_error(format!("gan: {e}")))?;
                 hcat(combined.view(), Some(cc.view()))
             }
         };
@@ -335,7 +378,11 @@ impl Gan {
         let logits = self.discriminator.forward_train(d_in.view());
         let d = bce_with_logits(logits.view(), labels.view(), Reduction::Mean)?;
         if !d.loss.is_finite() {
-            return Err(non_finite("GAN", step, format!("discriminator loss {}", d.loss)));
+            return Err(non_finite(
+                "GAN",
+                step,
+                format!("discriminator loss {}", d.loss),
+            ));
         }
         self.discriminator.backward(d.grad.view(), true, false);
         self.adam_d.step(self.discriminator.params());
@@ -347,7 +394,11 @@ impl Gan {
         let logits = self.discriminator.forward_train(d_in.view());
         let g = bce_with_logits(logits.view(), Array2::zeros((b, 1)).view(), Reduction::Mean)?;
         if !g.loss.is_finite() {
-            return Err(non_finite("GAN", step, format!("generator loss {}", g.loss)));
+            return Err(non_finite(
+                "GAN",
+                step,
+                format!("generator loss {}", g.loss),
+            ));
         }
         let Some(g_d_in) = self.discriminator.backward(g.grad.view(), false, true) else {
             unreachable!("input gradient was requested")
@@ -356,7 +407,10 @@ impl Gan {
         self.generator.backward(g_gen.view(), true, false);
         self.adam_g.step(self.generator.params());
         self.steps += 1;
-        Ok(GanLosses { d_loss: d.loss, g_loss: g.loss })
+        Ok(GanLosses {
+            d_loss: d.loss,
+            g_loss: g.loss,
+        })
     }
 
     /// Both losses on `batch` without training, with clean labels (no label noise) and noise
@@ -367,21 +421,37 @@ impl Gan {
     /// standardisation.
     pub fn eval_loss(&self, batch: &Batch) -> Result<GanLosses> {
         if self.scale == DataScale::Real && self.standardization.is_none() {
-            return Err(input::model_error("gan: no standardisation yet (train a step first)".into()));
+            return Err(input::model_error(
+                "gan: no standardisation yet (train a step first)".into(),
+            ));
         }
-        let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = prepare(
+            "gan",
+            batch,
+            self.num_features,
+            self.num_classes,
+            self.scale,
+            self.standardization.as_ref(),
+        )?;
         let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | batch.step);
         let b = p.x.nrows();
         let cond = p.cond.as_ref().map(|c| c.view());
-        let generated = self.generator.forward(hcat(randn(&mut rng, b, self.latent_dim).view(), cond).view());
-        let fake = self.discriminator.forward(hcat(generated.view(), cond).view());
+        let generated = self
+            .generator
+            .forward(hcat(randn(&mut rng, b, self.latent_dim).view(), cond).view());
+        let fake = self
+            .discriminator
+            .forward(hcat(generated.view(), cond).view());
         let real = self.discriminator.forward(hcat(p.x.view(), cond).view());
         let ones = Array2::ones((b, 1));
         let zeros = Array2::zeros((b, 1));
         let d_fake = bce_with_logits(fake.view(), ones.view(), Reduction::Mean)?.loss;
         let d_real = bce_with_logits(real.view(), zeros.view(), Reduction::Mean)?.loss;
         let g_loss = bce_with_logits(fake.view(), zeros.view(), Reduction::Mean)?.loss;
-        Ok(GanLosses { d_loss: 0.5 * (d_fake + d_real), g_loss })
+        Ok(GanLosses {
+            d_loss: 0.5 * (d_fake + d_real),
+            g_loss,
+        })
     }
 
     /// The file's architecture description.
@@ -412,18 +482,32 @@ impl Gan {
     /// # Errors
     /// An I/O error; a model error for a `real` model without standardisation.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        weights::save(path.as_ref(), &self.architecture(), &[self.generator.layers(), self.discriminator.layers()])
+        weights::save(
+            path.as_ref(),
+            &self.architecture(),
+            &[self.generator.layers(), self.discriminator.layers()],
+        )
     }
 
     /// An inference snapshot of the generator, to share across threads.
     pub fn sampler(&self) -> GanSampler {
         let net = Mlp::from_layers(
-            self.generator.layers().iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
+            self.generator
+                .layers()
+                .iter()
+                .map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone()))
+                .collect(),
             self.generator.activations().to_vec(),
         )
         .unwrap_or_else(|_| self.generator.clone());
         GanSampler::from_parts(
-            model_info(&self.path, Origin::Gan, self.num_features, self.num_classes, self.feature_names.clone()),
+            model_info(
+                &self.path,
+                Origin::Gan,
+                self.num_features,
+                self.num_classes,
+                self.feature_names.clone(),
+            ),
             LatentDecoder {
                 net,
                 latent_dim: self.latent_dim,
@@ -461,15 +545,28 @@ mod tests {
         let c = Array2::from_shape_fn((4, 2), |(i, j)| if i % 2 == j { 1.0 } else { 0.0 });
         let g_loss = |g: &Mlp| -> f64 {
             let gen = g.forward(hcat(z.view(), Some(c.view())).view());
-            let logits = gan.discriminator.forward(hcat(gen.view(), Some(c.view())).view());
-            bce_with_logits(logits.view(), Array2::zeros((4, 1)).view(), Reduction::Mean).unwrap().loss as f64
+            let logits = gan
+                .discriminator
+                .forward(hcat(gen.view(), Some(c.view())).view());
+            bce_with_logits(logits.view(), Array2::zeros((4, 1)).view(), Reduction::Mean)
+                .unwrap()
+                .loss as f64
         };
         let mut g = gan.generator.clone();
         let mut d = gan.discriminator.clone();
-        let gen = g.forward_train(hcat(z.view(), Some(c.view())).view()).clone();
-        let logits = d.forward_train(hcat(gen.view(), Some(c.view())).view()).clone();
-        let loss = bce_with_logits(logits.view(), Array2::zeros((4, 1)).view(), Reduction::Mean).unwrap();
-        let gd = d.backward(loss.grad.view(), false, true).unwrap().slice(s![.., ..3]).to_owned();
+        let gen = g
+            .forward_train(hcat(z.view(), Some(c.view())).view())
+            .clone();
+        let logits = d
+            .forward_train(hcat(gen.view(), Some(c.view())).view())
+            .clone();
+        let loss =
+            bce_with_logits(logits.view(), Array2::zeros((4, 1)).view(), Reduction::Mean).unwrap();
+        let gd = d
+            .backward(loss.grad.view(), false, true)
+            .unwrap()
+            .slice(s![.., ..3])
+            .to_owned();
         g.backward(gd.view(), true, false);
         let h = 1e-2f32;
         for l in 0..2 {
@@ -481,7 +578,10 @@ mod tests {
                 m.layers_mut()[l].weight[[o, i]] -= h;
                 let fd = (g_loss(&p) - g_loss(&m)) / (2.0 * h as f64);
                 let a = an[[o, i]] as f64;
-                assert!((fd - a).abs() < 2e-2 * (1.0 + a.abs()), "layer {l} [{o},{i}]: {fd} vs {a}");
+                assert!(
+                    (fd - a).abs() < 2e-2 * (1.0 + a.abs()),
+                    "layer {l} [{o},{i}]: {fd} vs {a}"
+                );
             }
         }
         // D's parameter gradients were not touched by the G pass.
@@ -490,11 +590,23 @@ mod tests {
 
     #[test]
     fn d_step_only_moves_d_and_g_step_only_moves_g() {
-        let mut gan = Gan::new(GanConfig { generator_hidden: vec![8], discriminator_hidden: vec![8], ..GanConfig::new(4) }, 5).unwrap();
+        let mut gan = Gan::new(
+            GanConfig {
+                generator_hidden: vec![8],
+                discriminator_hidden: vec![8],
+                ..GanConfig::new(4)
+            },
+            5,
+        )
+        .unwrap();
         let g0 = gan.generator.layers().to_vec();
         let d0 = gan.discriminator.layers().to_vec();
         let mut frozen_g = gan.clone();
-        frozen_g.adam_g = Adam::new(AdamConfig { lr: 1e-30, ..Default::default() }).unwrap();
+        frozen_g.adam_g = Adam::new(AdamConfig {
+            lr: 1e-30,
+            ..Default::default()
+        })
+        .unwrap();
         frozen_g.train_step(&batch(8, 4)).unwrap();
         assert_ne!(frozen_g.discriminator.layers()[0].weight, d0[0].weight);
         for (a, b) in frozen_g.generator.layers().iter().zip(&g0) {
@@ -518,12 +630,30 @@ mod tests {
     #[test]
     fn invalid_configs() {
         for cfg in [
-            GanConfig { label_noise: -0.1, ..GanConfig::new(3) },
-            GanConfig { generator_hidden: vec![], ..GanConfig::new(3) },
-            GanConfig { discriminator_activation: Activation::LeakyRelu(f32::NAN), ..GanConfig::new(3) },
-            GanConfig { discriminator_adam: AdamConfig { lr: 0.0, ..Default::default() }, ..GanConfig::new(3) },
+            GanConfig {
+                label_noise: -0.1,
+                ..GanConfig::new(3)
+            },
+            GanConfig {
+                generator_hidden: vec![],
+                ..GanConfig::new(3)
+            },
+            GanConfig {
+                discriminator_activation: Activation::LeakyRelu(f32::NAN),
+                ..GanConfig::new(3)
+            },
+            GanConfig {
+                discriminator_adam: AdamConfig {
+                    lr: 0.0,
+                    ..Default::default()
+                },
+                ..GanConfig::new(3)
+            },
         ] {
-            assert!(matches!(Gan::new(cfg, 0).unwrap_err().kind(), ErrorKind::Config { .. }));
+            assert!(matches!(
+                Gan::new(cfg, 0).unwrap_err().kind(),
+                ErrorKind::Config { .. }
+            ));
         }
     }
 }

@@ -45,7 +45,12 @@ pub(crate) fn prepare(
 ) -> Result<Prepared> {
     check_features(model, batch, num_features)?;
     let step = batch.step;
-    if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    if let Some((idx, v)) = batch
+        .features
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+    {
         return Err(model_error(format!(
             "{model}: batch of step {step}, row {}, feature {}: value {v} is not finite",
             idx / num_features,
@@ -53,7 +58,12 @@ pub(crate) fn prepare(
         )));
     }
     if scale == DataScale::Unit {
-        if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        if let Some((idx, v)) = batch
+            .features
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(0.0..=1.0).contains(*v))
+        {
             return Err(model_error(format!(
                 "{model}: batch of step {step}, row {}, feature {}: value {v} is outside [0, 1] \
                  (a model with scale `unit` needs data in [0, 1]; use scale `real` for other data)",
@@ -66,13 +76,23 @@ pub(crate) fn prepare(
         None => None,
         Some(c) => {
             let t = batch.targets.as_ref().ok_or_else(|| {
-                Error::shape(format!("{model}: batch of step {step} targets"), format!("{c} class columns (the model is conditional)"), "no targets")
+                Error::shape(
+                    format!("{model}: batch of step {step} targets"),
+                    format!("{c} class columns (the model is conditional)"),
+                    "no targets",
+                )
             })?;
             if t.ncols() != c {
-                return Err(Error::shape(format!("{model}: batch of step {step} targets"), format!("{c} class columns"), format!("{} columns", t.ncols())));
+                return Err(Error::shape(
+                    format!("{model}: batch of step {step} targets"),
+                    format!("{c} class columns"),
+                    format!("{} columns", t.ncols()),
+                ));
             }
             if t.iter().any(|v| !v.is_finite()) {
-                return Err(model_error(format!("{model}: batch of step {step}: a target value is not finite")));
+                return Err(model_error(format!(
+                    "{model}: batch of step {step}: a target value is not finite"
+                )));
             }
             Some(t.as_standard_layout().into_owned())
         }

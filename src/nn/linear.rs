@@ -145,7 +145,10 @@ mod tests {
     /// L = Σ y ⊙ R for a fixed random R, so ∂L/∂y = R.
     fn objective(layer: &Linear, x: &Array2<f32>, r: &Array2<f32>) -> f64 {
         let y = layer.forward(x.view());
-        y.iter().zip(r.iter()).map(|(&a, &b)| a as f64 * b as f64).sum()
+        y.iter()
+            .zip(r.iter())
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum()
     }
 
     #[test]
@@ -181,8 +184,12 @@ mod tests {
                 xp[[i, j]] += h;
                 let mut xm = x.clone();
                 xm[[i, j]] -= h;
-                let fd = (objective(&layer, &xp, &r) - objective(&layer, &xm, &r)) / (2.0 * h as f64);
-                assert!((fd as f32 - gx[[i, j]]).abs() < tol(gx[[i, j]]), "dx[{i},{j}]");
+                let fd =
+                    (objective(&layer, &xp, &r) - objective(&layer, &xm, &r)) / (2.0 * h as f64);
+                assert!(
+                    (fd as f32 - gx[[i, j]]).abs() < tol(gx[[i, j]]),
+                    "dx[{i},{j}]"
+                );
             }
         }
     }

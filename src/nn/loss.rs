@@ -67,7 +67,12 @@ fn same_shape(what: &str, a: ArrayView2<f32>, b: ArrayView2<f32>) -> Result<()> 
 /// assert!((out.loss - (2.0f32.ln() - 0.9f32.ln())).abs() < 1e-6);
 /// # Ok::<(), shardmix::Error>(())
 /// ```
-pub fn bce(p: ArrayView2<f32>, y: ArrayView2<f32>, eps: f32, reduction: Reduction) -> Result<LossGrad> {
+pub fn bce(
+    p: ArrayView2<f32>,
+    y: ArrayView2<f32>,
+    eps: f32,
+    reduction: Reduction,
+) -> Result<LossGrad> {
     same_shape("bce", p, y)?;
     let s = reduction.scale(p.nrows(), p.ncols());
     let mut grad = Array2::zeros(p.raw_dim());
@@ -101,7 +106,11 @@ pub fn bce(p: ArrayView2<f32>, y: ArrayView2<f32>, eps: f32, reduction: Reductio
 /// assert!((out.loss - 2.0f32.ln() / 2.0).abs() < 1e-6);
 /// # Ok::<(), shardmix::Error>(())
 /// ```
-pub fn bce_with_logits(z: ArrayView2<f32>, y: ArrayView2<f32>, reduction: Reduction) -> Result<LossGrad> {
+pub fn bce_with_logits(
+    z: ArrayView2<f32>,
+    y: ArrayView2<f32>,
+    reduction: Reduction,
+) -> Result<LossGrad> {
     same_shape("bce_with_logits", z, y)?;
     let s = reduction.scale(z.nrows(), z.ncols());
     let mut grad = Array2::zeros(z.raw_dim());
@@ -135,11 +144,14 @@ pub fn mse(pred: ArrayView2<f32>, y: ArrayView2<f32>, reduction: Reduction) -> R
     let s = reduction.scale(pred.nrows(), pred.ncols());
     let mut grad = Array2::zeros(pred.raw_dim());
     let mut total = 0.0f64;
-    Zip::from(&mut grad).and(&pred).and(&y).for_each(|g, &p, &y| {
-        let d = (p - y) as f64;
-        total += d * d;
-        *g = (2.0 * d * s) as f32;
-    });
+    Zip::from(&mut grad)
+        .and(&pred)
+        .and(&y)
+        .for_each(|g, &p, &y| {
+            let d = (p - y) as f64;
+            total += d * d;
+            *g = (2.0 * d * s) as f32;
+        });
     Ok(LossGrad {
         loss: (total * s) as f32,
         grad,
@@ -208,12 +220,20 @@ pub fn gaussian_kl(mu: ArrayView2<f32>, logvar: ArrayView2<f32>) -> Result<KlGra
 /// assert!((softmax_cross_entropy(z.view(), y.view())?.loss - 2.0f32.ln()).abs() < 1e-6);
 /// # Ok::<(), shardmix::Error>(())
 /// ```
-pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: ArrayView2<f32>) -> Result<LossGrad> {
+pub fn softmax_cross_entropy(
+    logits: ArrayView2<f32>,
+    targets: ArrayView2<f32>,
+) -> Result<LossGrad> {
     same_shape("softmax_cross_entropy", logits, targets)?;
     let s = 1.0 / logits.nrows().max(1) as f64;
     let mut grad = Array2::zeros(logits.raw_dim());
     let mut total = 0.0f64;
-    for ((z, y), mut g) in logits.rows().into_iter().zip(targets.rows()).zip(grad.rows_mut()) {
+    for ((z, y), mut g) in logits
+        .rows()
+        .into_iter()
+        .zip(targets.rows())
+        .zip(grad.rows_mut())
+    {
         let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
         let lse = max + z.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
         let ysum: f64 = y.iter().map(|&v| v as f64).sum();
@@ -242,7 +262,13 @@ mod tests {
     }
 
     /// Central differences of `f` at `x` against `grad`.
-    fn check(f: impl Fn(&Array2<f32>) -> f32, x: &Array2<f32>, grad: &Array2<f32>, h: f32, tol: f32) {
+    fn check(
+        f: impl Fn(&Array2<f32>) -> f32,
+        x: &Array2<f32>,
+        grad: &Array2<f32>,
+        h: f32,
+        tol: f32,
+    ) {
         for idx in 0..x.len() {
             let (i, j) = (idx / x.ncols(), idx % x.ncols());
             let mut xp = x.clone();
@@ -260,11 +286,17 @@ mod tests {
 
     #[test]
     fn bce_gradient() {
-        let p = randn(3, 4, 1).mapv(|v| sigmoid(v));
+        let p = randn(3, 4, 1).mapv(sigmoid);
         let y = randn(3, 4, 2).mapv(|v| sigmoid(2.0 * v));
         for red in [Reduction::Mean, Reduction::RowSum] {
             let out = bce(p.view(), y.view(), BCE_EPS, red).unwrap();
-            check(|p| bce(p.view(), y.view(), BCE_EPS, red).unwrap().loss, &p, &out.grad, 1e-3, 1e-2);
+            check(
+                |p| bce(p.view(), y.view(), BCE_EPS, red).unwrap().loss,
+                &p,
+                &out.grad,
+                1e-3,
+                1e-2,
+            );
         }
     }
 
@@ -283,7 +315,17 @@ mod tests {
         let z = randn(5, 2, 3).mapv(|v| 3.0 * v);
         let y = randn(5, 2, 4).mapv(|v| sigmoid(v) * 1.05);
         let out = bce_with_logits(z.view(), y.view(), Reduction::Mean).unwrap();
-        check(|z| bce_with_logits(z.view(), y.view(), Reduction::Mean).unwrap().loss, &z, &out.grad, 1e-2, 1e-2);
+        check(
+            |z| {
+                bce_with_logits(z.view(), y.view(), Reduction::Mean)
+                    .unwrap()
+                    .loss
+            },
+            &z,
+            &out.grad,
+            1e-2,
+            1e-2,
+        );
         let big = ndarray::array![[1e4f32, -1e4]];
         let t = ndarray::array![[0.0f32, 1.0]];
         let out = bce_with_logits(big.view(), t.view(), Reduction::Mean).unwrap();
@@ -291,8 +333,12 @@ mod tests {
         // Agrees with BCE on probabilities away from the clamp.
         let z = ndarray::array![[0.3f32, -1.2]];
         let y = ndarray::array![[1.0f32, 0.25]];
-        let a = bce_with_logits(z.view(), y.view(), Reduction::RowSum).unwrap().loss;
-        let b = bce(z.mapv(sigmoid).view(), y.view(), BCE_EPS, Reduction::RowSum).unwrap().loss;
+        let a = bce_with_logits(z.view(), y.view(), Reduction::RowSum)
+            .unwrap()
+            .loss;
+        let b = bce(z.mapv(sigmoid).view(), y.view(), BCE_EPS, Reduction::RowSum)
+            .unwrap()
+            .loss;
         assert!((a - b).abs() < 1e-5);
     }
 
@@ -302,7 +348,13 @@ mod tests {
         let y = randn(4, 3, 6);
         for red in [Reduction::Mean, Reduction::RowSum] {
             let out = mse(p.view(), y.view(), red).unwrap();
-            check(|p| mse(p.view(), y.view(), red).unwrap().loss, &p, &out.grad, 1e-2, 1e-2);
+            check(
+                |p| mse(p.view(), y.view(), red).unwrap().loss,
+                &p,
+                &out.grad,
+                1e-2,
+                1e-2,
+            );
         }
     }
 
@@ -311,10 +363,26 @@ mod tests {
         let mu = randn(3, 4, 7);
         let lv = randn(3, 4, 8).mapv(|v| 0.5 * v);
         let out = gaussian_kl(mu.view(), lv.view()).unwrap();
-        check(|m| gaussian_kl(m.view(), lv.view()).unwrap().loss, &mu, &out.grad_mu, 1e-2, 1e-2);
-        check(|l| gaussian_kl(mu.view(), l.view()).unwrap().loss, &lv, &out.grad_logvar, 1e-2, 1e-2);
+        check(
+            |m| gaussian_kl(m.view(), lv.view()).unwrap().loss,
+            &mu,
+            &out.grad_mu,
+            1e-2,
+            1e-2,
+        );
+        check(
+            |l| gaussian_kl(mu.view(), l.view()).unwrap().loss,
+            &lv,
+            &out.grad_logvar,
+            1e-2,
+            1e-2,
+        );
         // One row, one dim, μ = 1, logσ² = 0: KL = 0.5.
-        let one = gaussian_kl(ndarray::array![[1.0f32]].view(), ndarray::array![[0.0f32]].view()).unwrap();
+        let one = gaussian_kl(
+            ndarray::array![[1.0f32]].view(),
+            ndarray::array![[0.0f32]].view(),
+        )
+        .unwrap();
         assert!((one.loss - 0.5).abs() < 1e-7);
     }
 
@@ -324,7 +392,13 @@ mod tests {
         let y = randn(4, 5, 10).mapv(|v| v.abs());
         let y = &y / &y.sum_axis(ndarray::Axis(1)).insert_axis(ndarray::Axis(1));
         let out = softmax_cross_entropy(z.view(), y.view()).unwrap();
-        check(|z| softmax_cross_entropy(z.view(), y.view()).unwrap().loss, &z, &out.grad, 1e-2, 1e-2);
+        check(
+            |z| softmax_cross_entropy(z.view(), y.view()).unwrap().loss,
+            &z,
+            &out.grad,
+            1e-2,
+            1e-2,
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub struct Mlp {
 /// The weight initialisation suited to the activation that follows a layer.
 pub(crate) fn init_for(act: Activation) -> Init {
     match act {
-        Activation::Relu => Init::KaimingUniform { negative_slope: 0.0 },
+        Activation::Relu => Init::KaimingUniform {
+            negative_slope: 0.0,
+        },
         Activation::LeakyRelu(s) => Init::KaimingUniform { negative_slope: s },
         _ => Init::XavierUniform,
     }
@@ -56,12 +58,22 @@ impl Mlp {
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when fewer than two sizes are given, a
     /// size is 0, or an activation is invalid.
-    pub fn new(sizes: &[usize], hidden: Activation, output: Activation, rng: &mut StepRng) -> Result<Self> {
+    pub fn new(
+        sizes: &[usize],
+        hidden: Activation,
+        output: Activation,
+        rng: &mut StepRng,
+    ) -> Result<Self> {
         if sizes.len() < 2 {
-            return Err(Error::config("mlp.sizes", "needs at least an input and an output size"));
+            return Err(Error::config(
+                "mlp.sizes",
+                "needs at least an input and an output size",
+            ));
         }
         let n = sizes.len() - 1;
-        let acts: Vec<Activation> = (0..n).map(|i| if i + 1 == n { output } else { hidden }).collect();
+        let acts: Vec<Activation> = (0..n)
+            .map(|i| if i + 1 == n { output } else { hidden })
+            .collect();
         Self::with_activations(sizes, &acts, rng)
     }
 
@@ -69,15 +81,27 @@ impl Mlp {
     ///
     /// # Errors
     /// As [`new`](Mlp::new); also when `activations.len() != sizes.len() − 1`.
-    pub fn with_activations(sizes: &[usize], activations: &[Activation], rng: &mut StepRng) -> Result<Self> {
+    pub fn with_activations(
+        sizes: &[usize],
+        activations: &[Activation],
+        rng: &mut StepRng,
+    ) -> Result<Self> {
         if sizes.len() < 2 || activations.len() + 1 != sizes.len() {
             return Err(Error::config(
                 "mlp.sizes",
-                format!("{} sizes need {} activations, got {}", sizes.len(), sizes.len().saturating_sub(1), activations.len()),
+                format!(
+                    "{} sizes need {} activations, got {}",
+                    sizes.len(),
+                    sizes.len().saturating_sub(1),
+                    activations.len()
+                ),
             ));
         }
         if let Some(i) = sizes.iter().position(|&s| s == 0) {
-            return Err(Error::config(format!("mlp.sizes[{i}]"), "must be at least 1"));
+            return Err(Error::config(
+                format!("mlp.sizes[{i}]"),
+                "must be at least 1",
+            ));
         }
         let mut layers = Vec::with_capacity(activations.len());
         for (i, &act) in activations.iter().enumerate() {
@@ -96,14 +120,22 @@ impl Mlp {
         if layers.is_empty() || layers.len() != activations.len() {
             return Err(Error::config(
                 "mlp.layers",
-                format!("{} layers need as many activations, got {}", layers.len(), activations.len()),
+                format!(
+                    "{} layers need as many activations, got {}",
+                    layers.len(),
+                    activations.len()
+                ),
             ));
         }
         for i in 1..layers.len() {
             if layers[i - 1].outputs() != layers[i].inputs() {
                 return Err(Error::config(
                     format!("mlp.layers[{i}]"),
-                    format!("takes {} inputs but the previous layer has {} outputs", layers[i].inputs(), layers[i - 1].outputs()),
+                    format!(
+                        "takes {} inputs but the previous layer has {} outputs",
+                        layers[i].inputs(),
+                        layers[i - 1].outputs()
+                    ),
                 ));
             }
         }
@@ -131,7 +163,9 @@ impl Mlp {
 
     /// The layer widths, input first.
     pub fn sizes(&self) -> Vec<usize> {
-        std::iter::once(self.inputs()).chain(self.layers.iter().map(Linear::outputs)).collect()
+        std::iter::once(self.inputs())
+            .chain(self.layers.iter().map(Linear::outputs))
+            .collect()
     }
 
     /// The layers.
@@ -196,9 +230,18 @@ impl Mlp {
     ///
     /// # Panics
     /// When `grad_out`'s shape differs from the cached output's (a bug in the caller).
-    pub fn backward(&mut self, grad_out: ArrayView2<f32>, params: bool, input: bool) -> Option<&Array2<f32>> {
+    pub fn backward(
+        &mut self,
+        grad_out: ArrayView2<f32>,
+        params: bool,
+        input: bool,
+    ) -> Option<&Array2<f32>> {
         let n = self.layers.len();
-        assert_eq!(grad_out.dim(), self.cache[n].dim(), "gradient shape vs cached output");
+        assert_eq!(
+            grad_out.dim(),
+            self.cache[n].dim(),
+            "gradient shape vs cached output"
+        );
         let rows = grad_out.nrows();
         ensure_shape(&mut self.grads[n], rows, grad_out.ncols());
         self.grads[n].assign(&grad_out);
@@ -215,7 +258,8 @@ impl Mlp {
             };
             self.layers[i].backward(self.cache[i].view(), g, params, gi);
             if i > 0 {
-                self.activations[i - 1].backward_inplace(self.cache[i].view(), self.grads[i].view_mut());
+                self.activations[i - 1]
+                    .backward_inplace(self.cache[i].view(), self.grads[i].view_mut());
             }
         }
         if input {
@@ -259,7 +303,11 @@ mod tests {
         let x = randn(4, 3, 11);
         let r = randn(4, 2, 12);
         let y = m.forward_train(x.view()).clone();
-        assert_eq!(y, m.forward(x.view()), "training and inference passes agree");
+        assert_eq!(
+            y,
+            m.forward(x.view()),
+            "training and inference passes agree"
+        );
         let gx = m.backward(r.view(), true, true).unwrap().clone();
         // Small steps keep the (leaky) ReLU kinks out of the stencil.
         let h = 1e-3f32;
@@ -274,7 +322,10 @@ mod tests {
                     q.layers[l].weight[[i, j]] -= h;
                     let fd = (objective(&p, &x, &r) - objective(&q, &x, &r)) / (2.0 * h as f64);
                     let an = m.layers[l].grad_weight[[i, j]] as f64;
-                    assert!((fd - an).abs() < tol(an), "{hidden:?} layer {l} W[{i},{j}]: {fd} vs {an}");
+                    assert!(
+                        (fd - an).abs() < tol(an),
+                        "{hidden:?} layer {l} W[{i},{j}]: {fd} vs {an}"
+                    );
                 }
                 let mut p = m.clone();
                 p.layers[l].bias[i] += h;
@@ -319,12 +370,24 @@ mod tests {
         let mut r = rng::derive(0, 0, 0);
         assert!(Mlp::new(&[3], Activation::Relu, Activation::Identity, &mut r).is_err());
         assert!(Mlp::new(&[3, 0, 1], Activation::Relu, Activation::Identity, &mut r).is_err());
-        assert!(Mlp::new(&[3, 2], Activation::LeakyRelu(-1.0), Activation::LeakyRelu(-1.0), &mut r).is_err());
+        assert!(Mlp::new(
+            &[3, 2],
+            Activation::LeakyRelu(-1.0),
+            Activation::LeakyRelu(-1.0),
+            &mut r
+        )
+        .is_err());
     }
 
     #[test]
     fn buffers_follow_batch_size() {
-        let mut m = Mlp::new(&[2, 3, 1], Activation::Relu, Activation::Identity, &mut rng::derive(0, 0, 0)).unwrap();
+        let mut m = Mlp::new(
+            &[2, 3, 1],
+            Activation::Relu,
+            Activation::Identity,
+            &mut rng::derive(0, 0, 0),
+        )
+        .unwrap();
         let a = m.forward_train(randn(5, 2, 1).view()).dim();
         let b = m.forward_train(randn(2, 2, 1).view()).dim();
         assert_eq!((a, b), ((5, 1), (2, 1)));

@@ -52,7 +52,10 @@ pub use classifier::{Classifier, ClassifierConfig};
 pub use gan::{Gan, GanConfig, GanLosses};
 pub use init::{standard_normal, Init};
 pub use linear::Linear;
-pub use loss::{bce, bce_with_logits, gaussian_kl, mse, softmax_cross_entropy, KlGrad, LossGrad, Reduction, BCE_EPS};
+pub use loss::{
+    bce, bce_with_logits, gaussian_kl, mse, softmax_cross_entropy, KlGrad, LossGrad, Reduction,
+    BCE_EPS,
+};
 pub use mlp::Mlp;
 pub use sampler::{load_generator, GanSampler, VaeSampler};
 pub use scale::{DataScale, Standardization};

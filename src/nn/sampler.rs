@@ -24,7 +24,11 @@ pub(crate) fn one_hot(context: &str, classes: &[usize], num_classes: usize) -> R
     let mut out = Array2::zeros((classes.len(), num_classes));
     for (i, &c) in classes.iter().enumerate() {
         if c >= num_classes {
-            return Err(Error::shape(format!("{context}: class of row {i}"), format!("a class in 0..{num_classes}"), c));
+            return Err(Error::shape(
+                format!("{context}: class of row {i}"),
+                format!("a class in 0..{num_classes}"),
+                c,
+            ));
         }
         out[[i, c]] = 1.0;
     }
@@ -50,22 +54,43 @@ pub(crate) struct LatentDecoder {
 }
 
 impl LatentDecoder {
-    fn decode(&self, context: &str, z: ArrayView2<f32>, classes: Option<&[usize]>) -> Result<Array2<f32>> {
+    fn decode(
+        &self,
+        context: &str,
+        z: ArrayView2<f32>,
+        classes: Option<&[usize]>,
+    ) -> Result<Array2<f32>> {
         if z.ncols() != self.latent_dim {
-            return Err(Error::shape(format!("{context}: latent columns"), self.latent_dim, z.ncols()));
+            return Err(Error::shape(
+                format!("{context}: latent columns"),
+                self.latent_dim,
+                z.ncols(),
+            ));
         }
         let cond = match (self.num_classes, classes) {
             (Some(c), Some(cls)) => {
                 if cls.len() != z.nrows() {
-                    return Err(Error::shape(format!("{context}: classes"), format!("{} classes (one per row)", z.nrows()), cls.len()));
+                    return Err(Error::shape(
+                        format!("{context}: classes"),
+                        format!("{} classes (one per row)", z.nrows()),
+                        cls.len(),
+                    ));
                 }
                 Some(one_hot(context, cls, c)?)
             }
             (Some(c), None) => {
-                return Err(Error::shape(format!("{context}: classes"), format!("one class in 0..{c} per row (the model is conditional)"), "none"));
+                return Err(Error::shape(
+                    format!("{context}: classes"),
+                    format!("one class in 0..{c} per row (the model is conditional)"),
+                    "none",
+                ));
             }
             (None, Some(_)) => {
-                return Err(Error::shape(format!("{context}: classes"), "none (the model is unconditional)", "a class per row"));
+                return Err(Error::shape(
+                    format!("{context}: classes"),
+                    "none (the model is unconditional)",
+                    "a class per row",
+                ));
             }
             (None, None) => None,
         };
@@ -77,7 +102,13 @@ impl LatentDecoder {
         Ok(out)
     }
 
-    fn generate(&self, context: &str, classes: Option<&[usize]>, count: usize, rng: &mut StepRng) -> Result<Array2<f32>> {
+    fn generate(
+        &self,
+        context: &str,
+        classes: Option<&[usize]>,
+        count: usize,
+        rng: &mut StepRng,
+    ) -> Result<Array2<f32>> {
         let mut z = Array2::zeros((count, self.latent_dim));
         if let Some(s) = z.as_slice_mut() {
             standard_normal(rng, s);
@@ -224,7 +255,10 @@ mod tests {
 
     #[test]
     fn one_hot_checks_range() {
-        assert_eq!(one_hot("t", &[1, 0], 2).unwrap(), ndarray::array![[0.0f32, 1.0], [1.0, 0.0]]);
+        assert_eq!(
+            one_hot("t", &[1, 0], 2).unwrap(),
+            ndarray::array![[0.0f32, 1.0], [1.0, 0.0]]
+        );
         assert!(one_hot("t", &[2], 2).is_err());
     }
 }

@@ -59,10 +59,16 @@ impl Standardization {
             ));
         }
         if let Some(i) = mean.iter().position(|m| !m.is_finite()) {
-            return Err(Error::config(format!("standardization.mean[{i}]"), format!("must be finite, got {}", mean[i])));
+            return Err(Error::config(
+                format!("standardization.mean[{i}]"),
+                format!("must be finite, got {}", mean[i]),
+            ));
         }
         if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(Error::config(format!("standardization.std[{i}]"), format!("must be finite and > 0, got {}", std[i])));
+            return Err(Error::config(
+                format!("standardization.std[{i}]"),
+                format!("must be finite and > 0, got {}", std[i]),
+            ));
         }
         Ok(Standardization { mean, std })
     }
@@ -75,7 +81,10 @@ impl Standardization {
     /// value is not finite.
     pub fn fit(data: ArrayView2<f32>) -> Result<Self> {
         if data.nrows() == 0 {
-            return Err(crate::ErrorKind::Empty { what: "data for standardisation".into() }.into());
+            return Err(crate::ErrorKind::Empty {
+                what: "data for standardisation".into(),
+            }
+            .into());
         }
         let n = data.nrows() as f64;
         let mut mean = Vec::with_capacity(data.ncols());
@@ -85,7 +94,11 @@ impl Standardization {
             let var = col.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n;
             let s = var.sqrt();
             mean.push(m as f32);
-            std.push(if s.is_finite() && s >= MIN_STD { s as f32 } else { 1.0 });
+            std.push(if s.is_finite() && s >= MIN_STD {
+                s as f32
+            } else {
+                1.0
+            });
         }
         Self::new(mean, std)
     }

@@ -25,7 +25,7 @@ use crate::nn::loss::{bce, gaussian_kl, mse, LossGrad, Reduction, BCE_EPS};
 use crate::nn::mlp::{init_for, Mlp};
 use crate::nn::sampler::{hcat, model_info, LatentDecoder, VaeSampler};
 use crate::nn::scale::{DataScale, Standardization};
-use crate::nn::weights::{self, Architecture, Module, ModelKind, Network, FORMAT_VERSION};
+use crate::nn::weights::{self, Architecture, ModelKind, Module, Network, FORMAT_VERSION};
 use crate::rng::{self, purpose, StepRng};
 
 /// Stream of the model rng used for weight initialisation.
@@ -115,13 +115,22 @@ pub(crate) fn validate_common(
     feature_names: Option<&[String]>,
 ) -> Result<()> {
     if num_features == 0 {
-        return Err(Error::config(format!("{model}.num_features"), "must be at least 1"));
+        return Err(Error::config(
+            format!("{model}.num_features"),
+            "must be at least 1",
+        ));
     }
     if num_classes == Some(0) {
-        return Err(Error::config(format!("{model}.num_classes"), "must be at least 1 (use None for an unconditional model)"));
+        return Err(Error::config(
+            format!("{model}.num_classes"),
+            "must be at least 1 (use None for an unconditional model)",
+        ));
     }
     if latent_dim == 0 {
-        return Err(Error::config(format!("{model}.latent_dim"), "must be at least 1"));
+        return Err(Error::config(
+            format!("{model}.latent_dim"),
+            "must be at least 1",
+        ));
     }
     for (name, sizes) in hidden {
         if sizes.is_empty() {
@@ -136,16 +145,25 @@ pub(crate) fn validate_common(
     }
     match (scale, standardization) {
         (DataScale::Unit, Some(_)) => {
-            return Err(Error::config(format!("{model}.standardization"), "only applies to scale `real`"));
+            return Err(Error::config(
+                format!("{model}.standardization"),
+                "only applies to scale `real`",
+            ));
         }
         (DataScale::Real, Some(s)) if s.len() != num_features => {
-            return Err(Error::config(format!("{model}.standardization"), format!("has {} features, the model {num_features}", s.len())));
+            return Err(Error::config(
+                format!("{model}.standardization"),
+                format!("has {} features, the model {num_features}", s.len()),
+            ));
         }
         _ => {}
     }
     if let Some(names) = feature_names {
         if names.len() != num_features {
-            return Err(Error::config(format!("{model}.feature_names"), format!("{} names for {num_features} features", names.len())));
+            return Err(Error::config(
+                format!("{model}.feature_names"),
+                format!("{} names for {num_features} features", names.len()),
+            ));
         }
     }
     Ok(())
@@ -222,7 +240,9 @@ impl Vae {
         enc_sizes.extend(&config.hidden);
         let encoder = Mlp::new(&enc_sizes, config.activation, config.activation, &mut rng)?;
         let h = config.hidden[config.hidden.len() - 1];
-        let head = |rng: &mut StepRng| Linear::new(h, config.latent_dim, init_for(Activation::Identity), rng);
+        let head = |rng: &mut StepRng| {
+            Linear::new(h, config.latent_dim, init_for(Activation::Identity), rng)
+        };
         let fc_mu = head(&mut rng);
         let fc_logvar = head(&mut rng);
         let mut dec_sizes = vec![config.latent_dim + c];
@@ -264,11 +284,20 @@ impl Vae {
 
     pub(crate) fn from_file(arch: Architecture, mut tensors: weights::Tensors) -> Result<Self> {
         let path = tensors.path().to_path_buf();
-        let err = |m: String| -> Error { ErrorKind::Model { path: path.clone(), message: m }.into() };
+        let err = |m: String| -> Error {
+            ErrorKind::Model {
+                path: path.clone(),
+                message: m,
+            }
+            .into()
+        };
         if arch.kind != ModelKind::Vae {
             return Err(err(format!("holds a {}, not a vae", arch.kind.as_str())));
         }
-        let net = |name: &str| arch.network(name).ok_or_else(|| err(format!("network '{name}' is missing")));
+        let net = |name: &str| {
+            arch.network(name)
+                .ok_or_else(|| err(format!("network '{name}' is missing")))
+        };
         let encoder = tensors.mlp(net("encoder")?)?;
         let fc_mu = tensors.mlp(net("fc_mu")?)?.layers()[0].clone();
         let fc_logvar = tensors.mlp(net("fc_logvar")?)?.layers()[0].clone();
@@ -311,7 +340,17 @@ impl Vae {
     /// # Errors
     /// A config error for a `unit` model or a wrong feature count.
     pub fn set_standardization(&mut self, s: Standardization) -> Result<()> {
-        validate_common("vae", self.num_features, self.num_classes, self.latent_dim, &[], &[], self.scale, Some(&s), None)?;
+        validate_common(
+            "vae",
+            self.num_features,
+            self.num_classes,
+            self.latent_dim,
+            &[],
+            &[],
+            self.scale,
+            Some(&s),
+            None,
+        )?;
         self.standardization = Some(s);
         Ok(())
     }
@@ -354,7 +393,14 @@ impl Vae {
         if self.scale == DataScale::Real && self.standardization.is_none() {
             self.standardization = Some(Standardization::fit(batch.features.view())?);
         }
-        let p = prepare("vae", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = prepare(
+            "vae",
+            batch,
+            self.num_features,
+            self.num_classes,
+            self.scale,
+            self.standardization.as_ref(),
+        )?;
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
         let l = self.latent_dim;
@@ -381,7 +427,11 @@ impl Vae {
             kl: kl.loss,
         };
         if !losses.total.is_finite() {
-            return Err(non_finite("VAE", step, format!("reconstruction {}, KL {}", rec.loss, kl.loss)));
+            return Err(non_finite(
+                "VAE",
+                step,
+                format!("reconstruction {}, KL {}", rec.loss, kl.loss),
+            ));
         }
 
         // Backward.
@@ -399,8 +449,10 @@ impl Vae {
         let h = self.encoder.output();
         let mut g_h = Array2::zeros(h.raw_dim());
         let mut g_h2 = Array2::zeros(h.raw_dim());
-        self.fc_mu.backward(h.view(), g_mu.view(), true, Some(g_h.view_mut()));
-        self.fc_logvar.backward(h.view(), g_lv.view(), true, Some(g_h2.view_mut()));
+        self.fc_mu
+            .backward(h.view(), g_mu.view(), true, Some(g_h.view_mut()));
+        self.fc_logvar
+            .backward(h.view(), g_lv.view(), true, Some(g_h2.view_mut()));
         g_h += &g_h2;
         self.encoder.backward(g_h.view(), true, false);
         self.adam.step(
@@ -422,9 +474,19 @@ impl Vae {
     /// no standardisation yet.
     pub fn eval_loss(&self, batch: &Batch) -> Result<VaeLosses> {
         if self.scale == DataScale::Real && self.standardization.is_none() {
-            return Err(input::model_error("vae: no standardisation yet (train a step or call set_standardization first)".into()));
+            return Err(input::model_error(
+                "vae: no standardisation yet (train a step or call set_standardization first)"
+                    .into(),
+            ));
         }
-        let p = prepare("vae", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = prepare(
+            "vae",
+            batch,
+            self.num_features,
+            self.num_classes,
+            self.scale,
+            self.standardization.as_ref(),
+        )?;
         let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | batch.step);
         let cond = p.cond.as_ref().map(|c| c.view());
         let h = self.encoder.forward(hcat(p.x.view(), cond).view());
@@ -434,7 +496,10 @@ impl Vae {
         if let Some(e) = z.as_slice_mut() {
             standard_normal(&mut rng, e);
         }
-        Zip::from(&mut z).and(&mu).and(&logvar).for_each(|z, &m, &lv| *z = m + (0.5 * lv).exp() * *z);
+        Zip::from(&mut z)
+            .and(&mu)
+            .and(&logvar)
+            .for_each(|z, &m, &lv| *z = m + (0.5 * lv).exp() * *z);
         let recon = self.decoder.forward(hcat(z.view(), cond).view());
         let rec = reconstruction(self.scale, &recon, &p.x)?;
         let kl = gaussian_kl(mu.view(), logvar.view())?;
@@ -497,12 +562,22 @@ impl Vae {
     /// An inference snapshot of the decoder, to share across threads.
     pub fn sampler(&self) -> VaeSampler {
         let net = Mlp::from_layers(
-            self.decoder.layers().iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
+            self.decoder
+                .layers()
+                .iter()
+                .map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone()))
+                .collect(),
             self.decoder.activations().to_vec(),
         )
         .unwrap_or_else(|_| self.decoder.clone());
         VaeSampler::from_parts(
-            model_info(&self.path, Origin::Vae, self.num_features, self.num_classes, self.feature_names.clone()),
+            model_info(
+                &self.path,
+                Origin::Vae,
+                self.num_features,
+                self.num_classes,
+                self.feature_names.clone(),
+            ),
             LatentDecoder {
                 net,
                 latent_dim: self.latent_dim,
@@ -538,19 +613,40 @@ mod tests {
     #[test]
     fn full_gradient_matches_finite_differences() {
         for scale in [DataScale::Unit, DataScale::Real] {
-            let cfg = VaeConfig { hidden: vec![5], latent_dim: 3, activation: Activation::Tanh, scale, num_classes: Some(2), ..VaeConfig::new(4) };
+            let cfg = VaeConfig {
+                hidden: vec![5],
+                latent_dim: 3,
+                activation: Activation::Tanh,
+                scale,
+                num_classes: Some(2),
+                ..VaeConfig::new(4)
+            };
             let vae = Vae::new(cfg, 3).unwrap();
             let mut b = unit_batch(6, 4, 0);
-            b.targets = Some(Array2::from_shape_fn((6, 2), |(i, j)| if i % 2 == j { 1.0 } else { 0.0 }));
+            b.targets = Some(Array2::from_shape_fn((6, 2), |(i, j)| {
+                if i % 2 == j {
+                    1.0
+                } else {
+                    0.0
+                }
+            }));
             // Loss with the same ε as train_step (step 0).
             let loss = |v: &Vae| -> f64 {
                 let mut v = v.clone();
-                v.adam = Adam::new(AdamConfig { lr: 1e-30, ..Default::default() }).unwrap();
+                v.adam = Adam::new(AdamConfig {
+                    lr: 1e-30,
+                    ..Default::default()
+                })
+                .unwrap();
                 v.train_step(&b).unwrap().total as f64
             };
             let mut trained = vae.clone();
             // Capture gradients: run a step with a tiny lr and read the grads.
-            trained.adam = Adam::new(AdamConfig { lr: 1e-30, ..Default::default() }).unwrap();
+            trained.adam = Adam::new(AdamConfig {
+                lr: 1e-30,
+                ..Default::default()
+            })
+            .unwrap();
             trained.train_step(&b).unwrap();
             let h = 1e-2f32;
             let mut checked = 0;
@@ -571,7 +667,10 @@ mod tests {
                     pick(&mut m).weight[[o, i]] -= h;
                     let fd = (loss(&p) - loss(&m)) / (2.0 * h as f64);
                     let a = an[[o, i]] as f64;
-                    assert!((fd - a).abs() < 2e-2 * (1.0 + a.abs()), "{scale:?} {name}[{o},{i}]: fd {fd} vs {a}");
+                    assert!(
+                        (fd - a).abs() < 2e-2 * (1.0 + a.abs()),
+                        "{scale:?} {name}[{o},{i}]: fd {fd} vs {a}"
+                    );
                     checked += 1;
                 }
             }
@@ -581,7 +680,11 @@ mod tests {
 
     #[test]
     fn loss_decreases_and_is_deterministic() {
-        let cfg = VaeConfig { hidden: vec![32], latent_dim: 4, ..VaeConfig::new(8) };
+        let cfg = VaeConfig {
+            hidden: vec![32],
+            latent_dim: 4,
+            ..VaeConfig::new(8)
+        };
         let b = unit_batch(32, 8, 0);
         let mut a = Vae::new(cfg.clone(), 11).unwrap();
         let mut c = Vae::new(cfg, 11).unwrap();
@@ -598,29 +701,63 @@ mod tests {
 
     #[test]
     fn shape_and_value_errors() {
-        let mut vae = Vae::new(VaeConfig { num_classes: Some(3), ..VaeConfig::new(4) }, 0).unwrap();
+        let mut vae = Vae::new(
+            VaeConfig {
+                num_classes: Some(3),
+                ..VaeConfig::new(4)
+            },
+            0,
+        )
+        .unwrap();
         let err = vae.train_step(&unit_batch(2, 5, 0)).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Shape { .. }), "{err}");
         let err = vae.train_step(&unit_batch(2, 4, 0)).unwrap_err();
         assert!(err.to_string().contains("conditional"), "{err}");
         let mut b = unit_batch(2, 4, 5);
         b.targets = Some(Array2::zeros((2, 2)));
-        assert!(matches!(vae.train_step(&b).unwrap_err().kind(), ErrorKind::Shape { .. }));
+        assert!(matches!(
+            vae.train_step(&b).unwrap_err().kind(),
+            ErrorKind::Shape { .. }
+        ));
         b.targets = Some(Array2::zeros((2, 3)));
         b.features[[1, 2]] = 1.5;
         let err = vae.train_step(&b).unwrap_err();
-        assert!(err.to_string().contains("outside [0, 1]") && err.to_string().contains("step 5"), "{err}");
+        assert!(
+            err.to_string().contains("outside [0, 1]") && err.to_string().contains("step 5"),
+            "{err}"
+        );
         assert_eq!(vae.steps(), 0);
     }
 
     #[test]
     fn non_finite_loss_names_the_step() {
-        let mut vae = Vae::new(VaeConfig { scale: DataScale::Real, ..VaeConfig::new(2) }, 0).unwrap();
-        vae.train_step(&Batch::new(0, ndarray::array![[0.0f32, 1.0], [1.0, 0.0]], None, vec![0, 1]).unwrap()).unwrap();
+        let mut vae = Vae::new(
+            VaeConfig {
+                scale: DataScale::Real,
+                ..VaeConfig::new(2)
+            },
+            0,
+        )
+        .unwrap();
+        vae.train_step(
+            &Batch::new(
+                0,
+                ndarray::array![[0.0f32, 1.0], [1.0, 0.0]],
+                None,
+                vec![0, 1],
+            )
+            .unwrap(),
+        )
+        .unwrap();
         vae.fc_logvar.bias.fill(1e6);
         let before = vae.decoder.layers().to_vec();
-        let err = vae.train_step(&Batch::new(1, ndarray::array![[0.0f32, 1.0]], None, vec![0]).unwrap()).unwrap_err();
-        assert!(err.to_string().contains("step 1") && err.to_string().contains("not finite"), "{err}");
+        let err = vae
+            .train_step(&Batch::new(1, ndarray::array![[0.0f32, 1.0]], None, vec![0]).unwrap())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("step 1") && err.to_string().contains("not finite"),
+            "{err}"
+        );
         assert_eq!(vae.decoder.layers(), &before[..]);
     }
 
@@ -628,28 +765,73 @@ mod tests {
     fn invalid_configs() {
         for cfg in [
             VaeConfig::new(0),
-            VaeConfig { latent_dim: 0, ..VaeConfig::new(3) },
-            VaeConfig { hidden: vec![], ..VaeConfig::new(3) },
-            VaeConfig { hidden: vec![4, 0], ..VaeConfig::new(3) },
-            VaeConfig { num_classes: Some(0), ..VaeConfig::new(3) },
-            VaeConfig { adam: AdamConfig { lr: f32::INFINITY, ..Default::default() }, ..VaeConfig::new(3) },
-            VaeConfig { feature_names: Some(vec!["a".into()]), ..VaeConfig::new(3) },
+            VaeConfig {
+                latent_dim: 0,
+                ..VaeConfig::new(3)
+            },
+            VaeConfig {
+                hidden: vec![],
+                ..VaeConfig::new(3)
+            },
+            VaeConfig {
+                hidden: vec![4, 0],
+                ..VaeConfig::new(3)
+            },
+            VaeConfig {
+                num_classes: Some(0),
+                ..VaeConfig::new(3)
+            },
+            VaeConfig {
+                adam: AdamConfig {
+                    lr: f32::INFINITY,
+                    ..Default::default()
+                },
+                ..VaeConfig::new(3)
+            },
+            VaeConfig {
+                feature_names: Some(vec!["a".into()]),
+                ..VaeConfig::new(3)
+            },
         ] {
-            assert!(matches!(Vae::new(cfg.clone(), 0).unwrap_err().kind(), ErrorKind::Config { .. }), "{cfg:?}");
+            assert!(
+                matches!(
+                    Vae::new(cfg.clone(), 0).unwrap_err().kind(),
+                    ErrorKind::Config { .. }
+                ),
+                "{cfg:?}"
+            );
         }
     }
 
     #[test]
     fn real_scale_generates_in_data_scale() {
-        let x = Array2::from_shape_fn((64, 2), |(i, j)| if j == 0 { 100.0 + (i % 8) as f32 } else { -5.0 + 0.01 * (i % 4) as f32 });
+        let x = Array2::from_shape_fn((64, 2), |(i, j)| {
+            if j == 0 {
+                100.0 + (i % 8) as f32
+            } else {
+                -5.0 + 0.01 * (i % 4) as f32
+            }
+        });
         let b = Batch::new(0, x, None, (0..64).collect()).unwrap();
-        let mut vae = Vae::new(VaeConfig { scale: DataScale::Real, hidden: vec![16], latent_dim: 2, ..VaeConfig::new(2) }, 1).unwrap();
+        let mut vae = Vae::new(
+            VaeConfig {
+                scale: DataScale::Real,
+                hidden: vec![16],
+                latent_dim: 2,
+                ..VaeConfig::new(2)
+            },
+            1,
+        )
+        .unwrap();
         for _ in 0..300 {
             vae.train_step(&b).unwrap();
         }
         let s = vae.standardization().unwrap();
         assert!((s.mean()[0] - 103.5).abs() < 1e-3);
-        let out = vae.sampler().generate(None, 500, &mut rng::derive(0, 0, 0)).unwrap();
+        let out = vae
+            .sampler()
+            .generate(None, 500, &mut rng::derive(0, 0, 0))
+            .unwrap();
         let m0 = out.column(0).mean().unwrap();
         let m1 = out.column(1).mean().unwrap();
         assert!((m0 - 103.5).abs() < 2.0, "{m0}");

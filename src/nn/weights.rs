@@ -189,7 +189,9 @@ impl Architecture {
                         self.num_features
                     ));
                 }
-                Standardization::new(m.clone(), s.clone()).map(Some).map_err(|e| e.to_string())
+                Standardization::new(m.clone(), s.clone())
+                    .map(Some)
+                    .map_err(|e| e.to_string())
             }
             (DataScale::Real, _, _) => Err("scale \"real\" needs `mean` and `std`".into()),
         }
@@ -199,7 +201,10 @@ impl Architecture {
     /// and the expected networks are present. Returns a message naming what does not fit.
     pub(crate) fn check(&self) -> Result<(), String> {
         if self.version != FORMAT_VERSION {
-            return Err(format!("architecture version {} is not supported (expected {FORMAT_VERSION})", self.version));
+            return Err(format!(
+                "architecture version {} is not supported (expected {FORMAT_VERSION})",
+                self.version
+            ));
         }
         let (f, l) = (self.num_features, self.latent_dim);
         if f == 0 || l == 0 || self.num_classes == Some(0) {
@@ -218,26 +223,45 @@ impl Architecture {
         };
         for net in &self.networks {
             if !expected.contains(&net.name.as_str()) {
-                return Err(format!("unexpected network '{}' for a {} (expected {expected:?})", net.name, self.kind.as_str()));
+                return Err(format!(
+                    "unexpected network '{}' for a {} (expected {expected:?})",
+                    net.name,
+                    self.kind.as_str()
+                ));
             }
             if net.sizes.len() < 2 || net.activations.len() + 1 != net.sizes.len() {
-                return Err(format!("network '{}': {} sizes need {} activations, found {}", net.name, net.sizes.len(), net.sizes.len().saturating_sub(1), net.activations.len()));
+                return Err(format!(
+                    "network '{}': {} sizes need {} activations, found {}",
+                    net.name,
+                    net.sizes.len(),
+                    net.sizes.len().saturating_sub(1),
+                    net.activations.len()
+                ));
             }
             if net.sizes.contains(&0) {
                 return Err(format!("network '{}': a layer width is 0", net.name));
             }
             if net.module == Module::Linear && net.sizes.len() != 2 {
-                return Err(format!("network '{}': a linear module has exactly one layer", net.name));
+                return Err(format!(
+                    "network '{}': a linear module has exactly one layer",
+                    net.name
+                ));
             }
             for a in &net.activations {
                 a.validate(&net.name).map_err(|e| e.to_string())?;
             }
         }
-        let get = |name: &str| self.network(name).ok_or_else(|| format!("network '{name}' is missing"));
+        let get = |name: &str| {
+            self.network(name)
+                .ok_or_else(|| format!("network '{name}' is missing"))
+        };
         let io = |net: &Network, input: usize, output: usize| -> Result<(), String> {
             let (i, o) = (net.sizes[0], net.sizes[net.sizes.len() - 1]);
             if i != input || o != output {
-                return Err(format!("network '{}' maps {i} → {o}, expected {input} → {output}", net.name));
+                return Err(format!(
+                    "network '{}' maps {i} → {o}, expected {input} → {output}",
+                    net.name
+                ));
             }
             Ok(())
         };
@@ -250,12 +274,16 @@ impl Architecture {
                     let n = get(head)?;
                     io(n, h, l)?;
                     if n.module != Module::Linear || n.activations != [Activation::Identity] {
-                        return Err(format!("network '{head}' must be a single linear layer without activation"));
+                        return Err(format!(
+                            "network '{head}' must be a single linear layer without activation"
+                        ));
                     }
                 }
                 let dec = get("decoder")?;
                 io(dec, l + c, f)?;
-                if self.scale == DataScale::Unit && dec.activations.last() != Some(&Activation::Sigmoid) {
+                if self.scale == DataScale::Unit
+                    && dec.activations.last() != Some(&Activation::Sigmoid)
+                {
                     return Err("a VAE for data in [0, 1] (scale \"unit\") needs a sigmoid after the decoder's last layer".into());
                 }
             }
@@ -264,12 +292,17 @@ impl Architecture {
                 let d = get("discriminator")?;
                 io(d, f + c, 1)?;
                 if d.activations.last() != Some(&Activation::Identity) {
-                    return Err("the discriminator must end in a logit (no final activation)".into());
+                    return Err(
+                        "the discriminator must end in a logit (no final activation)".into(),
+                    );
                 }
             }
         }
         if self.networks.len() != expected.len() {
-            return Err(format!("expected networks {expected:?}, found {} entries", self.networks.len()));
+            return Err(format!(
+                "expected networks {expected:?}, found {} entries",
+                self.networks.len()
+            ));
         }
         Ok(())
     }
@@ -291,8 +324,16 @@ pub(crate) fn save(path: &Path, arch: &Architecture, nets: &[&[Linear]]) -> Resu
     for (net, layers) in arch.networks.iter().zip(nets) {
         for (i, layer) in layers.iter().enumerate() {
             let prefix = net.layer_prefix(i);
-            owned.push((format!("{prefix}.weight"), vec![layer.outputs(), layer.inputs()], to_bytes(layer.weight().iter())));
-            owned.push((format!("{prefix}.bias"), vec![layer.outputs()], to_bytes(layer.bias().iter())));
+            owned.push((
+                format!("{prefix}.weight"),
+                vec![layer.outputs(), layer.inputs()],
+                to_bytes(layer.weight().iter()),
+            ));
+            owned.push((
+                format!("{prefix}.bias"),
+                vec![layer.outputs()],
+                to_bytes(layer.bias().iter()),
+            ));
         }
     }
     let mut views = Vec::with_capacity(owned.len());
@@ -301,13 +342,15 @@ pub(crate) fn save(path: &Path, arch: &Architecture, nets: &[&[Linear]]) -> Resu
             .map_err(|e| model_err(path, format!("tensor '{name}': {e}")))?;
         views.push((name.clone(), view));
     }
-    let json = serde_json::to_string(arch).map_err(|e| model_err(path, format!("architecture to JSON: {e}")))?;
+    let json = serde_json::to_string(arch)
+        .map_err(|e| model_err(path, format!("architecture to JSON: {e}")))?;
     let meta = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (KIND_KEY.to_string(), arch.kind.as_str().to_string()),
         (ARCHITECTURE_KEY.to_string(), json),
     ]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| model_err(path, format!("serialising: {e}")))?;
+    let bytes = safetensors::serialize(views, Some(meta))
+        .map_err(|e| model_err(path, format!("serialising: {e}")))?;
     write_atomic(path, &bytes)
 }
 
@@ -359,20 +402,32 @@ impl Tensors {
 
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let (dtype, found, bytes) = self.map.remove(name).ok_or_else(|| {
-            model_err(&self.path, format!("tensor '{name}' is missing (expected F32 {shape:?})"))
+            model_err(
+                &self.path,
+                format!("tensor '{name}' is missing (expected F32 {shape:?})"),
+            )
         })?;
         if dtype != Dtype::F32 {
-            return Err(model_err(&self.path, format!("tensor '{name}' has dtype {dtype:?}, expected F32")));
+            return Err(model_err(
+                &self.path,
+                format!("tensor '{name}' has dtype {dtype:?}, expected F32"),
+            ));
         }
         if found != shape {
-            return Err(model_err(&self.path, format!("tensor '{name}' has shape {found:?}, expected {shape:?}")));
+            return Err(model_err(
+                &self.path,
+                format!("tensor '{name}' has shape {found:?}, expected {shape:?}"),
+            ));
         }
         let values: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(model_err(&self.path, format!("tensor '{name}' holds a non-finite value at element {i}")));
+            return Err(model_err(
+                &self.path,
+                format!("tensor '{name}' holds a non-finite value at element {i}"),
+            ));
         }
         Ok(values)
     }
@@ -391,7 +446,8 @@ impl Tensors {
         for i in 0..net.activations.len() {
             layers.push(self.take_linear(&net.layer_prefix(i), net.sizes[i], net.sizes[i + 1])?);
         }
-        Mlp::from_layers(layers, net.activations.clone()).map_err(|e| model_err(&self.path, format!("network '{}': {e}", net.name)))
+        Mlp::from_layers(layers, net.activations.clone())
+            .map_err(|e| model_err(&self.path, format!("network '{}': {e}", net.name)))
     }
 
     /// Fail if tensors remain that no network claimed.
@@ -399,7 +455,10 @@ impl Tensors {
         if let Some(name) = self.map.keys().next() {
             return Err(model_err(
                 &self.path,
-                format!("unexpected tensor '{name}' ({} not used by the architecture)", self.map.len()),
+                format!(
+                    "unexpected tensor '{name}' ({} not used by the architecture)",
+                    self.map.len()
+                ),
             ));
         }
         Ok(())
@@ -416,24 +475,55 @@ pub(crate) fn load(path: &Path) -> Result<(Architecture, Tensors)> {
     let arch = architecture_from_metadata(path, meta.metadata().as_ref())?;
     let mut map = BTreeMap::new();
     for (name, view) in st.iter() {
-        map.insert(name.to_string(), (view.dtype(), view.shape().to_vec(), view.data().to_vec()));
+        map.insert(
+            name.to_string(),
+            (view.dtype(), view.shape().to_vec(), view.data().to_vec()),
+        );
     }
-    Ok((arch, Tensors { path: path.to_path_buf(), map }))
+    Ok((
+        arch,
+        Tensors {
+            path: path.to_path_buf(),
+            map,
+        },
+    ))
 }
 
-fn architecture_from_metadata(path: &Path, meta: Option<&HashMap<String, String>>) -> Result<Architecture> {
-    let meta = meta.ok_or_else(|| model_err(path, format!("no metadata: a shardmix model needs '{KIND_KEY}' and '{ARCHITECTURE_KEY}'")))?;
-    let json = meta
-        .get(ARCHITECTURE_KEY)
-        .ok_or_else(|| model_err(path, format!("metadata key '{ARCHITECTURE_KEY}' is missing")))?;
-    let arch: Architecture = serde_json::from_str(json)
-        .map_err(|e| model_err(path, format!("metadata '{ARCHITECTURE_KEY}' is not a valid architecture: {e}")))?;
+fn architecture_from_metadata(
+    path: &Path,
+    meta: Option<&HashMap<String, String>>,
+) -> Result<Architecture> {
+    let meta = meta.ok_or_else(|| {
+        model_err(
+            path,
+            format!("no metadata: a shardmix model needs '{KIND_KEY}' and '{ARCHITECTURE_KEY}'"),
+        )
+    })?;
+    let json = meta.get(ARCHITECTURE_KEY).ok_or_else(|| {
+        model_err(
+            path,
+            format!("metadata key '{ARCHITECTURE_KEY}' is missing"),
+        )
+    })?;
+    let arch: Architecture = serde_json::from_str(json).map_err(|e| {
+        model_err(
+            path,
+            format!("metadata '{ARCHITECTURE_KEY}' is not a valid architecture: {e}"),
+        )
+    })?;
     if let Some(kind) = meta.get(KIND_KEY) {
         if kind != arch.kind.as_str() {
-            return Err(model_err(path, format!("metadata '{KIND_KEY}' is '{kind}' but the architecture says '{}'", arch.kind.as_str())));
+            return Err(model_err(
+                path,
+                format!(
+                    "metadata '{KIND_KEY}' is '{kind}' but the architecture says '{}'",
+                    arch.kind.as_str()
+                ),
+            ));
         }
     }
-    arch.check().map_err(|m| model_err(path, format!("metadata '{ARCHITECTURE_KEY}': {m}")))?;
+    arch.check()
+        .map_err(|m| model_err(path, format!("metadata '{ARCHITECTURE_KEY}': {m}")))?;
     Ok(arch)
 }
 
