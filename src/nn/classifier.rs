@@ -37,13 +37,14 @@ impl ClassifierConfig {
 ///
 /// # Example
 /// ```
-/// use shardmix::nn::{Classifier, ClassifierConfig};
+/// use shardmix::nn::{AdamConfig, Classifier, ClassifierConfig};
 /// use shardmix::Batch;
 /// let x = ndarray::array![[0.0f32, 1.0], [1.0, 0.0], [0.1, 0.9], [0.9, 0.2]];
 /// let y = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]];
 /// let batch = Batch::new(0, x.clone(), Some(y), vec![0, 1, 2, 3])?;
-/// let mut clf = Classifier::new(ClassifierConfig { hidden: None, ..ClassifierConfig::new(2, 2) }, 0)?;
-/// for _ in 0..300 { clf.train_step(&batch)?; }
+/// let adam = AdamConfig { lr: 0.05, ..AdamConfig::default() };
+/// let mut clf = Classifier::new(ClassifierConfig { hidden: None, adam, ..ClassifierConfig::new(2, 2) }, 0)?;
+/// for _ in 0..200 { clf.train_step(&batch)?; }
 /// assert_eq!(clf.predict(&x)?, vec![0, 1, 0, 1]);
 /// assert_eq!(clf.accuracy(&x, &[0, 1, 0, 1])?, 1.0);
 /// # Ok::<(), shardmix::Error>(())

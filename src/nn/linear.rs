@@ -22,7 +22,7 @@ use crate::rng::StepRng;
 /// let y = layer.forward(array![[1.0f32, 1.0]].view());
 /// assert_eq!(y, array![[3.5f32, -1.0, 2.5]]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Linear {
     /// `[out, in]`, row-major.
     pub(crate) weight: Array2<f32>,
@@ -32,6 +32,13 @@ pub struct Linear {
     pub(crate) grad_weight: Array2<f32>,
     /// ∂L/∂b of the last backward pass.
     pub(crate) grad_bias: Array1<f32>,
+}
+
+/// Layers are equal when their parameters are (gradients are scratch space).
+impl PartialEq for Linear {
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight && self.bias == other.bias
+    }
 }
 
 impl Linear {

@@ -15,10 +15,11 @@
 //! # Example
 //! ```
 //! use std::sync::Arc;
-//! use shardmix::nn::{Vae, VaeConfig};
+//! use shardmix::nn::{AdamConfig, Vae, VaeConfig};
 //! use shardmix::{Batch, Generator};
 //! // A conditional VAE on 4 features in [0, 1] with 2 classes.
-//! let config = VaeConfig { num_classes: Some(2), hidden: vec![16], latent_dim: 2, ..VaeConfig::new(4) };
+//! let adam = AdamConfig { lr: 1e-2, ..AdamConfig::default() };
+//! let config = VaeConfig { num_classes: Some(2), hidden: vec![16], latent_dim: 2, adam, ..VaeConfig::new(4) };
 //! let mut vae = Vae::new(config, 42)?;
 //! let x = ndarray::array![[1.0f32, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]];
 //! let y = ndarray::array![[1.0f32, 0.0], [0.0, 1.0]];
@@ -27,8 +28,12 @@
 //!     vae.train_step(&batch)?;
 //! }
 //! let sampler: Arc<dyn Generator> = Arc::new(vae.sampler());
-//! let rows = sampler.generate(Some(&[0, 1]), 2, &mut shardmix::rng::derive(1, 2, 3))?;
-//! assert!(rows[[0, 0]] > rows[[0, 3]] && rows[[1, 3]] > rows[[1, 0]]);
+//! // 100 rows of class 0, then 100 of class 1.
+//! let classes: Vec<usize> = (0..200).map(|i| i / 100).collect();
+//! let rows = sampler.generate(Some(&classes), 200, &mut shardmix::rng::derive(1, 2, 3))?;
+//! let mean = |r: std::ops::Range<usize>, c: usize| rows.slice(ndarray::s![r, c]).mean().unwrap_or(0.0);
+//! assert!(mean(0..100, 0) > mean(0..100, 3) + 0.3);
+//! assert!(mean(100..200, 3) > mean(100..200, 0) + 0.3);
 //! # Ok::<(), shardmix::Error>(())
 //! ```
 

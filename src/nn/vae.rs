@@ -660,7 +660,13 @@ mod tests {
         let x =
             Array2::from_shape_fn(
                 (64, 2),
-                |(i, j)| if j == 0 { 100.0 + (i % 8) as f32 } else { -5.0 + 0.01 * (i % 4) as f32 },
+                |(i, j)| {
+                    if j == 0 {
+                        100.0 + (i % 8) as f32
+                    } else {
+                        -5.0 + 0.01 * (i % 4) as f32
+                    }
+                },
             );
         let b = Batch::new(0, x, None, (0..64).collect()).unwrap();
         let mut vae =
