@@ -1,0 +1,122 @@
+//! Shared fixture helpers for the integration tests: write small Parquet files in code, and
+//! find the bundled parquet-testing files.
+//!
+//! Use from a test file with `mod common;`. Every writer here is deterministic: the same call
+//! writes the same bytes.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow_schema::{Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// `tests/data` (the bundled parquet-testing fixtures).
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data")
+}
+
+/// A file under `tests/data`, e.g. `fixture("data/alltypes_plain.parquet")`.
+pub fn fixture(rel: &str) -> PathBuf {
+    data_dir().join(rel)
+}
+
+/// A fresh temporary directory, removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// Writer properties for test files: `compression`, row groups of `row_group` rows, small
+/// pages (so that a few hundred rows span several pages).
+pub fn props(compression: Compression, row_group: usize) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(row_group))
+        .set_data_page_row_count_limit(64)
+        .set_write_batch_size(64)
+        .build()
+}
+
+/// Write `columns` (name, array) as one Parquet file with `props`; all arrays must have the
+/// same length. Columns are nullable iff the array holds a null.
+pub fn write_columns(path: &Path, columns: Vec<(&str, ArrayRef)>, props: WriterProperties) {
+    let fields: Vec<Field> =
+        columns.iter().map(|(name, a)| Field::new(*name, a.data_type().clone(), a.null_count() > 0)).collect();
+    let schema = Arc::new(Schema::new(fields));
+    let arrays: Vec<ArrayRef> = columns.into_iter().map(|(_, a)| a).collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays).expect("consistent test columns");
+    write_batch(path, &batch, props);
+}
+
+/// Write one record batch as a Parquet file.
+pub fn write_batch(path: &Path, batch: &RecordBatch, props: WriterProperties) {
+    let file = File::create(path).expect("create test file");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("open test writer");
+    writer.write(batch).expect("write test batch");
+    writer.close().expect("close test file");
+}
+
+/// The value of feature `j` at global row `row` in [`classification_file`] data: exact in f32
+/// (small integers plus a multiple of 1/64).
+pub fn feature_value(row: u64, j: usize) -> f32 {
+    (row % 1000) as f32 + j as f32 / 64.0
+}
+
+/// The label of global row `row` in [`classification_file`] data.
+pub fn label_value(row: u64, classes: usize) -> i64 {
+    ((row * 7 + 3) % classes as u64) as i64
+}
+
+/// Write a classification shard: `features` float32 columns `x0..x{F-1}` and an int64
+/// `label` column, rows `first_row..first_row + rows` of a dataset whose values are
+/// [`feature_value`] and [`label_value`] — so any reader result can be checked exactly.
+pub fn classification_file(
+    path: &Path,
+    first_row: u64,
+    rows: usize,
+    features: usize,
+    classes: usize,
+    row_group: usize,
+) {
+    let names: Vec<String> = (0..features).map(|j| format!("x{j}")).collect();
+    let mut columns: Vec<(&str, ArrayRef)> = Vec::with_capacity(features + 1);
+    for (j, name) in names.iter().enumerate() {
+        let values: Vec<f32> = (0..rows as u64).map(|r| feature_value(first_row + r, j)).collect();
+        columns.push((name.as_str(), Arc::new(Float32Array::from(values))));
+    }
+    let labels: Vec<i64> = (0..rows as u64).map(|r| label_value(first_row + r, classes)).collect();
+    columns.push(("label", Arc::new(Int64Array::from(labels))));
+    write_columns(path, columns, props(Compression::SNAPPY, row_group));
+}
+
+/// Write a file of mixed numeric types: `a` int32 = row, `b` int64 = 10·row, `c` float64 =
+/// row / 4, `d` float32 = −row; `rows` rows.
+pub fn mixed_numeric_file(path: &Path, rows: usize, row_group: usize) {
+    let r: Vec<i32> = (0..rows as i32).collect();
+    write_columns(
+        path,
+        vec![
+            ("a", Arc::new(Int32Array::from(r.clone()))),
+            ("b", Arc::new(Int64Array::from(r.iter().map(|&v| v as i64 * 10).collect::<Vec<_>>()))),
+            ("c", Arc::new(Float64Array::from(r.iter().map(|&v| v as f64 / 4.0).collect::<Vec<_>>()))),
+            ("d", Arc::new(Float32Array::from(r.iter().map(|&v| -(v as f32)).collect::<Vec<_>>()))),
+        ],
+        props(Compression::UNCOMPRESSED, row_group),
+    );
+}
+
+/// Read a simple CSV with a header line (parquet-testing's `*_expect.csv`): returns the
+/// header names (quotes stripped) and the rows as raw string cells. Quoted cells must not
+/// contain commas (true for the numeric columns the tests use).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).expect("read expect CSV");
+    let mut lines = text.lines();
+    let unquote = |s: &str| s.trim().trim_matches('"').to_string();
+    let header: Vec<String> = lines.next().map(|h| h.split(',').map(unquote).collect()).unwrap_or_default();
+    let rows = lines.filter(|l| !l.is_empty()).map(|l| l.split(',').map(unquote).collect()).collect();
+    (header, rows)
+}
