@@ -2,7 +2,48 @@
 //!
 //! A streaming, deterministic data-loader pipeline for machine-learning training: Parquet
 //! shards in, batches of row-major `f32` features and soft-label targets out, through
-//! composable stages (Mixup, VAE and GAN sample injection, your own) run on worker threads.
+//! composable stages — the seed's offset-batched [`Mixup`], VAE and GAN sample injection
+//! ([`Inject`]), [`Standardize`], your own [`Stage`] — run on worker threads.
+//!
+//! Same data + configuration + seed ⇒ bit-identical batches for any worker count and any
+//! resume point; memory is bounded by the block cache and the batches in flight; every failure
+//! reaches the consumer as an [`Error`] that names the file, row group, column, step or
+//! parameter concerned.
+//!
+//! # Example
+//!
+//! ```
+//! use shardmix::{Features, Mixup, Order, Pipeline, ShardSet, Target};
+//!
+//! let source = ShardSet::open("examples/data/digits.parquet")?   // a file, a directory or a glob
+//!     .features(Features::prefix("p"))?                          // p0..p63 → 64 f32 per row
+//!     .target(Target::class("label", 10))?;                      // one-hot over 10 classes
+//! let pipeline = Pipeline::builder()
+//!     .source(source)
+//!     .order(Order::offset(256))      // the seed's batching: offset = (step·B) mod (N − B)
+//!     .stage(Mixup::new(0.2)?)        // λ ~ Beta(0.2, 0.2) per row, partner from a permutation
+//!     .workers(2)
+//!     .prefetch(4)
+//!     .seed(42)
+//!     .epochs(1)
+//!     .build()?;
+//! let mut rows = 0;
+//! for batch in pipeline {
+//!     let batch = batch?;
+//!     assert_eq!(batch.features.ncols(), 64);
+//!     let targets = batch.targets.as_ref().expect("class targets");
+//!     // Mixed soft labels still sum to one.
+//!     assert!(targets.rows().into_iter().all(|t| (t.sum() - 1.0).abs() < 1e-5));
+//!     rows += batch.rows();
+//! }
+//! assert_eq!(rows, 1797 / 256 * 256); // an epoch of the offset order is N / B steps
+//! # Ok::<(), shardmix::Error>(())
+//! ```
+//!
+//! The modules follow the data: [`ShardSet`] (footers, columns, global row index) →
+//! [`Order`] (step → rows) → [`Reader`] (rows → [`Batch`], through a bounded block cache) →
+//! stages → [`Pipeline`] (workers, re-order buffer) → your loop, [`ParquetSink`] or [`IpcSink`].
+//! Generative models live in [`nn`].
 #![deny(missing_docs)]
 
 mod batch;
