@@ -1,0 +1,190 @@
+//! Shared benchmark data: a deterministic, cached Parquet dataset.
+//!
+//! [`decode_dataset`] returns the benchmark dataset of `benches/decode.rs`, generating it once
+//! under `target/bench-data/` (or `$CARGO_TARGET_DIR/bench-data/`):
+//!
+//! - `rows` rows split evenly over `shards` snappy-compressed files `shard-000.parquet`, ...,
+//!   written by the `parquet` crate's `ArrowWriter` with row groups of `row_group` rows;
+//! - 64 `float32` feature columns `f0..f63` and an `int64` column `label` (10 classes);
+//! - content: `label` uniform in `0..10`, `f_j = center[label][j] + N(0, 1)` with per-class
+//!   centres in `[-2, 2)`; every draw comes from `shardmix::rng::derive(SEED, ..)` so the
+//!   files are identical on every machine and run.
+//!
+//! A `DONE` marker holding the parameters is written last: an interrupted generation is
+//! redone, and a parameter change regenerates.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+/// Seed of the benchmark content.
+pub const SEED: u64 = 0x5348_4152_444d_4958; // "SHARDMIX"
+/// Number of feature columns.
+pub const FEATURES: usize = 64;
+/// Number of classes of `label`.
+pub const CLASSES: usize = 10;
+
+/// The shape of a generated dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetSpec {
+    /// Total rows.
+    pub rows: usize,
+    /// Number of files; `rows` must divide evenly.
+    pub shards: usize,
+    /// Rows per row group.
+    pub row_group: usize,
+}
+
+impl DatasetSpec {
+    /// The full benchmark dataset: 1,048,576 rows, 8 shards, row groups of 65,536 rows.
+    pub const FULL: DatasetSpec = DatasetSpec { rows: 1 << 20, shards: 8, row_group: 1 << 16 };
+
+    /// A small stand-in used when criterion runs in test mode (`cargo test --benches`), so that
+    /// the test suite exercises the benchmark code without generating 270 MB.
+    pub const SMALL: DatasetSpec = DatasetSpec { rows: 1 << 14, shards: 8, row_group: 1 << 10 };
+
+    /// [`Self::FULL`] under `cargo bench`, [`Self::SMALL`] otherwise (criterion's test mode).
+    pub fn from_args() -> DatasetSpec {
+        if std::env::args().any(|a| a == "--bench") && !std::env::args().any(|a| a == "--test") {
+            Self::FULL
+        } else {
+            Self::SMALL
+        }
+    }
+
+    /// Decoded size of one row: 64 × f32 + one i64.
+    pub const fn row_bytes() -> u64 {
+        (FEATURES * 4 + 8) as u64
+    }
+
+    fn tag(&self) -> String {
+        format!("decode-v1-r{}-s{}-g{}", self.rows, self.shards, self.row_group)
+    }
+}
+
+/// A generated dataset on disk.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The shard files, in order.
+    pub files: Vec<PathBuf>,
+    /// What it holds.
+    pub spec: DatasetSpec,
+    /// Bytes on disk, all shards.
+    pub file_bytes: u64,
+}
+
+impl Dataset {
+    /// Decoded bytes of the whole dataset (what MB/s figures refer to).
+    pub fn decoded_bytes(&self) -> u64 {
+        self.spec.rows as u64 * DatasetSpec::row_bytes()
+    }
+}
+
+/// Where generated benchmark data lives.
+pub fn data_root() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("bench-data")
+}
+
+/// The dataset for `spec`, generated on first use.
+///
+/// # Panics
+/// On I/O or Parquet errors while generating (benchmark setup, not library code).
+pub fn decode_dataset(spec: DatasetSpec) -> Dataset {
+    assert!(spec.shards > 0 && spec.rows % spec.shards == 0, "{spec:?}");
+    let dir = data_root().join(spec.tag());
+    let files: Vec<PathBuf> = (0..spec.shards).map(|i| dir.join(format!("shard-{i:03}.parquet"))).collect();
+    let marker = dir.join("DONE");
+    let expected = format!("{spec:?}\n");
+    let cached = fs::read_to_string(&marker).is_ok_and(|m| m == expected) && files.iter().all(|f| f.is_file());
+    if !cached {
+        let started = std::time::Instant::now();
+        if dir.exists() {
+            fs::remove_dir_all(&dir).expect("remove stale bench data");
+        }
+        fs::create_dir_all(&dir).expect("create bench data dir");
+        let per_shard = spec.rows / spec.shards;
+        std::thread::scope(|s| {
+            for (i, path) in files.iter().enumerate() {
+                s.spawn(move || write_shard(path, i as u64, per_shard, spec.row_group));
+            }
+        });
+        fs::write(&marker, &expected).expect("write DONE marker");
+        eprintln!("bench data: generated {} in {:.1} s", dir.display(), started.elapsed().as_secs_f64());
+    }
+    let file_bytes = files.iter().map(|f| fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    Dataset { dir, files, spec, file_bytes }
+}
+
+/// The Arrow schema of the dataset.
+pub fn schema() -> Arc<Schema> {
+    let mut fields: Vec<Field> = (0..FEATURES).map(|j| Field::new(format!("f{j}"), DataType::Float32, false)).collect();
+    fields.push(Field::new("label", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Per-class feature centres in `[-2, 2)`, `CLASSES × FEATURES`, row-major.
+fn centres() -> Vec<f32> {
+    let mut rng = shardmix::rng::derive(SEED, 0, u64::MAX);
+    (0..CLASSES * FEATURES).map(|_| (shardmix::rng::uniform(&mut rng) * 4.0 - 2.0) as f32).collect()
+}
+
+/// A standard normal pair by Box–Muller, from the stable `uniform` primitive.
+fn normal_pair(rng: &mut shardmix::StepRng) -> (f32, f32) {
+    let u1 = 1.0 - shardmix::rng::uniform(rng); // (0, 1]
+    let u2 = shardmix::rng::uniform(rng);
+    let r = (-2.0 * u1.ln()).sqrt();
+    let t = std::f64::consts::TAU * u2;
+    ((r * t.cos()) as f32, (r * t.sin()) as f32)
+}
+
+fn write_shard(path: &Path, shard: u64, rows: usize, row_group: usize) {
+    let centres = centres();
+    let schema = schema();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(row_group))
+        // Random floats do not dictionary-encode; the label does.
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("label"), true)
+        .build();
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).expect("create shard");
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).expect("writer");
+    let mut rng = shardmix::rng::derive(SEED, 1, shard);
+    let chunk = row_group.min(rows);
+    let mut done = 0;
+    while done < rows {
+        let n = chunk.min(rows - done);
+        let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(&mut rng, CLASSES as u64) as i64).collect();
+        // Column-major fill: column j of the chunk.
+        let mut cols = vec![Vec::<f32>::with_capacity(n); FEATURES];
+        for &label in &labels {
+            let centre = &centres[label as usize * FEATURES..][..FEATURES];
+            for j in (0..FEATURES).step_by(2) {
+                let (a, b) = normal_pair(&mut rng);
+                cols[j].push(centre[j] + a);
+                cols[j + 1].push(centre[j + 1] + b);
+            }
+        }
+        let mut arrays: Vec<ArrayRef> = cols.into_iter().map(|c| Arc::new(Float32Array::from(c)) as ArrayRef).collect();
+        arrays.push(Arc::new(Int64Array::from(labels)));
+        let batch = RecordBatch::try_new(schema.clone(), arrays).expect("record batch");
+        writer.write(&batch).expect("write batch");
+        done += n;
+    }
+    writer.close().expect("close shard");
+    fs::rename(&tmp, path).expect("rename shard");
+}

@@ -1,0 +1,126 @@
+//! Decode throughput: the arrow-rs baseline vs shardmix's reader, on 1 and 2 threads.
+//!
+//! Dataset (see `benches/common/mod.rs`): 1,048,576 rows × (64 f32 `f0..f63` + i64 `label`),
+//! 8 snappy shards, row groups of 65,536 rows, generated once under `target/bench-data/`.
+//!
+//! - `arrow-rs/threads=N`: a plain `ParquetRecordBatchReader` loop over the 8 files decoding all
+//!   65 columns into Arrow record batches of 65,536 rows; with 2 threads the files are split in
+//!   two halves, one per thread (`std::thread::scope`).
+//! - `shardmix/threads=N`: `ShardSet::open` + `read_rows` over the whole dataset in chunks of
+//!   4 row groups, producing row-major `f32` feature matrices and one-hot targets; the reader
+//!   decodes row groups in parallel with rayon, here inside a rayon pool of N threads.
+//!
+//! Throughput is reported per row (elements) and per decoded byte (64 × 4 + 8 = 264 B/row).
+//!
+//! ```sh
+//! cargo bench --bench decode              # full dataset (~270 MB on disk, generated once)
+//! cargo test --bench decode               # criterion test mode on a small dataset
+//! ```
+
+mod common;
+
+use std::fs::File;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use common::{decode_dataset, DatasetSpec};
+
+/// Decode every row of `files` with arrow-rs; returns the rows decoded.
+fn arrow_decode(files: &[PathBuf], batch_size: usize) -> usize {
+    let mut rows = 0;
+    for path in files {
+        let file = File::open(path).expect("open shard");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("footer")
+            .with_batch_size(batch_size)
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("decode");
+            rows += black_box(&batch).num_rows();
+        }
+    }
+    rows
+}
+
+/// The same on `threads` threads, each taking a contiguous share of the files.
+fn arrow_decode_threads(files: &[PathBuf], batch_size: usize, threads: usize) -> usize {
+    if threads <= 1 {
+        return arrow_decode(files, batch_size);
+    }
+    let per = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files.chunks(per).map(|part| s.spawn(move || arrow_decode(part, batch_size))).collect();
+        handles.into_iter().map(|h| h.join().expect("decode thread")).sum()
+    })
+}
+
+/// Read the whole dataset through shardmix's reader; returns the rows read.
+fn shardmix_read(dir: &std::path::Path, chunk_rows: u64) -> usize {
+    use shardmix::{Features, ShardSet, Target};
+    let set = ShardSet::open(dir)
+        .expect("open")
+        .features(Features::prefix("f"))
+        .expect("features")
+        .target(Target::class("label", common::CLASSES))
+        .expect("target");
+    let total = set.num_rows();
+    let mut rows = 0;
+    let mut start = 0;
+    while start < total {
+        let end = (start + chunk_rows).min(total);
+        let batch = set.read_rows(start..end).expect("read_rows");
+        rows += black_box(&batch).rows();
+        start = end;
+    }
+    rows
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let spec = DatasetSpec::from_args();
+    let data = decode_dataset(spec);
+    let rows = spec.rows;
+    eprintln!(
+        "decode bench: {} rows, {} shards, row groups of {}, {:.1} MB on disk, {:.1} MB decoded",
+        rows,
+        spec.shards,
+        spec.row_group,
+        data.file_bytes as f64 / 1e6,
+        data.decoded_bytes() as f64 / 1e6
+    );
+
+    let mut group = c.benchmark_group("decode");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::ElementsAndBytes { elements: rows as u64, bytes: data.decoded_bytes() });
+
+    for threads in [1usize, 2] {
+        group.bench_with_input(BenchmarkId::new("arrow-rs", format!("threads={threads}")), &threads, |b, &threads| {
+            b.iter(|| {
+                let n = arrow_decode_threads(&data.files, spec.row_group, threads);
+                assert_eq!(n, rows);
+            })
+        });
+    }
+
+    let chunk_rows = 4 * spec.row_group as u64;
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
+        group.bench_with_input(BenchmarkId::new("shardmix", format!("threads={threads}")), &threads, |b, _| {
+            b.iter(|| {
+                let n = pool.install(|| shardmix_read(&data.dir, chunk_rows));
+                assert_eq!(n, rows);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode);
+criterion_main!(benches);
