@@ -13,11 +13,15 @@ use shardmix::nn::{Vae, VaeConfig};
 use shardmix::{Batch, Features, Inject, Map, Mixup, Order, Pipeline, ShardSet, Stage, StepRng, Target};
 
 fn source(ds: &common::Dataset) -> ShardSet {
-    ShardSet::open(&ds.dir).and_then(|s| s.features(Features::prefix("f"))).and_then(|s| s.target(Target::class("label", 10))).expect("open bench data")
+    ShardSet::open(&ds.dir)
+        .and_then(|s| s.features(Features::prefix("f")))
+        .and_then(|s| s.target(Target::class("label", 10)))
+        .expect("open bench data")
 }
 
 fn run_epoch(set: &ShardSet, workers: usize, stages: &[Arc<dyn Stage>]) -> u64 {
-    let mut b = Pipeline::builder().source(set.clone()).order(Order::sequential(256)).workers(workers).seed(1).epochs(1);
+    let mut b =
+        Pipeline::builder().source(set.clone()).order(Order::sequential(256)).workers(workers).seed(1).epochs(1);
     for s in stages {
         b = b.stage_arc(s.clone());
     }
@@ -39,8 +43,12 @@ fn bench_pipeline(c: &mut Criterion) {
     g.sample_size(10).throughput(Throughput::Elements(ds.spec.rows as u64));
     let mixup: Arc<dyn Stage> = Arc::new(Mixup::new(0.2).expect("mixup"));
     for workers in [1usize, 2] {
-        g.bench_with_input(BenchmarkId::new("decode+identity", workers), &workers, |b, &w| b.iter(|| run_epoch(&set, w, &[identity()])));
-        g.bench_with_input(BenchmarkId::new("decode+mixup", workers), &workers, |b, &w| b.iter(|| run_epoch(&set, w, &[mixup.clone()])));
+        g.bench_with_input(BenchmarkId::new("decode+identity", workers), &workers, |b, &w| {
+            b.iter(|| run_epoch(&set, w, &[identity()]))
+        });
+        g.bench_with_input(BenchmarkId::new("decode+mixup", workers), &workers, |b, &w| {
+            b.iter(|| run_epoch(&set, w, std::slice::from_ref(&mixup)))
+        });
     }
     g.finish();
 }
@@ -55,8 +63,12 @@ fn bench_inject(c: &mut Criterion) {
     let mut g = c.benchmark_group("inject");
     g.sample_size(10).throughput(Throughput::Elements(ds.spec.rows as u64));
     for workers in [1usize, 2] {
-        g.bench_with_input(BenchmarkId::new("mixup", workers), &workers, |b, &w| b.iter(|| run_epoch(&set, w, &[mixup.clone()])));
-        g.bench_with_input(BenchmarkId::new("vae25%+mixup", workers), &workers, |b, &w| b.iter(|| run_epoch(&set, w, &[inject.clone(), mixup.clone()])));
+        g.bench_with_input(BenchmarkId::new("mixup", workers), &workers, |b, &w| {
+            b.iter(|| run_epoch(&set, w, std::slice::from_ref(&mixup)))
+        });
+        g.bench_with_input(BenchmarkId::new("vae25%+mixup", workers), &workers, |b, &w| {
+            b.iter(|| run_epoch(&set, w, &[inject.clone(), mixup.clone()]))
+        });
     }
     g.finish();
 }

@@ -11,7 +11,7 @@ use shardmix::{Batch, Features, Map, Mixup, Order, Pipeline, Result, ShardSet, S
 
 /// Row ids with `id % 5 == 0` are held out.
 fn held_out(id: u64) -> bool {
-    id % 5 == 0
+    id.is_multiple_of(5)
 }
 
 /// Keep only the training rows of a batch (before Mixup, so held-out rows never leak in).

@@ -47,9 +47,9 @@ pub struct TrainArgs {
 /// A model being trained.
 pub enum Model {
     /// A VAE.
-    Vae(Vae),
+    Vae(Box<Vae>),
     /// A GAN.
-    Gan(Gan),
+    Gan(Box<Gan>),
 }
 
 impl Model {
@@ -89,7 +89,7 @@ impl Model {
                 if let Some(lr) = lr {
                     c.adam.lr = lr as f32;
                 }
-                Model::Vae(Vae::new(c, seed)?)
+                Model::Vae(Box::new(Vae::new(c, seed)?))
             }
             Kind::Gan => {
                 let mut c = GanConfig {
@@ -110,7 +110,7 @@ impl Model {
                     c.generator_adam.lr = lr as f32;
                     c.discriminator_adam.lr = lr as f32;
                 }
-                Model::Gan(Gan::new(c, seed)?)
+                Model::Gan(Box::new(Gan::new(c, seed)?))
             }
         })
     }
@@ -178,7 +178,7 @@ pub fn fit(
         count += 1;
         step += 1;
         bar.inc(1);
-        if step % spe == 0 {
+        if step.is_multiple_of(spe) {
             let means =
                 [(losses[0].0, (sums[0] / count as f64) as f32), (losses[1].0, (sums[1] / count as f64) as f32)];
             bar.set_message(format!(

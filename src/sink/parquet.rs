@@ -619,7 +619,7 @@ impl ParquetSink {
             .set_key_value_metadata(Some(
                 [META_VERSION, META_SCHEMA_HASH, META_SPEC]
                     .iter()
-                    .map(|k| KeyValue::new(k.to_string(), self.schema.schema().metadata().get(*k).cloned()))
+                    .map(|k| KeyValue::new(k.to_string(), self.schema.schema().metadata().get(k).cloned()))
                     .collect(),
             ))
             .build();

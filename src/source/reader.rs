@@ -163,13 +163,15 @@ impl Reader {
                 {
                     // Count each block once, however often it is retried after eviction.
                     let mut bad = self.bad.lock().unwrap_or_else(|p| p.into_inner());
-                    if !bad.contains_key(&idx) {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = bad.entry(idx) {
                         self.skipped.fetch_add(rg.num_rows, Ordering::Relaxed);
                         let path = self.set.shards()[rg.shard].path.clone();
-                        bad.insert(
-                            idx,
-                            SkippedBlock { path, row_group: rg.row_group, rows: rg.num_rows, error: e.chain() },
-                        );
+                        slot.insert(SkippedBlock {
+                            path,
+                            row_group: rg.row_group,
+                            rows: rg.num_rows,
+                            error: e.chain(),
+                        });
                     }
                     let n = rg.num_rows as usize;
                     return Ok(Decoded {

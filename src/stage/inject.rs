@@ -93,7 +93,9 @@ impl Inject {
     /// [`ErrorKind::Config`] for negative or non-finite weights, or all zero.
     pub fn class_distribution(mut self, weights: Vec<f64>) -> Result<Self> {
         let total: f64 = weights.iter().sum();
-        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !(total > 0.0) {
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+            || total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        {
             return Err(Error::config("class_distribution", "weights must be finite, non-negative and not all zero"));
         }
         self.distribution = Some(weights.iter().map(|w| w / total).collect());

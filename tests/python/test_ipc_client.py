@@ -1,4 +1,5 @@
 """Check the Python IPC client against stream files written by a Rust test.
+# shardmix: needs-args
 
 Usage: python tests/python/test_ipc_client.py STREAM_FILE [STREAM_FILE ...]
 
