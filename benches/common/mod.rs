@@ -103,7 +103,7 @@ pub fn data_root() -> PathBuf {
 /// # Panics
 /// On I/O or Parquet errors while generating (benchmark setup, not library code).
 pub fn decode_dataset(spec: DatasetSpec) -> Dataset {
-    assert!(spec.shards > 0 && spec.rows % spec.shards == 0, "{spec:?}");
+    assert!(spec.shards > 0 && spec.rows.is_multiple_of(spec.shards), "{spec:?}");
     let dir = data_root().join(spec.tag());
     let files: Vec<PathBuf> = (0..spec.shards).map(|i| dir.join(format!("shard-{i:03}.parquet"))).collect();
     let marker = dir.join("DONE");
@@ -170,7 +170,7 @@ fn write_shard(path: &Path, shard: u64, rows: usize, row_group: usize) {
         let n = chunk.min(rows - done);
         let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(&mut rng, CLASSES as u64) as i64).collect();
         // Column-major fill: column j of the chunk.
-        let mut cols = vec![Vec::<f32>::with_capacity(n); FEATURES];
+        let mut cols: Vec<Vec<f32>> = (0..FEATURES).map(|_| Vec::with_capacity(n)).collect();
         for &label in &labels {
             let centre = &centres[label as usize * FEATURES..][..FEATURES];
             for j in (0..FEATURES).step_by(2) {
