@@ -63,7 +63,8 @@ fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, BoxError> {
 fn decode(files: &[PathBuf], batch_size: usize) -> Result<usize, BoxError> {
     let mut rows = 0;
     for path in files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(batch_size).build()?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(batch_size).build()?;
         for batch in reader {
             rows += black_box(&batch?).num_rows();
         }

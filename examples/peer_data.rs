@@ -38,11 +38,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
-    let a = if quick {
-        DatasetSpec { rows: 1 << 17, shards: 8, row_group: 1 << 13 }
-    } else {
-        DatasetSpec::FULL
-    };
+    let a = if quick { DatasetSpec { rows: 1 << 17, shards: 8, row_group: 1 << 13 } } else { DatasetSpec::FULL };
     let b = if quick {
         DatasetSpec { rows: 1 << 15, shards: 4, row_group: 1 << 11 }
     } else {
@@ -138,7 +134,8 @@ fn write_image_shard(path: &Path, shard: u64, rows: usize, row_group: usize) -> 
                 values.push(v);
             }
         }
-        let pixels = FixedSizeListArray::try_new(item.clone(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
+        let pixels =
+            FixedSizeListArray::try_new(item.clone(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
         let arrays: Vec<ArrayRef> = vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))];
         writer.write(&RecordBatch::try_new(schema.clone(), arrays)?)?;
         done += n;

@@ -21,7 +21,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const BATCH: usize = 128;
 const FEATURES: usize = 64;
 
-fn time(name: &str, rows_per_call: usize, iters: usize, repeats: usize, mut f: impl FnMut() -> Result<(), BoxError>) -> Result<(), BoxError> {
+fn time(
+    name: &str,
+    rows_per_call: usize,
+    iters: usize,
+    repeats: usize,
+    mut f: impl FnMut() -> Result<(), BoxError>,
+) -> Result<(), BoxError> {
     for _ in 0..(iters / 10).max(3) {
         f()?;
     }

@@ -85,7 +85,7 @@ def fmt_rate(r):
 
 def fmt_cell(run):
     if run.skipped:
-        return f"skipped: {run.skipped}"
+        return f"skipped: {run.skipped.split(' (')[0]}"
     return f"{fmt_rate(run.median)} ({fmt_rate(min(run.rates))}–{fmt_rate(max(run.rates))})"
 
 
