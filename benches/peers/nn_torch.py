@@ -8,10 +8,11 @@ then new z, G trained through D against label 0, step on G); Adam lr 3e-4 for bo
 
 Usage: python nn_torch.py --threads 1 [--repeats 7] [--iters 200]
 Prints samples/s (median over repeats) for training steps and for generating 128 and 4096
-rows. The module layout matches shardmix's safetensors names (see src/nn/weights.rs).
+rows, and one `RESULT {...}` JSON line per benchmark for benches/peers/run.sh. The module layout matches shardmix's safetensors names (see src/nn/weights.rs).
 """
 
 import argparse
+import json
 import statistics
 import time
 
@@ -80,17 +81,23 @@ def gan_step(gan, opt_g, opt_d, real):
     return d_loss, g_loss
 
 
-def rate(fn, rows, iters, repeats):
-    """Median samples/s over `repeats` timings of `iters` calls of `fn`."""
+def rate(fn, rows, iters, repeats, name=None):
+    """Median samples/s over `repeats` timings of `iters` calls of `fn`.
+
+    With `name`, also prints `RESULT {"name": .., "rows": rows * iters, "secs": [..]}` (the
+    line benches/peers/run.sh reads).
+    """
     for _ in range(max(3, iters // 10)):
         fn()
-    rates = []
+    secs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(iters):
             fn()
-        rates.append(rows * iters / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        secs.append(time.perf_counter() - t0)
+    if name is not None:
+        print("RESULT " + json.dumps({"name": name, "rows": rows * iters, "secs": secs}), flush=True)
+    return statistics.median(rows * iters / s for s in secs)
 
 
 def main():
@@ -113,13 +120,14 @@ def main():
         with torch.no_grad():
             return net(torch.randn(n, LATENT))
 
-    rows = [
-        ("vae_train_step_b128", rate(lambda: vae_step(vae, opt, x), BATCH, args.iters, args.repeats)),
-        ("vae_generate_128", rate(lambda: generate(vae.decoder, BATCH), BATCH, args.iters, args.repeats)),
-        ("vae_generate_4096", rate(lambda: generate(vae.decoder, 4096), 4096, max(1, args.iters // 10), args.repeats)),
-        ("gan_train_step_b128", rate(lambda: gan_step(gan, opt_g, opt_d, x), BATCH, args.iters, args.repeats)),
-        ("gan_generate_128", rate(lambda: generate(gan.generator, BATCH), BATCH, args.iters, args.repeats)),
+    benches = [
+        ("vae_train_step_b128", lambda: vae_step(vae, opt, x), BATCH, args.iters),
+        ("vae_generate_128", lambda: generate(vae.decoder, BATCH), BATCH, args.iters),
+        ("vae_generate_4096", lambda: generate(vae.decoder, 4096), 4096, max(1, args.iters // 10)),
+        ("gan_train_step_b128", lambda: gan_step(gan, opt_g, opt_d, x), BATCH, args.iters),
+        ("gan_generate_128", lambda: generate(gan.generator, BATCH), BATCH, args.iters),
     ]
+    rows = [(name, rate(fn, n, iters, args.repeats, name)) for name, fn, n, iters in benches]
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats}")
     print(f"{'benchmark':<22} {'samples/s':>14}")
     for name, r in rows:

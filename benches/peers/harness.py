@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Run shardmix and its peers side by side and write the table (called by benches/peers/run.sh).
+
+Every measurement is one process under `/usr/bin/time -v`: the process does an untimed warm-up
+pass and then R timed passes and prints `RESULT {"rows": N, "secs": [...]}` (peer_nn and
+nn_torch.py print one such line per benchmark, with a "name"); the harness turns that into
+rows/s median (min-max) and reads the process's "Maximum resident set size". The CLI is timed
+from here: one `shardmix augment` process per pass, each into a fresh output directory.
+
+Only the standard library is used, so any python3 runs it.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TIME = "/usr/bin/time"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Run:
+    """One measured configuration."""
+
+    def __init__(self, key, label, threads, rates=None, rss_kib=None, skipped=None, note=None, rows=None):
+        self.key, self.label, self.threads, self.rows = key, label, threads, rows
+        self.rates = rates or []
+        self.rss_kib = rss_kib
+        self.skipped = skipped
+        self.note = note
+
+    @property
+    def median(self):
+        return statistics.median(self.rates) if self.rates else None
+
+
+def parse_time_v(stderr):
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    return int(m.group(1)) if m else None
+
+
+def results(stdout):
+    out = []
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            out.append(json.loads(line[len("RESULT "):]))
+    return out
+
+
+def measure(cmd, env=None, cwd=None):
+    """Run `cmd` under /usr/bin/time -v; returns (RESULT dicts, peak RSS KiB, stderr)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    log("  $ " + " ".join(cmd))
+    p = subprocess.run([TIME, "-v"] + cmd, capture_output=True, text=True, env=full_env, cwd=cwd)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
+    return results(p.stdout), parse_time_v(p.stderr), p.stderr
+
+
+def rates_of(res):
+    return [res["rows"] / s for s in res["secs"]]
+
+
+def fmt_rate(r):
+    if r is None:
+        return "—"
+    if r >= 1e6:
+        return f"{r / 1e6:.2f} M"
+    if r >= 1e3:
+        return f"{r / 1e3:.1f} k"
+    return f"{r:.0f}"
+
+
+def fmt_cell(run):
+    if run.skipped:
+        return f"skipped: {run.skipped.split(' (')[0]}"
+    return f"{fmt_rate(run.median)} ({fmt_rate(min(run.rates))}–{fmt_rate(max(run.rates))})"
+
+
+def fmt_rss(run):
+    return "—" if run.rss_kib is None else f"{run.rss_kib / 1024:.0f} MiB"
+
+
+def ratio(a, b):
+    if a is None or b is None or a.skipped or b.skipped or not a.rates or not b.rates:
+        return None
+    return a.median / b.median
+
+
+def fmt_ratio(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--examples", required=True, help="target/release/examples")
+    ap.add_argument("--cli", required=True, help="target/release/shardmix")
+    ap.add_argument("--data-a", required=True)
+    ap.add_argument("--data-a4", required=True)
+    ap.add_argument("--data-b", required=True)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--nn-iters", type=int, default=200)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--torch", default="", help="'' if torch imports in --python, else why not")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--tmp", default=None)
+    a = ap.parse_args()
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    py, ex, R = a.python, a.examples, str(a.repeats)
+    torch_skip = a.torch or None
+    stats_lines = {}
+
+    def py_peer(key, label, threads, mode, data, extra=()):
+        res, rss, _ = measure([py, os.path.join(here, "peer_pyarrow.py"), mode, data, "--repeats", R, *extra])
+        return Run(key, label, threads, rates_of(res[0]), rss)
+
+    def torch_peer(key, label, workers, data, extra=()):
+        if torch_skip:
+            return Run(key, label, f"{workers} workers", skipped=torch_skip)
+        res, rss, _ = measure([py, os.path.join(here, "peer_torch_loader.py"), data, "--workers", str(workers),
+                               "--repeats", R, *extra])
+        return Run(key, label, f"{workers} workers", rates_of(res[0]), rss)
+
+    def arrow_peer(key, label, threads, data):
+        res, rss, _ = measure([os.path.join(ex, "peer_arrow_decode"), data, "--threads", str(threads), "--repeats", R])
+        return Run(key, label, str(threads), rates_of(res[0]), rss)
+
+    def shardmix_lib(key, label, workers, data, extra=()):
+        res, rss, err = measure([os.path.join(ex, "peer_shardmix"), data, "--workers", str(workers), "--repeats", R,
+                                 "--stats", *extra], env={"RAYON_NUM_THREADS": str(workers)})
+        for line in err.splitlines():
+            if line.startswith("stats "):
+                stats_lines[label] = line
+        return Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
+                   rows=res[0]["rows"])
+
+    def shardmix_cli(key, label, data, rows):
+        tmp_root = a.tmp or tempfile.gettempdir()
+        rates, rss = [], 0
+        for i in range(a.repeats + 1):
+            out = tempfile.mkdtemp(prefix="shardmix-peer-augment-", dir=tmp_root)
+            try:
+                cmd = [a.cli, "augment", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", "1",
+                       "--order", "sequential", "--workers", "2", "--quiet", "--out", os.path.join(out, "aug")]
+                t0 = time.perf_counter()
+                _, r, _ = measure(cmd)
+                dt = time.perf_counter() - t0
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            rss = max(rss, r or 0)
+            if i > 0:  # the first pass warms the page cache
+                rates.append(rows / dt)
+        return Run(key, label, "2 workers", rates, rss, note="whole process: start, read, Mixup, write snappy Parquet")
+
+    t_start = time.time()
+    sections = []
+
+    # ---- (a) tabular ---------------------------------------------------------------------
+    for tag, data, extra_py, extra_sm, title in (
+        ("a", a.data_a, (), (), "(a) tabular: 64 float32 columns f0..f63 + int64 label"),
+        ("b", a.data_b, ("--list", "pixels"), ("--list", "pixels"),
+         "(b) image: fixed_size_list<float32>[784] pixels + int64 label"),
+    ):
+        log(f"== dataset {tag}: {data}")
+        runs = []
+        runs.append(py_peer(f"{tag}.pyarrow", "pyarrow read → numpy (N, F) float32", "pyarrow pool (2)", "read", data, extra_py))
+        runs.append(py_peer(f"{tag}.numpy", "pyarrow read + seed numpy `mixup_batch` loop", "pyarrow pool (2) + 1", "mixup", data, extra_py))
+        for w in (0, 2):
+            runs.append(torch_peer(f"{tag}.torch{w}", f"PyTorch DataLoader + torch Mixup, {w} workers", w, data, extra_py))
+        for t in (1, 2):
+            runs.append(arrow_peer(f"{tag}.arrow{t}", "arrow-rs `ParquetRecordBatchReader`, decode only", t, data))
+        for w in (1, 2):
+            runs.append(shardmix_lib(f"{tag}.sm{w}", f"**shardmix** library: Parquet → Mixup batches ({tag})", w, data, extra_sm))
+        if tag == "a":
+            rows = runs[-1].rows  # what one epoch of shardmix delivers: the rows augment writes
+            runs.append(shardmix_cli(f"{tag}.cli", "**shardmix** CLI `augment` → Parquet", data, rows))
+        sections.append((tag, title, data, runs))
+
+    # ---- memory: 1x vs 4x ----------------------------------------------------------------
+    log("== memory scaling")
+    mem = []
+    for cache in (None, 64):
+        extra = () if cache is None else ("--cache-mib", str(cache))
+        what = "default cache (512 MiB)" if cache is None else f"--cache-mib {cache}"
+        one = shardmix_lib(f"mem1.{cache}", f"shardmix library, 1× data, {what}", 2, a.data_a, extra)
+        four = shardmix_lib(f"mem4.{cache}", f"shardmix library, 4× data, {what}", 2, a.data_a4, extra)
+        mem.append((what, one, four))
+
+    # ---- nn --------------------------------------------------------------------------------
+    log("== nn")
+    nn_sm, rss_sm, _ = measure([os.path.join(ex, "peer_nn"), "--repeats", R, "--iters", str(a.nn_iters)],
+                               env={"RAYON_NUM_THREADS": "1"})
+    nn_rows = []
+    torch_nn = {}
+    torch_rss = None
+    if not torch_skip:
+        res, torch_rss, _ = measure([py, os.path.join(here, "nn_torch.py"), "--threads", "1", "--repeats", R,
+                                     "--iters", str(a.nn_iters)])
+        torch_nn = {r["name"]: r for r in res}
+    for r in nn_sm:
+        sm = Run(r["name"], r["name"], "1", rates_of(r), rss_sm)
+        tr = (Run(r["name"], r["name"], "1", rates_of(torch_nn[r["name"]]), torch_rss) if r["name"] in torch_nn
+              else Run(r["name"], r["name"], "1", skipped=torch_skip or "no result"))
+        nn_rows.append((sm, tr))
+
+    elapsed = time.time() - t_start
+
+    # ---- report ----------------------------------------------------------------------------
+    by = {r.key: r for _, _, _, runs in sections for r in runs}
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    lines = []
+    w = lines.append
+    w("## Benchmarks: shardmix side by side with what users would pick instead")
+    w("")
+    w(f"- Machine: {os.cpu_count()} cores (`nproc`), CPU `{cpu}`, {platform.system()} {platform.release()}; "
+      f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine: read medians and ratios only).")
+    w(f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; harness time {elapsed / 60:.1f} min.")
+    w(f"- Command: `{a.command}`{' (QUICK: reduced data and repeats — a smoke test, not a result)' if a.quick else ''}.")
+    w(f"- Each figure: one process, an untimed warm-up pass, then {a.repeats} timed passes over the whole dataset "
+      "(files in the page cache); rows/s median (min–max over the passes); peak RSS = `/usr/bin/time -v` "
+      "\"Maximum resident set size\" of that process. shardmix: sequential order, B = 256, Mixup α = 0.2, "
+      "every batch touched; `RAYON_NUM_THREADS` = workers.")
+    if torch_skip:
+        w(f"- PyTorch peers: **{torch_skip}** — rows marked skipped.")
+    w("")
+    for tag, title, data, runs in sections:
+        w(f"### {title}")
+        w("")
+        w(f"`{data}`")
+        w("")
+        w("| pipeline | threads | rows/s median (min–max) | peak RSS | shardmix 1 worker ÷ this | shardmix 2 workers ÷ this |")
+        w("|---|---|---|---|---|---|")
+        s1, s2 = by[f"{tag}.sm1"], by[f"{tag}.sm2"]
+        for r in runs:
+            w(f"| {r.label} | {r.threads} | {fmt_cell(r)} | {fmt_rss(r) if not r.skipped else '—'} | "
+              f"{fmt_ratio(ratio(s1, r))} | {fmt_ratio(ratio(s2, r))} |")
+        w("")
+    w("### Peak memory from 1× to 4× the data (dataset (a); 4× = the 8 shards linked 4 times, 32 files)")
+    w("")
+    w("| configuration | 1× peak RSS | 4× peak RSS | 4× ÷ 1× | 1× rows/s | 4× rows/s |")
+    w("|---|---|---|---|---|---|")
+    for what, one, four in mem:
+        g = four.rss_kib / one.rss_kib if one.rss_kib and four.rss_kib else None
+        w(f"| shardmix library, 2 workers, {what} | {fmt_rss(one)} | {fmt_rss(four)} | {fmt_ratio(g)} | "
+          f"{fmt_rate(one.median)} | {fmt_rate(four.median)} |")
+    w("")
+    w("### VAE / GAN (batch 128, 1 thread): samples/s")
+    w("")
+    w("| benchmark | shardmix median (min–max) | PyTorch CPU median (min–max) | shardmix ÷ PyTorch |")
+    w("|---|---|---|---|")
+    for sm, tr in nn_rows:
+        w(f"| {sm.label} | {fmt_cell(sm)} | {fmt_cell(tr)} | {fmt_ratio(ratio(sm, tr))} |")
+    w(f"\nPeak RSS: shardmix peer_nn {fmt_rss(Run('', '', '', rss_kib=rss_sm))}"
+      + (f", nn_torch.py {torch_rss / 1024:.0f} MiB" if torch_rss else "") + ".")
+    w("")
+
+    # aims
+    def aim(desc, value, target, lower_is_better=False):
+        if value is None:
+            return f"| {desc} | — | {target} | not measured |"
+        ok = value <= target if lower_is_better else value >= target
+        return f"| {desc} | {value:.2f}× | {'≤' if lower_is_better else '≥'} {target}× | {'**met**' if ok else '**not met**'} |"
+
+    w("### The aims of issue 8")
+    w("")
+    w("| aim (dataset (a)) | measured | target | verdict |")
+    w("|---|---|---|---|")
+    w(aim("end to end vs pyarrow + numpy seed loop (shardmix 2 workers)", ratio(by["a.sm2"], by["a.numpy"]), 5))
+    w(aim("end to end vs DataLoader, 0 workers (shardmix 2 workers)", ratio(by["a.sm2"], by["a.torch0"]), 8))
+    w(aim("end to end vs DataLoader, 2 workers (shardmix 2 workers)", ratio(by["a.sm2"], by["a.torch2"]), 40))
+    w(aim("end to end vs bare arrow-rs decode, 1 thread (shardmix 1 worker)", ratio(by["a.sm1"], by["a.arrow1"]), 0.8))
+    w(aim("end to end vs bare arrow-rs decode, 2 threads (shardmix 2 workers)", ratio(by["a.sm2"], by["a.arrow2"]), 0.8))
+    one, four = mem[0][1], mem[0][2]
+    g = four.rss_kib / one.rss_kib if one.rss_kib and four.rss_kib else None
+    w(aim("peak RSS, 4× data ÷ 1× data (default settings)", g, 1.1, lower_is_better=True))
+    w("")
+    w("### shardmix phase times (`Pipeline::stats()` of the last pass)")
+    w("")
+    for label, line in stats_lines.items():
+        w(f"- {label.replace('**', '')}: {line[len('stats '):]}")
+    w("")
+    text = "\n".join(lines)
+    with open(a.out, "w") as f:
+        f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# shardmix side by side with what users would pick instead — one command:
+#
+#   bash benches/peers/run.sh [--quick] [--with-torch] [--repeats N]
+#
+#   --quick        a smoke test: 1/8 of the data, 3 repeats, short VAE/GAN timings; writes
+#                  target/peers/RESULTS-quick.md (never the committed RESULTS.md).
+#   --with-torch   pip-install torch into .venv first (PyPI's Linux wheel alone is ~540 MB and
+#                  pulls GBs of CUDA packages). Without it the PyTorch peers run only if
+#                  `import torch` already works in .venv; otherwise they are reported as
+#                  "skipped: torch not installed".
+#   --repeats N    timed passes per measurement (default 5; at least 5 for a real run).
+#
+# Steps: /usr/bin/time (apt-get install time if missing) → the Python venv (scripts/python-env.sh:
+# numpy, pyarrow) → release builds of the shardmix CLI and the peer examples → the datasets,
+# generated once under target/bench-data/ (examples/peer_data.rs) → benches/peers/harness.py,
+# which runs every peer under /usr/bin/time -v and prints the markdown table, also written to
+# benches/peers/RESULTS.md with the machine, the date and this command.
+# A full run takes about 10 minutes on 2 cores.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+log() { echo "peers: $*" >&2; }
+
+quick=0
+with_torch=0
+repeats=5
+args=("$@")
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --with-torch) with_torch=1 ;;
+        --repeats) repeats="${2:?--repeats needs a number}"; shift ;;
+        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) log "unknown argument: $1 (see --help)"; exit 2 ;;
+    esac
+    shift
+done
+command_line="bash benches/peers/run.sh${args[*]:+ ${args[*]}}"
+
+# 1. /usr/bin/time -v measures peak memory.
+if ! /usr/bin/time -v true >/dev/null 2>&1; then
+    log "/usr/bin/time is missing: installing it with 'apt-get update && apt-get install -y time'"
+    apt-get update -qq >&2 && apt-get install -y -qq time >&2
+fi
+
+# 2. Python: numpy + pyarrow in .venv; torch only if present or asked for.
+py="$(bash scripts/python-env.sh | tail -n1)"
+if [[ $with_torch == 1 ]] && ! "$py" -c 'import torch' >/dev/null 2>&1; then
+    log "installing torch into the venv (large download)"
+    "$py" -m pip install --quiet torch >&2
+fi
+torch_skip=""
+if "$py" -c 'import torch' >/dev/null 2>&1; then
+    log "torch $("$py" -c 'import torch; print(torch.__version__)') found: the PyTorch peers run"
+else
+    torch_skip="torch not installed (PyPI's Linux torch wheel is ~540 MB plus GBs of CUDA packages; run.sh --with-torch installs it)"
+    log "skipped: torch not installed — the PyTorch peers are skipped (run with --with-torch to install it)"
+fi
+
+# 3. Release builds.
+target="${CARGO_TARGET_DIR:-$repo/target}"
+log "building the CLI and the peer examples (release)"
+cargo build --release --quiet --bin shardmix \
+    --example peer_data --example peer_arrow_decode --example peer_shardmix --example peer_nn >&2
+
+# 4. Data, generated once (deterministic; cached with a DONE marker).
+quick_flag=()
+[[ $quick == 1 ]] && quick_flag=(--quick)
+data_lines="$("$target/release/examples/peer_data" "${quick_flag[@]}")"
+data_a="$(sed -n 's/^a=//p' <<<"$data_lines")"
+data_b="$(sed -n 's/^b=//p' <<<"$data_lines")"
+[[ -d "$data_a" && -d "$data_b" ]] || { log "data generation did not report its directories"; exit 1; }
+# 4x: the same shards linked four times into one directory (32 files, 4x the rows).
+data_a4="$data_a-x4"
+if [[ ! -f "$data_a4/DONE" ]]; then
+    rm -rf "$data_a4" && mkdir -p "$data_a4"
+    for k in 0 1 2 3; do
+        for f in "$data_a"/*.parquet; do ln -s "$f" "$data_a4/copy$k-$(basename "$f")"; done
+    done
+    touch "$data_a4/DONE"
+fi
+log "data: (a) $data_a, (a 4x) $data_a4, (b) $data_b"
+
+# 5. Measure and report.
+if [[ $quick == 1 ]]; then
+    out="$target/peers/RESULTS-quick.md"
+    [[ $repeats == 5 ]] && repeats=3
+    nn_iters=50
+else
+    out="$repo/benches/peers/RESULTS.md"
+    nn_iters=200
+fi
+mkdir -p "$(dirname "$out")" "$target/peers/tmp"
+quick_arg=()
+[[ $quick == 1 ]] && quick_arg=(--quick)
+"$py" benches/peers/harness.py \
+    --python "$py" --examples "$target/release/examples" --cli "$target/release/shardmix" \
+    --data-a "$data_a" --data-a4 "$data_a4" --data-b "$data_b" \
+    --repeats "$repeats" --nn-iters "$nn_iters" --torch "$torch_skip" \
+    --out "$out" --command "$command_line" --tmp "$target/peers/tmp" "${quick_arg[@]}"
+log "written: $out"
