@@ -33,6 +33,21 @@ pub struct DemoArgs {
     /// Mixup α [default: 0.2, the seed's].
     #[arg(long, value_name = "A")]
     pub mixup_alpha: Option<f64>,
+    /// Mixup mode: elem (per-row λ, the seed's), batch or pair [default: elem].
+    #[arg(long, value_name = "MODE")]
+    pub mixup_mode: Option<String>,
+    /// Probability of mixing a batch [default: 1].
+    #[arg(long, value_name = "P")]
+    pub mixup_prob: Option<f64>,
+    /// Label smoothing applied to class targets before mixing [default: 0].
+    #[arg(long, value_name = "S")]
+    pub label_smoothing: Option<f64>,
+    /// CutMix α (with --feature-shape, e.g. 8x8x1 for the digits) [default: 0].
+    #[arg(long, value_name = "A")]
+    pub cutmix_alpha: Option<f64>,
+    /// Tensor shape of each row's features, HxWxC.
+    #[arg(long, value_name = "SHAPE")]
+    pub feature_shape: Option<String>,
     /// Fraction of each batch replaced by CVAE samples [default: 0.25].
     #[arg(long, value_name = "F")]
     pub vae_fraction: Option<f64>,
@@ -69,6 +84,8 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
         return Err(Error::config("train_fraction", format!("{fraction} is not within (0, 1)")));
     }
     let started = Instant::now();
+    // Validate the Mixup flags before any training.
+    mixup(&args, args.mixup_alpha.unwrap_or(0.2))?;
     let full = ShardSet::open(&data)?.features(Features::prefix("p"))?.target(Target::class("label", 10))?;
     let tmp = tempdir()?;
     let train_path = tmp.join("train.parquet");
@@ -94,13 +111,13 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     let gan_fraction = args.gan_fraction.unwrap_or(0.1);
     let ways: Vec<(&'static str, Vec<Arc<dyn Stage>>)> = vec![
         ("real data only", vec![]),
-        ("+ Mixup", vec![Arc::new(Mixup::new(alpha)?)]),
+        ("+ Mixup", vec![Arc::new(mixup(&args, alpha)?)]),
         (
             "+ CVAE/GAN injection + Mixup",
             vec![
                 Arc::new(Inject::replace(vae.clone(), vae_fraction)?),
                 Arc::new(Inject::replace(gan.clone(), gan_fraction)?),
-                Arc::new(Mixup::new(alpha)?),
+                Arc::new(mixup(&args, alpha)?),
             ],
         ),
     ];
@@ -270,4 +287,19 @@ fn recognition(clf: &Classifier, g: &dyn Generator, seed: u64) -> Result<f32> {
     let classes: Vec<usize> = (0..1000).map(|i| i % 10).collect();
     let x = g.generate(Some(&classes), classes.len(), &mut shardmix::rng::derive(seed, 0xDE41, 0))?;
     clf.accuracy(&x, &classes)
+}
+
+/// The Mixup stage from the demo's flags (the same flags and defaults as `augment`/`stream`).
+fn mixup(args: &DemoArgs, alpha: f64) -> Result<Mixup> {
+    let settings = super::args::PipelineArgs {
+        mixup_alpha: Some(alpha),
+        mixup_mode: args.mixup_mode.clone(),
+        mixup_prob: args.mixup_prob,
+        label_smoothing: args.label_smoothing,
+        cutmix_alpha: args.cutmix_alpha,
+        feature_shape: args.feature_shape.clone(),
+        ..Default::default()
+    }
+    .settings(Some(Path::new("unused")))?;
+    Ok(super::stages::mixup(&settings)?.unwrap_or(Mixup::new(0.0)?))
 }
