@@ -612,7 +612,10 @@ impl ParquetSink {
     fn create_shard(&self, index: u64, first_step: u64) -> Result<OpenShard> {
         let tmp = self.dir.join(temp_name(&shard_file_name(index)));
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // Mixed and synthetic floats are nearly all distinct: dictionary encoding only burns
+        // time building dictionaries it then abandons (it was 60 % of `augment`'s CPU time).
         let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
             .set_compression(self.opts.compression.to_parquet())
             .set_max_row_group_row_count(Some(self.opts.row_group_size))
             .set_statistics_enabled(EnabledStatistics::Page)
