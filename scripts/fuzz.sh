@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Fuzz shardmix with cargo-fuzz (libFuzzer) on a stable toolchain.
+#
+#   bash scripts/fuzz.sh [target] [seconds] [libFuzzer flags...]
+#
+# target: read_shard | parse_config | all (default: all, one after the other)
+# seconds: libFuzzer -max_total_time per target (default 600)
+# further arguments go to libFuzzer, e.g. -max_len=65536 to favour small shards
+#
+# Needs `cargo install cargo-fuzz`. Stable rustc accepts the nightly -Z flags cargo-fuzz passes
+# because of RUSTC_BOOTSTRAP=1. Environment knobs:
+#   FUZZ_SANITIZER  address (default) | none   (none: faster, but misses memory errors in C code)
+#   FUZZ_JOBS       parallel libFuzzer processes per target (default 1; the machine is shared)
+#   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 20)
+#   FUZZ_RSS_MB     memory limit per process in MiB (default 2048)
+# Corpora grow in fuzz/corpus/<target>, crashes land in fuzz/artifacts/<target> (both ignored
+# by git). Replay one artifact with:
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>
+# then copy it to tests/data/fuzz-regressions/<target>-<hash> and add a test to
+# tests/fuzz_regressions.rs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=${1:-all}
+seconds=${2:-600}
+extra=("${@:3}")
+sanitizer=${FUZZ_SANITIZER:-address}
+jobs=${FUZZ_JOBS:-1}
+timeout=${FUZZ_TIMEOUT:-20}
+rss=${FUZZ_RSS_MB:-2048}
+export RUSTC_BOOTSTRAP=1
+
+case "$target" in
+    all) targets=(read_shard parse_config) ;;
+    read_shard | parse_config) targets=("$target") ;;
+    *) echo "error: unknown target '$target' (read_shard, parse_config, all)" >&2; exit 2 ;;
+esac
+
+command -v cargo-fuzz >/dev/null || { echo "error: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }
+
+seed_read_shard() {
+    local dir=fuzz/corpus/read_shard
+    mkdir -p "$dir"
+    # Every Parquet fixture (valid, odd and corrupt), under 1 MiB like the target's own cap.
+    find tests/data -name '*.parquet' -size -1024k -print0 |
+        while IFS= read -r -d '' f; do
+            cp -n "$f" "$dir/seed-$(basename "$f")"
+        done
+}
+
+seed_parse_config() {
+    local dir=fuzz/corpus/parse_config
+    mkdir -p "$dir"
+    cat >"$dir/seed-full.toml" <<'TOML'
+data = ["shards/*.parquet", "more/"]
+features = "p*"
+label = "label"
+num_classes = 10
+no_label = false
+batch_size = 64
+order = "shuffled"
+steps = 1000
+epochs = 2
+start_step = 0
+workers = 2
+prefetch = 4
+seed = 42
+rank = 0
+world_size = 1
+null_policy = "error"
+on_bad_shard = "skip"
+mixup_alpha = 0.4
+mixup_mode = "batch"
+mixup_prob = 1.0
+label_smoothing = 0.1
+cutmix_alpha = 1.0
+cutmix_switch_prob = 0.5
+feature_shape = "8x8x1"
+provenance = true
+vae = "models/vae.safetensors"
+vae_fraction = 0.25
+gan = "models/gan.safetensors"
+gan_fraction = 0.125
+cache_mib = 512
+TOML
+    printf 'batch_size = 32\norder = "sequential"\n' >"$dir/seed-small.toml"
+    printf '# comment\nseed = 0xdead_beef\nmixup_alpha = inf\nlabel_smoothing = -0.0\n' >"$dir/seed-numbers.toml"
+    printf 'data = ["a", "b\\u00e9", '"'"'c:\\\\x'"'"']\nfeatures = """\nf0,\nf1"""\n' >"$dir/seed-strings.toml"
+    printf 'batch_sise = 64\n[table]\nx = 1\n' >"$dir/seed-bad.toml"
+}
+
+# Remove scratch files of fuzz processes that are gone (read_shard writes one per process).
+clean_scratch() {
+    local f pid
+    for f in /dev/shm/shardmix-fuzz-*.parquet "${TMPDIR:-/tmp}"/shardmix-fuzz-*.parquet; do
+        [ -e "$f" ] || continue
+        pid=${f##*-}
+        pid=${pid%.parquet}
+        [ -d "/proc/$pid" ] || rm -f "$f"
+    done
+}
+trap clean_scratch EXIT
+
+for t in "${targets[@]}"; do
+    "seed_$t"
+    args=(-max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss" -print_final_stats=1)
+    [ -f "fuzz/dict/$t.dict" ] && args+=(-dict="fuzz/dict/$t.dict")
+    [ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
+    args+=("${extra[@]}")
+    echo "== fuzzing $t for ${seconds}s (sanitizer $sanitizer, jobs $jobs)" >&2
+    # Keep going to the next target after a crash; the exit status reports it at the end.
+    nice -n 10 cargo fuzz run --sanitizer "$sanitizer" "$t" "fuzz/corpus/$t" -- "${args[@]}" || status=$?
+    echo "== $t: corpus $(find "fuzz/corpus/$t" -type f | wc -l) files," \
+        "artifacts $(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)" >&2
+done
+exit "${status:-0}"
