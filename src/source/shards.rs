@@ -200,6 +200,18 @@ impl ShardSet {
                     path: path.clone(),
                     message: format!("row group {rg} has a negative row count in its footer"),
                 })?;
+                // Every row puts at least one value (or null level) in each leaf column, so a
+                // footer claiming more rows than a column chunk holds is lying; without this
+                // check a claim near i64::MAX made the block index alone exhaust memory.
+                if let Some(values) = rg_meta.columns().iter().map(|c| c.num_values()).min() {
+                    if n > u64::try_from(values).unwrap_or(0) {
+                        return Err(ErrorKind::ShardChanged {
+                            path: path.clone(),
+                            message: format!("row group {rg}: the footer claims {n} rows but a column chunk holds only {values} values"),
+                        }
+                        .into());
+                    }
+                }
                 shard_rows += n;
             }
             shards.push(ShardInfo {
