@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use harness::ShardOutcome;
 use shardmix::{ErrorKind, PipelineConfig, Result};
 
-/// Inputs that still hang or exhaust memory (see their `#[ignore]`d tests); the sweep below
-/// leaves them out.
-const KNOWN_UNFIXED: &[&str] = &[THRIFT_SKIP_HANG, HUGE_ROW_COUNT];
+/// Inputs the sweep leaves to their own tests: the huge row count runs in a memory-capped
+/// child process, so that a regression cannot take the test runner down with it.
+const OWN_TESTS: &[&str] = &[HUGE_ROW_COUNT];
 
 /// 1,181 bytes; see `read_shard_huge_footer_row_count_is_rejected`.
 const HUGE_ROW_COUNT: &str = "read_shard-22c6b9f61933c5207f35dd6569084ab7d34920f2";
@@ -61,7 +61,7 @@ fn name(p: &Path) -> &str {
 fn every_read_shard_input_is_ok_or_err() {
     let all = inputs("read_shard");
     assert!(all.len() >= 3, "expected the committed read_shard inputs, found {all:?}");
-    for p in all.iter().filter(|p| !KNOWN_UNFIXED.contains(&name(p))) {
+    for p in all.iter().filter(|p| !OWN_TESTS.contains(&name(p))) {
         let _ = read_shard(name(p));
     }
 }
@@ -90,17 +90,15 @@ fn non_utf8_config_is_skipped() {
     assert!(harness::parse_config_bytes(&[0x62, 0xff, 0x3d]).is_none());
 }
 
-// FIXME: hang found by fuzzing: a 7,878-byte mutant of a DELTA_BINARY_PACKED/DELTA_BYTE_ARRAY
-// file takes ~100 s (test profile; >20 s under the fuzzer's ASan build) before failing with
-// "failed to fill whole buffer". The page header of column 5 (`c_first_sales_date_sk`, data
-// page at offset 1404) holds an unknown field that parquet 60.1's Thrift reader skips
-// (`parquet_thrift.rs`, `skip_till_depth`): a list of up to i32::MAX doubles, and `skip_bytes`
-// (`io::copy` of `take(n)` into a sink) returns Ok at end of file, so every element costs a
-// `read(2)` of the `BufReader<File>` that returns 0. Read from memory (`Bytes`) the same
-// column fails after 3.7 s instead. catch_unwind cannot stop this; shardmix needs a decode
-// from an in-memory column chunk and/or a deadline, and arrow-rs an EOF check in skip_bytes.
+// Hang found by fuzzing, fixed: a 7,878-byte mutant of a DELTA_BINARY_PACKED/DELTA_BYTE_ARRAY
+// file took ~100 s (test profile) before failing with "failed to fill whole buffer". The page
+// header of column 5 (`c_first_sales_date_sk`, data page at offset 1404) holds an unknown field
+// that parquet 60.1's Thrift reader skips (`parquet_thrift.rs`, `skip_till_depth`): a list of up
+// to i32::MAX doubles, and `skip_bytes` (`io::copy` of `take(n)` into a sink) returned Ok at end
+// of file, so every element cost a `read(2)` that returned 0. shardmix now decodes through its
+// own ChunkReader (src/source/chunks.rs), whose readers fail at the end of the column chunk
+// instead of returning 0 bytes, so the skip stops at the first element past the end.
 #[test]
-#[ignore = "takes ~100 s until the Thrift skip hang is bounded"]
 fn read_shard_thrift_skip_hang_is_bounded() {
     let start = Instant::now();
     let e = read_shard(THRIFT_SKIP_HANG).unwrap_err();
@@ -109,17 +107,14 @@ fn read_shard_thrift_skip_hang_is_bounded() {
     assert!(took < Duration::from_secs(5), "rejecting a 7.9 KB shard took {took:?}");
 }
 
-// FIXME: crash found by fuzzing (libFuzzer: out-of-memory, > 2 GiB): a 1,181-byte file whose
+// Crash found by fuzzing, fixed (libFuzzer: out-of-memory, > 2 GiB): a 1,181-byte file whose
 // only row group claims 9,223,372,036,854,775,778 rows in the footer while its one column chunk
-// holds 21,186 values. `ShardSet::open` → `open_many` (src/source/shards.rs) accepts the count
-// and `blocks()` (shards.rs:157) pushes one `RowGroupRef` per 65,536 rows: ~1.4e14 entries, so
-// the process dies on allocation failure (not catchable) before any decode. A row group cannot
-// have more rows than any of its leaf column chunks has values (every row contributes at least
-// one level to each leaf), so `open_many` can reject `num_rows > min(column num_values)` with a
-// typed error naming the file and row group. Runs in a child limited to 2 GiB of address space,
-// so it is safe to run with `--ignored`.
+// holds 21,186 values. `ShardSet::open` accepted the count and built one block per 65,536 rows
+// (~1.4e14 entries), dying on allocation failure before any decode. A row group cannot have
+// more rows than any of its leaf column chunks has values, so `open_many` now rejects it with a
+// typed error naming the file and row group. The check runs in a child process limited to
+// 2 GiB of address space, so that a regression fails this test instead of exhausting memory.
 #[test]
-#[ignore = "runs itself in a memory-capped child process: run with --ignored (passes since shards.rs validates footer row counts)"]
 fn read_shard_huge_footer_row_count_is_rejected() {
     if std::env::var_os(CHILD).is_some() {
         let e = read_shard(HUGE_ROW_COUNT).unwrap_err();
@@ -140,7 +135,7 @@ fn read_shard_huge_footer_row_count_is_rejected() {
 /// Set in a child started by `in_limited_child`.
 const CHILD: &str = "SHARDMIX_FUZZ_REGRESSION_CHILD";
 
-/// Run one (ignored) test of this binary again in a child process whose address space is
+/// Run one test of this binary again in a child process whose address space is
 /// limited to 2 GiB, so an input that allocates without bound fails fast instead of taking the
 /// machine's memory.
 fn in_limited_child(test: &str) -> std::process::Output {
@@ -149,7 +144,7 @@ fn in_limited_child(test: &str) -> std::process::Output {
         .arg("-c")
         .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
         .arg(exe)
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .output()
         .unwrap()

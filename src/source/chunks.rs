@@ -1,0 +1,256 @@
+//! The bytes of one block's column chunks, served to arrow-rs as a [`ChunkReader`].
+//!
+//! A block that covers a whole row group reads its projected column chunks into memory up
+//! front, one positional read per contiguous run of chunks; the decoder's pages are then slices
+//! of that buffer (no system call and no copy per page). A block that is a slice of a larger row
+//! group reads lazily, so that only the pages its rows need are read.
+//!
+//! Every read is bounded, and a read past the end of its chunk or of the file fails with
+//! [`io::ErrorKind::UnexpectedEof`] instead of returning 0 bytes. That matters on corrupt
+//! input: arrow-rs's Thrift reader skips an unknown page-header field of up to `i32::MAX`
+//! elements with `io::copy`, which against a reader that quietly returns 0 at the end spins for
+//! minutes (found by fuzzing; `tests/fuzz_regressions.rs`).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use parquet::errors::{ParquetError, Result as ParquetResult};
+use parquet::file::reader::{ChunkReader, Length};
+
+use crate::source::pool::{PooledBytes, Pools};
+
+/// Gap between two chunks below which they are read together (the gap is read and ignored).
+const COALESCE_GAP: u64 = 64 << 10;
+
+/// A shard file with some byte ranges already in memory.
+pub(crate) struct ChunkSource {
+    file: Arc<File>,
+    len: u64,
+    /// In-memory ranges: (first byte offset, bytes), sorted and disjoint.
+    loaded: Vec<(u64, Bytes)>,
+    /// Where the in-memory buffers come from and go back to.
+    pools: Arc<Pools>,
+}
+
+impl ChunkSource {
+    /// A source reading `file` of `len` bytes lazily.
+    pub fn new(file: File, len: u64, pools: Arc<Pools>) -> Self {
+        ChunkSource { file: Arc::new(file), len, loaded: Vec::new(), pools }
+    }
+
+    /// Read `ranges` into memory, coalescing neighbours. Ranges must lie within the file.
+    pub fn preload(&mut self, mut ranges: Vec<Range<u64>>) -> io::Result<()> {
+        ranges.sort_by_key(|r| r.start);
+        let mut runs: Vec<Range<u64>> = Vec::new();
+        for r in ranges.into_iter().filter(|r| !r.is_empty()) {
+            match runs.last_mut() {
+                Some(last) if r.start <= last.end.saturating_add(COALESCE_GAP) => last.end = last.end.max(r.end),
+                _ => runs.push(r),
+            }
+        }
+        for run in runs {
+            if run.end > self.len {
+                return Err(eof(run.end, self.len));
+            }
+            let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize);
+            read_exact_at(&self.file, buf.as_mut_slice(), run.start)?;
+            self.loaded.push((run.start, Bytes::from_owner(buf)));
+        }
+        Ok(())
+    }
+
+    /// The loaded range holding byte `pos`, as (its start, its bytes).
+    fn loaded_at(&self, pos: u64) -> Option<&(u64, Bytes)> {
+        let i = self.loaded.partition_point(|(s, _)| *s <= pos).checked_sub(1)?;
+        let entry = &self.loaded[i];
+        (pos < entry.0 + entry.1.len() as u64).then_some(entry)
+    }
+}
+
+fn eof(end: u64, len: u64) -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, format!("read up to byte {end} of a {len}-byte file"))
+}
+
+impl Length for ChunkSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl ChunkReader for ChunkSource {
+    type T = ChunkRead;
+
+    fn get_read(&self, start: u64) -> ParquetResult<ChunkRead> {
+        if let Some((first, bytes)) = self.loaded_at(start) {
+            return Ok(ChunkRead::Memory(bytes.slice((start - first) as usize..)));
+        }
+        if start > self.len {
+            return Err(ParquetError::EOF(format!("no byte {start} in a {}-byte file", self.len)));
+        }
+        let at = FileAt { file: self.file.clone(), pos: start, end: self.len };
+        Ok(ChunkRead::File(BufReader::with_capacity(16 << 10, at)))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> ParquetResult<Bytes> {
+        let end = start.checked_add(length as u64).filter(|&e| e <= self.len).ok_or_else(|| {
+            ParquetError::EOF(format!("bytes {start}..{start}+{length} are beyond the {}-byte file", self.len))
+        })?;
+        if let Some((first, bytes)) = self.loaded_at(start) {
+            let from = (start - first) as usize;
+            if end - first <= bytes.len() as u64 {
+                return Ok(bytes.slice(from..from + length));
+            }
+        }
+        let mut buf = vec![0u8; length];
+        read_exact_at(&self.file, &mut buf, start)?;
+        Ok(buf.into())
+    }
+}
+
+/// A reader of a [`ChunkSource`] from some offset on; at the end it fails rather than
+/// returning 0 bytes.
+pub(crate) enum ChunkRead {
+    /// From a loaded range (up to its end).
+    Memory(Bytes),
+    /// From the file (up to its end).
+    File(BufReader<FileAt>),
+}
+
+impl Read for ChunkRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ChunkRead::Memory(bytes) => {
+                if buf.is_empty() {
+                    return Ok(0);
+                }
+                if bytes.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of a column chunk"));
+                }
+                let n = buf.len().min(bytes.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                bytes.advance(n);
+                Ok(n)
+            }
+            ChunkRead::File(reader) => reader.read(buf),
+        }
+    }
+}
+
+/// Positional reads of a shared file, from `pos` to `end`.
+pub(crate) struct FileAt {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for FileAt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pos >= self.end {
+            return Err(eof(self.pos + 1, self.end));
+        }
+        let n = (buf.len() as u64).min(self.end - self.pos) as usize;
+        let got = read_at(&self.file, &mut buf[..n], self.pos)?;
+        if got == 0 {
+            // The file shrank since it was opened.
+            return Err(eof(self.pos + 1, self.end));
+        }
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, offset) {
+            Ok(0) => return Err(eof(offset + buf.len() as u64, offset)),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // lists of byte ranges, some of one
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn source(data: &[u8]) -> (tempfile::NamedTempFile, ChunkSource) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(data).unwrap();
+        let file = File::open(f.path()).unwrap();
+        let src = ChunkSource::new(file, data.len() as u64, Pools::new());
+        (f, src)
+    }
+
+    #[test]
+    fn loaded_and_lazy_reads_agree() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (_f, lazy) = source(&data);
+        let (_g, mut mem) = source(&data);
+        mem.preload(vec![150_000..160_000, 10..100, 100..5_000]).unwrap();
+        for (start, len) in [(10usize, 50usize), (99, 3), (150_000, 10_000), (4_980, 20), (0, 200_000)] {
+            let a = lazy.get_bytes(start as u64, len).unwrap();
+            let b = mem.get_bytes(start as u64, len).unwrap();
+            assert_eq!(&a[..], &data[start..start + len]);
+            assert_eq!(a, b);
+            let mut r = mem.get_read(start as u64).unwrap();
+            let mut first = vec![0u8; len.min(30)];
+            r.read_exact(&mut first).unwrap();
+            assert_eq!(&first[..], &data[start..start + first.len()]);
+        }
+    }
+
+    #[test]
+    fn a_read_from_a_loaded_range_stops_at_its_end() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let (_f, mut src) = source(&data);
+        src.preload(vec![100..200]).unwrap();
+        let mut r = src.get_read(150).unwrap();
+        let mut buf = [0u8; 100];
+        assert_eq!(r.read(&mut buf).unwrap(), 50);
+        assert!(r.read(&mut buf).is_err());
+        // get_bytes beyond the loaded range reads the file instead.
+        assert_eq!(&src.get_bytes(150, 100).unwrap()[..], &data[150..250]);
+    }
+
+    #[test]
+    fn reads_past_the_end_fail_instead_of_returning_nothing() {
+        let (_f, mut src) = source(&[1, 2, 3, 4]);
+        let mut r = src.get_read(2).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read(&mut buf).unwrap(), 2);
+        assert_eq!(r.read(&mut buf).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        // io::copy (what the Thrift skip does) stops at once.
+        let mut r = src.get_read(0).unwrap();
+        assert!(io::copy(&mut (&mut r).take(1 << 40), &mut io::sink()).is_err());
+        assert!(src.get_bytes(3, 2).is_err());
+        assert!(src.get_read(5).is_err());
+        src.preload(vec![0..2]).unwrap();
+        let mut r = src.get_read(1).unwrap();
+        assert_eq!(r.read(&mut buf).unwrap(), 1);
+        assert!(r.read(&mut buf).is_err());
+        assert!(src.preload(vec![2..9]).is_err());
+    }
+}
