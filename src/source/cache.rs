@@ -103,6 +103,20 @@ impl RowGroupCache {
         result
     }
 
+    /// Reserve `key` for a load that is about to start elsewhere (a read-ahead): true when it
+    /// was neither loaded nor loading, and the caller must now load it with [`get`](Self::get).
+    /// A reader that needs the block first simply decodes it itself.
+    pub fn claim(&self, key: usize) -> bool {
+        let mut inner = self.lock();
+        if inner.map.contains_key(&key) {
+            return false;
+        }
+        inner.tick += 1;
+        let last_use = inner.tick;
+        inner.map.insert(key, Entry { cell: Arc::new(OnceLock::new()), last_use, bytes: 0 });
+        true
+    }
+
     fn evict(&self, inner: &mut Inner, keep: usize) {
         while inner.bytes > self.capacity {
             let victim = inner
@@ -136,7 +150,7 @@ mod tests {
     use super::*;
 
     fn decoded(n: usize) -> Decoded {
-        Decoded { rows: n, features: vec![0.0; n], targets: Vec::new(), keep: None, skipped: 0, filled: 0 }
+        Decoded { rows: n, features: vec![0.0; n], targets: Vec::new(), keep: None, skipped: 0, filled: 0, pool: None }
     }
 
     #[test]
@@ -173,6 +187,17 @@ mod tests {
         assert_eq!(cache.stats().bytes, 0);
         assert!(cache.get(2, || Err(crate::Error::config("x", "y"))).is_err());
         assert!(cache.get(2, || Ok(decoded(1))).is_ok());
+    }
+
+    #[test]
+    fn claim_reserves_once_and_get_loads() {
+        let cache = RowGroupCache::new(1 << 20);
+        assert!(cache.claim(3));
+        assert!(!cache.claim(3), "already claimed");
+        cache.get(3, || Ok(decoded(10))).unwrap();
+        assert!(!cache.claim(3), "loaded");
+        let s = cache.stats();
+        assert_eq!((s.misses, s.bytes), (1, 40));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
 
 use std::fs::File;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -16,7 +18,9 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
+use crate::source::chunks::ChunkSource;
 use crate::source::columns::{FeatureSource, TargetSource};
+use crate::source::pool::Pools;
 use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
 
 /// What to do with a null, NaN or infinite value in a feature or target.
@@ -81,6 +85,17 @@ pub(crate) struct Decoded {
     pub skipped: u64,
     /// Values replaced by the fill policy.
     pub filled: u64,
+    /// Where the buffers go when the block is dropped.
+    pub pool: Option<Arc<Pools>>,
+}
+
+impl Drop for Decoded {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.floats.give(std::mem::take(&mut self.features));
+            pool.floats.give(std::mem::take(&mut self.targets));
+        }
+    }
 }
 
 impl Decoded {
@@ -89,8 +104,13 @@ impl Decoded {
     }
 }
 
-/// Bytes of output written per transpose run (fits in L2).
-const TRANSPOSE_BYTES: usize = 128 << 10;
+/// Rows per Arrow record batch while decoding a block: small enough that the decoded columns
+/// are still in cache when the transpose reads them, and that arrow-rs's buffers are recycled
+/// by the allocator instead of coming fresh from the kernel.
+const DECODE_BATCH_ROWS: usize = 4096;
+
+/// Bytes of output written per transpose tile (fits in L1 with room for the inputs).
+const TRANSPOSE_BYTES: usize = 16 << 10;
 
 /// Where a value sits, for error messages.
 struct Site<'a> {
@@ -163,10 +183,28 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
     }
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
     let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
-    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+    let mut source = ChunkSource::new(file, file_len, set.pools().clone());
+    if expected_rows == rg_rows {
+        // The whole row group: read its projected column chunks at once.
+        let mut ranges = Vec::new();
+        for leaf in (0..rg_meta.num_columns()).filter(|&l| shard.roots.contains(&descr.get_column_root_idx(l))) {
+            let (start, len) = rg_meta.column(leaf).byte_range();
+            match start.checked_add(len).filter(|&end| end <= file_len) {
+                Some(end) => ranges.push(start..end),
+                None => {
+                    return Err(decode_err(parquet::errors::ParquetError::General(format!(
+                        "column chunk '{}' claims bytes {start}..{start}+{len} of a {file_len}-byte file",
+                        descr.column(leaf).path().string()
+                    ))))
+                }
+            }
+        }
+        source.preload(ranges).map_err(|e| decode_err(e.into()))?;
+    }
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
         .with_projection(mask)
         .with_row_groups(vec![row_group])
-        .with_batch_size(expected_rows.clamp(1, 65_536));
+        .with_batch_size(expected_rows.clamp(1, DECODE_BATCH_ROWS));
     if expected_rows < rg_rows {
         let offset = block.offset as usize;
         builder = builder.with_row_selection(RowSelection::from(vec![
@@ -179,14 +217,19 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
     let plan = set.plan();
     let f = set.spec().num_features();
     let c = set.spec().num_targets();
+    let pool = set.pools();
+    // Separate columns overwrite every feature value; a list column with null rows does not.
+    let zero_features = !matches!(plan.features, FeatureSource::Columns(_));
     let mut out = Decoded {
         rows: expected_rows,
-        features: vec![0.0; expected_rows * f],
-        targets: vec![0.0; expected_rows * c],
+        features: pool.floats.take(expected_rows * f, zero_features),
+        targets: pool.floats.take(expected_rows * c, true),
         keep: None,
         skipped: 0,
         filled: 0,
+        pool: Some(pool.clone()),
     };
+    let mut finite = true;
     let site = Site { shard, row_group, first_row };
     let policy = set.policy();
     let mut row0 = 0usize;
@@ -196,16 +239,18 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
         if row0 + n > expected_rows {
             return Err(row_count_error(shard, row_group, row0 + n, expected_rows));
         }
-        put_features(&batch, &plan.features, &mut out, f, row0, &site, policy)?;
+        finite &= put_features(&batch, &plan.features, &mut out, f, row0, &site, policy)?;
         if let Some(t) = &plan.target {
-            put_target(&batch, t, &mut out, c, row0, &site, policy)?;
+            finite &= put_target(&batch, t, &mut out, c, row0, &site, policy)?;
         }
         row0 += n;
     }
     if row0 != expected_rows {
         return Err(row_count_error(shard, row_group, row0, expected_rows));
     }
-    check_finite(&mut out, f, c, &site, plan, policy)?;
+    if !finite {
+        check_finite(&mut out, f, c, &site, plan, policy)?;
+    }
     Ok(out)
 }
 
@@ -223,6 +268,8 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, site: &Site) -> Result<&'a Arr
     })
 }
 
+/// Write a record batch's features into rows `row0..` of `out`; false when a written value is
+/// NaN or infinite (the caller then looks for it).
 fn put_features(
     batch: &RecordBatch,
     src: &FeatureSource,
@@ -231,18 +278,30 @@ fn put_features(
     row0: usize,
     site: &Site,
     policy: NullPolicy,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut finite = true;
     match src {
         FeatureSource::Columns(names) => {
             let arrays = names.iter().map(|name| column(batch, name, site)).collect::<Result<Vec<_>>>()?;
-            // Transpose in runs of rows whose output (run × F floats) stays in cache, rather
-            // than one whole column at a time across the entire buffer.
+            let values =
+                arrays.iter().zip(names).map(|(arr, name)| Values::of(arr, name, site)).collect::<Result<Vec<_>>>()?;
+            // Transpose in tiles of rows whose output (tile × F floats) stays in L1, each
+            // column writing its stretch of the tile in turn.
             let n = batch.num_rows();
-            let run = (TRANSPOSE_BYTES / (4 * f.max(1))).clamp(16, 4096);
-            for start in (0..n).step_by(run) {
-                let len = run.min(n - start);
-                for (j, (arr, name)) in arrays.iter().zip(names).enumerate() {
-                    write_scalars(&arr.slice(start, len), &mut out.features, f, j, row0 + start, name, site)?;
+            let tile = (TRANSPOSE_BYTES / (4 * f.max(1))).clamp(8, 4096);
+            for start in (0..n).step_by(tile) {
+                let len = tile.min(n - start);
+                let dst = &mut out.features[(row0 + start) * f..(row0 + start + len) * f];
+                let mut j = 0;
+                while j < values.len() {
+                    // Eight float32 columns at a time: one 32-byte store per row.
+                    if let Some(eight) = values.get(j..j + 8).and_then(f32_columns::<8>) {
+                        finite &= put_f32_columns(eight, start..start + len, dst, f, j);
+                        j += 8;
+                    } else {
+                        finite &= values[j].put(start..start + len, dst, f, j);
+                        j += 1;
+                    }
                 }
             }
             for (j, (arr, name)) in arrays.iter().zip(names).enumerate() {
@@ -253,7 +312,7 @@ fn put_features(
         }
         FeatureSource::List { column: name, .. } => {
             let arr = column(batch, name, site)?;
-            write_list(arr, &mut out.features, f, row0, name, site)?;
+            finite &= write_list(arr, &mut out.features, f, row0, name, site)?;
             if arr.null_count() > 0 {
                 for i in 0..arr.len() {
                     if arr.is_null(i) {
@@ -265,9 +324,10 @@ fn put_features(
             }
         }
     }
-    Ok(())
+    Ok(finite)
 }
 
+/// As [`put_features`], for the target.
 fn put_target(
     batch: &RecordBatch,
     t: &TargetSource,
@@ -276,7 +336,8 @@ fn put_target(
     row0: usize,
     site: &Site,
     policy: NullPolicy,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut finite = true;
     let name = t.column();
     let arr = column(batch, name, site)?;
     match t {
@@ -304,13 +365,13 @@ fn put_target(
             }
         }
         TargetSource::Regression { .. } => {
-            write_scalars(arr, &mut out.targets, c, 0, row0, name, site)?;
+            finite &= write_scalars(arr, &mut out.targets, c, 0, row0, name, site)?;
             if arr.null_count() > 0 {
                 apply_nulls(arr, out, c, 0, row0, name, site, policy, false)?;
             }
         }
         TargetSource::Soft { .. } => {
-            write_list(arr, &mut out.targets, c, row0, name, site)?;
+            finite &= write_list(arr, &mut out.targets, c, row0, name, site)?;
             for i in 0..arr.len() {
                 if arr.is_null(i) {
                     for j in 0..c {
@@ -320,7 +381,7 @@ fn put_target(
             }
         }
     }
-    Ok(())
+    Ok(finite)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -375,13 +436,13 @@ fn handle_bad(
     }
 }
 
-/// Fast check for NaN/Inf over the whole buffers; slow path only when one is present.
 /// True when no value is NaN or infinite. Branch-free within chunks so that it vectorises
 /// (a short-circuiting `all` does not).
 fn all_finite(values: &[f32]) -> bool {
     values.chunks(4096).all(|chunk| chunk.iter().fold(true, |ok, v| ok & v.is_finite()))
 }
 
+/// Find the NaN and infinite values (the transpose saw at least one) and apply the policy.
 fn check_finite(
     out: &mut Decoded,
     f: usize,
@@ -430,7 +491,8 @@ fn unsupported(arr: &ArrayRef, name: &str, site: &Site, role: &str) -> Error {
     .into()
 }
 
-/// Write a numeric array into `out[(row0 + i) * stride + col]`.
+/// Write a numeric array into `out[(row0 + i) * stride + col]`; false when a written value
+/// is NaN or infinite.
 fn write_scalars(
     arr: &ArrayRef,
     out: &mut [f32],
@@ -439,51 +501,143 @@ fn write_scalars(
     row0: usize,
     name: &str,
     site: &Site,
-) -> Result<()> {
-    macro_rules! put {
-        ($t:ty, $conv:expr) => {{
-            let a = arr.as_primitive::<$t>();
-            let conv = $conv;
-            let values = a.values();
-            let dst = &mut out[row0 * stride..(row0 + values.len()) * stride];
-            for (row, v) in dst.chunks_exact_mut(stride).zip(values.iter()) {
-                row[col] = conv(*v);
+) -> Result<bool> {
+    let n = arr.len();
+    Ok(Values::of(arr, name, site)?.put(0..n, &mut out[row0 * stride..(row0 + n) * stride], stride, col))
+}
+
+/// A numeric column's values, typed once per record batch so that the transpose's inner loops
+/// are plain conversions.
+enum Values<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+    F16(&'a [HalfF16]),
+    I8(&'a [i8]),
+    I16(&'a [i16]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    U8(&'a [u8]),
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+    U64(&'a [u64]),
+    /// Decimals: the unscaled integers and the factor `10^-scale`.
+    D32(&'a [i32], f64),
+    D64(&'a [i64], f64),
+    D128(&'a [i128], f64),
+}
+
+impl<'a> Values<'a> {
+    fn of(arr: &'a ArrayRef, name: &str, site: &Site) -> Result<Self> {
+        let scale = |s: i8| 10f64.powi(-(s as i32));
+        Ok(match arr.data_type() {
+            DataType::Float32 => Values::F32(arr.as_primitive::<Float32Type>().values()),
+            DataType::Float64 => Values::F64(arr.as_primitive::<Float64Type>().values()),
+            DataType::Float16 => Values::F16(arr.as_primitive::<Float16Type>().values()),
+            DataType::Int8 => Values::I8(arr.as_primitive::<Int8Type>().values()),
+            DataType::Int16 => Values::I16(arr.as_primitive::<Int16Type>().values()),
+            DataType::Int32 => Values::I32(arr.as_primitive::<Int32Type>().values()),
+            DataType::Int64 => Values::I64(arr.as_primitive::<Int64Type>().values()),
+            DataType::UInt8 => Values::U8(arr.as_primitive::<UInt8Type>().values()),
+            DataType::UInt16 => Values::U16(arr.as_primitive::<UInt16Type>().values()),
+            DataType::UInt32 => Values::U32(arr.as_primitive::<UInt32Type>().values()),
+            DataType::UInt64 => Values::U64(arr.as_primitive::<UInt64Type>().values()),
+            DataType::Decimal32(_, s) => Values::D32(arr.as_primitive::<Decimal32Type>().values(), scale(*s)),
+            DataType::Decimal64(_, s) => Values::D64(arr.as_primitive::<Decimal64Type>().values(), scale(*s)),
+            DataType::Decimal128(_, s) => Values::D128(arr.as_primitive::<Decimal128Type>().values(), scale(*s)),
+            _ => return Err(unsupported(arr, name, site, "a number")),
+        })
+    }
+
+    /// Write `self[rows]` into column `col` of the row-major `out` (`rows.len()` rows of
+    /// `stride`); false when a written value is NaN or infinite.
+    fn put(&self, rows: Range<usize>, out: &mut [f32], stride: usize, col: usize) -> bool {
+        match *self {
+            Values::F32(v) => scatter::<_, true>(&v[rows], out, stride, col, |x| x),
+            Values::F64(v) => scatter::<_, true>(&v[rows], out, stride, col, |x| x as f32),
+            Values::F16(v) => scatter::<_, true>(&v[rows], out, stride, col, |x| x.to_f32()),
+            Values::I8(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::I16(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::I32(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::I64(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::U8(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::U16(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::U32(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            Values::U64(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
+            // A scaled decimal can overflow f32.
+            Values::D32(v, k) => scatter::<_, true>(&v[rows], out, stride, col, |x| (x as f64 * k) as f32),
+            Values::D64(v, k) => scatter::<_, true>(&v[rows], out, stride, col, |x| (x as f64 * k) as f32),
+            Values::D128(v, k) => scatter::<_, true>(&v[rows], out, stride, col, |x| (x as f64 * k) as f32),
+        }
+    }
+}
+
+/// The slices of `K` float32 columns, or `None` when one has another type.
+fn f32_columns<'a, const K: usize>(values: &[Values<'a>]) -> Option<[&'a [f32]; K]> {
+    let mut out: [&[f32]; K] = [&[]; K];
+    for (o, v) in out.iter_mut().zip(values) {
+        match v {
+            Values::F32(s) => *o = s,
+            _ => return None,
+        }
+    }
+    (values.len() == K).then_some(out)
+}
+
+/// `out[i * stride + col + k] = cols[k][rows.start + i]` for the `K` columns: the tile's rows
+/// each get `K` adjacent values in one store. False when a value is not finite.
+#[inline(always)]
+fn put_f32_columns<const K: usize>(
+    cols: [&[f32]; K],
+    rows: Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+    col: usize,
+) -> bool {
+    let n = rows.len();
+    let cols = cols.map(|c| &c[rows.clone()]);
+    let mut finite = true;
+    for (i, row) in out.chunks_exact_mut(stride).take(n).enumerate() {
+        let v: [f32; K] = std::array::from_fn(|k| cols[k][i]);
+        row[col..col + K].copy_from_slice(&v);
+        finite &= v.iter().fold(true, |ok, x| ok & x.is_finite());
+    }
+    finite
+}
+
+/// `out[i * stride + col] = conv(src[i])`; with `CHECK`, false when a result is not finite.
+#[inline(always)]
+fn scatter<T: Copy, const CHECK: bool>(
+    src: &[T],
+    out: &mut [f32],
+    stride: usize,
+    col: usize,
+    conv: impl Fn(T) -> f32,
+) -> bool {
+    let mut finite = true;
+    if stride == 1 {
+        for (o, &v) in out.iter_mut().zip(src) {
+            let x = conv(v);
+            *o = x;
+            if CHECK {
+                finite &= x.is_finite();
             }
-        }};
+        }
+    } else {
+        for (row, &v) in out.chunks_exact_mut(stride).zip(src) {
+            let x = conv(v);
+            row[col] = x;
+            if CHECK {
+                finite &= x.is_finite();
+            }
+        }
     }
-    match arr.data_type() {
-        DataType::Float32 => put!(Float32Type, |v: f32| v),
-        DataType::Float64 => put!(Float64Type, |v: f64| v as f32),
-        DataType::Float16 => put!(Float16Type, |v: HalfF16| v.to_f32()),
-        DataType::Int8 => put!(Int8Type, |v: i8| v as f32),
-        DataType::Int16 => put!(Int16Type, |v: i16| v as f32),
-        DataType::Int32 => put!(Int32Type, |v: i32| v as f32),
-        DataType::Int64 => put!(Int64Type, |v: i64| v as f32),
-        DataType::UInt8 => put!(UInt8Type, |v: u8| v as f32),
-        DataType::UInt16 => put!(UInt16Type, |v: u16| v as f32),
-        DataType::UInt32 => put!(UInt32Type, |v: u32| v as f32),
-        DataType::UInt64 => put!(UInt64Type, |v: u64| v as f32),
-        DataType::Decimal32(_, s) => {
-            let scale = 10f64.powi(-(*s as i32));
-            put!(Decimal32Type, |v: i32| (v as f64 * scale) as f32)
-        }
-        DataType::Decimal64(_, s) => {
-            let scale = 10f64.powi(-(*s as i32));
-            put!(Decimal64Type, |v: i64| (v as f64 * scale) as f32)
-        }
-        DataType::Decimal128(_, s) => {
-            let scale = 10f64.powi(-(*s as i32));
-            put!(Decimal128Type, |v: i128| (v as f64 * scale) as f32)
-        }
-        _ => return Err(unsupported(arr, name, site, "a number")),
-    }
-    Ok(())
+    finite
 }
 
 type HalfF16 = <Float16Type as arrow_array::ArrowPrimitiveType>::Native;
 
 /// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`.
-fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<()> {
+fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<bool> {
     let n = arr.len();
     let (values, starts): (ArrayRef, Option<Vec<usize>>) = match arr.data_type() {
         DataType::FixedSizeList(_, len) => {
@@ -526,13 +680,14 @@ fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: 
             let last = offs[n];
             if last - first != n * width {
                 // Only null rows can make this differ; copy row by row.
+                let mut finite = true;
                 for i in 0..n {
                     if arr.is_valid(i) {
                         let v = values.slice(offs[i], width);
-                        write_scalars(&v, &mut dst[i * width..(i + 1) * width], 1, 0, 0, name, site)?;
+                        finite &= write_scalars(&v, &mut dst[i * width..(i + 1) * width], 1, 0, 0, name, site)?;
                     }
                 }
-                Ok(())
+                Ok(finite)
             } else {
                 write_scalars(&values.slice(first, n * width), dst, 1, 0, 0, name, site)
             }

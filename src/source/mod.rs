@@ -1,19 +1,23 @@
 //! The source: Parquet shards → row-major batches.
 //!
 //! * [`shards`]: discovery, footers, the global row index ([`ShardSet`]);
+//! * [`chunks`]: the bytes of a block's column chunks, read at once and bounded;
 //! * [`columns`]: which columns are features and target ([`Features`], [`Target`]);
 //! * [`decode`]: one row group → `f32` buffers, the boundary with untrusted bytes;
+//! * [`pool`]: recycled decode buffers;
 //! * [`cache`]: the bounded, shared row-group cache;
 //! * [`reader`]: rows → [`Batch`](crate::Batch) ([`Reader`]).
 
 pub(crate) mod cache;
+pub(crate) mod chunks;
 pub(crate) mod columns;
 pub(crate) mod decode;
+pub(crate) mod pool;
 pub(crate) mod reader;
 pub(crate) mod shards;
 
 pub use cache::CacheStats;
 pub use columns::{Features, Target};
 pub use decode::NullPolicy;
-pub use reader::{BadShard, Reader, Rows, SkippedBlock, DEFAULT_CACHE_BYTES};
+pub use reader::{BadShard, Reader, Rows, SkippedBlock, AUTO_CACHE_MIN_BYTES};
 pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +15,9 @@ use crate::source::cache::{CacheStats, RowGroupCache};
 use crate::source::decode::{decode_block, Decoded};
 use crate::source::shards::ShardSet;
 
-/// Default row-group cache capacity: 512 MiB.
-pub const DEFAULT_CACHE_BYTES: usize = 512 << 20;
+/// The least capacity a pipeline gives its block cache when none is set: 64 MiB (see
+/// [`PipelineBuilder::cache_bytes`](crate::PipelineBuilder::cache_bytes)).
+pub const AUTO_CACHE_MIN_BYTES: usize = 64 << 20;
 
 /// The rows of one step: a contiguous global range, or explicit global row ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +183,7 @@ impl Reader {
                         keep: Some(vec![false; n]),
                         skipped: 0,
                         filled: 0,
+                        pool: None,
                     });
                 }
                 Err(e) => return Err(e),
@@ -189,6 +192,32 @@ impl Reader {
             self.filled.fetch_add(d.filled, Ordering::Relaxed);
             Ok(d)
         })
+    }
+
+    /// Start decoding, in the background on the rayon pool, the blocks of `rows` that are
+    /// neither cached nor being decoded, so that a later [`read`](Self::read) finds them ready.
+    /// Only timing changes: a read-ahead that fails leaves the block to be decoded (and its
+    /// error reported) by the read that needs it.
+    pub fn read_ahead(self: &Arc<Self>, rows: &Rows) {
+        let n = self.set.num_rows();
+        let mut blocks: Vec<usize> = match rows {
+            Rows::Range(r) if r.is_empty() || r.end > n => return,
+            Rows::Ids(v) if v.iter().any(|&id| id >= n) => return,
+            Rows::Range(r) => (self.set.locate(r.start)..=self.set.locate(r.end - 1)).collect(),
+            Rows::Ids(v) => v.iter().map(|&id| self.set.locate(id)).collect(),
+        };
+        blocks.sort_unstable();
+        blocks.dedup();
+        for idx in blocks {
+            if self.cache.claim(idx) {
+                let reader = self.clone();
+                rayon::spawn(move || {
+                    // decode_block already contains arrow-rs's panics; this also keeps any
+                    // other from aborting the process (rayon aborts on a panicking spawn).
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| reader.row_group(idx)));
+                });
+            }
+        }
     }
 
     /// Read `rows` as the batch of `step`.

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::PageIndexPolicy;
@@ -13,6 +14,7 @@ use rayon::prelude::*;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
 use crate::source::decode::{self, NullPolicy};
+use crate::source::pool::Pools;
 use crate::spec::{DataSpec, FeatureLayout, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
@@ -82,6 +84,8 @@ pub struct ShardSet {
     feature_shape: Option<Vec<usize>>,
     plan: ColumnPlan,
     spec: DataSpec,
+    /// Decode buffers recycled by every reader of this set (and its clones).
+    pools: Arc<Pools>,
 }
 
 fn has_glob_chars(p: &Path) -> bool {
@@ -241,6 +245,7 @@ impl ShardSet {
                 target: TargetKind::None,
                 feature_shape: None,
             },
+            pools: Pools::new(),
         };
         if set.num_rows == 0 {
             let what = if set.shards.len() == 1 {
@@ -495,6 +500,10 @@ impl ShardSet {
 
     pub(crate) fn chunk_limit(&self) -> u64 {
         self.max_chunk
+    }
+
+    pub(crate) fn pools(&self) -> &Arc<Pools> {
+        &self.pools
     }
 
     /// Index into [`ShardSet::row_groups`] of the row group holding global row `row`.

@@ -1,0 +1,163 @@
+//! Recycled buffers for decoding: the compressed column chunks of a block and its decoded
+//! `f32` rows.
+//!
+//! A decoded block of 65,536 rows × 64 features is 16 MiB. Allocated fresh for every block,
+//! such buffers come straight from the kernel (glibc serves them with `mmap`), and the page
+//! faults that zero them on first touch cost about as much as decoding the block. Blocks
+//! return their buffers here when dropped, and the next block reuses them.
+
+use std::sync::{Arc, Mutex};
+
+/// The pools of one [`ShardSet`](crate::ShardSet), shared by its readers.
+#[derive(Debug, Default)]
+pub(crate) struct Pools {
+    /// Decoded features and targets.
+    pub floats: BufferPool<f32>,
+    /// Column-chunk bytes read from the files.
+    pub bytes: BufferPool<u8>,
+}
+
+impl Pools {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Pools::default())
+    }
+}
+
+/// Freed buffers kept for reuse, at most [`BufferPool::MAX_BUFFERS`] of them.
+#[derive(Debug)]
+pub(crate) struct BufferPool<T> {
+    free: Mutex<Vec<Vec<T>>>,
+}
+
+impl<T> Default for BufferPool<T> {
+    fn default() -> Self {
+        BufferPool { free: Mutex::new(Vec::new()) }
+    }
+}
+
+impl<T: Copy + Default> BufferPool<T> {
+    /// Buffers kept at most (a block has two: features and targets). Memory held here is
+    /// bounded by this many blocks' buffers.
+    pub const MAX_BUFFERS: usize = 8;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<T>>> {
+        // The list is valid whatever a panicking holder did (a push or a remove).
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A buffer of `len` values. When `zeroed` is false its contents are unspecified (left
+    /// from an earlier block) and the caller must overwrite every value; otherwise they are
+    /// `T::default()`.
+    pub fn take(&self, len: usize, zeroed: bool) -> Vec<T> {
+        if len == 0 {
+            return Vec::new();
+        }
+        let reused = {
+            let mut free = self.lock();
+            // The smallest buffer that fits, so that small requests do not take big buffers.
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.capacity() >= len)
+                .min_by_key(|(_, v)| v.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| free.swap_remove(i))
+        };
+        match reused {
+            Some(mut v) => {
+                if zeroed {
+                    v.clear();
+                }
+                v.resize(len, T::default());
+                v
+            }
+            None => vec![T::default(); len],
+        }
+    }
+
+    /// Return a buffer; dropped instead when the pool is full (the smallest one goes).
+    pub fn give(&self, v: Vec<T>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        let mut free = self.lock();
+        free.push(v);
+        if free.len() > Self::MAX_BUFFERS {
+            if let Some(i) = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i) {
+                free.swap_remove(i);
+            }
+        }
+    }
+
+    /// Bytes held for reuse.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.lock().iter().map(|v| v.capacity() * std::mem::size_of::<T>()).sum()
+    }
+}
+
+/// A pooled byte buffer as the owner of a [`bytes::Bytes`]: back to its pool when the last
+/// slice of it is dropped.
+pub(crate) struct PooledBytes {
+    buf: Vec<u8>,
+    pools: Arc<Pools>,
+}
+
+impl PooledBytes {
+    /// A buffer of `len` bytes with unspecified contents, to be overwritten.
+    pub fn take(pools: &Arc<Pools>, len: usize) -> Self {
+        PooledBytes { buf: pools.bytes.take(len, false), pools: pools.clone() }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+}
+
+impl AsRef<[u8]> for PooledBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for PooledBytes {
+    fn drop(&mut self) {
+        self.pools.bytes.give(std::mem::take(&mut self.buf));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_buffers_and_zeroes_on_request() {
+        let pool = BufferPool::<f32>::default();
+        let mut a = pool.take(1000, false);
+        a.iter_mut().for_each(|v| *v = 7.0);
+        let ptr = a.as_ptr();
+        pool.give(a);
+        let b = pool.take(900, true);
+        assert_eq!(b.as_ptr(), ptr, "the freed buffer is reused");
+        assert_eq!(b.len(), 900);
+        assert!(b.iter().all(|&v| v == 0.0));
+        pool.give(b);
+        let c = pool.take(1000, false);
+        assert_eq!(c.len(), 1000);
+        // Too big for anything pooled: a fresh buffer.
+        let d = pool.take(5000, false);
+        assert_eq!(d.len(), 5000);
+        assert!(d.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn holds_a_bounded_number_of_buffers() {
+        let pool = BufferPool::<f32>::default();
+        for n in 1..=20 {
+            pool.give(vec![0.0; n * 10]);
+        }
+        assert_eq!(pool.lock().len(), BufferPool::<f32>::MAX_BUFFERS);
+        // The largest are kept.
+        assert_eq!(pool.bytes(), (13..=20).map(|n| n * 10 * 4).sum::<usize>());
+    }
+}
