@@ -62,7 +62,7 @@ pub use batch::{Batch, Origin, Provenance};
 pub use config::PipelineConfig;
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
-pub use pipeline::{Pipeline, PipelineBuilder, Stats};
+pub use pipeline::{Pipeline, PipelineBuilder, Stats, PREFETCH_BYTES};
 pub use rng::StepRng;
 pub use sink::{
     fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32, IpcSink, Manifest,
@@ -72,7 +72,7 @@ pub use sink::{
 };
 pub use source::{
     BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, SkippedBlock, Target,
-    DEFAULT_BLOCK_ROWS, DEFAULT_CACHE_BYTES, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+    AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use spec::{DataSpec, FeatureLayout, TargetKind};
 pub use stage::{Generator, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};

@@ -21,9 +21,36 @@ use crate::batch::Batch;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::order::{Order, Plan};
 use crate::rng;
-use crate::source::{BadShard, CacheStats, Reader, ShardSet, SkippedBlock, DEFAULT_CACHE_BYTES};
+use crate::source::{BadShard, CacheStats, Reader, ShardSet, SkippedBlock, AUTO_CACHE_MIN_BYTES};
 use crate::spec::DataSpec;
 use crate::stage::Stage;
+
+/// Blocks read ahead of the steps being run.
+const READ_AHEAD: u64 = 2;
+
+/// The memory that the default prefetch depth aims at: 32 MiB of batches.
+pub const PREFETCH_BYTES: usize = 32 << 20;
+
+/// The default prefetch depth (see [`PipelineBuilder::prefetch`]).
+fn default_prefetch(set: &ShardSet, batch_size: usize, workers: usize) -> usize {
+    let spec = set.spec();
+    let batch_bytes = (4 * (spec.num_features() + spec.num_targets()) * batch_size).max(1);
+    (PREFETCH_BYTES / batch_bytes).min(32).max(2 * workers).max(2)
+}
+
+/// The default cache capacity (see [`PipelineBuilder::cache_bytes`]) for `in_flight` steps
+/// and a read-ahead of `read_ahead` steps.
+fn auto_cache_bytes(set: &ShardSet, order: &Order, in_flight: usize, read_ahead: u64) -> usize {
+    let spec = set.spec();
+    // Decoded bytes per row: features, targets and the skip mask.
+    let row_bytes = 4 * (spec.num_features() + spec.num_targets()) + 1;
+    let block_rows = set.row_groups().iter().map(|b| b.num_rows as usize).max().unwrap_or(0);
+    let rows = match order {
+        Order::Shuffled { window, .. } => (2 * window + READ_AHEAD as usize) * block_rows,
+        _ => (in_flight + read_ahead as usize).saturating_mul(order.batch_size()).saturating_add(2 * block_rows),
+    };
+    rows.saturating_mul(row_bytes).max(AUTO_CACHE_MIN_BYTES)
+}
 
 /// How long the pipeline runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +88,7 @@ pub struct PipelineBuilder {
     start_step: u64,
     rank: usize,
     world: usize,
-    cache_bytes: usize,
+    cache_bytes: Option<usize>,
     step_timeout: Option<Duration>,
     on_bad_shard: BadShard,
 }
@@ -79,7 +106,7 @@ impl Default for PipelineBuilder {
             start_step: 0,
             rank: 0,
             world: 1,
-            cache_bytes: DEFAULT_CACHE_BYTES,
+            cache_bytes: None,
             step_timeout: None,
             on_bad_shard: BadShard::Fail,
         }
@@ -113,7 +140,11 @@ impl PipelineBuilder {
         self.workers = Some(n);
         self
     }
-    /// Steps dispatched ahead of the consumer (finished or in progress). Default: 2 × workers.
+    /// Steps dispatched ahead of the consumer (finished or in progress). Default: as many
+    /// batches as fit in [`PREFETCH_BYTES`] (by the source's row size), at most 32, and at
+    /// least 2 × workers: a deep enough queue that a worker rarely waits for the consumer to
+    /// hand it the next step — on a busy machine each such hand-off can cost a scheduler
+    /// time slice.
     pub fn prefetch(mut self, n: usize) -> Self {
         self.prefetch = Some(n);
         self
@@ -169,9 +200,14 @@ impl PipelineBuilder {
         }
         Ok(self)
     }
-    /// Capacity of the shared row-group cache in bytes. Default: [`DEFAULT_CACHE_BYTES`].
+    /// Capacity of the shared cache of decoded blocks, in bytes.
+    ///
+    /// Default: what the order has in use at once, so that memory does not grow with the
+    /// data: for the contiguous orders the rows of the batches in flight plus two blocks; for
+    /// `Shuffled`, two shuffle windows of blocks (the current window and the next); at least
+    /// [`AUTO_CACHE_MIN_BYTES`]. A smaller cache is still correct but decodes blocks again.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
-        self.cache_bytes = bytes;
+        self.cache_bytes = Some(bytes);
         self
     }
     /// Report a step that has produced nothing for this long as an error (a stuck stage).
@@ -224,10 +260,19 @@ impl PipelineBuilder {
         let (world, rank) = (self.world as u64, self.rank as u64);
         let end = total_global.map(|t| if t > rank { (t - rank).div_ceil(world) } else { 0 });
         let workers = self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let prefetch = self.prefetch.unwrap_or((2 * workers).max(2));
+        let prefetch = self.prefetch.unwrap_or_else(|| default_prefetch(&set, self.order.batch_size(), workers));
         let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
+        // Read ahead by one and two blocks' worth of steps, so that the next blocks decode (on
+        // the rayon pool, in parallel) while the workers still use this one.
+        let max_block = set.row_groups().iter().map(|b| b.num_rows).max().unwrap_or(1);
+        let block_steps = max_block.div_ceil(self.order.batch_size().max(1) as u64).max(1);
+        let cache_bytes = self.cache_bytes.unwrap_or_else(|| {
+            auto_cache_bytes(&set, &self.order, workers.max(1) + prefetch, READ_AHEAD * block_steps)
+        });
         let shared = Arc::new(Shared {
-            reader: Reader::new(Arc::new(set), self.cache_bytes).on_bad_shard(self.on_bad_shard),
+            reader: Arc::new(Reader::new(Arc::new(set), cache_bytes).on_bad_shard(self.on_bad_shard)),
+            block_steps,
+            last_global: total_global.map(|t| t.saturating_sub(1)),
             plan,
             stats: StatsInner::new(self.stages.len()),
             stages: self.stages,
@@ -271,7 +316,12 @@ impl PipelineBuilder {
 }
 
 struct Shared {
-    reader: Reader,
+    reader: Arc<Reader>,
+    /// Steps per block (of the largest block): step `s` starts decoding the blocks of steps
+    /// `s + k · block_steps` for `k` in `1..=READ_AHEAD` ([`Reader::read_ahead`]).
+    block_steps: u64,
+    /// The last global step of the run, when it is bounded.
+    last_global: Option<u64>,
     plan: Plan,
     stages: Vec<Arc<dyn Stage>>,
     stage_names: Vec<String>,
@@ -291,6 +341,12 @@ impl Shared {
     fn run_step(&self, step: u64) -> Result<Batch> {
         let t = Instant::now();
         let rows = self.plan.rows(step);
+        for k in 1..=READ_AHEAD {
+            let ahead = step.saturating_add((k * self.block_steps).saturating_mul(self.world));
+            if self.last_global.is_none_or(|last| ahead <= last) {
+                self.reader.read_ahead(&self.plan.rows(ahead));
+            }
+        }
         let mut batch = match catch_unwind(AssertUnwindSafe(|| self.reader.read(step, &rows))) {
             Ok(r) => r.map_err(|e| Error::from(ErrorKind::Read { step, source: e }))?,
             Err(p) => {

@@ -101,7 +101,7 @@ pub struct PipelineArgs {
     /// Fraction of each batch replaced by GAN samples [default: 0.25 when --gan is given].
     #[arg(long, value_name = "F")]
     pub gan_fraction: Option<f64>,
-    /// Row-group cache capacity in MiB [default: 512].
+    /// Block cache capacity in MiB [default: what the order has in use at once, at least 64].
     #[arg(long, value_name = "MIB")]
     pub cache_mib: Option<usize>,
     /// Read every pipeline flag from this TOML file; flags override it.
@@ -145,7 +145,7 @@ pub struct Settings {
     pub gan: Option<PathBuf>,
     pub gan_fraction: f64,
     #[serde(skip)]
-    pub cache_mib: usize,
+    pub cache_mib: Option<usize>,
 }
 
 fn env_usize(name: &str) -> Result<Option<usize>> {
@@ -219,7 +219,7 @@ impl PipelineArgs {
             vae,
             gan_fraction: a.gan_fraction.or(cfg.gan_fraction).unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
             gan,
-            cache_mib: a.cache_mib.or(cfg.cache_mib).unwrap_or(512),
+            cache_mib: a.cache_mib.or(cfg.cache_mib),
         })
     }
 }
@@ -271,8 +271,10 @@ impl Settings {
             .seed(self.seed)
             .start_step(self.start_step)
             .rank(self.rank, self.world_size)
-            .cache_bytes(self.cache_mib << 20)
             .on_bad_shard(BadShard::parse(&self.on_bad_shard)?);
+        if let Some(mib) = self.cache_mib {
+            b = b.cache_bytes(mib << 20);
+        }
         b = match self.steps {
             Some(n) => b.steps(n),
             None => b.epochs(self.epochs),
