@@ -349,6 +349,14 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// Another writer holds the lock of the output directory.
+    #[error("{}: another writer is using this output directory{} (it holds the directory's lock); wait for it to finish or choose another output directory", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    OutputLocked {
+        /// The output directory.
+        path: PathBuf,
+        /// The holder's process id, when the OS tells (Linux: `/proc/locks`).
+        pid: Option<u32>,
+    },
 }
 
 /// Turn a caught panic payload into its message.

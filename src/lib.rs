@@ -65,8 +65,8 @@ pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
 pub use pipeline::{Pipeline, PipelineBuilder, Stats, PREFETCH_BYTES};
 pub use rng::StepRng;
 pub use sink::{
-    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32, IpcSink, Manifest,
-    ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, StreamTarget, Trailer, MANIFEST_FILE,
+    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32, DirLock, IpcSink,
+    Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, StreamTarget, Trailer, MANIFEST_FILE,
     MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, RUN_FILE, TARGET_COLUMN,
     TRAILER_ALGORITHM, TRAILER_KEY,
 };

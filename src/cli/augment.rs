@@ -68,7 +68,14 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
     let spec = probe.spec().clone();
     let total = probe.total_steps().unwrap_or(0);
     drop(probe);
+    // Locks --out (a concurrent run into it fails here at once) until the sink is dropped.
     let mut sink = ParquetSink::open(&args.out, &spec, opts, &settings.fingerprint(), args.overwrite)?;
+    if !sink.is_locked() {
+        eprintln!(
+            "warning: {}: the filesystem does not support locks; make sure no other run writes there",
+            args.out.display()
+        );
+    }
     if sink.is_complete() {
         eprintln!("{}: already complete ({} shards); nothing to do", args.out.display(), sink.shards().len());
         return Ok(());

@@ -1,7 +1,8 @@
 //! Output sinks: where pipeline batches go when they leave the process.
 //!
 //! * [`ParquetSink`]: offline augmentation — a directory of Parquet shards written
-//!   atomically, resumable, described by a [`Manifest`] with a CRC-32 per shard;
+//!   atomically, resumable, described by a [`Manifest`] with a CRC-32 per shard, and
+//!   locked ([`DirLock`]) against a second writer;
 //! * [`IpcSink`]: an Arrow IPC stream with a verifiable [`Trailer`] to an external trainer,
 //!   over standard output, a Unix socket or TCP ([`open_stream`]);
 //!   [`read_verified_stream`] is the reader that demands the trailer.
@@ -12,6 +13,7 @@
 mod hash;
 mod ipc;
 mod listen;
+mod lock;
 mod manifest;
 mod parquet;
 mod schema;
@@ -19,6 +21,7 @@ mod schema;
 pub use hash::{fnv1a64, Crc32};
 pub use ipc::{read_verified_stream, IpcSink, Trailer, TRAILER_ALGORITHM, TRAILER_KEY};
 pub use listen::{open_stream, StreamTarget};
+pub use lock::DirLock;
 pub use manifest::{Manifest, ManifestShard, MANIFEST_FILE, MANIFEST_FORMAT, RUN_FILE};
 pub use parquet::{shard_file_name, Compression, ParquetSink, ParquetSinkOptions};
 pub use schema::{

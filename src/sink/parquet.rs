@@ -14,20 +14,32 @@
 //! its Parquet key-value metadata (`shardmix.shard`: index, steps, rows, fingerprint), so a
 //! rerun can tell which final-named shards are complete and belong to the same run.
 //!
+//! The sink holds an exclusive lock on the directory ([`DirLock`]) from `open` until it is
+//! dropped, so a second writer fails at once instead of interleaving shards.
+//!
+//! When the disk fills (or a file size limit is hit) the error is an [`ErrorKind::Io`]
+//! naming the temporary file, whose OS error kind tells why (`StorageFull`,
+//! `FileTooLarge`, `QuotaExceeded`); the temporary file is removed, so the directory holds
+//! only complete shards and a rerun resumes after them.
+//!
 //! Page checksums: the `parquet` 60.1 writer does not write page CRCs (its page writer has a
 //! `TODO` there), so the whole-file CRC-32 in the manifest is the integrity check; page-level
 //! statistics are written.
 
 use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
+use super::lock::DirLock;
 use super::manifest::{
     crc_hex, file_crc32, output, sync_dir, temp_name, write_atomic, Manifest, ManifestShard, RunInfo, MANIFEST_FILE,
     MANIFEST_FORMAT, RUN_FILE, RUN_FORMAT,
@@ -197,11 +209,85 @@ struct ShardMeta {
     fingerprint: String,
 }
 
+/// The file a shard is written to. It keeps the first OS error it meets: the Parquet writer
+/// turns some of them into strings (a failed final flush becomes
+/// `General("fail to get inner writer: ...")`), and callers need the error kind to tell a
+/// full disk. In unit tests it can run out of space after a byte budget shared by all the
+/// shards of a sink, like a filling disk.
+struct ShardFile {
+    file: File,
+    failure: Arc<OnceLock<io::Error>>,
+    #[cfg(test)]
+    budget: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl ShardFile {
+    fn record<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            let _ = self.failure.set(copy_io_error(e));
+        }
+        result
+    }
+
+    fn write_inner(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(test)]
+        if let Some(budget) = &self.budget {
+            use std::sync::atomic::Ordering::Relaxed;
+            let left = budget.load(Relaxed);
+            if left == 0 && !buf.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device (injected)"));
+            }
+            let n = self.file.write(&buf[..buf.len().min(usize::try_from(left).unwrap_or(usize::MAX))])?;
+            budget.fetch_sub(n as u64, Relaxed);
+            return Ok(n);
+        }
+        self.file.write(buf)
+    }
+}
+
+impl Write for ShardFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.write_inner(buf);
+        self.record(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.file.flush();
+        self.record(result)
+    }
+}
+
+/// The same OS error (io::Error is not `Clone`).
+fn copy_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// A Parquet writer error on `path`; an OS error behind it (disk full, file too large) —
+/// the one the file recorded in `failure`, or one the writer kept — becomes
+/// [`ErrorKind::Io`] so that callers can match on its kind.
+fn write_error(path: &Path, source: ParquetError, failure: &OnceLock<io::Error>) -> Error {
+    if let Some(e) = failure.get() {
+        return Error::io(path, copy_io_error(e));
+    }
+    match source {
+        ParquetError::External(inner) => match inner.downcast::<io::Error>() {
+            Ok(e) => Error::io(path, *e),
+            Err(inner) => ErrorKind::Write { path: path.to_path_buf(), source: ParquetError::External(inner) }.into(),
+        },
+        source => ErrorKind::Write { path: path.to_path_buf(), source }.into(),
+    }
+}
+
 /// The shard being written.
 struct OpenShard {
     index: u64,
     tmp: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<ShardFile>,
+    /// The first OS error of the file (shared with its [`ShardFile`]).
+    failure: Arc<OnceLock<io::Error>>,
     rows: u64,
     first_step: u64,
 }
@@ -242,6 +328,12 @@ pub struct ParquetSink {
     current: Option<OpenShard>,
     complete: Option<Manifest>,
     failed: bool,
+    /// Held until the sink is dropped (fields drop after `Drop::drop`, so the lock outlives
+    /// the removal of an unfinished temporary file).
+    lock: DirLock,
+    /// Test-only: bytes the shard files may still take before "the disk is full".
+    #[cfg(test)]
+    budget: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// `part-00000.parquet`.
@@ -290,10 +382,14 @@ impl ParquetSink {
     ///   `overwrite`, which deletes only shardmix files (shards, temporaries, run file,
     ///   manifest) and starts afresh.
     ///
+    /// The directory is locked ([`DirLock`]) before anything in it is read or changed, and
+    /// stays locked until the sink is dropped.
+    ///
     /// # Errors
     /// [`ErrorKind::Config`] for invalid options or spec, [`ErrorKind::Io`] when the
-    /// directory cannot be created, read or written, [`ErrorKind::Output`] when it belongs to
-    /// another run.
+    /// directory cannot be created, read or written, [`ErrorKind::OutputLocked`] when another
+    /// sink (in any process) has it open, [`ErrorKind::Output`] when it belongs to another
+    /// run.
     pub fn open(
         out: &Path,
         spec: &DataSpec,
@@ -304,6 +400,7 @@ impl ParquetSink {
         opts.validate()?;
         let schema = OutputSchema::new(spec, opts.provenance)?;
         fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let lock = DirLock::acquire(out)?;
         let mut sink = ParquetSink {
             dir: out.to_path_buf(),
             schema,
@@ -314,6 +411,9 @@ impl ParquetSink {
             current: None,
             complete: None,
             failed: false,
+            lock,
+            #[cfg(test)]
+            budget: None,
         };
         let names = sink.list()?;
         if names.is_empty() {
@@ -378,6 +478,12 @@ impl ParquetSink {
         &self.dir
     }
 
+    /// False when the filesystem does not support locks, so that the directory is not
+    /// protected against a second writer (see [`DirLock::is_enforced`]).
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_enforced()
+    }
+
     /// The output schema.
     pub fn schema(&self) -> &OutputSchema {
         &self.schema
@@ -390,8 +496,11 @@ impl ParquetSink {
     /// # Errors
     /// [`ErrorKind::Output`] for a batch out of sequence, a complete run, or a sink that
     /// failed before; [`ErrorKind::Shape`] for a batch that does not fit the spec;
-    /// [`ErrorKind::Write`]/[`ErrorKind::Io`] when writing fails (the shard's temporary file
-    /// is removed and the sink refuses further writes).
+    /// [`ErrorKind::Io`] naming the shard's temporary file when the OS refuses a write (its
+    /// kind tells a full disk: `StorageFull`, `FileTooLarge`, `QuotaExceeded`),
+    /// [`ErrorKind::Write`] for other writer errors. Either way the temporary file is
+    /// removed, no shard is published, and the sink refuses further writes; reopening the
+    /// directory resumes after the complete shards.
     pub fn write(&mut self, batch: &Batch) -> Result<()> {
         self.check_usable()?;
         if batch.step != self.next_step {
@@ -415,9 +524,7 @@ impl ParquetSink {
             let Some(cur) = self.current.as_mut() else {
                 return Err(output(&self.dir, "internal: no open shard"));
             };
-            cur.writer
-                .write(&rb)
-                .map_err(|source| -> Error { ErrorKind::Write { path: cur.tmp.clone(), source }.into() })?;
+            cur.writer.write(&rb).map_err(|e| write_error(&cur.tmp, e, &cur.failure))?;
             cur.rows += rb.num_rows() as u64;
             Ok(())
         })();
@@ -611,7 +718,13 @@ impl ParquetSink {
 
     fn create_shard(&self, index: u64, first_step: u64) -> Result<OpenShard> {
         let tmp = self.dir.join(temp_name(&shard_file_name(index)));
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let failure = Arc::new(OnceLock::new());
+        let file = ShardFile {
+            file: File::create(&tmp).map_err(|e| Error::io(&tmp, e))?,
+            failure: failure.clone(),
+            #[cfg(test)]
+            budget: self.budget.clone(),
+        };
         // Mixed and synthetic floats are nearly all distinct: dictionary encoding only burns
         // time building dictionaries it then abandons (it was 60 % of `augment`'s CPU time).
         let props = WriterProperties::builder()
@@ -629,9 +742,9 @@ impl ParquetSink {
         let writer =
             ArrowWriter::try_new(file, self.schema.schema().clone(), Some(props)).map_err(|source| -> Error {
                 let _ = fs::remove_file(&tmp);
-                ErrorKind::Write { path: tmp.clone(), source }.into()
+                write_error(&tmp, source, &failure)
             })?;
-        Ok(OpenShard { index, tmp, writer, rows: 0, first_step })
+        Ok(OpenShard { index, tmp, writer, failure, rows: 0, first_step })
     }
 
     /// Close the open shard: footer, fsync, re-read, rename, fsync the directory.
@@ -651,10 +764,8 @@ impl ParquetSink {
         cur.writer.append_key_value_metadata(KeyValue::new(META_SHARD.to_string(), Some(meta_json)));
         let tmp = cur.tmp.clone();
         let result = (|| {
-            let file = cur
-                .writer
-                .into_inner()
-                .map_err(|source| -> Error { ErrorKind::Write { path: tmp.clone(), source }.into() })?;
+            let failure = cur.failure.clone();
+            let file = cur.writer.into_inner().map_err(|e| write_error(&tmp, e, &failure))?.file;
             file.sync_all().map_err(|e| Error::io(&tmp, e))?;
             drop(file);
             let found = read_shard_meta(&tmp)?;
@@ -737,6 +848,120 @@ mod tests {
         assert!(is_ours("._shardmix_run.json.tmp"));
         assert!(!is_ours("notes.txt"));
         assert!(!is_ours(".other.tmp"));
+    }
+
+    use std::sync::atomic::AtomicU64;
+
+    fn spec() -> DataSpec {
+        DataSpec {
+            features: crate::FeatureLayout::Columns(vec!["a".into(), "b".into(), "c".into()]),
+            target: crate::TargetKind::None,
+            feature_shape: None,
+        }
+    }
+
+    fn batch(step: u64) -> Batch {
+        let x = ndarray::Array2::from_shape_fn((4, 3), |(i, j)| step as f32 * 100.0 + i as f32 * 10.0 + j as f32);
+        Batch::new(step, x, None, (0..4).map(|i| step * 10 + i).collect()).unwrap()
+    }
+
+    fn opts() -> ParquetSinkOptions {
+        // Row groups of 3 rows: shards reach the file during write(), not only at close.
+        ParquetSinkOptions::new(2).row_group_size(3).seed(5)
+    }
+
+    /// Every file of `dir`, sorted, with its bytes.
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    const STEPS: u64 = 10; // 5 shards of 2 steps
+
+    #[test]
+    fn a_full_disk_publishes_only_complete_shards_and_a_rerun_is_identical() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reference = tmp.path().join("reference");
+        let mut sink = ParquetSink::open(&reference, &spec(), opts(), "fp", false).unwrap();
+        for step in 0..STEPS {
+            sink.write(&batch(step)).unwrap();
+        }
+        sink.finish(STEPS).unwrap();
+        let want = files(&reference);
+        let shard_bytes: Vec<u64> =
+            (0..5).map(|k| fs::metadata(reference.join(shard_file_name(k))).unwrap().len()).collect();
+        let before = |k: usize| shard_bytes[..k].iter().sum::<u64>();
+        // Budgets: nothing, inside shard 0, exactly shards 0-1, inside shard 2, one byte short of all.
+        let budgets = [0, shard_bytes[0] / 2, before(2), before(2) + shard_bytes[2] / 3, before(5) - 1];
+        for (case, &budget) in budgets.iter().enumerate() {
+            let out = tmp.path().join(format!("out{case}"));
+            let mut sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+            sink.budget = Some(Arc::new(AtomicU64::new(budget)));
+            let err = match (0..STEPS).map(|step| sink.write(&batch(step))).find_map(Result::err) {
+                Some(e) => {
+                    // The sink refuses more work.
+                    assert!(sink.write(&batch(STEPS)).is_err());
+                    drop(sink); // releases the directory
+                    e
+                }
+                None => sink.finish(STEPS).unwrap_err(), // the last shard fails at close
+            };
+            // The shard the disk filled on: the first one that does not fit in the budget.
+            let failed = (0..5).find(|&k| before(k + 1) > budget).unwrap() as u64;
+            let tmp_path = out.join(temp_name(&shard_file_name(failed)));
+            match err.kind() {
+                ErrorKind::Io { path, source } => {
+                    assert_eq!(path, &tmp_path, "budget {budget}");
+                    assert_eq!(source.kind(), io::ErrorKind::StorageFull, "budget {budget}");
+                }
+                other => panic!("budget {budget}: {other:?}"),
+            }
+            assert!(err.to_string().contains(&shard_file_name(failed)), "{err}");
+            // Only the run file and the complete shards before the failed one, byte-identical.
+            let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
+            let mut expected = vec![RUN_FILE.to_string()];
+            expected.extend((0..failed).map(shard_file_name));
+            expected.sort();
+            assert_eq!(names, expected, "budget {budget}");
+            for (name, bytes) in files(&out) {
+                assert!(want.contains(&(name.clone(), bytes)), "budget {budget}: {name} differs from the reference");
+            }
+            let mut sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+            assert_eq!(sink.resume_step(), failed * 2, "budget {budget}");
+            for step in sink.resume_step()..STEPS {
+                sink.write(&batch(step)).unwrap();
+            }
+            sink.finish(STEPS).unwrap();
+            assert!(files(&out) == want, "budget {budget}: the resumed run differs from the reference");
+        }
+    }
+
+    #[test]
+    fn a_second_sink_on_the_same_directory_is_refused_and_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let mut first = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        assert!(first.is_locked());
+        for step in 0..3 {
+            first.write(&batch(step)).unwrap();
+        }
+        let before = files(&out);
+        // Even with overwrite and another fingerprint, which would otherwise delete files.
+        let err = ParquetSink::open(&out, &spec(), opts(), "other", true).err().unwrap();
+        assert!(matches!(err.kind(), ErrorKind::OutputLocked { path, .. } if *path == out), "{err:?}");
+        assert!(err.to_string().contains(&out.display().to_string()), "{err}");
+        assert_eq!(files(&out), before);
+        for step in 3..STEPS {
+            first.write(&batch(step)).unwrap();
+        }
+        first.finish(STEPS).unwrap();
+        let again = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        assert!(again.is_complete());
     }
 
     #[test]
