@@ -5,7 +5,8 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
 use ndarray::Array2;
 use shardmix::rng::for_stage;
 use shardmix::{Batch, Mixup, Stage};
@@ -19,34 +20,27 @@ fn batch(rows: usize, features: usize, classes: usize) -> Batch {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("mixup");
     g.throughput(Throughput::Elements(256));
-
-    let b = batch(256, 64, 10);
-    let m = Mixup::new(0.2).unwrap();
+    // One step counter across the benchmarks: every call draws from a fresh step's RNG.
     let mut step = 0u64;
-    g.bench_function("elem_a0.2_256x64", |bench| {
-        bench.iter_batched(
-            || {
-                step += 1;
-                (b.clone(), for_stage(0, 0, step))
-            },
-            |(b, mut r)| black_box(m.apply(b, &mut r).unwrap()),
-            BatchSize::SmallInput,
-        )
-    });
-
-    let b = batch(256, 28 * 28, 10);
-    let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[28, 28, 1]).unwrap();
-    g.bench_function("cutmix_a1_256x784", |bench| {
-        bench.iter_batched(
-            || {
-                step += 1;
-                (b.clone(), for_stage(0, 0, step))
-            },
-            |(b, mut r)| black_box(m.apply(b, &mut r).unwrap()),
-            BatchSize::SmallInput,
-        )
-    });
+    let elem = Mixup::new(0.2).unwrap();
+    bench_stage(&mut g, "elem_a0.2_256x64", &batch(256, 64, 10), &elem, &mut step);
+    let cutmix = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[28, 28, 1]).unwrap();
+    bench_stage(&mut g, "cutmix_a1_256x784", &batch(256, 28 * 28, 10), &cutmix, &mut step);
     g.finish();
+}
+
+/// Time `m.apply` on a clone of `b`, each call with the RNG of the next step.
+fn bench_stage(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, b: &Batch, m: &Mixup, step: &mut u64) {
+    g.bench_function(name, |bench| {
+        bench.iter_batched(
+            || {
+                *step += 1;
+                (b.clone(), for_stage(0, 0, *step))
+            },
+            |(b, mut r)| black_box(m.apply(b, &mut r).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
 }
 
 criterion_group!(benches, bench);

@@ -18,23 +18,15 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array};
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 
-use common::{DatasetSpec, CLASSES, SEED};
+use common::{BoxError, DatasetSpec, CLASSES};
 
 /// Pixels per image (28 × 28).
 const PIXELS: usize = 784;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -45,41 +37,11 @@ fn main() -> Result<(), BoxError> {
         DatasetSpec { rows: 1 << 18, shards: 4, row_group: 1 << 13 }
     };
     let tabular = common::decode_dataset(a);
-    let image = image_dataset(b)?;
+    let ink = ink_maps();
+    let image = common::cached_dataset("image-v1", b, image_schema(), 2, |rng, n| image_chunk(&ink, rng, n))?;
     println!("a={}", tabular.dir.display());
-    println!("b={}", image.display());
+    println!("b={}", image.dir.display());
     Ok(())
-}
-
-/// The image dataset for `spec`, generated unless a `DONE` marker with the same spec exists.
-fn image_dataset(spec: DatasetSpec) -> Result<PathBuf, BoxError> {
-    let dir = common::data_root().join(format!("image-v1-r{}-s{}-g{}", spec.rows, spec.shards, spec.row_group));
-    let marker = dir.join("DONE");
-    let expected = format!("{spec:?}\n");
-    let files: Vec<PathBuf> = (0..spec.shards).map(|i| dir.join(format!("shard-{i:03}.parquet"))).collect();
-    if fs::read_to_string(&marker).is_ok_and(|m| m == expected) && files.iter().all(|f| f.is_file()) {
-        return Ok(dir);
-    }
-    let started = std::time::Instant::now();
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
-    fs::create_dir_all(&dir)?;
-    let per_shard = spec.rows / spec.shards;
-    let results: Vec<Result<(), BoxError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .iter()
-            .enumerate()
-            .map(|(i, path)| s.spawn(move || write_image_shard(path, i as u64, per_shard, spec.row_group)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("writer thread panicked".into()))).collect()
-    });
-    for r in results {
-        r?;
-    }
-    fs::write(&marker, &expected)?;
-    eprintln!("bench data: generated {} in {:.1} s", dir.display(), started.elapsed().as_secs_f64());
-    Ok(dir)
 }
 
 /// Per-class ink probabilities, `CLASSES × PIXELS`: a blob whose centre and size depend on the class.
@@ -97,50 +59,32 @@ fn ink_maps() -> Vec<f32> {
     out
 }
 
+fn pixel_field() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Float32, false))
+}
+
 fn image_schema() -> Arc<Schema> {
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
     Arc::new(Schema::new(vec![
-        Field::new("pixels", DataType::FixedSizeList(item, PIXELS as i32), false),
+        Field::new("pixels", DataType::FixedSizeList(pixel_field(), PIXELS as i32), false),
         Field::new("label", DataType::Int64, false),
     ]))
 }
 
-fn write_image_shard(path: &Path, shard: u64, rows: usize, row_group: usize) -> Result<(), BoxError> {
-    let ink = ink_maps();
-    let schema = image_schema();
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(row_group))
-        .set_dictionary_enabled(false)
-        .set_column_dictionary_enabled(ColumnPath::from("label"), true)
-        .build();
-    let tmp = path.with_extension("parquet.tmp");
-    let mut writer = ArrowWriter::try_new(File::create(&tmp)?, schema.clone(), Some(props))?;
-    let mut rng = shardmix::rng::derive(SEED, 2, shard);
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
-    let mut done = 0;
-    while done < rows {
-        let n = row_group.min(rows - done);
-        let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(&mut rng, CLASSES as u64) as i64).collect();
-        let mut values = Vec::with_capacity(n * PIXELS);
-        for &label in &labels {
-            let map = &ink[label as usize * PIXELS..][..PIXELS];
-            for &p in map {
-                let v = if (shardmix::rng::uniform(&mut rng) as f32) < p {
-                    shardmix::rng::below(&mut rng, 256) as f32 / 255.0
-                } else {
-                    0.0
-                };
-                values.push(v);
-            }
+/// The columns of `n` images: the labels first, then each image's pixels.
+fn image_chunk(ink: &[f32], rng: &mut shardmix::StepRng, n: usize) -> Result<Vec<ArrayRef>, BoxError> {
+    let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(rng, CLASSES as u64) as i64).collect();
+    let mut values = Vec::with_capacity(n * PIXELS);
+    for &label in &labels {
+        let map = &ink[label as usize * PIXELS..][..PIXELS];
+        for &p in map {
+            let v = if (shardmix::rng::uniform(rng) as f32) < p {
+                shardmix::rng::below(rng, 256) as f32 / 255.0
+            } else {
+                0.0
+            };
+            values.push(v);
         }
-        let pixels =
-            FixedSizeListArray::try_new(item.clone(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
-        let arrays: Vec<ArrayRef> = vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))];
-        writer.write(&RecordBatch::try_new(schema.clone(), arrays)?)?;
-        done += n;
     }
-    writer.close()?;
-    fs::rename(&tmp, path)?;
-    Ok(())
+    let pixels = FixedSizeListArray::try_new(pixel_field(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
+    Ok(vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))])
 }

@@ -27,7 +27,7 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use shardmix::{BadValue, Batch, Error, ErrorKind, Features, NullPolicy, ShardSet, Target};
 
-use common::fixture;
+use common::data_file;
 
 /// The class of an error: the `ErrorKind` variant, with the bad value for `BadValue`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +204,7 @@ fn guarded(path: &Path, policy: NullPolicy) -> Result<Result<Batch, Error>, Stri
 
 /// Read a fixture that must read: its batch (panicking with the error otherwise).
 fn read_ok(rel: &str, policy: NullPolicy) -> Batch {
-    match read_all(&fixture(rel), policy) {
+    match read_all(&data_file(rel), policy) {
         Ok(b) => b,
         Err(e) => panic!("{rel}: expected to read, got {}", e.chain()),
     }
@@ -212,7 +212,7 @@ fn read_ok(rel: &str, policy: NullPolicy) -> Batch {
 
 /// Read `features` of a fixture (no target, default policy).
 fn read_columns(rel: &str, features: Features) -> Batch {
-    let path = fixture(rel);
+    let path = data_file(rel);
     let result = ShardSet::open(&path).and_then(|s| s.features(features)).and_then(|s| s.read_rows(0..s.num_rows()));
     match result {
         Ok(b) => b,
@@ -275,7 +275,7 @@ fn every_fixture_matches_its_expectation() {
     let mut failures = Vec::new();
     let mut tally = std::collections::BTreeMap::<String, usize>::new();
     for (rel, expect) in EXPECT {
-        let path = fixture(rel);
+        let path = data_file(rel);
         if !path.exists() {
             continue; // reported by every_fixture_is_triaged
         }
@@ -398,7 +398,7 @@ fn arrow_column(path: &Path, name: &str) -> Vec<Option<f64>> {
 
 #[test]
 fn alltypes_plain_values() {
-    let set = ShardSet::open(fixture("data/alltypes_plain.parquet")).expect("open");
+    let set = ShardSet::open(data_file("data/alltypes_plain.parquet")).expect("open");
     assert_eq!(
         set.spec().feature_names(),
         ["id", "tinyint_col", "smallint_col", "int_col", "bigint_col", "float_col", "double_col"]
@@ -419,7 +419,7 @@ fn alltypes_plain_values() {
 #[test]
 fn byte_stream_split_equals_plain_and_arrow() {
     let rel = "data/byte_stream_split_extended.gzip.parquet";
-    let set = ShardSet::open(fixture(rel)).expect("open");
+    let set = ShardSet::open(data_file(rel)).expect("open");
     let spec = set.spec().clone();
     let b = set.read_rows(0..set.num_rows()).expect("read");
     for ty in ["float16", "float", "double", "int32", "int64", "decimal"] {
@@ -434,16 +434,16 @@ fn byte_stream_split_equals_plain_and_arrow() {
     let b = read_ok(rel, NullPolicy::Error);
     for (j, name) in ["f32", "f64"].iter().enumerate() {
         let want: Vec<f32> =
-            arrow_column(&fixture(rel), name).into_iter().map(|v| v.expect("no nulls") as f32).collect();
+            arrow_column(&data_file(rel), name).into_iter().map(|v| v.expect("no nulls") as f32).collect();
         assert_eq!(column(&b, j), want, "{name}");
     }
 }
 
 #[test]
 fn delta_binary_packed_matches_expect_csv() {
-    let (header, rows) = common::read_csv(&fixture("data/delta_binary_packed_expect.csv"));
+    let (header, rows) = common::read_csv(&data_file("data/delta_binary_packed_expect.csv"));
     assert_eq!(rows.len(), 200);
-    let set = ShardSet::open(fixture("data/delta_binary_packed.parquet")).expect("open");
+    let set = ShardSet::open(data_file("data/delta_binary_packed.parquet")).expect("open");
     let spec = set.spec().clone();
     let b = set.read_rows(0..200).expect("read");
     let mut checked = 0;
@@ -461,8 +461,8 @@ fn delta_binary_packed_matches_expect_csv() {
 
 #[test]
 fn delta_encoding_required_column_matches_expect_csv() {
-    let (header, rows) = common::read_csv(&fixture("data/delta_encoding_required_column_expect.csv"));
-    let set = ShardSet::open(fixture("data/delta_encoding_required_column.parquet")).expect("open");
+    let (header, rows) = common::read_csv(&data_file("data/delta_encoding_required_column_expect.csv"));
+    let set = ShardSet::open(data_file("data/delta_encoding_required_column.parquet")).expect("open");
     let spec = set.spec().clone();
     let b = set.read_rows(0..100).expect("read");
     assert_eq!(rows.len(), 100);
@@ -478,8 +478,8 @@ fn delta_encoding_required_column_matches_expect_csv() {
 
 #[test]
 fn delta_encoding_optional_column_fills_nulls() {
-    let (header, rows) = common::read_csv(&fixture("data/delta_encoding_optional_column_expect.csv"));
-    let path = fixture("data/delta_encoding_optional_column.parquet");
+    let (header, rows) = common::read_csv(&data_file("data/delta_encoding_optional_column_expect.csv"));
+    let path = data_file("data/delta_encoding_optional_column.parquet");
     let set = ShardSet::open(&path).expect("open").null_policy(NullPolicy::Fill(-7.0));
     let spec = set.spec().clone();
     let b = set.read_rows(0..100).expect("read with fill");
@@ -513,7 +513,7 @@ fn checksummed_twins_are_equal() {
     let a = read_ok("data/datapage_v1-snappy-compressed-checksum.parquet", NullPolicy::Error);
     let b = read_ok("data/datapage_v1-uncompressed-checksum.parquet", NullPolicy::Error);
     assert_eq!(a.features, b.features);
-    let want: Vec<f32> = arrow_column(&fixture("data/datapage_v1-uncompressed-checksum.parquet"), "b")
+    let want: Vec<f32> = arrow_column(&data_file("data/datapage_v1-uncompressed-checksum.parquet"), "b")
         .into_iter()
         .map(|v| v.expect("required") as f32)
         .collect();
@@ -527,10 +527,10 @@ fn checksummed_twins_are_equal() {
 #[test]
 fn corrupt_checksums_are_rejected_naming_the_row_group() {
     for rel in ["data/datapage_v1-corrupt-checksum.parquet", "data/rle-dict-uncompressed-corrupt-checksum.parquet"] {
-        let err = read_all(&fixture(rel), NullPolicy::Error).expect_err(rel);
+        let err = read_all(&data_file(rel), NullPolicy::Error).expect_err(rel);
         match err.kind() {
             ErrorKind::Decode { path, row_group, .. } => {
-                assert_eq!(path, &fixture(rel));
+                assert_eq!(path, &data_file(rel));
                 assert_eq!(*row_group, 0);
                 assert!(err.chain().to_lowercase().contains("crc"), "{rel}: {}", err.chain());
             }
@@ -545,7 +545,7 @@ fn tiny_pages_equal_plain_pages() {
     let b = read_ok("data/alltypes_tiny_pages_plain.parquet", NullPolicy::Error);
     assert_eq!(a.features, b.features);
     // Reading in odd-sized pieces gives the same rows.
-    let set = ShardSet::open(fixture("data/alltypes_tiny_pages.parquet")).expect("open");
+    let set = ShardSet::open(data_file("data/alltypes_tiny_pages.parquet")).expect("open");
     let mut start = 0;
     while start < 7300 {
         let end = (start + 997).min(7300);
@@ -602,7 +602,7 @@ fn odd_codecs_and_types_have_their_values() {
 fn null_policies_count_and_skip() {
     // 275 of 1000 values are null (some pages entirely).
     let rel = "data/int32_with_null_pages.parquet";
-    let reference = arrow_column(&fixture(rel), "int32_field");
+    let reference = arrow_column(&data_file(rel), "int32_field");
     assert_eq!(reference.iter().filter(|v| v.is_none()).count(), 275);
     let filled = read_ok(rel, NullPolicy::Fill(-1.0));
     let want: Vec<f32> = reference.iter().map(|v| v.map_or(-1.0, |x| x as f32)).collect();
@@ -616,13 +616,13 @@ fn null_policies_count_and_skip() {
     let b = read_ok(rel, NullPolicy::Fill(0.5));
     assert_eq!(b.features.dim(), (50, 6));
     for (j, name) in ["float_ieee754", "float_typedef", "double_ieee754", "double_typedef"].iter().enumerate() {
-        let want: Vec<f32> = arrow_column(&fixture(rel), name)
+        let want: Vec<f32> = arrow_column(&data_file(rel), name)
             .into_iter()
             .map(|v| v.expect("no nulls") as f32)
             .map(|v| if v.is_nan() { 0.5 } else { v })
             .collect();
         assert_eq!(column(&b, j), want, "{name}");
-        let nans = arrow_column(&fixture(rel), name).iter().filter(|v| v.is_some_and(f64::is_nan)).count();
+        let nans = arrow_column(&data_file(rel), name).iter().filter(|v| v.is_some_and(f64::is_nan)).count();
         assert_eq!(nans, 14, "{name}");
     }
     let rel = "data/sort_columns.parquet";
@@ -634,7 +634,7 @@ fn null_policies_count_and_skip() {
 #[test]
 fn size_guard_rejects_before_decoding() {
     // The decompression bomb cannot be selected as a feature at all.
-    let path = fixture("data/large_string_map.brotli.parquet");
+    let path = data_file("data/large_string_map.brotli.parquet");
     let started = Instant::now();
     let err = ShardSet::open(&path)
         .and_then(|s| s.features(Features::columns(&["arr"])))
@@ -642,7 +642,7 @@ fn size_guard_rejects_before_decoding() {
     assert!(matches!(class_of(&err), ColumnType | TooLarge), "{}", err.chain());
     assert!(started.elapsed() < Duration::from_secs(2));
     // The guard itself, on a valid file: column chunks of ~30 KB against a 1 KB limit.
-    let set = ShardSet::open(fixture("data/alltypes_tiny_pages.parquet")).expect("open").max_column_chunk_bytes(1024);
+    let set = ShardSet::open(data_file("data/alltypes_tiny_pages.parquet")).expect("open").max_column_chunk_bytes(1024);
     let err = set.read_rows(0..10).expect_err("chunk over the limit");
     match err.kind() {
         ErrorKind::TooLarge { limit, size, .. } => {
@@ -656,7 +656,7 @@ fn size_guard_rejects_before_decoding() {
 #[test]
 fn target_selection_on_a_fixture() {
     // alltypes_plain: id as a class label over 8 classes, the rest as features.
-    let set = ShardSet::open(fixture("data/alltypes_plain.parquet"))
+    let set = ShardSet::open(data_file("data/alltypes_plain.parquet"))
         .and_then(|s| s.target(Target::class("id", 8)))
         .expect("open with target");
     assert_eq!(set.spec().num_features(), 6);
@@ -667,11 +667,11 @@ fn target_selection_on_a_fixture() {
     assert_eq!(targets.row(0).to_vec(), [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
     assert_eq!(b.classes(), Some(vec![4, 5, 6, 7, 2, 3, 0, 1]));
     // A string column cannot be a label.
-    let err = ShardSet::open(fixture("data/alltypes_plain.parquet"))
+    let err = ShardSet::open(data_file("data/alltypes_plain.parquet"))
         .and_then(|s| s.target(Target::class("string_col", 2)))
         .expect_err("string label");
     assert_eq!(class_of(&err), ColumnType);
-    let err = ShardSet::open(fixture("data/alltypes_plain.parquet"))
+    let err = ShardSet::open(data_file("data/alltypes_plain.parquet"))
         .and_then(|s| s.features(Features::columns(&["id", "nope"])))
         .expect_err("missing column");
     assert_eq!(class_of(&err), MissingColumn);

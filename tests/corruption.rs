@@ -19,7 +19,7 @@ use parquet::basic::Compression;
 use rand::Rng;
 use shardmix::{Batch, Error, ErrorKind, Features, NullPolicy, ShardSet, Target};
 
-use common::fixture;
+use common::data_file;
 
 /// Every case must finish within this.
 const CASE_LIMIT: Duration = Duration::from_secs(5);
@@ -182,9 +182,9 @@ fn sources(dir: &Path) -> Vec<(String, Vec<u8>)> {
     common::classification_file(&generated, 0, 300, 4, 5, 100);
     let mut out = Vec::new();
     for (name, path) in [
-        ("alltypes_plain", fixture("data/alltypes_plain.parquet")),
-        ("byte_stream_split.zstd", fixture("data/byte_stream_split.zstd.parquet")),
-        ("datapage_v1-snappy-checksum", fixture("data/datapage_v1-snappy-compressed-checksum.parquet")),
+        ("alltypes_plain", data_file("data/alltypes_plain.parquet")),
+        ("byte_stream_split.zstd", data_file("data/byte_stream_split.zstd.parquet")),
+        ("datapage_v1-snappy-checksum", data_file("data/datapage_v1-snappy-compressed-checksum.parquet")),
         ("generated", generated),
     ] {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -1,7 +1,9 @@
 //! Edge inputs: tiny and huge datasets, batch sizes at and beyond the data, many shards,
 //! odd paths and column names.
 
-mod fixture;
+mod common;
+
+use common::fixture;
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ fn one_column(path: &std::path::Path, name: &str, n: usize, rg: usize) {
         vec![Arc::new(Float32Array::from_iter_values((0..n).map(|i| i as f32))) as ArrayRef],
     )
     .unwrap();
-    fixture::write_batches(path, &[batch], rg);
+    common::write_batches(path, &[batch], fixture::row_groups(rg));
 }
 
 #[test]
@@ -39,8 +41,7 @@ fn one_row() {
 
 #[test]
 fn batch_equal_to_and_larger_than_the_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, n) = fixture::dataset(dir.path());
+    let (dir, n) = fixture::dataset_dir();
     let set = ShardSet::open(dir.path()).unwrap().features(Features::columns(&["f0"])).unwrap();
     for b in [n as usize, n as usize + 10] {
         for order in [Order::sequential(b), Order::shuffled(b)] {
@@ -140,7 +141,7 @@ fn column_names_with_spaces_and_non_ascii() {
         Arc::new(Schema::new(names.iter().map(|n| Field::new(*n, DataType::Float32, false)).collect::<Vec<_>>()));
     let cols: Vec<ArrayRef> = (0..4).map(|j| Arc::new(Float32Array::from(vec![j as f32; 3])) as ArrayRef).collect();
     let p = dir.path().join("names.parquet");
-    fixture::write_batches(&p, &[RecordBatch::try_new(schema, cols).unwrap()], 10);
+    common::write_batches(&p, &[RecordBatch::try_new(schema, cols).unwrap()], fixture::row_groups(10));
     let set = ShardSet::open(&p).unwrap().features(Features::prefix("pixel value ")).unwrap();
     assert_eq!(set.spec().feature_names(), vec!["pixel value 1", "pixel value 2"]);
     let set = set.features(Features::columns(&["高さ", "größe"])).unwrap();

@@ -1,13 +1,14 @@
 //! The injection stage: exact fractions, class-following, determinism, build-time checks.
 
-mod fixture;
+mod common;
+
+use common::fixture;
 
 use std::sync::Arc;
 
 use ndarray::Array2;
 use shardmix::{
     Batch, ErrorKind, Features, Generator, Inject, ModelInfo, Order, Origin, Pipeline, Result, ShardSet, StepRng,
-    Target,
 };
 
 /// A conditional "model": feature j of a row of class c is `100·c + j + noise`.
@@ -40,18 +41,6 @@ fn fake(features: usize, classes: Option<usize>, origin: Origin) -> Arc<dyn Gene
     }))
 }
 
-fn dataset() -> (tempfile::TempDir, ShardSet) {
-    let dir = tempfile::tempdir().unwrap();
-    fixture::dataset(dir.path());
-    let set = ShardSet::open(dir.path())
-        .unwrap()
-        .features(Features::columns(&["f0", "f1", "f2"]))
-        .unwrap()
-        .target(Target::class("label", 4))
-        .unwrap();
-    (dir, set)
-}
-
 fn run(set: &ShardSet, workers: usize, stages: Vec<Arc<dyn shardmix::Stage>>) -> Vec<Batch> {
     let mut b = Pipeline::builder().source(set.clone()).order(Order::shuffled(40)).workers(workers).seed(3).epochs(2);
     for s in stages {
@@ -62,7 +51,7 @@ fn run(set: &ShardSet, workers: usize, stages: Vec<Arc<dyn shardmix::Stage>>) ->
 
 #[test]
 fn replaces_an_exact_fraction_keeping_classes() {
-    let (_d, set) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let inject: Arc<dyn shardmix::Stage> = Arc::new(Inject::replace(fake(3, Some(4), Origin::Vae), 0.25).unwrap());
     for b in run(&set, 2, vec![inject]) {
         let n = b.rows();
@@ -84,7 +73,7 @@ fn replaces_an_exact_fraction_keeping_classes() {
 
 #[test]
 fn append_adds_rows_with_followed_classes() {
-    let (_d, set) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let inject: Arc<dyn shardmix::Stage> = Arc::new(Inject::append(fake(3, Some(4), Origin::Gan), 5));
     for b in run(&set, 1, vec![inject]) {
         let n = b.rows();
@@ -98,7 +87,7 @@ fn append_adds_rows_with_followed_classes() {
 
 #[test]
 fn deterministic_across_worker_counts() {
-    let (_d, set) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let stages = || -> Vec<Arc<dyn shardmix::Stage>> {
         vec![
             Arc::new(Inject::replace(fake(3, Some(4), Origin::Vae), 0.3).unwrap()),
@@ -113,7 +102,7 @@ fn deterministic_across_worker_counts() {
 
 #[test]
 fn mismatched_models_are_rejected_at_build() {
-    let (_d, set) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let cases: Vec<(Arc<dyn Generator>, &str)> = vec![
         (fake(5, Some(4), Origin::Vae), "generates 5 features, the data has 3"),
         (fake(3, Some(7), Origin::Vae), "has 7 classes"),

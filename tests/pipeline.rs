@@ -1,7 +1,9 @@
 //! The pipeline engine: determinism across workers and resume points, orders and ranks,
 //! failure handling, shutdown and memory bounds.
 
-mod fixture;
+mod common;
+
+use common::fixture;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,19 +11,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use rand::Rng;
-use shardmix::{Batch, Error, ErrorKind, Features, Map, Order, Pipeline, Result, ShardSet, StepRng, Target};
-
-fn dataset() -> (tempfile::TempDir, ShardSet, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, n) = fixture::dataset(dir.path());
-    let set = ShardSet::open(dir.path())
-        .unwrap()
-        .features(Features::columns(&["f0", "f1", "f2"]))
-        .unwrap()
-        .target(Target::class("label", 4))
-        .unwrap();
-    (dir, set, n)
-}
+use shardmix::{Batch, Error, ErrorKind, Features, Map, Order, Pipeline, Result, ShardSet, StepRng};
 
 /// A stage that uses its RNG, so determinism covers stage randomness too.
 fn noisy() -> impl shardmix::Stage {
@@ -51,7 +41,7 @@ fn run(set: &ShardSet, order: Order, workers: usize, start: u64, steps: u64) -> 
 
 #[test]
 fn offset_order_reads_the_seeds_slices() {
-    let (_d, set, n) = dataset();
+    let (_d, set, n) = fixture::open_dataset();
     let b = 32u64;
     let batches: Vec<Batch> = Pipeline::builder()
         .source(set)
@@ -72,7 +62,7 @@ fn offset_order_reads_the_seeds_slices() {
 
 #[test]
 fn sequential_and_shuffled_cover_every_row_once_per_epoch() {
-    let (_d, set, n) = dataset();
+    let (_d, set, n) = fixture::open_dataset();
     for order in [Order::sequential(48), Order::shuffled(48).window(2)] {
         let p = Pipeline::builder().source(set.clone()).order(order.clone()).workers(2).epochs(2).build().unwrap();
         let spe = p.steps_per_epoch();
@@ -97,7 +87,7 @@ fn sequential_and_shuffled_cover_every_row_once_per_epoch() {
 
 #[test]
 fn ranks_are_disjoint_and_their_union_is_the_single_process_run() {
-    let (_d, set, _) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     for order in [Order::offset(40), Order::shuffled(40)] {
         let single: Vec<Batch> = Pipeline::builder()
             .source(set.clone())
@@ -138,7 +128,7 @@ proptest! {
 
     #[test]
     fn bit_identical_for_any_worker_count_and_resume_point(start in 0u64..20, order_kind in 0usize..3) {
-        let (_d, set, _) = dataset();
+        let (_d, set, _) = fixture::open_dataset();
         let order = match order_kind { 0 => Order::offset(24), 1 => Order::sequential(24), _ => Order::shuffled(24) };
         let reference = run(&set, order.clone(), 0, 0, 30);
         for workers in [1, 2, 8] {
@@ -151,7 +141,7 @@ proptest! {
 
     #[test]
     fn a_stage_error_names_its_step_and_ends_the_stream(fail_at in 0u64..20, workers in 0usize..4) {
-        let (_d, set, _) = dataset();
+        let (_d, set, _) = fixture::open_dataset();
         let p = Pipeline::builder().source(set).order(Order::offset(16)).workers(workers).steps(25)
             .stage(Map::new("picky", move |b: Batch, _: &mut StepRng| if b.step == fail_at { Err(Error::config("picky", "refused")) } else { Ok(b) }))
             .build().unwrap();
@@ -165,7 +155,7 @@ proptest! {
 
 #[test]
 fn a_panicking_stage_becomes_an_error() {
-    let (_d, set, _) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     for workers in [0, 2] {
         let p = Pipeline::builder()
             .source(set.clone())
@@ -198,7 +188,7 @@ fn thread_count() -> usize {
 
 #[test]
 fn dropping_mid_epoch_joins_every_worker_promptly() {
-    let (_d, set, _) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let before = thread_count();
     for _ in 0..20 {
         let mut p =
@@ -215,7 +205,7 @@ fn dropping_mid_epoch_joins_every_worker_promptly() {
 
 #[test]
 fn a_stuck_stage_is_reported_after_the_timeout() {
-    let (_d, set, _) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let p = Pipeline::builder()
         .source(set)
         .order(Order::offset(16))
@@ -268,7 +258,7 @@ fn cache_stays_within_its_bound_while_streaming_more_than_it_holds() {
 
 #[test]
 fn invalid_configuration_is_rejected_at_build() {
-    let (_d, set, n) = dataset();
+    let (_d, set, n) = fixture::open_dataset();
     let e = Pipeline::builder().source(set.clone()).order(Order::offset(n as usize)).build().err().unwrap();
     assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "batch_size"), "{e}");
     let e = Pipeline::builder().source(set.clone()).rank(3, 3).build().err().unwrap();
@@ -281,7 +271,7 @@ fn invalid_configuration_is_rejected_at_build() {
 
 #[test]
 fn stats_count_rows_and_stage_time() {
-    let (_d, set, _) = dataset();
+    let (_d, set, _) = fixture::open_dataset();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let mut p = Pipeline::builder()

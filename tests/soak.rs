@@ -2,7 +2,9 @@
 //! leak no thread and keep the resident memory flat. (Its own test binary, so no other test's
 //! threads or allocations blur the counts.)
 
-mod fixture;
+mod common;
+
+use common::fixture;
 
 use rand::Rng;
 use shardmix::{Features, Order, Pipeline, ShardSet};

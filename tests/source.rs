@@ -1,6 +1,8 @@
 //! The Parquet source: column selection, exact values, null/NaN policy, clear errors.
 
-mod fixture;
+mod common;
+
+use common::fixture;
 
 use std::sync::Arc;
 
@@ -8,21 +10,9 @@ use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use shardmix::{ErrorKind, Features, NullPolicy, Reader, Rows, ShardSet, Target};
 
-fn open_dataset() -> (tempfile::TempDir, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, n) = fixture::dataset(dir.path());
-    (dir, n)
-}
-
 #[test]
 fn reads_every_row_exactly_across_shards_and_row_groups() {
-    let (dir, n) = open_dataset();
-    let set = ShardSet::open(dir.path())
-        .unwrap()
-        .features(Features::columns(&["f0", "f1", "f2"]))
-        .unwrap()
-        .target(Target::class("label", 4))
-        .unwrap();
+    let (_dir, set, n) = fixture::open_dataset();
     assert_eq!(set.num_rows(), n);
     assert_eq!(set.shards().len(), 4);
     let b = set.read_rows(0..n).unwrap();
@@ -40,7 +30,7 @@ fn reads_every_row_exactly_across_shards_and_row_groups() {
 
 #[test]
 fn auto_prefix_glob_and_list_features() {
-    let (dir, n) = open_dataset();
+    let (dir, n) = fixture::dataset_dir();
     let auto = ShardSet::open(dir.path()).unwrap().target(Target::class_auto("label")).unwrap();
     assert_eq!(auto.spec().feature_names(), vec!["f0", "f1", "f2"]);
     assert_eq!(auto.spec().num_classes(), Some(4));
@@ -65,7 +55,7 @@ fn auto_prefix_glob_and_list_features() {
 
 #[test]
 fn column_errors_name_file_and_column() {
-    let (dir, _) = open_dataset();
+    let (dir, _) = fixture::dataset_dir();
     let set = ShardSet::open(dir.path()).unwrap();
     let e = set.clone().features(Features::columns(&["f0", "missing"])).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::MissingColumn { column, .. } if column == "missing"), "{e}");
@@ -88,7 +78,7 @@ fn no_files_empty_data_and_non_parquet_are_errors() {
     let e = ShardSet::open(&junk).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Footer { path, .. } if path == &junk), "{e}");
     let empty = dir.path().join("empty.parquet");
-    fixture::write_batches(&empty, &[fixture::batch(0, 0)], 10);
+    common::write_batches(&empty, &[fixture::batch(0, 0)], fixture::row_groups(10));
     let e = ShardSet::open(&empty).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Empty { .. }), "{e}");
     let e = ShardSet::open(dir.path().join("nope/*.parquet")).unwrap_err();
@@ -124,7 +114,7 @@ fn mismatched_schemas_between_shards() {
         ],
     )
     .unwrap();
-    fixture::write_batches(&dir.path().join("b.parquet"), &[b], 10);
+    common::write_batches(&dir.path().join("b.parquet"), &[b], fixture::row_groups(10));
     // The default selection (every numeric column) already meets the mismatch at open.
     let e = ShardSet::open(dir.path()).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::SchemaMismatch { column, .. } if column == "f0"), "{e}");
@@ -132,7 +122,7 @@ fn mismatched_schemas_between_shards() {
     // A shard lacking a selected column.
     let only_f0 = Arc::new(Schema::new(vec![Field::new("f0", DataType::Float32, false)]));
     let c = RecordBatch::try_new(only_f0, vec![Arc::new(Float32Array::from(vec![1.0f32; 3])) as ArrayRef]).unwrap();
-    fixture::write_batches(&dir.path().join("c.parquet"), &[c], 10);
+    common::write_batches(&dir.path().join("c.parquet"), &[c], fixture::row_groups(10));
     let e = ShardSet::open_many(&[dir.path().join("a.parquet"), dir.path().join("c.parquet")]).unwrap_err();
     assert!(
         matches!(e.kind(), ErrorKind::MissingColumn { path, column, .. } if path.ends_with("c.parquet") && column == "f1"),
@@ -149,7 +139,7 @@ fn with_bad_values(dir: &std::path::Path) -> std::path::PathBuf {
     let b = Float32Array::from(vec![Some(1.0), Some(2.0), Some(f32::NAN), Some(f32::INFINITY), Some(5.0)]);
     let batch = RecordBatch::try_new(schema, vec![Arc::new(a) as ArrayRef, Arc::new(b)]).unwrap();
     let p = dir.join("bad.parquet");
-    fixture::write_batches(&p, &[batch], 2);
+    common::write_batches(&p, &[batch], fixture::row_groups(2));
     p
 }
 
@@ -181,7 +171,7 @@ fn null_and_nan_policy() {
 
 #[test]
 fn column_chunk_limit_rejects_before_decoding() {
-    let (dir, _) = open_dataset();
+    let (dir, _) = fixture::dataset_dir();
     let set = ShardSet::open(dir.path()).unwrap().max_column_chunk_bytes(16);
     let e = set.read_rows(0..1).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::TooLarge { limit: 16, .. }), "{e}");
@@ -203,7 +193,7 @@ fn ragged_list_names_the_row() {
     let schema = Arc::new(Schema::new(vec![Field::new("v", arr.data_type().clone(), true)]));
     let batch = RecordBatch::try_new(schema, vec![Arc::new(arr) as ArrayRef]).unwrap();
     let p = dir.path().join("ragged.parquet");
-    fixture::write_batches(&p, &[batch], 10);
+    common::write_batches(&p, &[batch], fixture::row_groups(10));
     let set = ShardSet::open(&p).unwrap();
     assert_eq!(set.spec().num_features(), 2);
     let e = set.read_rows(0..4).unwrap_err();

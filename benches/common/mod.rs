@@ -11,7 +11,8 @@
 //!   files are identical on every machine and run.
 //!
 //! A `DONE` marker holding the parameters is written last: an interrupted generation is
-//! redone, and a parameter change regenerates.
+//! redone, and a parameter change regenerates. [`cached_dataset`] does this for any content
+//! (`examples/peer_data.rs` makes its image dataset with it).
 #![allow(dead_code)]
 
 use std::fs::{self, File};
@@ -24,6 +25,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
+use shardmix::StepRng;
+
+/// The error of dataset generation.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Seed of the benchmark content.
 pub const SEED: u64 = 0x5348_4152_444d_4958; // "SHARDMIX"
@@ -65,8 +70,9 @@ impl DatasetSpec {
         (FEATURES * 4 + 8) as u64
     }
 
-    fn tag(&self) -> String {
-        format!("decode-v1-r{}-s{}-g{}", self.rows, self.shards, self.row_group)
+    /// The directory name of dataset `kind` (a name with a version, e.g. `decode-v1`) of this shape.
+    fn tag(&self, kind: &str) -> String {
+        format!("{kind}-r{}-s{}-g{}", self.rows, self.shards, self.row_group)
     }
 }
 
@@ -103,8 +109,32 @@ pub fn data_root() -> PathBuf {
 /// # Panics
 /// On I/O or Parquet errors while generating (benchmark setup, not library code).
 pub fn decode_dataset(spec: DatasetSpec) -> Dataset {
-    assert!(spec.shards > 0 && spec.rows.is_multiple_of(spec.shards), "{spec:?}");
-    let dir = data_root().join(spec.tag());
+    let centres = centres();
+    cached_dataset("decode-v1", spec, schema(), 1, |rng, n| Ok(decode_chunk(&centres, rng, n)))
+        .unwrap_or_else(|e| panic!("bench data {spec:?}: {e}"))
+}
+
+/// The dataset `kind` (a name with a version, e.g. `decode-v1`) of shape `spec` under
+/// [`data_root`], generated unless its `DONE` marker holds the same spec.
+///
+/// Each shard is written by its own thread to `shard-NNN.parquet.tmp`, then renamed: snappy,
+/// row groups of `spec.row_group` rows, dictionary encoding for `label` only. Its rows come in
+/// chunks of at most one row group, `chunk(rng, n)` giving the `n` rows' columns (in `schema`
+/// order) with `rng = shardmix::rng::derive(SEED, purpose, shard index)`.
+pub fn cached_dataset<F>(
+    kind: &str,
+    spec: DatasetSpec,
+    schema: Arc<Schema>,
+    purpose: u64,
+    chunk: F,
+) -> Result<Dataset, BoxError>
+where
+    F: Fn(&mut StepRng, usize) -> Result<Vec<ArrayRef>, BoxError> + Sync,
+{
+    if spec.shards == 0 || !spec.rows.is_multiple_of(spec.shards) {
+        return Err(format!("{spec:?}: the rows do not split evenly over the shards").into());
+    }
+    let dir = data_root().join(spec.tag(kind));
     let files: Vec<PathBuf> = (0..spec.shards).map(|i| dir.join(format!("shard-{i:03}.parquet"))).collect();
     let marker = dir.join("DONE");
     let expected = format!("{spec:?}\n");
@@ -112,20 +142,61 @@ pub fn decode_dataset(spec: DatasetSpec) -> Dataset {
     if !cached {
         let started = std::time::Instant::now();
         if dir.exists() {
-            fs::remove_dir_all(&dir).expect("remove stale bench data");
+            fs::remove_dir_all(&dir)?;
         }
-        fs::create_dir_all(&dir).expect("create bench data dir");
+        fs::create_dir_all(&dir)?;
         let per_shard = spec.rows / spec.shards;
-        std::thread::scope(|s| {
-            for (i, path) in files.iter().enumerate() {
-                s.spawn(move || write_shard(path, i as u64, per_shard, spec.row_group));
-            }
+        let (schema, chunk) = (&schema, &chunk);
+        let results: Vec<Result<(), BoxError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .iter()
+                .enumerate()
+                .map(|(i, path)| {
+                    s.spawn(move || {
+                        let mut rng = shardmix::rng::derive(SEED, purpose, i as u64);
+                        write_shard(path, schema, per_shard, spec.row_group, |n| chunk(&mut rng, n))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("writer thread panicked".into()))).collect()
         });
-        fs::write(&marker, &expected).expect("write DONE marker");
+        for r in results {
+            r?;
+        }
+        fs::write(&marker, &expected)?;
         eprintln!("bench data: generated {} in {:.1} s", dir.display(), started.elapsed().as_secs_f64());
     }
     let file_bytes = files.iter().map(|f| fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
-    Dataset { dir, files, spec, file_bytes }
+    Ok(Dataset { dir, files, spec, file_bytes })
+}
+
+/// Write `rows` rows to `path` (via a `.tmp` file renamed at the end), `chunk(n)` making each
+/// run of `n <= row_group` rows.
+fn write_shard(
+    path: &Path,
+    schema: &Arc<Schema>,
+    rows: usize,
+    row_group: usize,
+    mut chunk: impl FnMut(usize) -> Result<Vec<ArrayRef>, BoxError>,
+) -> Result<(), BoxError> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(row_group))
+        // Random floats do not dictionary-encode; the label does.
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("label"), true)
+        .build();
+    let tmp = path.with_extension("parquet.tmp");
+    let mut writer = ArrowWriter::try_new(File::create(&tmp)?, schema.clone(), Some(props))?;
+    let mut done = 0;
+    while done < rows {
+        let n = row_group.min(rows - done);
+        writer.write(&RecordBatch::try_new(schema.clone(), chunk(n)?)?)?;
+        done += n;
+    }
+    writer.close()?;
+    fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 /// The Arrow schema of the dataset.
@@ -142,7 +213,7 @@ fn centres() -> Vec<f32> {
 }
 
 /// A standard normal pair by Box–Muller, from the stable `uniform` primitive.
-fn normal_pair(rng: &mut shardmix::StepRng) -> (f32, f32) {
+fn normal_pair(rng: &mut StepRng) -> (f32, f32) {
     let u1 = 1.0 - shardmix::rng::uniform(rng); // (0, 1]
     let u2 = shardmix::rng::uniform(rng);
     let r = (-2.0 * u1.ln()).sqrt();
@@ -150,41 +221,20 @@ fn normal_pair(rng: &mut shardmix::StepRng) -> (f32, f32) {
     ((r * t.cos()) as f32, (r * t.sin()) as f32)
 }
 
-fn write_shard(path: &Path, shard: u64, rows: usize, row_group: usize) {
-    let centres = centres();
-    let schema = schema();
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(row_group))
-        // Random floats do not dictionary-encode; the label does.
-        .set_dictionary_enabled(false)
-        .set_column_dictionary_enabled(ColumnPath::from("label"), true)
-        .build();
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).expect("create shard");
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).expect("writer");
-    let mut rng = shardmix::rng::derive(SEED, 1, shard);
-    let chunk = row_group.min(rows);
-    let mut done = 0;
-    while done < rows {
-        let n = chunk.min(rows - done);
-        let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(&mut rng, CLASSES as u64) as i64).collect();
-        // Column-major fill: column j of the chunk.
-        let mut cols: Vec<Vec<f32>> = (0..FEATURES).map(|_| Vec::with_capacity(n)).collect();
-        for &label in &labels {
-            let centre = &centres[label as usize * FEATURES..][..FEATURES];
-            for j in (0..FEATURES).step_by(2) {
-                let (a, b) = normal_pair(&mut rng);
-                cols[j].push(centre[j] + a);
-                cols[j + 1].push(centre[j + 1] + b);
-            }
+/// The columns of `n` rows: the labels first, then each row's features.
+fn decode_chunk(centres: &[f32], rng: &mut StepRng, n: usize) -> Vec<ArrayRef> {
+    let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(rng, CLASSES as u64) as i64).collect();
+    // Column-major fill: column j of the chunk.
+    let mut cols: Vec<Vec<f32>> = (0..FEATURES).map(|_| Vec::with_capacity(n)).collect();
+    for &label in &labels {
+        let centre = &centres[label as usize * FEATURES..][..FEATURES];
+        for j in (0..FEATURES).step_by(2) {
+            let (a, b) = normal_pair(rng);
+            cols[j].push(centre[j] + a);
+            cols[j + 1].push(centre[j + 1] + b);
         }
-        let mut arrays: Vec<ArrayRef> = cols.into_iter().map(|c| Arc::new(Float32Array::from(c)) as ArrayRef).collect();
-        arrays.push(Arc::new(Int64Array::from(labels)));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).expect("record batch");
-        writer.write(&batch).expect("write batch");
-        done += n;
     }
-    writer.close().expect("close shard");
-    fs::rename(&tmp, path).expect("rename shard");
+    let mut arrays: Vec<ArrayRef> = cols.into_iter().map(|c| Arc::new(Float32Array::from(c)) as ArrayRef).collect();
+    arrays.push(Arc::new(Int64Array::from(labels)));
+    arrays
 }

@@ -68,24 +68,9 @@ pub struct PipelineArgs {
     /// Mixup α; 0 turns Mixup off [default: 0.2].
     #[arg(long, value_name = "A")]
     pub mixup_alpha: Option<f64>,
-    /// Mixup mode: elem (per-row λ, the seed's), batch or pair [default: elem].
-    #[arg(long, value_name = "MODE")]
-    pub mixup_mode: Option<String>,
-    /// Probability of mixing a batch [default: 1].
-    #[arg(long, value_name = "P")]
-    pub mixup_prob: Option<f64>,
-    /// Label smoothing applied to class targets before mixing [default: 0].
-    #[arg(long, value_name = "S")]
-    pub label_smoothing: Option<f64>,
-    /// CutMix α (needs --feature-shape); 0 turns it off [default: 0].
-    #[arg(long, value_name = "A")]
-    pub cutmix_alpha: Option<f64>,
-    /// Probability of CutMix instead of Mixup when both are on [default: 0.5].
-    #[arg(long, value_name = "P")]
-    pub cutmix_switch_prob: Option<f64>,
-    /// Tensor shape of each row's features, HxWxC (e.g. 28x28x1).
-    #[arg(long, value_name = "SHAPE")]
-    pub feature_shape: Option<String>,
+    /// The other Mixup/CutMix flags, shared with `demo`.
+    #[command(flatten)]
+    pub mixup: MixupArgs,
     /// Add the provenance columns step, origin, row_a, row_b, lambda.
     #[arg(long)]
     pub provenance: bool,
@@ -107,6 +92,31 @@ pub struct PipelineArgs {
     /// Read every pipeline flag from this TOML file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// The Mixup/CutMix flags of `augment`, `stream` and `demo` (all but `--mixup-alpha`, whose
+/// default and meaning differ by command). Their defaults are applied by
+/// [`PipelineArgs::settings`].
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MixupArgs {
+    /// Mixup mode: elem (per-row λ, the seed's), batch or pair [default: elem].
+    #[arg(long, value_name = "MODE")]
+    pub mixup_mode: Option<String>,
+    /// Probability of mixing a batch [default: 1].
+    #[arg(long, value_name = "P")]
+    pub mixup_prob: Option<f64>,
+    /// Label smoothing applied to class targets before mixing [default: 0].
+    #[arg(long, value_name = "S")]
+    pub label_smoothing: Option<f64>,
+    /// CutMix α (needs --feature-shape); 0 turns it off [default: 0].
+    #[arg(long, value_name = "A")]
+    pub cutmix_alpha: Option<f64>,
+    /// Probability of CutMix instead of Mixup when both are on [default: 0.5].
+    #[arg(long, value_name = "P")]
+    pub cutmix_switch_prob: Option<f64>,
+    /// Tensor shape of each row's features, HxWxC (e.g. 28x28x1, or 8x8x1 for the digits).
+    #[arg(long, value_name = "SHAPE")]
+    pub feature_shape: Option<String>,
 }
 
 /// Every setting with its value in force (flags over file over defaults).
@@ -177,7 +187,7 @@ impl PipelineArgs {
         } else {
             return Err(Error::config("data", "no input: give --data PATH"));
         };
-        let feature_shape = match a.feature_shape.clone().or(cfg.feature_shape.clone()) {
+        let feature_shape = match a.mixup.feature_shape.clone().or(cfg.feature_shape.clone()) {
             None => None,
             Some(s) => Some(parse_shape(&s)?),
         };
@@ -208,11 +218,11 @@ impl PipelineArgs {
             null_policy: a.null_policy.clone().or(cfg.null_policy).unwrap_or_else(|| "error".into()),
             on_bad_shard: a.on_bad_shard.clone().or(cfg.on_bad_shard).unwrap_or_else(|| "fail".into()),
             mixup_alpha: a.mixup_alpha.or(cfg.mixup_alpha).unwrap_or(0.2),
-            mixup_mode: a.mixup_mode.clone().or(cfg.mixup_mode).unwrap_or_else(|| "elem".into()),
-            mixup_prob: a.mixup_prob.or(cfg.mixup_prob).unwrap_or(1.0),
-            label_smoothing: a.label_smoothing.or(cfg.label_smoothing).unwrap_or(0.0),
-            cutmix_alpha: a.cutmix_alpha.or(cfg.cutmix_alpha).unwrap_or(0.0),
-            cutmix_switch_prob: a.cutmix_switch_prob.or(cfg.cutmix_switch_prob).unwrap_or(0.5),
+            mixup_mode: a.mixup.mixup_mode.clone().or(cfg.mixup_mode).unwrap_or_else(|| "elem".into()),
+            mixup_prob: a.mixup.mixup_prob.or(cfg.mixup_prob).unwrap_or(1.0),
+            label_smoothing: a.mixup.label_smoothing.or(cfg.label_smoothing).unwrap_or(0.0),
+            cutmix_alpha: a.mixup.cutmix_alpha.or(cfg.cutmix_alpha).unwrap_or(0.0),
+            cutmix_switch_prob: a.mixup.cutmix_switch_prob.or(cfg.cutmix_switch_prob).unwrap_or(0.5),
             feature_shape,
             provenance: a.provenance || cfg.provenance.unwrap_or(false),
             vae_fraction: a.vae_fraction.or(cfg.vae_fraction).unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),

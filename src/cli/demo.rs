@@ -13,6 +13,7 @@ use parquet::arrow::ArrowWriter;
 use shardmix::nn::{Classifier, ClassifierConfig, DataScale};
 use shardmix::{Error, Features, Generator, Inject, Mixup, Order, Pipeline, Result, ShardSet, Stage, Target};
 
+use super::args::{MixupArgs, PipelineArgs};
 use super::train::{fit, Kind, Model};
 
 /// Arguments of `demo`.
@@ -33,21 +34,9 @@ pub struct DemoArgs {
     /// Mixup α [default: 0.2, the seed's].
     #[arg(long, value_name = "A")]
     pub mixup_alpha: Option<f64>,
-    /// Mixup mode: elem (per-row λ, the seed's), batch or pair [default: elem].
-    #[arg(long, value_name = "MODE")]
-    pub mixup_mode: Option<String>,
-    /// Probability of mixing a batch [default: 1].
-    #[arg(long, value_name = "P")]
-    pub mixup_prob: Option<f64>,
-    /// Label smoothing applied to class targets before mixing [default: 0].
-    #[arg(long, value_name = "S")]
-    pub label_smoothing: Option<f64>,
-    /// CutMix α (with --feature-shape, e.g. 8x8x1 for the digits) [default: 0].
-    #[arg(long, value_name = "A")]
-    pub cutmix_alpha: Option<f64>,
-    /// Tensor shape of each row's features, HxWxC.
-    #[arg(long, value_name = "SHAPE")]
-    pub feature_shape: Option<String>,
+    /// The other Mixup/CutMix flags, as for `augment` and `stream`.
+    #[command(flatten)]
+    pub mixup: MixupArgs,
     /// Fraction of each batch replaced by CVAE samples [default: 0.25].
     #[arg(long, value_name = "F")]
     pub vae_fraction: Option<f64>,
@@ -291,15 +280,7 @@ fn recognition(clf: &Classifier, g: &dyn Generator, seed: u64) -> Result<f32> {
 
 /// The Mixup stage from the demo's flags (the same flags and defaults as `augment`/`stream`).
 fn mixup(args: &DemoArgs, alpha: f64) -> Result<Mixup> {
-    let settings = super::args::PipelineArgs {
-        mixup_alpha: Some(alpha),
-        mixup_mode: args.mixup_mode.clone(),
-        mixup_prob: args.mixup_prob,
-        label_smoothing: args.label_smoothing,
-        cutmix_alpha: args.cutmix_alpha,
-        feature_shape: args.feature_shape.clone(),
-        ..Default::default()
-    }
-    .settings(Some(Path::new("unused")))?;
+    let settings = PipelineArgs { mixup_alpha: Some(alpha), mixup: args.mixup.clone(), ..Default::default() }
+        .settings(Some(Path::new("unused")))?;
     Ok(super::stages::mixup(&settings)?.unwrap_or(Mixup::new(0.0)?))
 }

@@ -3,6 +3,8 @@
 //! A stage holds no per-step mutable state, so any worker can run any step; its randomness
 //! comes from the [`StepRng`] the pipeline hands it, derived from `(seed, stage index, step)`.
 
+use std::sync::Arc;
+
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::rng::StepRng;
@@ -67,32 +69,24 @@ pub trait Stage: Send + Sync {
     fn apply(&self, batch: Batch, rng: &mut StepRng) -> Result<Batch>;
 }
 
-impl<S: Stage + ?Sized> Stage for Box<S> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn check(&self, spec: &DataSpec) -> Result<()> {
-        (**self).check(spec)
-    }
-    fn output_spec(&self, spec: &DataSpec) -> DataSpec {
-        (**self).output_spec(spec)
-    }
-    fn apply(&self, batch: Batch, rng: &mut StepRng) -> Result<Batch> {
-        (**self).apply(batch, rng)
-    }
+/// A boxed or shared stage is a stage: every method forwards to the pointee.
+macro_rules! forward_stage {
+    ($($pointer:ident),*) => {$(
+        impl<S: Stage + ?Sized> Stage for $pointer<S> {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn check(&self, spec: &DataSpec) -> Result<()> {
+                (**self).check(spec)
+            }
+            fn output_spec(&self, spec: &DataSpec) -> DataSpec {
+                (**self).output_spec(spec)
+            }
+            fn apply(&self, batch: Batch, rng: &mut StepRng) -> Result<Batch> {
+                (**self).apply(batch, rng)
+            }
+        }
+    )*};
 }
 
-impl<S: Stage + ?Sized> Stage for std::sync::Arc<S> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn check(&self, spec: &DataSpec) -> Result<()> {
-        (**self).check(spec)
-    }
-    fn output_spec(&self, spec: &DataSpec) -> DataSpec {
-        (**self).output_spec(spec)
-    }
-    fn apply(&self, batch: Batch, rng: &mut StepRng) -> Result<Batch> {
-        (**self).apply(batch, rng)
-    }
-}
+forward_stage!(Box, Arc);

@@ -1,9 +1,12 @@
 //! Shared fixture helpers for the integration tests: write small Parquet files in code, and
-//! find the bundled parquet-testing files.
+//! find the bundled parquet-testing files. [`fixture`] holds the row-id dataset (every value a
+//! function of the global row id).
 //!
 //! Use from a test file with `mod common;`. Every writer here is deterministic: the same call
 //! writes the same bytes.
 #![allow(dead_code)]
+
+pub mod fixture;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,8 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data")
 }
 
-/// A file under `tests/data`, e.g. `fixture("data/alltypes_plain.parquet")`.
-pub fn fixture(rel: &str) -> PathBuf {
+/// A file under `tests/data`, e.g. `data_file("data/alltypes_plain.parquet")`.
+pub fn data_file(rel: &str) -> PathBuf {
     data_dir().join(rel)
 }
 
@@ -49,14 +52,16 @@ pub fn write_columns(path: &Path, columns: Vec<(&str, ArrayRef)>, props: WriterP
     let schema = Arc::new(Schema::new(fields));
     let arrays: Vec<ArrayRef> = columns.into_iter().map(|(_, a)| a).collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays).expect("consistent test columns");
-    write_batch(path, &batch, props);
+    write_batches(path, &[batch], props);
 }
 
-/// Write one record batch as a Parquet file.
-pub fn write_batch(path: &Path, batch: &RecordBatch, props: WriterProperties) {
+/// Write record batches (at least one, all of the first one's schema) as one Parquet file.
+pub fn write_batches(path: &Path, batches: &[RecordBatch], props: WriterProperties) {
     let file = File::create(path).expect("create test file");
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("open test writer");
-    writer.write(batch).expect("write test batch");
+    let mut writer = ArrowWriter::try_new(file, batches[0].schema(), Some(props)).expect("open test writer");
+    for batch in batches {
+        writer.write(batch).expect("write test batch");
+    }
     writer.close().expect("close test file");
 }
 
