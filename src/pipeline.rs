@@ -38,9 +38,10 @@ fn default_prefetch(set: &ShardSet, batch_size: usize, workers: usize) -> usize 
     (PREFETCH_BYTES / batch_bytes).min(32).max(2 * workers).max(2)
 }
 
-/// The default cache capacity (see [`PipelineBuilder::cache_bytes`]) for `in_flight` steps
-/// and a read-ahead of `read_ahead` steps.
-fn auto_cache_bytes(set: &ShardSet, order: &Order, in_flight: usize, read_ahead: u64) -> usize {
+/// The decoded bytes an order has in use at once with `in_flight` steps and a read-ahead of
+/// `read_ahead` steps: the default cache capacity (see [`PipelineBuilder::cache_bytes`]),
+/// before its floor of [`AUTO_CACHE_MIN_BYTES`].
+fn working_set_bytes(set: &ShardSet, order: &Order, in_flight: usize, read_ahead: u64) -> usize {
     let spec = set.spec();
     // Decoded bytes per row: features, targets and the skip mask.
     let row_bytes = 4 * (spec.num_features() + spec.num_targets()) + 1;
@@ -49,7 +50,7 @@ fn auto_cache_bytes(set: &ShardSet, order: &Order, in_flight: usize, read_ahead:
         Order::Shuffled { window, .. } => (2 * window + READ_AHEAD as usize) * block_rows,
         _ => (in_flight + read_ahead as usize).saturating_mul(order.batch_size()).saturating_add(2 * block_rows),
     };
-    rows.saturating_mul(row_bytes).max(AUTO_CACHE_MIN_BYTES)
+    rows.saturating_mul(row_bytes)
 }
 
 /// How long the pipeline runs.
@@ -205,7 +206,8 @@ impl PipelineBuilder {
     /// Default: what the order has in use at once, so that memory does not grow with the
     /// data: for the contiguous orders the rows of the batches in flight plus two blocks; for
     /// `Shuffled`, two shuffle windows of blocks (the current window and the next); at least
-    /// [`AUTO_CACHE_MIN_BYTES`]. A smaller cache is still correct but decodes blocks again.
+    /// [`AUTO_CACHE_MIN_BYTES`]. A smaller cache is still correct but decodes blocks again,
+    /// and turns the read-ahead off (it would evict blocks before their use).
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = Some(bytes);
         self
@@ -266,9 +268,10 @@ impl PipelineBuilder {
         // the rayon pool, in parallel) while the workers still use this one.
         let max_block = set.row_groups().iter().map(|b| b.num_rows).max().unwrap_or(1);
         let block_steps = max_block.div_ceil(self.order.batch_size().max(1) as u64).max(1);
-        let cache_bytes = self.cache_bytes.unwrap_or_else(|| {
-            auto_cache_bytes(&set, &self.order, workers.max(1) + prefetch, READ_AHEAD * block_steps)
-        });
+        let working_set = working_set_bytes(&set, &self.order, workers.max(1) + prefetch, READ_AHEAD * block_steps);
+        let cache_bytes = self.cache_bytes.unwrap_or(working_set.max(AUTO_CACHE_MIN_BYTES));
+        // A cache too small for the blocks read ahead would evict them before use: no read-ahead.
+        let block_steps = if cache_bytes >= working_set { block_steps } else { 0 };
         let shared = Arc::new(Shared {
             reader: Arc::new(Reader::new(Arc::new(set), cache_bytes).on_bad_shard(self.on_bad_shard)),
             block_steps,
@@ -318,7 +321,8 @@ impl PipelineBuilder {
 struct Shared {
     reader: Arc<Reader>,
     /// Steps per block (of the largest block): step `s` starts decoding the blocks of steps
-    /// `s + k · block_steps` for `k` in `1..=READ_AHEAD` ([`Reader::read_ahead`]).
+    /// `s + k · block_steps` for `k` in `1..=READ_AHEAD` ([`Reader::read_ahead`]); 0 when
+    /// the cache is too small to read ahead.
     block_steps: u64,
     /// The last global step of the run, when it is bounded.
     last_global: Option<u64>,
@@ -341,7 +345,7 @@ impl Shared {
     fn run_step(&self, step: u64) -> Result<Batch> {
         let t = Instant::now();
         let rows = self.plan.rows(step);
-        for k in 1..=READ_AHEAD {
+        for k in (1..=READ_AHEAD).filter(|_| self.block_steps > 0) {
             let ahead = step.saturating_add((k * self.block_steps).saturating_mul(self.world));
             if self.last_global.is_none_or(|last| ahead <= last) {
                 self.reader.read_ahead(&self.plan.rows(ahead));

@@ -21,6 +21,7 @@ use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::source::pool::{PooledBytes, Pools};
+use crate::source::thrift;
 
 /// Gap between two chunks below which they are read together (the gap is read and ignored).
 const COALESCE_GAP: u64 = 64 << 10;
@@ -60,6 +61,15 @@ impl ChunkSource {
             self.loaded.push((run.start, Bytes::from_owner(buf)));
         }
         Ok(())
+    }
+
+    /// Check the page headers of the column chunk at `range`, which must have been loaded.
+    pub fn check_pages(&self, range: Range<u64>) -> Result<(), String> {
+        let (first, bytes) = self.loaded_at(range.start).ok_or("the column chunk was not loaded")?;
+        let from = (range.start - first) as usize;
+        let to = (range.end - first) as usize;
+        let chunk = bytes.get(from..to).ok_or("the column chunk was not loaded")?;
+        thrift::check_page_headers(chunk)
     }
 
     /// The loaded range holding byte `pos`, as (its start, its bytes).

@@ -199,7 +199,13 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
                 }
             }
         }
-        source.preload(ranges).map_err(|e| decode_err(e.into()))?;
+        source.preload(ranges.clone()).map_err(|e| decode_err(e.into()))?;
+        // arrow-rs's Thrift reader can spin for hours on a crafted page header (see thrift.rs).
+        for range in ranges {
+            source.check_pages(range.clone()).map_err(|e| {
+                decode_err(parquet::errors::ParquetError::General(format!("column chunk at byte {}: {e}", range.start)))
+            })?;
+        }
     }
     let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
         .with_projection(mask)

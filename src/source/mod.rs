@@ -6,6 +6,7 @@
 //! * [`decode`]: one row group → `f32` buffers, the boundary with untrusted bytes;
 //! * [`pool`]: recycled decode buffers;
 //! * [`cache`]: the bounded, shared row-group cache;
+//! * [`thrift`]: a linear-time check of Thrift bytes before arrow-rs parses them;
 //! * [`reader`]: rows → [`Batch`](crate::Batch) ([`Reader`]).
 
 pub(crate) mod cache;
@@ -15,6 +16,7 @@ pub(crate) mod decode;
 pub(crate) mod pool;
 pub(crate) mod reader;
 pub(crate) mod shards;
+pub(crate) mod thrift;
 
 pub use cache::CacheStats;
 pub use columns::{Features, Target};

@@ -15,6 +15,7 @@ use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
 use crate::source::decode::{self, NullPolicy};
 use crate::source::pool::Pools;
+use crate::source::thrift;
 use crate::spec::{DataSpec, FeatureLayout, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
@@ -126,15 +127,82 @@ fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
+/// Read `len` bytes at `offset` of `file`.
+fn read_range(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(len).read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file ends early"));
+    }
+    Ok(buf)
+}
+
+/// The Thrift checks of [`thrift`] on the footer: `Err` with the reason when it fails.
+fn check_footer_thrift(file: &File, len: u64) -> std::result::Result<(), String> {
+    if len < 12 {
+        return Ok(()); // arrow-rs reports the short file
+    }
+    let tail = read_range(file, len - 8, 8).map_err(|e| e.to_string())?;
+    let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || meta_len + 8 > len {
+        return Ok(()); // not plain Parquet, or a bad length: arrow-rs reports it
+    }
+    let meta = read_range(file, len - 8 - meta_len, meta_len).map_err(|e| e.to_string())?;
+    thrift::check_struct(&meta).map_err(|e| format!("footer metadata: {e}"))
+}
+
+/// The Thrift checks on the page index (column and offset indexes) that `metadata` points to.
+fn check_page_index_thrift(file: &File, len: u64, metadata: &ArrowReaderMetadata) -> bool {
+    let mut ranges = Vec::new();
+    for rg in metadata.metadata().row_groups() {
+        for col in rg.columns() {
+            for (offset, length) in [
+                (col.offset_index_offset(), col.offset_index_length()),
+                (col.column_index_offset(), col.column_index_length()),
+            ] {
+                if let (Some(o), Some(l)) = (offset, length) {
+                    match (u64::try_from(o), u64::try_from(l)) {
+                        (Ok(o), Ok(l)) if o.checked_add(l).is_some_and(|e| e <= len) => ranges.push(o..o + l),
+                        _ => return false,
+                    }
+                }
+            }
+        }
+    }
+    let (Some(lo), Some(hi)) = (ranges.iter().map(|r| r.start).min(), ranges.iter().map(|r| r.end).max()) else {
+        return true;
+    };
+    if hi - lo > 256 << 20 {
+        return false; // an index spread over more than 256 MiB: read without it
+    }
+    let Ok(bytes) = read_range(file, lo, hi - lo) else { return false };
+    ranges.iter().all(|r| thrift::check_struct(&bytes[(r.start - lo) as usize..(r.end - lo) as usize]).is_ok())
+}
+
 fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    // arrow-rs's Thrift reader can spin for hours on crafted metadata (see thrift.rs): check
+    // the footer, then the page index it points to, before arrow-rs parses either.
+    if let Err(why) = check_footer_thrift(&file, len) {
+        return Err(ErrorKind::Footer {
+            path: path.to_path_buf(),
+            source: parquet::errors::ParquetError::General(why),
+        }
+        .into());
+    }
     // The offset index lets a block of a large row group skip the pages before it; a file
     // without one (or with a broken one) is read without it.
     let with_index = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let loaded = catch_unwind(AssertUnwindSafe(|| {
-        ArrowReaderMetadata::load(&file, with_index)
-            .or_else(|_| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
+        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
+        if !check_page_index_thrift(&file, len, &plain) {
+            return Ok(plain);
+        }
+        Ok(ArrowReaderMetadata::load(&file, with_index).unwrap_or(plain))
     }));
     match loaded {
         Ok(Ok(m)) => Ok((m, len)),
