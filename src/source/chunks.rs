@@ -11,6 +11,7 @@
 //! elements with `io::copy`, which against a reader that quietly returns 0 at the end spins for
 //! minutes (found by fuzzing; `tests/fuzz_regressions.rs`).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::ops::Range;
@@ -20,8 +21,62 @@ use bytes::{Buf, Bytes};
 use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
+use crate::error::{Error, ErrorKind, Result};
 use crate::source::pool::{PooledBytes, Pools};
+use crate::source::shards::{ShardInfo, ShardSet};
 use crate::source::thrift;
+
+/// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
+/// `roots`: the file's length is checked against the one seen at open, every column chunk's
+/// byte range against the file, and every page header with [`thrift`] (linear time; arrow-rs's
+/// own Thrift reader can spin for hours on a crafted header). With `whole`, the column chunks
+/// are read into memory at once; otherwise pages are read as the decoder asks for them.
+///
+/// # Errors
+/// [`ErrorKind::Io`] or [`ErrorKind::ShardChanged`] for the file, [`ErrorKind::Decode`]
+/// naming the row group and the column chunk for a bad range or page header.
+pub(crate) fn open_row_group(
+    set: &ShardSet,
+    shard: &ShardInfo,
+    row_group: usize,
+    roots: &[usize],
+    whole: bool,
+) -> Result<ChunkSource> {
+    let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
+    if file_len != shard.file_len {
+        return Err(ErrorKind::ShardChanged {
+            path: shard.path.clone(),
+            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
+        }
+        .into());
+    }
+    let bad = |message: String| -> Error {
+        ErrorKind::Decode { path: shard.path.clone(), row_group, source: ParquetError::General(message) }.into()
+    };
+    let meta = shard.metadata.metadata();
+    let rg_meta = meta.row_group(row_group);
+    let descr = meta.file_metadata().schema_descr();
+    let mut ranges = Vec::new();
+    for leaf in (0..rg_meta.num_columns()).filter(|&l| roots.contains(&descr.get_column_root_idx(l))) {
+        let (start, len) = rg_meta.column(leaf).byte_range();
+        let column = || descr.column(leaf).path().string();
+        let end = start.checked_add(len).filter(|&end| end <= file_len).ok_or_else(|| {
+            bad(format!("column chunk '{}' claims bytes {start}..{start}+{len} of a {file_len}-byte file", column()))
+        })?;
+        ranges.push((start..end, leaf));
+    }
+    let mut source = ChunkSource::new(file, file_len, set.pools().clone());
+    if whole {
+        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| bad(e.to_string()))?;
+    }
+    for (range, leaf) in ranges {
+        source
+            .check_pages(range)
+            .map_err(|e| bad(format!("column chunk '{}': {e}", descr.column(leaf).path().string())))?;
+    }
+    Ok(source)
+}
 
 /// Gap between two chunks below which they are read together (the gap is read and ignored).
 const COALESCE_GAP: u64 = 64 << 10;
@@ -63,13 +118,20 @@ impl ChunkSource {
         Ok(())
     }
 
-    /// Check the page headers of the column chunk at `range`, which must have been loaded.
+    /// Check the page headers of the column chunk at `range` (within the file): from memory
+    /// when it is loaded, else by reading only the headers.
     pub fn check_pages(&self, range: Range<u64>) -> Result<(), String> {
-        let (first, bytes) = self.loaded_at(range.start).ok_or("the column chunk was not loaded")?;
-        let from = (range.start - first) as usize;
-        let to = (range.end - first) as usize;
-        let chunk = bytes.get(from..to).ok_or("the column chunk was not loaded")?;
-        thrift::check_page_headers(chunk)
+        if let Some((first, bytes)) = self.loaded_at(range.start) {
+            let from = (range.start - first) as usize;
+            if let Some(chunk) = bytes.get(from..(range.end - first) as usize) {
+                return thrift::check_page_headers(chunk);
+            }
+        }
+        thrift::check_page_headers_with(range.end - range.start, |pos, len| {
+            let mut buf = vec![0u8; len];
+            read_exact_at(&self.file, &mut buf, range.start + pos)?;
+            Ok(Cow::Owned(buf))
+        })
     }
 
     /// The loaded range holding byte `pos`, as (its start, its bytes).

@@ -5,7 +5,6 @@
 //! (arrow-rs panics on a small fraction of corrupt files), the decoded row count is checked
 //! against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
 
-use std::fs::File;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
-use crate::source::chunks::ChunkSource;
+use crate::source::chunks::open_row_group;
 use crate::source::columns::{FeatureSource, TargetSource};
 use crate::source::pool::Pools;
 use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
@@ -172,41 +171,9 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
         }
     }
 
-    let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
-    if file_len != shard.file_len {
-        return Err(ErrorKind::ShardChanged {
-            path: shard.path.clone(),
-            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
-        }
-        .into());
-    }
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
     let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
-    let mut source = ChunkSource::new(file, file_len, set.pools().clone());
-    if expected_rows == rg_rows {
-        // The whole row group: read its projected column chunks at once.
-        let mut ranges = Vec::new();
-        for leaf in (0..rg_meta.num_columns()).filter(|&l| shard.roots.contains(&descr.get_column_root_idx(l))) {
-            let (start, len) = rg_meta.column(leaf).byte_range();
-            match start.checked_add(len).filter(|&end| end <= file_len) {
-                Some(end) => ranges.push(start..end),
-                None => {
-                    return Err(decode_err(parquet::errors::ParquetError::General(format!(
-                        "column chunk '{}' claims bytes {start}..{start}+{len} of a {file_len}-byte file",
-                        descr.column(leaf).path().string()
-                    ))))
-                }
-            }
-        }
-        source.preload(ranges.clone()).map_err(|e| decode_err(e.into()))?;
-        // arrow-rs's Thrift reader can spin for hours on a crafted page header (see thrift.rs).
-        for range in ranges {
-            source.check_pages(range.clone()).map_err(|e| {
-                decode_err(parquet::errors::ParquetError::General(format!("column chunk at byte {}: {e}", range.start)))
-            })?;
-        }
-    }
+    let source = open_row_group(set, shard, row_group, &shard.roots, expected_rows == rg_rows)?;
     let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
         .with_projection(mask)
         .with_row_groups(vec![row_group])
@@ -742,9 +709,9 @@ pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, col
             column: column.to_string(),
             hint: String::new(),
         })?;
-        let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+        let source = open_row_group(set, shard, row_group, &[root], true)?;
         let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
             .with_projection(ProjectionMask::roots(descr, [root]))
             .with_row_groups(vec![row_group])
             .build()
@@ -772,7 +739,6 @@ pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, col
         }
         Ok(max)
     };
-    let _ = set;
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(r) => r,
         Err(p) => {

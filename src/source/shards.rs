@@ -12,6 +12,7 @@ use parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::source::chunks;
 use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
 use crate::source::decode::{self, NullPolicy};
 use crate::source::pool::Pools;
@@ -495,10 +496,13 @@ impl ShardSet {
                 column: column.into(),
                 hint: String::new(),
             })?;
-            let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+            // The first row is in the first non-empty row group.
+            let rg = shard.metadata.metadata().row_groups().iter().position(|g| g.num_rows() > 0).unwrap_or(0);
+            let source = chunks::open_row_group(self, shard, rg, &[root], true)?;
             let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
-            let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: 0, source });
-            let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+            let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
+            let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
+                .with_row_groups(vec![rg])
                 .with_projection(ProjectionMask::roots(&descr, [root]))
                 .with_limit(1)
                 .with_batch_size(1)

@@ -9,6 +9,8 @@
 //! the encoding does: a boolean in a list is one byte), and rejects a collection that claims
 //! more elements than bytes remain. Valid Thrift passes unchanged; the walk is O(bytes).
 
+use std::borrow::Cow;
+
 /// How deeply structs and collections may nest (parquet's own structs need fewer than 10).
 const MAX_DEPTH: u32 = 64;
 
@@ -161,20 +163,42 @@ pub(crate) fn check_struct(bytes: &[u8]) -> Result<(), WalkError> {
 /// Check every page header of a column chunk held in `bytes`: each must be a valid struct,
 /// followed by its `compressed_page_size` (field 3) bytes of page data.
 pub(crate) fn check_page_headers(bytes: &[u8]) -> Result<(), WalkError> {
-    let mut pos = 0usize;
-    while pos < bytes.len() {
-        let mut w = Walker::new(&bytes[pos..]);
-        let mut compressed = None;
-        w.walk_struct(0, |id, v| {
-            if id == 3 {
-                compressed = Some(v);
+    check_page_headers_with(bytes.len() as u64, |pos, len| Ok(Cow::Borrowed(&bytes[pos as usize..][..len])))
+}
+
+/// The largest page header looked at (statistics of long strings can make headers large).
+const MAX_HEADER_BYTES: usize = 16 << 20;
+
+/// [`check_page_headers`] for a column chunk of `len` bytes that `read(pos, n)` returns `n`
+/// bytes of (`pos + n <= len`): only the headers are read, in windows of 64 KiB and more.
+pub(crate) fn check_page_headers_with<'a>(
+    len: u64,
+    mut read: impl FnMut(u64, usize) -> std::io::Result<Cow<'a, [u8]>>,
+) -> Result<(), WalkError> {
+    let mut pos = 0u64;
+    while pos < len {
+        let most = (len - pos).min(MAX_HEADER_BYTES as u64) as usize;
+        let mut window = most.min(64 << 10);
+        let (header, size) = loop {
+            let bytes = read(pos, window).map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
+            let mut w = Walker::new(&bytes);
+            let mut compressed = None;
+            let walked = w.walk_struct(0, |id, v| {
+                if id == 3 {
+                    compressed = Some(v);
+                }
+            });
+            match walked {
+                Ok(()) => break (w.position(), compressed),
+                // Perhaps only cut off by the window: look at more.
+                Err(_) if window < most => window = most.min(window * 4),
+                Err(e) => return Err(format!("page header at chunk byte {pos}: {e}")),
             }
-        })
-        .map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
-        let size = compressed
+        };
+        let size = size
             .filter(|&s| s >= 0)
             .ok_or_else(|| format!("page header at chunk byte {pos} has no valid compressed_page_size"))?;
-        pos = pos.saturating_add(w.position()).saturating_add(size as usize);
+        pos = pos.saturating_add(header as u64).saturating_add(size as u64);
     }
     Ok(())
 }
