@@ -191,11 +191,16 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
     let f = set.spec().num_features();
     let c = set.spec().num_targets();
     let pool = set.pools();
-    // Separate columns overwrite every feature value; a list column with null rows does not.
-    let zero_features = !matches!(plan.features, FeatureSource::Columns(_));
+    // Separate columns are transposed tile by tile onto the end of an empty buffer; a list
+    // column (whose null rows are skipped) is written in place into a zeroed one.
+    let columns = matches!(plan.features, FeatureSource::Columns(_));
     let mut out = Decoded {
         rows: expected_rows,
-        features: pool.floats.take(expected_rows * f, zero_features),
+        features: if columns {
+            pool.floats.take_empty(expected_rows * f)
+        } else {
+            pool.floats.take(expected_rows * f, true)
+        },
         targets: pool.floats.take(expected_rows * c, true),
         keep: None,
         skipped: 0,
@@ -262,9 +267,13 @@ fn put_features(
             // column writing its stretch of the tile in turn.
             let n = batch.num_rows();
             let tile = (TRANSPOSE_BYTES / (4 * f.max(1))).clamp(8, 4096);
+            if out.features.len() != row0 * f {
+                return Err(Error::shape("decoded features", format!("{} values", row0 * f), out.features.len()));
+            }
+            let mut buf = vec![0f32; tile * f];
             for start in (0..n).step_by(tile) {
                 let len = tile.min(n - start);
-                let dst = &mut out.features[(row0 + start) * f..(row0 + start + len) * f];
+                let dst = &mut buf[..len * f];
                 let mut j = 0;
                 while j < values.len() {
                     // Eight float32 columns at a time: one 32-byte store per row.
@@ -276,6 +285,7 @@ fn put_features(
                         j += 1;
                     }
                 }
+                out.features.extend_from_slice(dst);
             }
             for (j, (arr, name)) in arrays.iter().zip(names).enumerate() {
                 if arr.null_count() > 0 {

@@ -75,6 +75,28 @@ impl<T: Copy + Default> BufferPool<T> {
         }
     }
 
+    /// An empty buffer with room for `capacity` values, to be filled by extending (no value
+    /// is written twice, and none is zeroed first).
+    pub fn take_empty(&self, capacity: usize) -> Vec<T> {
+        let reused = {
+            let mut free = self.lock();
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.capacity() >= capacity)
+                .min_by_key(|(_, v)| v.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| free.swap_remove(i))
+        };
+        match reused {
+            Some(mut v) => {
+                v.clear();
+                v
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
     /// Return a buffer; dropped instead when the pool is full (the smallest one goes).
     pub fn give(&self, v: Vec<T>) {
         if v.capacity() == 0 {

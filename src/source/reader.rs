@@ -242,7 +242,7 @@ impl Reader {
         };
         needed.sort_unstable();
         needed.dedup();
-        let groups: Vec<Arc<Decoded>> = if needed.len() > 1 {
+        let mut groups: Vec<Arc<Decoded>> = if needed.len() > 1 {
             // Decode in parallel; report the first failing row group in row order, so the
             // error does not depend on thread timing.
             let all: Vec<Result<Arc<Decoded>>> = needed.par_iter().map(|&i| self.row_group(i)).collect();
@@ -254,6 +254,22 @@ impl Reader {
         let spec = self.set.spec();
         let (f, c) = (spec.num_features(), spec.num_targets());
         let n = rows.len();
+        // One whole block that nobody else holds (the cache did not keep it): hand its buffers
+        // over instead of copying them.
+        if let (Rows::Range(r), [idx]) = (rows, needed.as_slice()) {
+            let rg = self.set.row_groups()[*idx];
+            if r.start == rg.first_row && r.end == rg.first_row + rg.num_rows && groups[0].keep.is_none() {
+                if let Some(g) = groups.pop() {
+                    match Arc::try_unwrap(g) {
+                        Ok(mut d) => {
+                            let (features, targets) = (std::mem::take(&mut d.features), std::mem::take(&mut d.targets));
+                            return self.batch(step, features, targets, r.clone().collect(), (f, c));
+                        }
+                        Err(g) => groups.push(g),
+                    }
+                }
+            }
+        }
         let mut features = Vec::with_capacity(n * f);
         let mut targets = Vec::with_capacity(n * c);
         let mut ids = Vec::with_capacity(n);
@@ -293,6 +309,18 @@ impl Reader {
                 }
             }
         }
+        self.batch(step, features, targets, ids, (f, c))
+    }
+
+    /// A batch of row-major `features` (rows × f) and `targets` (rows × c) for rows `ids`.
+    fn batch(
+        &self,
+        step: u64,
+        features: Vec<f32>,
+        targets: Vec<f32>,
+        ids: Vec<u64>,
+        (f, c): (usize, usize),
+    ) -> Result<Batch> {
         let rows_out = ids.len();
         let features = Array2::from_shape_vec((rows_out, f), features)
             .map_err(|e| Error::shape("reader features", format!("{rows_out} × {f}"), e))?;
