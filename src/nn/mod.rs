@@ -49,6 +49,7 @@ mod mlp;
 mod sampler;
 mod scale;
 mod vae;
+mod vmath;
 pub mod weights;
 
 pub use activation::{sigmoid, Activation};
