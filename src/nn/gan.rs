@@ -14,17 +14,18 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{concatenate, s, Array2, Axis};
+use ndarray::{s, Array2};
 
 use crate::batch::{Batch, Origin};
 use crate::error::{Error, ErrorKind, Result};
 use crate::nn::activation::Activation;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::init::standard_normal;
-use crate::nn::input::{self, non_finite, prepare};
+use crate::nn::input::{self, non_finite, prepare, Prepared};
 use crate::nn::linear::Linear;
 use crate::nn::loss::{bce_with_logits, Reduction};
-use crate::nn::mlp::Mlp;
+use crate::nn::mlp::{cat_into, ensure_shape, Mlp};
+use crate::nn::par;
 use crate::nn::sampler::{hcat, model_info, GanSampler, LatentDecoder};
 use crate::nn::scale::{DataScale, Standardization};
 use crate::nn::vae::{validate_common, EVAL_BASE, INIT_STREAM};
@@ -163,24 +164,40 @@ pub struct Gan {
     seed: u64,
     steps: u64,
     path: PathBuf,
+    scratch: Scratch,
 }
 
 fn randn(rng: &mut StepRng, rows: usize, cols: usize) -> Array2<f32> {
     let mut z = Array2::zeros((rows, cols));
-    if let Some(s) = z.as_slice_mut() {
-        standard_normal(rng, s);
-    }
+    fill_normal(rng, &mut z);
     z
 }
 
-/// D's targets for `b` fake then `b` real rows: `1 + noise·U` then `0 + noise·U`.
-fn noisy_labels(rng: &mut StepRng, b: usize, noise: f32) -> Array2<f32> {
-    let mut labels = Array2::zeros((2 * b, 1));
+fn fill_normal(rng: &mut StepRng, z: &mut Array2<f32>) {
+    if let Some(s) = z.as_slice_mut() {
+        standard_normal(rng, s);
+    }
+}
+
+/// D's targets for `b` fake then `b` real rows: `1 + noise·U` then `0 + noise·U`, into
+/// `labels` (resized to `2b × 1`).
+fn noisy_labels(rng: &mut StepRng, b: usize, noise: f32, labels: &mut Array2<f32>) {
+    ensure_shape(labels, 2 * b, 1);
     for (i, v) in labels.iter_mut().enumerate() {
         let base = if i < b { 1.0 } else { 0.0 };
         *v = base + noise * rng::uniform(rng) as f32;
     }
-    labels
+}
+
+/// Buffers of a training step, kept between steps.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    z: Array2<f32>,
+    g_in: Array2<f32>,
+    fake: Array2<f32>,
+    d_in: Array2<f32>,
+    labels: Array2<f32>,
+    zeros: Array2<f32>,
 }
 
 impl Gan {
@@ -219,6 +236,7 @@ impl Gan {
             seed,
             steps: 0,
             path: PathBuf::new(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -260,6 +278,7 @@ impl Gan {
             seed: 0,
             steps: 0,
             path,
+            scratch: Scratch::default(),
         })
     }
 
@@ -325,28 +344,34 @@ impl Gan {
             self.standardization = Some(Standardization::fit(batch.features.view())?);
         }
         let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        par::in_pool(|| self.step_on(&p))
+    }
+
+    /// The discriminator step then the generator step on a prepared batch.
+    fn step_on(&mut self, p: &Prepared) -> Result<GanLosses> {
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
         let b = p.x.nrows();
         let f = self.num_features;
         let cond = p.cond.as_ref().map(|c| c.view());
+        let s = &mut self.scratch;
 
-        // Discriminator step on concat(generated, real).
-        let z = randn(&mut rng, b, self.latent_dim);
-        let generated = self.generator.forward(hcat(z.view(), cond).view());
-        let combined = concatenate(Axis(0), &[generated.view(), p.x.view()])
-            .map_err(|e| input::model_error(format!("gan: {e}")))?;
-        let d_in = match &p.cond {
-            None => combined,
-            Some(c) => {
-                let cc =
-                    concatenate(Axis(0), &[c.view(), c.view()]).map_err(|e| input::model_error(format!("gan: {e}")))?;
-                hcat(combined.view(), Some(cc.view()))
-            }
-        };
-        let labels = noisy_labels(&mut rng, b, self.label_noise);
-        let logits = self.discriminator.forward_train(d_in.view());
-        let d = bce_with_logits(logits.view(), labels.view(), Reduction::Mean)?;
+        // Discriminator step on concat(generated, real) (⊕ the classes, twice).
+        ensure_shape(&mut s.z, b, self.latent_dim);
+        fill_normal(&mut rng, &mut s.z);
+        ensure_shape(&mut s.fake, b, f);
+        cat_into(&mut s.g_in, s.z.view(), cond);
+        self.generator.forward_into(s.g_in.view(), s.fake.view_mut());
+        ensure_shape(&mut s.d_in, 2 * b, self.discriminator.inputs());
+        s.d_in.slice_mut(s![..b, ..f]).assign(&s.fake);
+        s.d_in.slice_mut(s![b.., ..f]).assign(&p.x);
+        if let Some(c) = cond {
+            s.d_in.slice_mut(s![..b, f..]).assign(&c);
+            s.d_in.slice_mut(s![b.., f..]).assign(&c);
+        }
+        noisy_labels(&mut rng, b, self.label_noise, &mut s.labels);
+        let logits = self.discriminator.forward_train(s.d_in.view());
+        let d = bce_with_logits(logits.view(), s.labels.view(), Reduction::Mean)?;
         if !d.loss.is_finite() {
             return Err(non_finite("GAN", step, format!("discriminator loss {}", d.loss)));
         }
@@ -354,19 +379,18 @@ impl Gan {
         self.adam_d.step(self.discriminator.params());
 
         // Generator step through D with the "misleading" label 0 (real).
-        let z = randn(&mut rng, b, self.latent_dim);
-        let generated = self.generator.forward_train(hcat(z.view(), cond).view());
-        let d_in = hcat(generated.view(), cond);
-        let logits = self.discriminator.forward_train(d_in.view());
-        let g = bce_with_logits(logits.view(), Array2::zeros((b, 1)).view(), Reduction::Mean)?;
+        fill_normal(&mut rng, &mut s.z);
+        let generated = self.generator.forward_train_cat(s.z.view(), cond);
+        let logits = self.discriminator.forward_train_cat(generated.view(), cond);
+        ensure_shape(&mut s.zeros, b, 1);
+        let g = bce_with_logits(logits.view(), s.zeros.view(), Reduction::Mean)?;
         if !g.loss.is_finite() {
             return Err(non_finite("GAN", step, format!("generator loss {}", g.loss)));
         }
         let Some(g_d_in) = self.discriminator.backward(g.grad.view(), false, true) else {
             unreachable!("input gradient was requested")
         };
-        let g_gen = g_d_in.slice(s![.., ..f]).to_owned();
-        self.generator.backward(g_gen.view(), true, false);
+        self.generator.backward(g_d_in.slice(s![.., ..f]), true, false);
         self.adam_g.step(self.generator.params());
         self.steps += 1;
         Ok(GanLosses { d_loss: d.loss, g_loss: g.loss })
@@ -383,7 +407,11 @@ impl Gan {
             return Err(input::model_error("gan: no standardisation yet (train a step first)".into()));
         }
         let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
-        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | batch.step);
+        par::in_pool(|| self.eval_on(&p, batch.step))
+    }
+
+    fn eval_on(&self, p: &Prepared, step: u64) -> Result<GanLosses> {
+        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | step);
         let b = p.x.nrows();
         let cond = p.cond.as_ref().map(|c| c.view());
         let generated = self.generator.forward(hcat(randn(&mut rng, b, self.latent_dim).view(), cond).view());
@@ -521,7 +549,8 @@ mod tests {
 
     #[test]
     fn noisy_fake_labels_stay_above_one() {
-        let labels = noisy_labels(&mut rng::derive(9, purpose::MODEL, 0), 200, 0.05);
+        let mut labels = Array2::zeros((0, 0));
+        noisy_labels(&mut rng::derive(9, purpose::MODEL, 0), 200, 0.05, &mut labels);
         let (fake, real) = labels.as_slice().unwrap().split_at(200);
         assert!(fake.iter().all(|&v| (1.0..1.05).contains(&v)));
         assert!(real.iter().all(|&v| (0.0..0.05).contains(&v)));

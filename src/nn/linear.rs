@@ -1,10 +1,10 @@
 //! [`Linear`]: a fully connected layer in PyTorch's layout.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use crate::nn::adam::Param;
 use crate::nn::init::Init;
+use crate::nn::par;
 use crate::rng::StepRng;
 
 /// A fully connected layer `y = x·Wᵀ + b` on a batch `x` (rows × `in`).
@@ -91,8 +91,10 @@ impl Linear {
 
     /// `x·Wᵀ + b` into `out` (rows × `out`), overwriting it.
     pub fn forward_into(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
-        general_mat_mul(1.0, &x, &self.weight.t(), 0.0, &mut out);
-        out += &self.bias;
+        for mut row in out.rows_mut() {
+            row.assign(&self.bias);
+        }
+        par::gemm(1.0, x, self.weight.t(), 1.0, out);
     }
 
     /// Given the layer's input `x` and ∂L/∂y, store ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g
@@ -105,14 +107,14 @@ impl Linear {
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
         if params {
-            general_mat_mul(1.0, &grad_out.t(), &x, 0.0, &mut self.grad_weight);
+            par::gemm(1.0, grad_out.t(), x, 0.0, self.grad_weight.view_mut());
             self.grad_bias.fill(0.0);
             for row in grad_out.rows() {
                 self.grad_bias += &row;
             }
         }
-        if let Some(mut gi) = grad_input {
-            general_mat_mul(1.0, &grad_out, &self.weight, 0.0, &mut gi);
+        if let Some(gi) = grad_input {
+            par::gemm(1.0, grad_out, self.weight.view(), 0.0, gi);
         }
     }
 

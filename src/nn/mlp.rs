@@ -1,13 +1,14 @@
 //! [`Mlp`]: a stack of [`Linear`] layers, each followed by an [`Activation`], with the
 //! activations of the last training forward pass cached for backward.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::error::{Error, Result};
 use crate::nn::activation::Activation;
 use crate::nn::adam::Param;
 use crate::nn::init::Init;
 use crate::nn::linear::Linear;
+use crate::nn::par;
 use crate::rng::StepRng;
 
 /// A multi-layer perceptron: `Linear → act → Linear → act → …`.
@@ -159,21 +160,47 @@ impl Mlp {
         &self.activations
     }
 
-    /// Inference forward pass (no caching).
+    /// Inference forward pass (no caching). Large batches are split by rows across rayon's
+    /// threads (see [`par`](super::par)); the result does not depend on the thread count.
     ///
     /// # Panics
     /// When `x.ncols() != self.inputs()` (callers check shapes and return errors first).
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut out = Array2::zeros((x.nrows(), self.outputs()));
+        self.forward_into(x, out.view_mut());
+        out
+    }
+
+    /// [`forward`](Mlp::forward) into `out` (`rows × outputs`).
+    ///
+    /// # Panics
+    /// When the shapes do not fit the network.
+    pub(crate) fn forward_into(&self, x: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+        self.forward_rows(x, out);
+    }
+
+    fn forward_rows(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
+        let macs: usize = self.layers.iter().map(|l| l.inputs() * l.outputs()).sum();
+        if let Some(mid) = par::split_rows(x.nrows(), macs) {
+            let (x0, x1) = x.split_at(Axis(0), mid);
+            let (o0, o1) = out.view_mut().split_at(Axis(0), mid);
+            rayon::join(|| self.forward_rows(x0, o0), || self.forward_rows(x1, o1));
+            return;
+        }
+        let n = self.layers.len();
         let mut cur: Option<Array2<f32>> = None;
-        for (layer, &act) in self.layers.iter().zip(&self.activations) {
-            let mut y = match &cur {
-                None => layer.forward(x),
-                Some(c) => layer.forward(c.view()),
-            };
+        for (i, (layer, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
+            let input = cur.as_ref().map_or(x, |c| c.view());
+            if i + 1 == n {
+                layer.forward_into(input, out.view_mut());
+                act.forward_inplace(out.view_mut());
+                return;
+            }
+            let mut y = Array2::zeros((x.nrows(), layer.outputs()));
+            layer.forward_into(input, y.view_mut());
             act.forward_inplace(y.view_mut());
             cur = Some(y);
         }
-        cur.unwrap_or_else(|| x.to_owned())
     }
 
     /// Training forward pass: caches the input and every layer's output (reusing buffers
@@ -182,9 +209,18 @@ impl Mlp {
     /// # Panics
     /// When `x.ncols() != self.inputs()`.
     pub fn forward_train(&mut self, x: ArrayView2<f32>) -> &Array2<f32> {
+        self.forward_train_cat(x, None)
+    }
+
+    /// [`forward_train`](Mlp::forward_train) on the columns of `x` followed by those of
+    /// `cond` (e.g. features ⊕ one-hot class), written straight into the input cache.
+    ///
+    /// # Panics
+    /// When the row counts differ or the widths do not add up to `self.inputs()`.
+    pub fn forward_train_cat(&mut self, x: ArrayView2<f32>, cond: Option<ArrayView2<f32>>) -> &Array2<f32> {
+        assert_eq!(x.ncols() + cond.map_or(0, |c| c.ncols()), self.inputs(), "input width vs network input");
+        cat_into(&mut self.cache[0], x, cond);
         let rows = x.nrows();
-        ensure_shape(&mut self.cache[0], rows, x.ncols());
-        self.cache[0].assign(&x);
         for (i, (layer, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
             let (before, after) = self.cache.split_at_mut(i + 1);
             let out = &mut after[0];
@@ -240,10 +276,32 @@ impl Mlp {
     }
 }
 
-fn ensure_shape(buf: &mut Array2<f32>, rows: usize, cols: usize) {
-    if buf.dim() != (rows, cols) {
-        *buf = Array2::zeros((rows, cols));
+/// Write the columns of `x` followed by those of `cond` into `buf` (resized as needed).
+///
+/// # Panics
+/// When the row counts differ.
+pub(crate) fn cat_into(buf: &mut Array2<f32>, x: ArrayView2<f32>, cond: Option<ArrayView2<f32>>) {
+    let fx = x.ncols();
+    ensure_shape(buf, x.nrows(), fx + cond.map_or(0, |c| c.ncols()));
+    buf.slice_mut(s![.., ..fx]).assign(&x);
+    if let Some(c) = cond {
+        assert_eq!(c.nrows(), x.nrows(), "conditioning rows vs input rows");
+        buf.slice_mut(s![.., fx..]).assign(&c);
     }
+}
+
+/// Make `buf` a `rows × cols` array (zero-filled when its shape changes), keeping its
+/// allocation when large enough: a GAN's discriminator alternates between `2B` and `B`
+/// rows every step, which would otherwise free and re-map its buffers each time.
+pub(crate) fn ensure_shape(buf: &mut Array2<f32>, rows: usize, cols: usize) {
+    if buf.dim() == (rows, cols) {
+        return;
+    }
+    // Buffers are only ever made here or by `zeros`: standard layout from offset 0.
+    let (mut v, _) = std::mem::take(buf).into_raw_vec_and_offset();
+    v.clear();
+    v.resize(rows * cols, 0.0);
+    *buf = Array2::from_shape_vec((rows, cols), v).unwrap_or_else(|_| Array2::zeros((rows, cols)));
 }
 
 #[cfg(test)]

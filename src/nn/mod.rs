@@ -46,6 +46,7 @@ mod input;
 mod linear;
 mod loss;
 mod mlp;
+mod par;
 mod sampler;
 mod scale;
 mod vae;

@@ -11,6 +11,7 @@ use crate::batch::Origin;
 use crate::error::{Error, ErrorKind, Result};
 use crate::nn::init::standard_normal;
 use crate::nn::mlp::Mlp;
+use crate::nn::par;
 use crate::nn::scale::Standardization;
 use crate::nn::weights::{self, ModelKind};
 use crate::rng::StepRng;
@@ -86,11 +87,13 @@ impl LatentDecoder {
             (None, None) => None,
         };
         let input = hcat(z, cond.as_ref().map(|c| c.view()));
-        let mut out = self.net.forward(input.view());
-        if let Some(s) = &self.standardization {
-            s.invert(out.view_mut());
-        }
-        Ok(out)
+        Ok(par::in_pool(|| {
+            let mut out = self.net.forward(input.view());
+            if let Some(s) = &self.standardization {
+                s.invert(out.view_mut());
+            }
+            out
+        }))
     }
 
     fn generate(

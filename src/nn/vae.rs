@@ -12,19 +12,21 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{s, Array2, Zip};
+use ndarray::{s, Array2, ArrayView2, Zip};
 
 use crate::batch::{Batch, Origin};
 use crate::error::{Error, ErrorKind, Result};
 use crate::nn::activation::Activation;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::init::standard_normal;
-use crate::nn::input::{self, non_finite, prepare};
+use crate::nn::input::{self, non_finite, prepare, Prepared};
 use crate::nn::linear::Linear;
 use crate::nn::loss::{bce, gaussian_kl, mse, LossGrad, Reduction, BCE_EPS};
-use crate::nn::mlp::{init_for, Mlp};
+use crate::nn::mlp::{ensure_shape, init_for, Mlp};
+use crate::nn::par;
 use crate::nn::sampler::{hcat, model_info, LatentDecoder, VaeSampler};
 use crate::nn::scale::{DataScale, Standardization};
+use crate::nn::vmath;
 use crate::nn::weights::{self, Architecture, ModelKind, Module, Network, FORMAT_VERSION};
 use crate::rng::{self, purpose, StepRng};
 
@@ -161,7 +163,7 @@ pub(crate) fn validate_common(
 }
 
 /// The reconstruction term and its gradient: BCE for `unit` data, `½·Σ(x − x̂)²` for `real`.
-fn reconstruction(scale: DataScale, recon: &Array2<f32>, x: &Array2<f32>) -> Result<LossGrad> {
+fn reconstruction(scale: DataScale, recon: &Array2<f32>, x: ArrayView2<f32>) -> Result<LossGrad> {
     Ok(match scale {
         DataScale::Unit => bce(recon.view(), x.view(), BCE_EPS, Reduction::RowSum)?,
         DataScale::Real => {
@@ -216,6 +218,20 @@ pub struct Vae {
     seed: u64,
     steps: u64,
     path: PathBuf,
+    scratch: Scratch,
+}
+
+/// Buffers of a training step, kept between steps (reallocated only when the batch size
+/// changes).
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    mu: Array2<f32>,
+    logvar: Array2<f32>,
+    eps: Array2<f32>,
+    sd: Array2<f32>,
+    z: Array2<f32>,
+    g_h: Array2<f32>,
+    g_h2: Array2<f32>,
 }
 
 impl Vae {
@@ -257,6 +273,7 @@ impl Vae {
             seed,
             steps: 0,
             path: PathBuf::new(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -299,6 +316,7 @@ impl Vae {
             seed: 0,
             steps: 0,
             path,
+            scratch: Scratch::default(),
         })
     }
 
@@ -374,46 +392,57 @@ impl Vae {
             self.standardization = Some(Standardization::fit(batch.features.view())?);
         }
         let p = prepare("vae", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        par::in_pool(|| self.step_on(&p))
+    }
+
+    /// Forward, backward and the Adam update on a prepared batch.
+    fn step_on(&mut self, p: &Prepared) -> Result<VaeLosses> {
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
         let l = self.latent_dim;
         let cond = p.cond.as_ref().map(|c| c.view());
+        let s = &mut self.scratch;
 
         // Forward.
-        let enc_in = hcat(p.x.view(), cond);
-        let h = self.encoder.forward_train(enc_in.view());
-        let mu = self.fc_mu.forward(h.view());
-        let logvar = self.fc_logvar.forward(h.view());
-        let mut eps = Array2::zeros(mu.raw_dim());
-        if let Some(e) = eps.as_slice_mut() {
+        let h = self.encoder.forward_train_cat(p.x.view(), cond);
+        let rows = h.nrows();
+        for buf in [&mut s.mu, &mut s.logvar, &mut s.eps, &mut s.sd, &mut s.z] {
+            ensure_shape(buf, rows, l);
+        }
+        self.fc_mu.forward_into(h.view(), s.mu.view_mut());
+        self.fc_logvar.forward_into(h.view(), s.logvar.view_mut());
+        if let Some(e) = s.eps.as_slice_mut() {
             standard_normal(&mut rng, e);
         }
-        let sd = logvar.mapv(|v| (0.5 * v).exp());
-        let z = &mu + &(&sd * &eps);
-        let dec_in = hcat(z.view(), cond);
-        let recon = self.decoder.forward_train(dec_in.view());
-        let rec = reconstruction(self.scale, recon, &p.x)?;
-        let kl = gaussian_kl(mu.view(), logvar.view())?;
+        Zip::from(&mut s.sd).and(&mut s.z).and(&s.mu).and(&s.logvar).and(&s.eps).for_each(|sd, z, &m, &lv, &e| {
+            *sd = vmath::exp(0.5 * lv);
+            *z = m + *sd * e;
+        });
+        let recon = self.decoder.forward_train_cat(s.z.view(), cond);
+        let rec = reconstruction(self.scale, recon, p.x.view())?;
+        let kl = gaussian_kl(s.mu.view(), s.logvar.view())?;
         let losses = VaeLosses { total: rec.loss + kl.loss, reconstruction: rec.loss, kl: kl.loss };
         if !losses.total.is_finite() {
             return Err(non_finite("VAE", step, format!("reconstruction {}, KL {}", rec.loss, kl.loss)));
         }
 
-        // Backward.
+        // Backward: ∂z from the decoder, then μ and logσ² (through z and the KL term).
         let Some(g_dec_in) = self.decoder.backward(rec.grad.view(), true, true) else {
             unreachable!("input gradient was requested")
         };
         let g_z = g_dec_in.slice(s![.., ..l]);
-        let g_mu = &g_z + &kl.grad_mu;
-        let mut g_lv = kl.grad_logvar;
-        Zip::from(&mut g_lv).and(&g_z).and(&eps).and(&sd).for_each(|g, &gz, &e, &s| *g += gz * e * 0.5 * s);
+        let (mut g_mu, mut g_lv) = (kl.grad_mu, kl.grad_logvar);
+        Zip::from(&mut g_mu).and(&mut g_lv).and(&g_z).and(&s.eps).and(&s.sd).for_each(|gm, gl, &gz, &e, &sd| {
+            *gm += gz;
+            *gl += gz * e * 0.5 * sd;
+        });
         let h = self.encoder.output();
-        let mut g_h = Array2::zeros(h.raw_dim());
-        let mut g_h2 = Array2::zeros(h.raw_dim());
-        self.fc_mu.backward(h.view(), g_mu.view(), true, Some(g_h.view_mut()));
-        self.fc_logvar.backward(h.view(), g_lv.view(), true, Some(g_h2.view_mut()));
-        g_h += &g_h2;
-        self.encoder.backward(g_h.view(), true, false);
+        ensure_shape(&mut s.g_h, rows, h.ncols());
+        ensure_shape(&mut s.g_h2, rows, h.ncols());
+        self.fc_mu.backward(h.view(), g_mu.view(), true, Some(s.g_h.view_mut()));
+        self.fc_logvar.backward(h.view(), g_lv.view(), true, Some(s.g_h2.view_mut()));
+        s.g_h += &s.g_h2;
+        self.encoder.backward(s.g_h.view(), true, false);
         self.adam.step(
             self.encoder
                 .params()
@@ -438,7 +467,11 @@ impl Vae {
             ));
         }
         let p = prepare("vae", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
-        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | batch.step);
+        par::in_pool(|| self.eval_on(&p, batch.step))
+    }
+
+    fn eval_on(&self, p: &Prepared, step: u64) -> Result<VaeLosses> {
+        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | step);
         let cond = p.cond.as_ref().map(|c| c.view());
         let h = self.encoder.forward(hcat(p.x.view(), cond).view());
         let mu = self.fc_mu.forward(h.view());
@@ -447,9 +480,9 @@ impl Vae {
         if let Some(e) = z.as_slice_mut() {
             standard_normal(&mut rng, e);
         }
-        Zip::from(&mut z).and(&mu).and(&logvar).for_each(|z, &m, &lv| *z = m + (0.5 * lv).exp() * *z);
+        Zip::from(&mut z).and(&mu).and(&logvar).for_each(|z, &m, &lv| *z = m + vmath::exp(0.5 * lv) * *z);
         let recon = self.decoder.forward(hcat(z.view(), cond).view());
-        let rec = reconstruction(self.scale, &recon, &p.x)?;
+        let rec = reconstruction(self.scale, &recon, p.x.view())?;
         let kl = gaussian_kl(mu.view(), logvar.view())?;
         Ok(VaeLosses { total: rec.loss + kl.loss, reconstruction: rec.loss, kl: kl.loss })
     }
