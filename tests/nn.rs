@@ -474,7 +474,7 @@ fn cli_reports_held_out_elbo() {
     let summary = stderr.lines().find(|l| l.starts_with("trained vae")).unwrap();
     let number_after = |key: &str| -> f64 {
         let rest = &summary[summary.find(key).unwrap_or_else(|| panic!("{key} in {summary}")) + key.len()..];
-        rest.split(|c: char| c == ' ' || c == ',').find(|t| !t.is_empty()).unwrap().parse().unwrap()
+        rest.split([' ', ',']).find(|t| !t.is_empty()).unwrap().parse().unwrap()
     };
     let before = number_after("held-out neg_elbo ");
     let after = number_after("before training, ");

@@ -217,11 +217,7 @@ impl Model {
         Ok(match self {
             Model::Vae(m) => {
                 let l = m.eval_loss(batch)?;
-                Losses(vec![
-                    ("neg_elbo", l.total as f64),
-                    ("recon", l.reconstruction as f64),
-                    ("kl", l.kl as f64),
-                ])
+                Losses(vec![("neg_elbo", l.total as f64), ("recon", l.reconstruction as f64), ("kl", l.kl as f64)])
             }
             Model::Gan(m) => {
                 let l = m.eval_loss(batch)?;
@@ -338,9 +334,8 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
     };
     let mut model = Model::new(args.kind, &set, settings.seed, args.latent, hidden, args.lr, scale)?;
     let validation = match args.holdout {
-        None => None,
-        Some(f) if f == 0.0 => None,
-        Some(f) => Some(Validation::new(&set, f, settings.seed, settings.cache_mib << 20)?),
+        Some(f) if f != 0.0 => Some(Validation::new(&set, f, settings.seed, settings.cache_mib << 20)?),
+        _ => None,
     };
     let stages = settings.stages(&set)?;
     let mut builder = settings.builder(set)?;

@@ -12,24 +12,23 @@
 //!
 //! For a conditional model the generated rows carry the classes of the batch's real rows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{s, Array2};
 
-use crate::batch::{Batch, Origin};
-use crate::error::{Error, ErrorKind, Result};
+use crate::batch::Batch;
+use crate::error::{Error, Result};
 use crate::nn::activation::Activation;
 use crate::nn::adam::{Adam, AdamConfig};
-use crate::nn::init::standard_normal;
-use crate::nn::input::{self, non_finite, prepare, Prepared};
-use crate::nn::linear::Linear;
+use crate::nn::init::{fill_normal, randn};
+use crate::nn::input::{non_finite, Prepared};
 use crate::nn::loss::{bce_with_logits, Reduction};
+use crate::nn::meta::{output_activation, validate_common, Meta, EVAL_BASE, INIT_STREAM};
 use crate::nn::mlp::{cat_into, ensure_shape, Mlp};
 use crate::nn::par;
-use crate::nn::sampler::{hcat, model_info, GanSampler, LatentDecoder};
+use crate::nn::sampler::{hcat, GanSampler};
 use crate::nn::scale::{DataScale, Standardization};
-use crate::nn::vae::{validate_common, EVAL_BASE, INIT_STREAM};
-use crate::nn::weights::{self, Architecture, ModelKind, Module, Network, FORMAT_VERSION};
+use crate::nn::weights::{self, Architecture, ModelKind, Module, Network};
 use crate::rng::{self, purpose, StepRng};
 
 /// Hyper-parameters of a [`Gan`].
@@ -102,9 +101,7 @@ impl GanConfig {
     pub fn validate(&self) -> Result<()> {
         validate_common(
             "gan",
-            self.num_features,
-            self.num_classes,
-            self.latent_dim,
+            (self.num_features, self.num_classes, self.latent_dim),
             &[
                 ("gan.generator_hidden", &self.generator_hidden),
                 ("gan.discriminator_hidden", &self.discriminator_hidden),
@@ -150,12 +147,7 @@ pub struct GanLosses {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Gan {
-    num_features: usize,
-    num_classes: Option<usize>,
-    latent_dim: usize,
-    scale: DataScale,
-    standardization: Option<Standardization>,
-    feature_names: Option<Vec<String>>,
+    meta: Meta,
     generator: Mlp,
     discriminator: Mlp,
     adam_g: Adam,
@@ -163,20 +155,7 @@ pub struct Gan {
     label_noise: f32,
     seed: u64,
     steps: u64,
-    path: PathBuf,
     scratch: Scratch,
-}
-
-fn randn(rng: &mut StepRng, rows: usize, cols: usize) -> Array2<f32> {
-    let mut z = Array2::zeros((rows, cols));
-    fill_normal(rng, &mut z);
-    z
-}
-
-fn fill_normal(rng: &mut StepRng, z: &mut Array2<f32>) {
-    if let Some(s) = z.as_slice_mut() {
-        standard_normal(rng, s);
-    }
 }
 
 /// D's targets for `b` fake then `b` real rows: `1 + noise·U` then `0 + noise·U`, into
@@ -212,22 +191,15 @@ impl Gan {
         let mut g_sizes = vec![config.latent_dim + c];
         g_sizes.extend(&config.generator_hidden);
         g_sizes.push(config.num_features);
-        let out = match config.scale {
-            DataScale::Unit => Activation::Sigmoid,
-            DataScale::Real => Activation::Identity,
-        };
+        let out = output_activation(config.scale);
         let generator = Mlp::new(&g_sizes, config.generator_activation, out, &mut rng)?;
         let mut d_sizes = vec![config.num_features + c];
         d_sizes.extend(&config.discriminator_hidden);
         d_sizes.push(1);
         let discriminator = Mlp::new(&d_sizes, config.discriminator_activation, Activation::Identity, &mut rng)?;
+        let dims = (config.num_features, config.num_classes, config.latent_dim);
         Ok(Gan {
-            num_features: config.num_features,
-            num_classes: config.num_classes,
-            latent_dim: config.latent_dim,
-            scale: config.scale,
-            standardization: config.standardization,
-            feature_names: config.feature_names,
+            meta: Meta::new(ModelKind::Gan, dims, config.scale, config.standardization, config.feature_names),
             generator,
             discriminator,
             adam_g: Adam::new(config.generator_adam)?,
@@ -235,7 +207,6 @@ impl Gan {
             label_noise: config.label_noise,
             seed,
             steps: 0,
-            path: PathBuf::new(),
             scratch: Scratch::default(),
         })
     }
@@ -251,25 +222,12 @@ impl Gan {
         Self::from_file(arch, tensors)
     }
 
-    pub(crate) fn from_file(arch: Architecture, mut tensors: weights::Tensors) -> Result<Self> {
-        let path = tensors.path().to_path_buf();
-        let err = |m: String| -> Error { ErrorKind::Model { path: path.clone(), message: m }.into() };
-        if arch.kind != ModelKind::Gan {
-            return Err(err(format!("holds a {}, not a gan", arch.kind.as_str())));
-        }
-        let net = |name: &str| arch.network(name).ok_or_else(|| err(format!("network '{name}' is missing")));
-        let generator = tensors.mlp(net("generator")?)?;
-        let discriminator = tensors.mlp(net("discriminator")?)?;
-        tensors.finish()?;
-        let standardization = arch.standardization().map_err(err)?;
-        let defaults = GanConfig::new(arch.num_features);
+    pub(crate) fn from_file(arch: Architecture, tensors: weights::Tensors) -> Result<Self> {
+        let names = ["generator", "discriminator"];
+        let (meta, [generator, discriminator]) = Meta::from_file(ModelKind::Gan, arch, tensors, names)?;
+        let defaults = GanConfig::new(meta.num_features);
         Ok(Gan {
-            num_features: arch.num_features,
-            num_classes: arch.num_classes,
-            latent_dim: arch.latent_dim,
-            scale: arch.scale,
-            standardization,
-            feature_names: arch.feature_names,
+            meta,
             generator,
             discriminator,
             adam_g: Adam::new(defaults.generator_adam)?,
@@ -277,7 +235,6 @@ impl Gan {
             label_noise: defaults.label_noise,
             seed: 0,
             steps: 0,
-            path,
             scratch: Scratch::default(),
         })
     }
@@ -303,17 +260,17 @@ impl Gan {
 
     /// Features per row.
     pub fn num_features(&self) -> usize {
-        self.num_features
+        self.meta.num_features
     }
 
     /// Classes conditioned on.
     pub fn num_classes(&self) -> Option<usize> {
-        self.num_classes
+        self.meta.num_classes
     }
 
     /// Latent size.
     pub fn latent_dim(&self) -> usize {
-        self.latent_dim
+        self.meta.latent_dim
     }
 
     /// Training steps taken.
@@ -339,11 +296,7 @@ impl Gan {
     /// non-finite loss, naming the step (a non-finite D loss leaves both networks unchanged;
     /// a non-finite G loss leaves G unchanged).
     pub fn train_step(&mut self, batch: &Batch) -> Result<GanLosses> {
-        input::check_features("gan", batch, self.num_features)?;
-        if self.scale == DataScale::Real && self.standardization.is_none() {
-            self.standardization = Some(Standardization::fit(batch.features.view())?);
-        }
-        let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = self.meta.prepare_train(batch)?;
         par::in_pool(|| self.step_on(&p))
     }
 
@@ -352,12 +305,12 @@ impl Gan {
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
         let b = p.x.nrows();
-        let f = self.num_features;
+        let f = self.meta.num_features;
         let cond = p.cond.as_ref().map(|c| c.view());
         let s = &mut self.scratch;
 
         // Discriminator step on concat(generated, real) (⊕ the classes, twice).
-        ensure_shape(&mut s.z, b, self.latent_dim);
+        ensure_shape(&mut s.z, b, self.meta.latent_dim);
         fill_normal(&mut rng, &mut s.z);
         ensure_shape(&mut s.fake, b, f);
         cat_into(&mut s.g_in, s.z.view(), cond);
@@ -403,10 +356,7 @@ impl Gan {
     /// As [`train_step`](Gan::train_step); a model error for a `real` model without
     /// standardisation.
     pub fn eval_loss(&self, batch: &Batch) -> Result<GanLosses> {
-        if self.scale == DataScale::Real && self.standardization.is_none() {
-            return Err(input::model_error("gan: no standardisation yet (train a step first)".into()));
-        }
-        let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = self.meta.prepare_eval(batch)?;
         par::in_pool(|| self.eval_on(&p, batch.step))
     }
 
@@ -414,7 +364,7 @@ impl Gan {
         let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | step);
         let b = p.x.nrows();
         let cond = p.cond.as_ref().map(|c| c.view());
-        let generated = self.generator.forward(hcat(randn(&mut rng, b, self.latent_dim).view(), cond).view());
+        let generated = self.generator.forward(hcat(randn(&mut rng, b, self.meta.latent_dim).view(), cond).view());
         let fake = self.discriminator.forward(hcat(generated.view(), cond).view());
         let real = self.discriminator.forward(hcat(p.x.view(), cond).view());
         let ones = Array2::ones((b, 1));
@@ -427,25 +377,10 @@ impl Gan {
 
     /// The file's architecture description.
     pub fn architecture(&self) -> Architecture {
-        let (mean, std) = match &self.standardization {
-            Some(s) => (Some(s.mean().to_vec()), Some(s.std().to_vec())),
-            None => (None, None),
-        };
-        Architecture {
-            version: FORMAT_VERSION,
-            kind: ModelKind::Gan,
-            num_features: self.num_features,
-            num_classes: self.num_classes,
-            latent_dim: self.latent_dim,
-            scale: self.scale,
-            mean,
-            std,
-            feature_names: self.feature_names.clone(),
-            networks: vec![
-                Network::of("generator", Module::Sequential, &self.generator),
-                Network::of("discriminator", Module::Sequential, &self.discriminator),
-            ],
-        }
+        self.meta.architecture(vec![
+            Network::of("generator", Module::Sequential, &self.generator),
+            Network::of("discriminator", Module::Sequential, &self.discriminator),
+        ])
     }
 
     /// Save G and D with the architecture to `path` (temporary file, then rename).
@@ -458,20 +393,8 @@ impl Gan {
 
     /// An inference snapshot of the generator, to share across threads.
     pub fn sampler(&self) -> GanSampler {
-        let net = Mlp::from_layers(
-            self.generator.layers().iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
-            self.generator.activations().to_vec(),
-        )
-        .unwrap_or_else(|_| self.generator.clone());
-        GanSampler::from_parts(
-            model_info(&self.path, Origin::Gan, self.num_features, self.num_classes, self.feature_names.clone()),
-            LatentDecoder {
-                net,
-                latent_dim: self.latent_dim,
-                num_classes: self.num_classes,
-                standardization: self.standardization.clone(),
-            },
-        )
+        let (info, generator) = self.meta.sampler_parts(&self.generator);
+        GanSampler::from_parts(info, generator)
     }
 }
 
@@ -479,6 +402,7 @@ impl Gan {
 mod tests {
     use super::*;
     use crate::nn::loss::bce_with_logits;
+    use crate::ErrorKind;
 
     fn batch(rows: usize, f: usize) -> Batch {
         let x = Array2::from_shape_fn((rows, f), |(i, j)| ((i + 2 * j) % 5) as f32 / 4.0);

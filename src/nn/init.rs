@@ -2,6 +2,7 @@
 //! crate's stable primitives ([`rng::uniform`]), so a seed gives the same weights after any
 //! dependency upgrade.
 
+use ndarray::Array2;
 use rand::Rng;
 
 use crate::nn::vmath;
@@ -90,6 +91,32 @@ pub fn standard_normal(rng: &mut StepRng, out: &mut [f32]) {
             }
         }
     }
+}
+
+/// A `rows × cols` array of standard normal draws from `rng` (row-major, as
+/// [`standard_normal`] fills a slice).
+pub(crate) fn randn(rng: &mut StepRng, rows: usize, cols: usize) -> Array2<f32> {
+    let mut z = Array2::zeros((rows, cols));
+    fill_normal(rng, &mut z);
+    z
+}
+
+/// Overwrite `z` (standard layout) with standard normal draws from `rng`.
+pub(crate) fn fill_normal(rng: &mut StepRng, z: &mut Array2<f32>) {
+    match z.as_slice_mut() {
+        Some(s) => standard_normal(rng, s),
+        None => {
+            let mut v = vec![0.0f32; z.len()];
+            standard_normal(rng, &mut v);
+            z.iter_mut().zip(v).for_each(|(a, b)| *a = b);
+        }
+    }
+}
+
+/// A `rows × cols` test matrix of standard normals keyed by `seed`.
+#[cfg(test)]
+pub(crate) fn test_matrix(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
+    randn(&mut rng::derive(seed, 1, 1), rows, cols)
 }
 
 #[cfg(test)]

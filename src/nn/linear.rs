@@ -127,13 +127,8 @@ impl Linear {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::init::test_matrix;
     use crate::rng;
-
-    fn rand_array(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        let mut v = vec![0.0f32; rows * cols];
-        crate::nn::init::standard_normal(&mut rng::derive(seed, 9, 9), &mut v);
-        Array2::from_shape_vec((rows, cols), v).unwrap()
-    }
 
     /// L = Σ y ⊙ R for a fixed random R, so ∂L/∂y = R.
     fn objective(layer: &Linear, x: &Array2<f32>, r: &Array2<f32>) -> f64 {
@@ -145,8 +140,8 @@ mod tests {
     fn gradients_match_finite_differences() {
         let mut layer = Linear::new(5, 3, Init::XavierUniform, &mut rng::derive(1, 0, 0));
         layer.bias = ndarray::array![0.1f32, -0.2, 0.3];
-        let x = rand_array(4, 5, 2);
-        let r = rand_array(4, 3, 3);
+        let x = test_matrix(4, 5, 2);
+        let r = test_matrix(4, 3, 3);
         let mut gx = Array2::zeros((4, 5));
         layer.backward(x.view(), r.view(), true, Some(gx.view_mut()));
         let h = 1e-2f32;

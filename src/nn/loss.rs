@@ -239,14 +239,7 @@ pub fn softmax_cross_entropy(logits: ArrayView2<f32>, targets: ArrayView2<f32>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::init::standard_normal;
-    use crate::rng;
-
-    fn randn(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        let mut v = vec![0.0f32; rows * cols];
-        standard_normal(&mut rng::derive(seed, 1, 1), &mut v);
-        Array2::from_shape_vec((rows, cols), v).unwrap()
-    }
+    use crate::nn::init::test_matrix;
 
     /// Central differences of `f` at `x` against `grad`.
     fn check(f: impl Fn(&Array2<f32>) -> f32, x: &Array2<f32>, grad: &Array2<f32>, h: f32, tol: f32) {
@@ -267,8 +260,8 @@ mod tests {
 
     #[test]
     fn bce_gradient() {
-        let p = randn(3, 4, 1).mapv(sigmoid);
-        let y = randn(3, 4, 2).mapv(|v| sigmoid(2.0 * v));
+        let p = test_matrix(3, 4, 1).mapv(sigmoid);
+        let y = test_matrix(3, 4, 2).mapv(|v| sigmoid(2.0 * v));
         for red in [Reduction::Mean, Reduction::RowSum] {
             let out = bce(p.view(), y.view(), BCE_EPS, red).unwrap();
             check(|p| bce(p.view(), y.view(), BCE_EPS, red).unwrap().loss, &p, &out.grad, 1e-3, 1e-2);
@@ -287,8 +280,8 @@ mod tests {
 
     #[test]
     fn bce_with_logits_gradient_and_stability() {
-        let z = randn(5, 2, 3).mapv(|v| 3.0 * v);
-        let y = randn(5, 2, 4).mapv(|v| sigmoid(v) * 1.05);
+        let z = test_matrix(5, 2, 3).mapv(|v| 3.0 * v);
+        let y = test_matrix(5, 2, 4).mapv(|v| sigmoid(v) * 1.05);
         let out = bce_with_logits(z.view(), y.view(), Reduction::Mean).unwrap();
         check(|z| bce_with_logits(z.view(), y.view(), Reduction::Mean).unwrap().loss, &z, &out.grad, 1e-2, 1e-2);
         let big = ndarray::array![[1e4f32, -1e4]];
@@ -305,8 +298,8 @@ mod tests {
 
     #[test]
     fn mse_gradient() {
-        let p = randn(4, 3, 5);
-        let y = randn(4, 3, 6);
+        let p = test_matrix(4, 3, 5);
+        let y = test_matrix(4, 3, 6);
         for red in [Reduction::Mean, Reduction::RowSum] {
             let out = mse(p.view(), y.view(), red).unwrap();
             check(|p| mse(p.view(), y.view(), red).unwrap().loss, &p, &out.grad, 1e-2, 1e-2);
@@ -315,8 +308,8 @@ mod tests {
 
     #[test]
     fn kl_gradient_and_value() {
-        let mu = randn(3, 4, 7);
-        let lv = randn(3, 4, 8).mapv(|v| 0.5 * v);
+        let mu = test_matrix(3, 4, 7);
+        let lv = test_matrix(3, 4, 8).mapv(|v| 0.5 * v);
         let out = gaussian_kl(mu.view(), lv.view()).unwrap();
         check(|m| gaussian_kl(m.view(), lv.view()).unwrap().loss, &mu, &out.grad_mu, 1e-2, 1e-2);
         check(|l| gaussian_kl(mu.view(), l.view()).unwrap().loss, &lv, &out.grad_logvar, 1e-2, 1e-2);
@@ -327,8 +320,8 @@ mod tests {
 
     #[test]
     fn softmax_ce_gradient() {
-        let z = randn(4, 5, 9);
-        let y = randn(4, 5, 10).mapv(|v| v.abs());
+        let z = test_matrix(4, 5, 9);
+        let y = test_matrix(4, 5, 10).mapv(|v| v.abs());
         let y = &y / &y.sum_axis(ndarray::Axis(1)).insert_axis(ndarray::Axis(1));
         let out = softmax_cross_entropy(z.view(), y.view()).unwrap();
         check(|z| softmax_cross_entropy(z.view(), y.view()).unwrap().loss, &z, &out.grad, 1e-2, 1e-2);

@@ -129,6 +129,17 @@ impl Mlp {
         })
     }
 
+    /// A copy of the layers and activations without the training caches (an inference
+    /// snapshot).
+    pub fn snapshot(&self) -> Mlp {
+        Mlp {
+            layers: self.layers.iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
+            activations: self.activations.clone(),
+            cache: vec![Array2::zeros((0, 0)); self.layers.len() + 1],
+            grads: vec![Array2::zeros((0, 0)); self.layers.len() + 1],
+        }
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.layers[0].inputs()
@@ -307,14 +318,8 @@ pub(crate) fn ensure_shape(buf: &mut Array2<f32>, rows: usize, cols: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::init::standard_normal;
+    use crate::nn::init::test_matrix;
     use crate::rng;
-
-    fn randn(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        let mut v = vec![0.0f32; rows * cols];
-        standard_normal(&mut rng::derive(seed, 1, 1), &mut v);
-        Array2::from_shape_vec((rows, cols), v).unwrap()
-    }
 
     fn objective(m: &Mlp, x: &Array2<f32>, r: &Array2<f32>) -> f64 {
         let y = m.forward(x.view());
@@ -323,8 +328,8 @@ mod tests {
 
     fn grad_check(hidden: Activation, output: Activation) {
         let mut m = Mlp::new(&[3, 6, 5, 2], hidden, output, &mut rng::derive(5, 0, 0)).unwrap();
-        let x = randn(4, 3, 11);
-        let r = randn(4, 2, 12);
+        let x = test_matrix(4, 3, 11);
+        let r = test_matrix(4, 2, 12);
         let y = m.forward_train(x.view()).clone();
         assert_eq!(y, m.forward(x.view()), "training and inference passes agree");
         let gx = m.backward(r.view(), true, true).unwrap().clone();
@@ -392,8 +397,8 @@ mod tests {
     #[test]
     fn buffers_follow_batch_size() {
         let mut m = Mlp::new(&[2, 3, 1], Activation::Relu, Activation::Identity, &mut rng::derive(0, 0, 0)).unwrap();
-        let a = m.forward_train(randn(5, 2, 1).view()).dim();
-        let b = m.forward_train(randn(2, 2, 1).view()).dim();
+        let a = m.forward_train(test_matrix(5, 2, 1).view()).dim();
+        let b = m.forward_train(test_matrix(2, 2, 1).view()).dim();
         assert_eq!((a, b), ((5, 1), (2, 1)));
         let g = m.backward(Array2::ones((2, 1)).view(), true, true).unwrap();
         assert_eq!(g.dim(), (2, 2));

@@ -46,6 +46,7 @@ mod init;
 mod input;
 mod linear;
 mod loss;
+mod meta;
 mod mlp;
 mod par;
 mod sampler;

@@ -84,24 +84,18 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array2;
-
-    fn mat(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        let mut v = vec![0.0f32; rows * cols];
-        crate::nn::init::standard_normal(&mut crate::rng::derive(seed, 4, 4), &mut v);
-        Array2::from_shape_vec((rows, cols), v).unwrap()
-    }
+    use crate::nn::init::test_matrix;
 
     #[test]
     fn split_products_are_bit_identical() {
         // x·Wᵀ, gᵀ·x and g·W shapes of a 128-row batch, with β = 0 and β = 1.
-        let x = mat(131, 64, 1);
-        let w = mat(128, 64, 2);
-        let g = mat(131, 128, 3);
+        let x = test_matrix(131, 64, 1);
+        let w = test_matrix(128, 64, 2);
+        let g = test_matrix(131, 128, 3);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         for (a, b) in [(x.view(), w.t()), (g.t(), x.view()), (g.view(), w.view())] {
             for beta in [0.0, 1.0] {
-                let start = mat(a.nrows(), b.ncols(), 9);
+                let start = test_matrix(a.nrows(), b.ncols(), 9);
                 let mut one = start.clone();
                 general_mat_mul(0.5, &a, &b, beta, &mut one);
                 let mut many = start.clone();
@@ -117,12 +111,12 @@ mod tests {
 
     #[test]
     fn products_with_a_unit_dimension_match_the_general_kernel() {
-        let h = mat(37, 20, 5);
-        let w = mat(1, 20, 6);
-        let g = mat(37, 1, 7);
+        let h = test_matrix(37, 20, 5);
+        let w = test_matrix(1, 20, 6);
+        let g = test_matrix(37, 1, 7);
         for (a, b) in [(h.view(), w.t()), (g.t(), h.view()), (g.view(), w.view())] {
             for beta in [0.0, 1.0, 0.5] {
-                let start = mat(a.nrows(), b.ncols(), 8);
+                let start = test_matrix(a.nrows(), b.ncols(), 8);
                 let mut expected = start.clone();
                 general_mat_mul(1.5, &a, &b, beta, &mut expected);
                 let mut got = start.clone();
