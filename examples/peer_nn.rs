@@ -75,6 +75,7 @@ fn main() -> Result<(), BoxError> {
         return Err("--threads must be at least 1".into());
     }
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    eprintln!("peer_nn: rayon pool of {} thread(s)", rayon::current_num_threads());
     let mut r = rng::derive(1, 1, 1);
     let x = Array2::from_shape_fn((BATCH, FEATURES), |_| rng::uniform(&mut r) as f32);
     let batch = Batch::new(0, x, None, (0..BATCH as u64).collect())?;
