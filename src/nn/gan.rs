@@ -278,6 +278,11 @@ impl Gan {
         self.steps
     }
 
+    /// The most multiply-adds per row of any one layer of G or D.
+    fn max_layer_macs(&self) -> usize {
+        self.generator.max_layer_macs().max(self.discriminator.max_layer_macs())
+    }
+
     /// The generator network.
     pub fn generator(&self) -> &Mlp {
         &self.generator
@@ -297,7 +302,8 @@ impl Gan {
     /// a non-finite G loss leaves G unchanged).
     pub fn train_step(&mut self, batch: &Batch) -> Result<GanLosses> {
         let p = self.meta.prepare_train(batch)?;
-        par::in_pool(|| self.step_on(&p))
+        // D sees 2B rows.
+        par::in_pool(2 * p.x.nrows(), self.max_layer_macs(), || self.step_on(&p))
     }
 
     /// The discriminator step then the generator step on a prepared batch.
@@ -357,7 +363,7 @@ impl Gan {
     /// standardisation.
     pub fn eval_loss(&self, batch: &Batch) -> Result<GanLosses> {
         let p = self.meta.prepare_eval(batch)?;
-        par::in_pool(|| self.eval_on(&p, batch.step))
+        par::in_pool(p.x.nrows(), self.max_layer_macs(), || self.eval_on(&p, batch.step))
     }
 
     fn eval_on(&self, p: &Prepared, step: u64) -> Result<GanLosses> {

@@ -190,9 +190,18 @@ impl Mlp {
         self.forward_rows(x, out);
     }
 
+    /// Multiply-adds of one row's forward pass.
+    pub(crate) fn macs_per_row(&self) -> usize {
+        self.layers.iter().map(|l| l.inputs() * l.outputs()).sum()
+    }
+
+    /// The most multiply-adds per row of one layer.
+    pub(crate) fn max_layer_macs(&self) -> usize {
+        self.layers.iter().map(|l| l.inputs() * l.outputs()).max().unwrap_or(0)
+    }
+
     fn forward_rows(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
-        let macs: usize = self.layers.iter().map(|l| l.inputs() * l.outputs()).sum();
-        if let Some(mid) = par::split_rows(x.nrows(), macs) {
+        if let Some(mid) = par::split_rows(x.nrows(), self.macs_per_row()) {
             let (x0, x1) = x.split_at(Axis(0), mid);
             let (o0, o1) = out.view_mut().split_at(Axis(0), mid);
             rayon::join(|| self.forward_rows(x0, o0), || self.forward_rows(x1, o1));

@@ -10,10 +10,12 @@
 use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
 use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-/// Below this many multiply-adds a product is not worth a second thread (≈ 5 µs of work;
-/// a `join` whose other half is not stolen costs well under a microsecond, one that wakes a
-/// sleeping thread a few).
-const MIN_MACS: usize = 1 << 17;
+/// Each half of a split gets at least this many multiply-adds (≈ 50 µs of work here). Below,
+/// a second thread did not pay on the 2-core machine we measure on: a `join` that wakes a
+/// sleeping thread, or one whose thread the OS has given to another process, costs more
+/// than it saves. So batches of 128–256 rows of the default models are not split; generating
+/// thousands of rows, or training on large batches, is.
+const MIN_MACS: usize = 1 << 20;
 /// Halves are cut at a multiple of the matrix kernel's row block.
 const ROW_BLOCK: usize = 8;
 
@@ -70,11 +72,12 @@ fn product(alpha: f32, a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, mut c:
     }
 }
 
-/// Run `f` on a thread of rayon's pool when the pool has several threads and the caller is
-/// not one of them, so that the [`gemm`] splits inside `f` are cheap `join`s rather than one
-/// hand-over to the pool each; otherwise (one thread, or already in the pool) run it here.
-pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+/// Run `f` — whose largest split candidate is `rows × macs_per_row` — on a thread of rayon's
+/// pool when that work will be split and the caller is not a pool thread, so that the splits
+/// inside `f` are cheap `join`s rather than one hand-over to the pool each; otherwise (no
+/// split, one thread, or already in the pool) run it here, at no cost.
+pub(crate) fn in_pool<R: Send>(rows: usize, macs_per_row: usize, f: impl FnOnce() -> R + Send) -> R {
+    if split_rows(rows, macs_per_row).is_some() && rayon::current_thread_index().is_none() {
         rayon::scope(|_| f())
     } else {
         f()
@@ -89,9 +92,9 @@ mod tests {
     #[test]
     fn split_products_are_bit_identical() {
         // x·Wᵀ, gᵀ·x and g·W shapes of a 128-row batch, with β = 0 and β = 1.
-        let x = test_matrix(131, 64, 1);
+        let x = test_matrix(611, 64, 1);
         let w = test_matrix(128, 64, 2);
-        let g = test_matrix(131, 128, 3);
+        let g = test_matrix(611, 128, 3);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         for (a, b) in [(x.view(), w.t()), (g.t(), x.view()), (g.view(), w.view())] {
             for beta in [0.0, 1.0] {
@@ -106,7 +109,7 @@ mod tests {
                 );
             }
         }
-        assert!(pool.install(|| split_rows(131, 64 * 128)).is_some(), "the test must exercise a split");
+        assert!(pool.install(|| split_rows(611, 64 * 128)).is_some(), "the test must exercise a split");
     }
 
     #[test]
@@ -134,7 +137,13 @@ mod tests {
         let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         assert_eq!(two.install(|| split_rows(8, 1 << 20)), None);
         assert_eq!(two.install(|| split_rows(128, 16)), None);
-        assert_eq!(two.install(|| split_rows(100, 1 << 16)), Some(56));
-        assert_eq!(two.install(|| in_pool(rayon::current_thread_index)).map(|_| ()), Some(()));
+        assert_eq!(two.install(|| split_rows(100, MIN_MACS / 40)), Some(56));
+        assert_eq!(two.install(|| split_rows(100, MIN_MACS / 60)), None);
+        // Work that will be split runs on a pool thread; other work stays on the caller's.
+        // From outside the pool (the global one here), work that will be split runs on a pool
+        // thread; other work stays on the caller's.
+        let global = rayon::current_num_threads() > 1;
+        assert_eq!(in_pool(64, MIN_MACS, || rayon::current_thread_index().is_some()), global);
+        assert_eq!(in_pool(4, MIN_MACS, rayon::current_thread_index), None);
     }
 }

@@ -86,7 +86,7 @@ impl LatentDecoder {
             (None, None) => None,
         };
         let input = hcat(z, cond.as_ref().map(|c| c.view()));
-        Ok(par::in_pool(|| {
+        Ok(par::in_pool(input.nrows(), self.net.macs_per_row(), || {
             let mut out = self.net.forward(input.view());
             if let Some(s) = &self.standardization {
                 s.invert(out.view_mut());

@@ -282,7 +282,7 @@ impl Vae {
     /// finite (naming the step; the weights are then left unchanged).
     pub fn train_step(&mut self, batch: &Batch) -> Result<VaeLosses> {
         let p = self.meta.prepare_train(batch)?;
-        par::in_pool(|| self.step_on(&p))
+        par::in_pool(p.x.nrows(), self.max_layer_macs(), || self.step_on(&p))
     }
 
     /// Forward, backward and the Adam update on a prepared batch.
@@ -350,7 +350,7 @@ impl Vae {
     /// no standardisation yet.
     pub fn eval_loss(&self, batch: &Batch) -> Result<VaeLosses> {
         let p = self.meta.prepare_eval(batch)?;
-        par::in_pool(|| self.eval_on(&p, batch.step))
+        par::in_pool(p.x.nrows(), self.max_layer_macs(), || self.eval_on(&p, batch.step))
     }
 
     fn eval_on(&self, p: &Prepared, step: u64) -> Result<VaeLosses> {
@@ -405,6 +405,13 @@ impl Vae {
     pub fn sampler(&self) -> VaeSampler {
         let (info, decoder) = self.meta.sampler_parts(&self.decoder);
         VaeSampler::from_parts(info, decoder)
+    }
+
+    /// The most multiply-adds per row of any one layer (what decides whether a step's
+    /// products are split across threads).
+    fn max_layer_macs(&self) -> usize {
+        let heads = self.fc_mu.inputs() * self.fc_mu.outputs();
+        self.encoder.max_layer_macs().max(self.decoder.max_layer_macs()).max(heads)
     }
 
     /// The decoder network (for inspection).
