@@ -4,7 +4,7 @@
 //! only caches outputs: ReLU `a > 0`, LeakyReLU `a > 0 ? 1 : slope` (exact because the slope is
 //! required to be `≥ 0`), Sigmoid `a·(1 − a)`, Tanh `1 − a²`.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -115,6 +115,28 @@ impl Activation {
         }
     }
 
+    /// `x ← f(x + bias)`, the bias broadcast over the rows, in one pass.
+    ///
+    /// # Panics
+    /// When `bias.len() != x.ncols()` (a bug in the caller).
+    pub fn forward_bias_inplace(self, mut x: ArrayViewMut2<f32>, bias: ArrayView1<f32>) {
+        assert_eq!(bias.len(), x.ncols(), "bias length vs columns");
+        let act = match self {
+            Activation::Identity => vmath::Act::Identity,
+            Activation::Relu => vmath::Act::Relu,
+            Activation::LeakyRelu(s) => vmath::Act::LeakyRelu(s),
+            Activation::Sigmoid => vmath::Act::Sigmoid,
+            Activation::Tanh => vmath::Act::Tanh,
+        };
+        match (x.as_slice_mut(), bias.as_slice()) {
+            (Some(xs), Some(b)) => vmath::bias_act(xs, b, act),
+            _ => {
+                x += &bias;
+                self.forward_inplace(x);
+            }
+        }
+    }
+
     /// Turn `grad` (∂L/∂a) into ∂L/∂z in place, given the outputs `a`.
     ///
     /// # Panics
@@ -188,6 +210,10 @@ mod tests {
             let mut a = z.clone();
             act.forward_inplace(a.view_mut());
             assert_eq!(a, z.mapv(|v| act.apply(v)), "{act:?} forward");
+            let bias = ndarray::Array1::from_shape_fn(9, |j| j as f32 * 0.2 - 0.7);
+            let mut fused = z.clone();
+            act.forward_bias_inplace(fused.view_mut(), bias.view());
+            assert_eq!(fused, (&z + &bias).mapv(|v| act.apply(v)), "{act:?} forward with bias");
             let mut gi = g.clone();
             act.backward_inplace(a.view(), gi.view_mut());
             let expected = ndarray::Zip::from(&g).and(&a).map_collect(|&g, &a| g * act.derivative_from_output(a));

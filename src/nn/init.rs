@@ -78,12 +78,7 @@ pub fn standard_normal(rng: &mut StepRng, out: &mut [f32]) {
             *a = 1.0 - ((w >> 40) as i32) as f32 * SCALE;
             *b = (((w >> 16) & 0xff_ffff) as i32) as f32 * SCALE;
         }
-        for (((c, s), &a), &b) in zc.iter_mut().zip(&mut zs).zip(&u1).zip(&u2) {
-            let r = (-2.0 * vmath::ln(a)).sqrt();
-            let (sin, cos) = vmath::sincos_turns(b);
-            *c = r * cos;
-            *s = r * sin;
-        }
+        vmath::box_muller(&u1[..pairs], &u2[..pairs], &mut zc[..pairs], &mut zs[..pairs]);
         for (k, pair) in block.chunks_mut(2).enumerate() {
             pair[0] = zc[k];
             if let Some(v) = pair.get_mut(1) {

@@ -2,6 +2,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
+use crate::nn::activation::Activation;
 use crate::nn::adam::Param;
 use crate::nn::init::Init;
 use crate::nn::par;
@@ -90,11 +91,15 @@ impl Linear {
     }
 
     /// `x·Wᵀ + b` into `out` (rows × `out`), overwriting it.
-    pub fn forward_into(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
-        for mut row in out.rows_mut() {
-            row.assign(&self.bias);
-        }
-        par::gemm(1.0, x, self.weight.t(), 1.0, out);
+    pub fn forward_into(&self, x: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+        self.forward_act_into(x, Activation::Identity, out);
+    }
+
+    /// `act(x·Wᵀ + b)` into `out` (rows × `out`), overwriting it; the bias and the activation
+    /// are one pass over `out`.
+    pub fn forward_act_into(&self, x: ArrayView2<f32>, act: Activation, mut out: ArrayViewMut2<f32>) {
+        par::gemm(1.0, x, self.weight.t(), 0.0, out.view_mut());
+        act.forward_bias_inplace(out, self.bias.view());
     }
 
     /// Given the layer's input `x` and ∂L/∂y, store ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g

@@ -212,13 +212,11 @@ impl Mlp {
         for (i, (layer, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
             let input = cur.as_ref().map_or(x, |c| c.view());
             if i + 1 == n {
-                layer.forward_into(input, out.view_mut());
-                act.forward_inplace(out.view_mut());
+                layer.forward_act_into(input, act, out.view_mut());
                 return;
             }
             let mut y = Array2::zeros((x.nrows(), layer.outputs()));
-            layer.forward_into(input, y.view_mut());
-            act.forward_inplace(y.view_mut());
+            layer.forward_act_into(input, act, y.view_mut());
             cur = Some(y);
         }
     }
@@ -245,8 +243,7 @@ impl Mlp {
             let (before, after) = self.cache.split_at_mut(i + 1);
             let out = &mut after[0];
             ensure_shape(out, rows, layer.outputs());
-            layer.forward_into(before[i].view(), out.view_mut());
-            act.forward_inplace(out.view_mut());
+            layer.forward_act_into(before[i].view(), act, out.view_mut());
         }
         &self.cache[self.layers.len()]
     }

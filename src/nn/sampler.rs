@@ -85,9 +85,10 @@ impl LatentDecoder {
             }
             (None, None) => None,
         };
-        let input = hcat(z, cond.as_ref().map(|c| c.view()));
+        let input = cond.as_ref().map(|c| hcat(z, Some(c.view())));
+        let input = input.as_ref().map_or(z, |i| i.view());
         Ok(par::in_pool(input.nrows(), self.net.macs_per_row(), || {
-            let mut out = self.net.forward(input.view());
+            let mut out = self.net.forward(input);
             if let Some(s) = &self.standardization {
                 s.invert(out.view_mut());
             }

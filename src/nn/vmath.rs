@@ -99,18 +99,83 @@ pub(crate) fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + exp(-z))
 }
 
-/// `x ← e^x` over a slice.
-#[allow(dead_code)]
-pub(crate) fn exp_inplace(x: &mut [f32]) {
-    for v in x {
-        *v = exp(*v);
+/// Define a slice function twice: for the baseline x86-64 (SSE2) and, chosen at run time
+/// when the CPU has it, AVX2 (twice the vector width). Each element is computed by the same
+/// operations in either version (no fused multiply-add is enabled), so results do not depend
+/// on the CPU.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) {
+                    generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            generic($($arg),*)
+        }
+    };
+}
+
+/// An element-wise function for [`bias_act`] (the [`Activation`](super::Activation)s).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Act {
+    Identity,
+    Relu,
+    LeakyRelu(f32),
+    Sigmoid,
+    Tanh,
+}
+
+multiversion! {
+    /// `x ← act(x + bias)` for a row-major matrix `x` whose rows have `bias.len()` columns.
+    pub(crate) fn bias_act(x: &mut [f32], bias: &[f32], act: Act) {
+        macro_rules! each {
+            (|$v:ident| $e:expr) => {
+                for row in x.chunks_exact_mut(bias.len().max(1)) {
+                    for (v, &b) in row.iter_mut().zip(bias) {
+                        let $v = *v + b;
+                        *v = $e;
+                    }
+                }
+            };
+        }
+        match act {
+            Act::Identity => each!(|z| z),
+            Act::Relu => each!(|z| if z > 0.0 { z } else { 0.0 }),
+            Act::LeakyRelu(s) => each!(|z| if z > 0.0 { z } else { s * z }),
+            Act::Sigmoid => each!(|z| sigmoid(z)),
+            Act::Tanh => each!(|z| z.tanh()),
+        }
     }
 }
 
-/// `x ← σ(x)` over a slice.
-pub(crate) fn sigmoid_inplace(x: &mut [f32]) {
-    for v in x {
-        *v = sigmoid(*v);
+multiversion! {
+    /// `x ← σ(x)` over a slice.
+    pub(crate) fn sigmoid_inplace(x: &mut [f32]) {
+        for v in x {
+            *v = sigmoid(*v);
+        }
+    }
+}
+
+multiversion! {
+    /// Box–Muller on 24-bit uniforms: `(zc, zs)[k] = √(−2 ln u1[k])·(cos, sin)(2π·u2[k])`.
+    pub(crate) fn box_muller(u1: &[f32], u2: &[f32], zc: &mut [f32], zs: &mut [f32]) {
+        for (((c, s), &a), &b) in zc.iter_mut().zip(zs.iter_mut()).zip(u1).zip(u2) {
+            let r = (-2.0 * ln(a)).sqrt();
+            let (sin, cos) = sincos_turns(b);
+            *c = r * cos;
+            *s = r * sin;
+        }
     }
 }
 
@@ -167,6 +232,17 @@ mod tests {
         assert_eq!(sincos_turns(0.0), (0.0, 1.0));
         let (s, c) = sincos_turns(0.25);
         assert!((s - 1.0).abs() < 1e-7 && c.abs() < 1e-7);
+    }
+
+    #[test]
+    fn bias_act_adds_the_bias_row_by_row() {
+        let mut x = vec![-1.0f32, 0.5, 2.0, -3.0, 0.0, 1.0];
+        bias_act(&mut x, &[1.0, -1.0, 0.0], Act::Relu);
+        assert_eq!(x, vec![0.0, 0.0, 2.0, 0.0, 0.0, 1.0]);
+        let mut y = vec![0.0f32; 6];
+        bias_act(&mut y, &[1.0, -1.0, 0.0], Act::Sigmoid);
+        assert_eq!(y[1], sigmoid(-1.0));
+        assert_eq!(y[3], sigmoid(1.0));
     }
 
     #[test]
