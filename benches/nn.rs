@@ -1,7 +1,15 @@
 //! Training and generation throughput of the VAE (64 → 128 → 16 → 128 → 64) and the GAN
-//! (G 16 → 128 → 64, D 64 → 128 → 1), batch 128, in samples per second.
+//! (G 16 → 128 → 64, D 64 → 128 → 1), batch 128, in samples per second, with rayon's global
+//! pool as the models use it; the group is named after its size (`nn/t1/…`, `nn/t2/…`):
 //!
-//! `cargo bench --bench nn`; compare with `benches/peers/nn_torch.py` (PyTorch CPU).
+//! ```sh
+//! RAYON_NUM_THREADS=1 cargo bench --bench nn
+//! RAYON_NUM_THREADS=2 cargo bench --bench nn
+//! ```
+//!
+//! (Criterion cannot run inside a local pool, and the global pool is sized once per process.)
+//! Compare with `benches/peers/nn_torch.py` (PyTorch CPU), or run both side by side with
+//! `examples/peer_nn.rs` (see `benches/peers/`).
 
 use std::hint::black_box;
 
@@ -21,7 +29,7 @@ fn batch() -> Batch {
 
 fn bench(c: &mut Criterion) {
     let b = batch();
-    let mut group = c.benchmark_group("nn");
+    let mut group = c.benchmark_group(format!("nn/t{}", rayon::current_num_threads()));
     group.throughput(Throughput::Elements(BATCH as u64));
 
     let mut vae = Vae::new(VaeConfig::new(FEATURES), 0).unwrap();
@@ -38,15 +46,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("gan_train_step_b128", |bench| {
         bench.iter(|| black_box(gan.train_step(black_box(&b)).unwrap()))
     });
-    let sampler = gan.sampler();
+    let gs = gan.sampler();
     group.bench_function("gan_generate_128", |bench| {
-        bench.iter(|| black_box(sampler.generate(None, BATCH, &mut r).unwrap()))
+        bench.iter(|| black_box(gs.generate(None, BATCH, &mut r).unwrap()))
     });
 
     group.throughput(Throughput::Elements(4096));
-    let vs = vae.sampler();
     group.bench_function("vae_generate_4096", |bench| {
-        bench.iter(|| black_box(vs.generate(None, 4096, &mut r).unwrap()))
+        bench.iter(|| black_box(sampler.generate(None, 4096, &mut r).unwrap()))
     });
     group.finish();
 }

@@ -117,7 +117,7 @@ def main():
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=3e-4)
 
     def generate(net, n):
-        with torch.no_grad():
+        with torch.inference_mode():
             return net(torch.randn(n, LATENT))
 
     benches = [
@@ -128,7 +128,7 @@ def main():
         ("gan_generate_128", lambda: generate(gan.generator, BATCH), BATCH, args.iters),
     ]
     rows = [(name, rate(fn, n, iters, args.repeats, name)) for name, fn, n, iters in benches]
-    print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), median of {args.repeats}")
     print(f"{'benchmark':<22} {'samples/s':>14}")
     for name, r in rows:
         print(f"{name:<22} {r:>14,.0f}")

@@ -5,10 +5,12 @@
 #
 #   --quick        a smoke test: 1/8 of the data, 3 repeats, short VAE/GAN timings; writes
 #                  target/peers/RESULTS-quick.md (never the committed RESULTS.md).
-#   --with-torch   pip-install torch into .venv first (PyPI's Linux wheel alone is ~540 MB and
-#                  pulls GBs of CUDA packages). Without it the PyTorch peers run only if
+#   --with-torch   pip-install torch into .venv first (never system-wide): the CPU-only build
+#                  from PyTorch's CPU wheel index (~200 MB), or, when that index cannot be
+#                  reached, PyPI's torch (a ~540 MB wheel plus GBs of CUDA packages; CPU
+#                  execution is the same). Without it the PyTorch peers run only if
 #                  `import torch` already works in .venv; otherwise they are reported as
-#                  "skipped: torch not installed".
+#                  "skipped: torch not installed". torch is never needed by scripts/test.sh.
 #   --repeats N    timed passes per measurement (default 5; at least 5 for a real run).
 #
 # Steps: /usr/bin/time (apt-get install time if missing) → the Python venv (scripts/python-env.sh:
@@ -47,15 +49,19 @@ fi
 
 # 2. Python: numpy + pyarrow in .venv; torch only if present or asked for.
 py="$(bash scripts/python-env.sh | tail -n1)"
+torch_cpu_index="https://download.pytorch.org/whl/cpu"
 if [[ $with_torch == 1 ]] && ! "$py" -c 'import torch' >/dev/null 2>&1; then
-    log "installing torch into the venv (large download)"
-    "$py" -m pip install --quiet torch >&2
+    log "installing the CPU-only torch into the venv from $torch_cpu_index"
+    if ! "$py" -m pip install --quiet --timeout 30 --retries 1 --index-url "$torch_cpu_index" torch >&2; then
+        log "the CPU-only index is not reachable: installing PyPI's torch instead (~540 MB plus GBs of CUDA packages)"
+        "$py" -m pip install --quiet torch >&2
+    fi
 fi
 torch_skip=""
 if "$py" -c 'import torch' >/dev/null 2>&1; then
     log "torch $("$py" -c 'import torch; print(torch.__version__)') found: the PyTorch peers run"
 else
-    torch_skip="torch not installed (PyPI's Linux torch wheel is ~540 MB plus GBs of CUDA packages; run.sh --with-torch installs it)"
+    torch_skip="torch not installed (run.sh --with-torch installs the CPU-only build into .venv)"
     log "skipped: torch not installed — the PyTorch peers are skipped (run with --with-torch to install it)"
 fi
 

@@ -1,11 +1,13 @@
 //! `shardmix train vae|gan`: train a generative model on Parquet data, fed by the pipeline.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use shardmix::nn::{DataScale, Gan, GanConfig, Standardization, Vae, VaeConfig};
-use shardmix::{Error, Pipeline, Result, Rows, ShardSet};
+use shardmix::nn::{DataScale, Gan, GanConfig, Holdout, Standardization, Vae, VaeConfig};
+use shardmix::{Batch, Error, Map, Pipeline, Reader, Result, Rows, ShardSet};
 
 use super::args::PipelineArgs;
 
@@ -42,6 +44,86 @@ pub struct TrainArgs {
     /// auto (unit when every value lies in [0, 1]) [default: auto].
     #[arg(long, value_name = "SCALE")]
     pub scale: Option<String>,
+    /// Hold out this fraction of the rows for validation: a split by row id, seeded by
+    /// --seed, that training never sees (not even as a Mixup partner). The held-out loss
+    /// (the VAE's negative ELBO, the GAN's D and G losses) is printed before training, after
+    /// every epoch and at the end [default: 0, nothing held out].
+    #[arg(long, value_name = "FRACTION")]
+    pub holdout: Option<f64>,
+}
+
+/// Rows per evaluation batch of the held-out rows.
+const EVAL_ROWS: usize = 1024;
+
+/// Named loss values, printed as `name value, name value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Losses(pub Vec<(&'static str, f64)>);
+
+impl Losses {
+    /// The first value (the VAE's negative ELBO, the GAN's D loss).
+    pub fn main(&self) -> f64 {
+        self.0.first().map_or(f64::NAN, |(_, v)| *v)
+    }
+}
+
+impl fmt::Display for Losses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, v)) in self.0.iter().enumerate() {
+            write!(f, "{}{name} {v:.4}", if i > 0 { ", " } else { "" })?;
+        }
+        Ok(())
+    }
+}
+
+/// The held-out rows and a reader for them.
+pub struct Validation {
+    holdout: Holdout,
+    reader: Reader,
+    rows: u64,
+}
+
+impl Validation {
+    /// The held-out split of `set` (`fraction > 0`).
+    pub fn new(set: &ShardSet, fraction: f64, seed: u64, cache_bytes: usize) -> Result<Self> {
+        let holdout = Holdout::new(fraction, seed)?;
+        let rows = holdout.held_out_rows(set.num_rows()).count() as u64;
+        if rows == 0 {
+            return Err(Error::config(
+                "holdout",
+                format!("{fraction} of {} rows holds out no row; raise it or drop --holdout", set.num_rows()),
+            ));
+        }
+        Ok(Validation { holdout, reader: Reader::new(Arc::new(set.clone()), cache_bytes), rows })
+    }
+
+    /// The split.
+    pub fn holdout(&self) -> Holdout {
+        self.holdout
+    }
+
+    /// Number of held-out rows.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// `model`'s losses on every held-out row (means over rows).
+    pub fn evaluate(&self, model: &Model) -> Result<Losses> {
+        let mut sums: Vec<(&'static str, f64)> = Vec::new();
+        let mut n = 0usize;
+        for batch in self.holdout.batches(&self.reader, EVAL_ROWS)? {
+            let batch = batch?;
+            let rows = batch.rows();
+            let losses = model.eval(&batch)?;
+            if sums.is_empty() {
+                sums = losses.0.iter().map(|&(name, _)| (name, 0.0)).collect();
+            }
+            for (s, (_, v)) in sums.iter_mut().zip(&losses.0) {
+                s.1 += v * rows as f64;
+            }
+            n += rows;
+        }
+        Ok(Losses(sums.into_iter().map(|(name, s)| (name, s / n.max(1) as f64)).collect()))
+    }
 }
 
 /// A model being trained.
@@ -129,6 +211,21 @@ impl Model {
         })
     }
 
+    /// The losses on `batch` without training: the VAE's negative ELBO with its
+    /// reconstruction and KL terms, the GAN's D loss (clean labels) and G loss.
+    pub fn eval(&self, batch: &Batch) -> Result<Losses> {
+        Ok(match self {
+            Model::Vae(m) => {
+                let l = m.eval_loss(batch)?;
+                Losses(vec![("neg_elbo", l.total as f64), ("recon", l.reconstruction as f64), ("kl", l.kl as f64)])
+            }
+            Model::Gan(m) => {
+                let l = m.eval_loss(batch)?;
+                Losses(vec![("d_loss", l.d_loss as f64), ("g_loss", l.g_loss as f64)])
+            }
+        })
+    }
+
     /// Save atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         match self {
@@ -164,39 +261,50 @@ pub fn fit(
     bar: &ProgressBar,
     mut on_epoch: impl FnMut(&Model, u64) -> Result<()>,
 ) -> Result<[(&'static str, f32); 2]> {
+    let last = fit_epochs(model, pipeline, bar, |m, epoch, _| on_epoch(m, epoch))?;
+    let get = |i: usize| last.0.get(i).map_or(("", 0.0), |&(n, v)| (n, v as f32));
+    Ok([get(0), get(1)])
+}
+
+/// [`fit`], giving `on_epoch(model, epoch, mean training losses of the epoch)` too. Empty
+/// batches (every row held out) are skipped.
+pub fn fit_epochs(
+    model: &mut Model,
+    pipeline: &mut Pipeline,
+    bar: &ProgressBar,
+    mut on_epoch: impl FnMut(&Model, u64, &Losses) -> Result<()>,
+) -> Result<Losses> {
     let spe = pipeline.steps_per_epoch().max(1);
+    let mut names = [""; 2];
     let mut sums = [0f64; 2];
     let mut count = 0u64;
-    let mut last = [("", 0f32); 2];
+    let mut last = Losses(Vec::new());
     let mut step = 0u64;
+    let mean = |names: [&'static str; 2], sums: [f64; 2], count: u64| {
+        Losses(names.iter().zip(sums).map(|(&n, s)| (n, s / count.max(1) as f64)).collect())
+    };
     for batch in pipeline.by_ref() {
         let batch = batch?;
-        let losses = model.step(&batch)?;
-        for (i, (_, v)) in losses.iter().enumerate() {
-            sums[i] += *v as f64;
-        }
-        count += 1;
         step += 1;
         bar.inc(1);
+        if batch.rows() > 0 {
+            let losses = model.step(&batch)?;
+            for (i, (name, v)) in losses.iter().enumerate() {
+                names[i] = name;
+                sums[i] += *v as f64;
+            }
+            count += 1;
+        }
         if step.is_multiple_of(spe) {
-            let means =
-                [(losses[0].0, (sums[0] / count as f64) as f32), (losses[1].0, (sums[1] / count as f64) as f32)];
-            bar.set_message(format!(
-                "epoch {} {} {:.3} {} {:.3}",
-                step / spe,
-                means[0].0,
-                means[0].1,
-                means[1].0,
-                means[1].1
-            ));
-            last = means;
+            last = mean(names, sums, count);
+            bar.set_message(format!("epoch {} {last}", step / spe));
             sums = [0.0; 2];
             count = 0;
-            on_epoch(model, step / spe)?;
+            on_epoch(model, step / spe, &last)?;
         }
     }
     if count > 0 {
-        last = [(last[0].0, (sums[0] / count as f64) as f32), (last[1].0, (sums[1] / count as f64) as f32)];
+        last = mean(names, sums, count);
     }
     Ok(last)
 }
@@ -225,28 +333,70 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
         ),
     };
     let mut model = Model::new(args.kind, &set, settings.seed, args.latent, hidden, args.lr, scale)?;
+    let validation = match args.holdout {
+        Some(f) if f != 0.0 => Some(Validation::new(&set, f, settings.seed, settings.cache_mib << 20)?),
+        _ => None,
+    };
     let stages = settings.stages(&set)?;
     let mut builder = settings.builder(set)?;
+    if let Some(v) = &validation {
+        // First, so that no later stage (Mixup) sees a held-out row.
+        let h = v.holdout();
+        builder = builder.stage(Map::new("holdout", move |b, _| Ok(h.training_rows(b))));
+    }
     for s in stages {
         builder = builder.stage_arc(s);
     }
     let mut pipeline = builder.build()?;
     let bar = super::progress::bar(pipeline.total_steps(), "steps", quiet);
+    // Shown on a terminal and in logs alike (the bar's own println is a no-op when hidden).
+    let say = |msg: String| {
+        if !quiet {
+            bar.suspend(|| eprintln!("{msg}"));
+        }
+    };
+    let initial = match &validation {
+        None => None,
+        Some(v) => {
+            let l = v.evaluate(&model)?;
+            say(format!(
+                "held-out: {} rows (fraction {} by row id, seed {}); before training: {l}",
+                v.rows(),
+                v.holdout().fraction(),
+                settings.seed
+            ));
+            Some(l)
+        }
+    };
     let started = Instant::now();
     let out = args.out.clone();
-    let last = fit(&mut model, &mut pipeline, &bar, |m, epoch| {
+    let mut last_held_out = initial.clone();
+    let last = fit_epochs(&mut model, &mut pipeline, &bar, |m, epoch, train| {
         m.save(&out)?;
-        if quiet {
-            return Ok(());
-        }
-        bar.println(format!("epoch {epoch}: checkpoint {}", out.display()));
+        let held = match &validation {
+            Some(v) => {
+                let l = v.evaluate(m)?;
+                let msg = format!("; held-out {l}");
+                last_held_out = Some(l);
+                msg
+            }
+            None => String::new(),
+        };
+        say(format!("epoch {epoch}: train {train}{held}; checkpoint {}", out.display()));
         Ok(())
     })?;
     model.save(&args.out)?;
     bar.finish_and_clear();
     let stats = pipeline.stats();
+    let held = match (&initial, &last_held_out) {
+        (Some(a), Some(b)) => {
+            let name = a.0.first().map_or("loss", |(n, _)| *n);
+            format!("; held-out {name} {:.4} before training, {:.4} after ({b})", a.main(), b.main())
+        }
+        _ => String::new(),
+    };
     eprintln!(
-        "trained {} on {} rows in {:.2} s ({:.0} rows/s); last epoch {} {:.4}, {} {:.4}; saved {}",
+        "trained {} on {} rows in {:.2} s ({:.0} rows/s); last epoch {}{held}; saved {}",
         match args.kind {
             Kind::Vae => "vae",
             Kind::Gan => "gan",
@@ -254,10 +404,7 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
         stats.rows,
         started.elapsed().as_secs_f64(),
         stats.rows as f64 / started.elapsed().as_secs_f64().max(1e-9),
-        last[0].0,
-        last[0].1,
-        last[1].0,
-        last[1].1,
+        last,
         args.out.display()
     );
     Ok(())

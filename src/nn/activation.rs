@@ -4,10 +4,11 @@
 //! only caches outputs: ReLU `a > 0`, LeakyReLU `a > 0 ? 1 : slope` (exact because the slope is
 //! required to be `≥ 0`), Sigmoid `a·(1 − a)`, Tanh `1 − a²`.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::vmath;
 
 /// An element-wise activation function.
 ///
@@ -57,7 +58,13 @@ impl Activation {
     pub fn apply(self, z: f32) -> f32 {
         match self {
             Activation::Identity => z,
-            Activation::Relu => z.max(0.0),
+            Activation::Relu => {
+                if z > 0.0 {
+                    z
+                } else {
+                    0.0
+                }
+            }
             Activation::LeakyRelu(s) => {
                 if z > 0.0 {
                     z
@@ -94,10 +101,39 @@ impl Activation {
         }
     }
 
-    /// Apply in place to every element.
+    /// Apply in place to every element (one vectorised loop per activation).
     pub fn forward_inplace(self, mut x: ArrayViewMut2<f32>) {
-        if self != Activation::Identity {
-            x.mapv_inplace(|z| self.apply(z));
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => x.mapv_inplace(|z| if z > 0.0 { z } else { 0.0 }),
+            Activation::LeakyRelu(s) => x.mapv_inplace(|z| if z > 0.0 { z } else { s * z }),
+            Activation::Sigmoid => match x.as_slice_memory_order_mut() {
+                Some(v) => vmath::sigmoid_inplace(v),
+                None => x.mapv_inplace(vmath::sigmoid),
+            },
+            Activation::Tanh => x.mapv_inplace(f32::tanh),
+        }
+    }
+
+    /// `x ← f(x + bias)`, the bias broadcast over the rows, in one pass.
+    ///
+    /// # Panics
+    /// When `bias.len() != x.ncols()` (a bug in the caller).
+    pub fn forward_bias_inplace(self, mut x: ArrayViewMut2<f32>, bias: ArrayView1<f32>) {
+        assert_eq!(bias.len(), x.ncols(), "bias length vs columns");
+        let act = match self {
+            Activation::Identity => vmath::Act::Identity,
+            Activation::Relu => vmath::Act::Relu,
+            Activation::LeakyRelu(s) => vmath::Act::LeakyRelu(s),
+            Activation::Sigmoid => vmath::Act::Sigmoid,
+            Activation::Tanh => vmath::Act::Tanh,
+        };
+        match (x.as_slice_mut(), bias.as_slice()) {
+            (Some(xs), Some(b)) => vmath::bias_act(xs, b, act),
+            _ => {
+                x += &bias;
+                self.forward_inplace(x);
+            }
         }
     }
 
@@ -106,10 +142,14 @@ impl Activation {
     /// # Panics
     /// When the shapes differ (a bug in the caller).
     pub fn backward_inplace(self, output: ArrayView2<f32>, mut grad: ArrayViewMut2<f32>) {
-        if self == Activation::Identity {
-            return;
+        let zip = Zip::from(&mut grad).and(&output);
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => zip.for_each(|g, &a| *g = if a > 0.0 { *g } else { 0.0 }),
+            Activation::LeakyRelu(s) => zip.for_each(|g, &a| *g = if a > 0.0 { *g } else { s * *g }),
+            Activation::Sigmoid => zip.for_each(|g, &a| *g *= a * (1.0 - a)),
+            Activation::Tanh => zip.for_each(|g, &a| *g *= 1.0 - a * a),
         }
-        Zip::from(&mut grad).and(&output).for_each(|g, &a| *g *= self.derivative_from_output(a));
     }
 
     /// The PyTorch module this corresponds to, for documentation and error messages.
@@ -124,15 +164,20 @@ impl Activation {
     }
 }
 
-/// The logistic function, stable for large `|z|`.
+/// The logistic function `1 / (1 + e⁻ᶻ)`, stable for any `z`: 1 above `z ≈ 17`, and below
+/// `z ≈ −87` a floor of about `6·10⁻³⁹` instead of underflowing to 0. The same function as
+/// [`Activation::Sigmoid`] applies to whole arrays.
+///
+/// # Example
+/// ```
+/// use shardmix::nn::sigmoid;
+/// assert_eq!(sigmoid(0.0), 0.5);
+/// assert_eq!(sigmoid(1000.0), 1.0);
+/// assert!(sigmoid(-1000.0) < 1e-38);
+/// ```
 #[inline]
 pub fn sigmoid(z: f32) -> f32 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
+    vmath::sigmoid(z)
 }
 
 #[cfg(test)]
@@ -158,6 +203,25 @@ mod tests {
     }
 
     #[test]
+    fn array_passes_match_the_scalar_functions() {
+        let z = Array2::from_shape_fn((7, 9), |(i, j)| (i as f32 - 3.0) * 1.7 + j as f32 * 0.31 - 1.2);
+        let g = Array2::from_shape_fn((7, 9), |(i, j)| (i * 9 + j) as f32 * 0.1 - 3.0);
+        for act in ALL {
+            let mut a = z.clone();
+            act.forward_inplace(a.view_mut());
+            assert_eq!(a, z.mapv(|v| act.apply(v)), "{act:?} forward");
+            let bias = ndarray::Array1::from_shape_fn(9, |j| j as f32 * 0.2 - 0.7);
+            let mut fused = z.clone();
+            act.forward_bias_inplace(fused.view_mut(), bias.view());
+            assert_eq!(fused, (&z + &bias).mapv(|v| act.apply(v)), "{act:?} forward with bias");
+            let mut gi = g.clone();
+            act.backward_inplace(a.view(), gi.view_mut());
+            let expected = ndarray::Zip::from(&g).and(&a).map_collect(|&g, &a| g * act.derivative_from_output(a));
+            assert_eq!(gi, expected, "{act:?} backward");
+        }
+    }
+
+    #[test]
     fn backward_inplace_multiplies_by_derivative() {
         let mut a = ndarray::array![[-1.0f32, 2.0]];
         Activation::Relu.forward_inplace(a.view_mut());
@@ -168,7 +232,7 @@ mod tests {
 
     #[test]
     fn sigmoid_is_stable() {
-        assert_eq!(sigmoid(-1000.0), 0.0);
+        assert!(sigmoid(-1000.0) >= 0.0 && sigmoid(-1000.0) < 1e-38);
         assert_eq!(sigmoid(1000.0), 1.0);
         assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
     }

@@ -12,23 +12,23 @@
 //!
 //! For a conditional model the generated rows carry the classes of the batch's real rows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ndarray::{concatenate, s, Array2, Axis};
+use ndarray::{s, Array2};
 
-use crate::batch::{Batch, Origin};
-use crate::error::{Error, ErrorKind, Result};
+use crate::batch::Batch;
+use crate::error::{Error, Result};
 use crate::nn::activation::Activation;
 use crate::nn::adam::{Adam, AdamConfig};
-use crate::nn::init::standard_normal;
-use crate::nn::input::{self, non_finite, prepare};
-use crate::nn::linear::Linear;
+use crate::nn::init::{fill_normal, randn};
+use crate::nn::input::{non_finite, Prepared};
 use crate::nn::loss::{bce_with_logits, Reduction};
-use crate::nn::mlp::Mlp;
-use crate::nn::sampler::{hcat, model_info, GanSampler, LatentDecoder};
+use crate::nn::meta::{output_activation, validate_common, Meta, EVAL_BASE, INIT_STREAM};
+use crate::nn::mlp::{cat_into, ensure_shape, Mlp};
+use crate::nn::par;
+use crate::nn::sampler::{hcat, GanSampler};
 use crate::nn::scale::{DataScale, Standardization};
-use crate::nn::vae::{validate_common, EVAL_BASE, INIT_STREAM};
-use crate::nn::weights::{self, Architecture, ModelKind, Module, Network, FORMAT_VERSION};
+use crate::nn::weights::{self, Architecture, ModelKind, Module, Network};
 use crate::rng::{self, purpose, StepRng};
 
 /// Hyper-parameters of a [`Gan`].
@@ -101,9 +101,7 @@ impl GanConfig {
     pub fn validate(&self) -> Result<()> {
         validate_common(
             "gan",
-            self.num_features,
-            self.num_classes,
-            self.latent_dim,
+            (self.num_features, self.num_classes, self.latent_dim),
             &[
                 ("gan.generator_hidden", &self.generator_hidden),
                 ("gan.discriminator_hidden", &self.discriminator_hidden),
@@ -149,12 +147,7 @@ pub struct GanLosses {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Gan {
-    num_features: usize,
-    num_classes: Option<usize>,
-    latent_dim: usize,
-    scale: DataScale,
-    standardization: Option<Standardization>,
-    feature_names: Option<Vec<String>>,
+    meta: Meta,
     generator: Mlp,
     discriminator: Mlp,
     adam_g: Adam,
@@ -162,25 +155,28 @@ pub struct Gan {
     label_noise: f32,
     seed: u64,
     steps: u64,
-    path: PathBuf,
+    scratch: Scratch,
 }
 
-fn randn(rng: &mut StepRng, rows: usize, cols: usize) -> Array2<f32> {
-    let mut z = Array2::zeros((rows, cols));
-    if let Some(s) = z.as_slice_mut() {
-        standard_normal(rng, s);
-    }
-    z
-}
-
-/// D's targets for `b` fake then `b` real rows: `1 + noise·U` then `0 + noise·U`.
-fn noisy_labels(rng: &mut StepRng, b: usize, noise: f32) -> Array2<f32> {
-    let mut labels = Array2::zeros((2 * b, 1));
+/// D's targets for `b` fake then `b` real rows: `1 + noise·U` then `0 + noise·U`, into
+/// `labels` (resized to `2b × 1`).
+fn noisy_labels(rng: &mut StepRng, b: usize, noise: f32, labels: &mut Array2<f32>) {
+    ensure_shape(labels, 2 * b, 1);
     for (i, v) in labels.iter_mut().enumerate() {
         let base = if i < b { 1.0 } else { 0.0 };
         *v = base + noise * rng::uniform(rng) as f32;
     }
-    labels
+}
+
+/// Buffers of a training step, kept between steps.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    z: Array2<f32>,
+    g_in: Array2<f32>,
+    fake: Array2<f32>,
+    d_in: Array2<f32>,
+    labels: Array2<f32>,
+    zeros: Array2<f32>,
 }
 
 impl Gan {
@@ -195,22 +191,15 @@ impl Gan {
         let mut g_sizes = vec![config.latent_dim + c];
         g_sizes.extend(&config.generator_hidden);
         g_sizes.push(config.num_features);
-        let out = match config.scale {
-            DataScale::Unit => Activation::Sigmoid,
-            DataScale::Real => Activation::Identity,
-        };
+        let out = output_activation(config.scale);
         let generator = Mlp::new(&g_sizes, config.generator_activation, out, &mut rng)?;
         let mut d_sizes = vec![config.num_features + c];
         d_sizes.extend(&config.discriminator_hidden);
         d_sizes.push(1);
         let discriminator = Mlp::new(&d_sizes, config.discriminator_activation, Activation::Identity, &mut rng)?;
+        let dims = (config.num_features, config.num_classes, config.latent_dim);
         Ok(Gan {
-            num_features: config.num_features,
-            num_classes: config.num_classes,
-            latent_dim: config.latent_dim,
-            scale: config.scale,
-            standardization: config.standardization,
-            feature_names: config.feature_names,
+            meta: Meta::new(ModelKind::Gan, dims, config.scale, config.standardization, config.feature_names),
             generator,
             discriminator,
             adam_g: Adam::new(config.generator_adam)?,
@@ -218,7 +207,7 @@ impl Gan {
             label_noise: config.label_noise,
             seed,
             steps: 0,
-            path: PathBuf::new(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -233,25 +222,12 @@ impl Gan {
         Self::from_file(arch, tensors)
     }
 
-    pub(crate) fn from_file(arch: Architecture, mut tensors: weights::Tensors) -> Result<Self> {
-        let path = tensors.path().to_path_buf();
-        let err = |m: String| -> Error { ErrorKind::Model { path: path.clone(), message: m }.into() };
-        if arch.kind != ModelKind::Gan {
-            return Err(err(format!("holds a {}, not a gan", arch.kind.as_str())));
-        }
-        let net = |name: &str| arch.network(name).ok_or_else(|| err(format!("network '{name}' is missing")));
-        let generator = tensors.mlp(net("generator")?)?;
-        let discriminator = tensors.mlp(net("discriminator")?)?;
-        tensors.finish()?;
-        let standardization = arch.standardization().map_err(err)?;
-        let defaults = GanConfig::new(arch.num_features);
+    pub(crate) fn from_file(arch: Architecture, tensors: weights::Tensors) -> Result<Self> {
+        let names = ["generator", "discriminator"];
+        let (meta, [generator, discriminator]) = Meta::from_file(ModelKind::Gan, arch, tensors, names)?;
+        let defaults = GanConfig::new(meta.num_features);
         Ok(Gan {
-            num_features: arch.num_features,
-            num_classes: arch.num_classes,
-            latent_dim: arch.latent_dim,
-            scale: arch.scale,
-            standardization,
-            feature_names: arch.feature_names,
+            meta,
             generator,
             discriminator,
             adam_g: Adam::new(defaults.generator_adam)?,
@@ -259,7 +235,7 @@ impl Gan {
             label_noise: defaults.label_noise,
             seed: 0,
             steps: 0,
-            path,
+            scratch: Scratch::default(),
         })
     }
 
@@ -284,22 +260,27 @@ impl Gan {
 
     /// Features per row.
     pub fn num_features(&self) -> usize {
-        self.num_features
+        self.meta.num_features
     }
 
     /// Classes conditioned on.
     pub fn num_classes(&self) -> Option<usize> {
-        self.num_classes
+        self.meta.num_classes
     }
 
     /// Latent size.
     pub fn latent_dim(&self) -> usize {
-        self.latent_dim
+        self.meta.latent_dim
     }
 
     /// Training steps taken.
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// The most multiply-adds per row of any one layer of G or D.
+    fn max_layer_macs(&self) -> usize {
+        self.generator.max_layer_macs().max(self.discriminator.max_layer_macs())
     }
 
     /// The generator network.
@@ -320,33 +301,36 @@ impl Gan {
     /// non-finite loss, naming the step (a non-finite D loss leaves both networks unchanged;
     /// a non-finite G loss leaves G unchanged).
     pub fn train_step(&mut self, batch: &Batch) -> Result<GanLosses> {
-        input::check_features("gan", batch, self.num_features)?;
-        if self.scale == DataScale::Real && self.standardization.is_none() {
-            self.standardization = Some(Standardization::fit(batch.features.view())?);
-        }
-        let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = self.meta.prepare_train(batch)?;
+        // D sees 2B rows.
+        par::in_pool(2 * p.x.nrows(), self.max_layer_macs(), || self.step_on(&p))
+    }
+
+    /// The discriminator step then the generator step on a prepared batch.
+    fn step_on(&mut self, p: &Prepared) -> Result<GanLosses> {
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
         let b = p.x.nrows();
-        let f = self.num_features;
+        let f = self.meta.num_features;
         let cond = p.cond.as_ref().map(|c| c.view());
+        let s = &mut self.scratch;
 
-        // Discriminator step on concat(generated, real).
-        let z = randn(&mut rng, b, self.latent_dim);
-        let generated = self.generator.forward(hcat(z.view(), cond).view());
-        let combined = concatenate(Axis(0), &[generated.view(), p.x.view()])
-            .map_err(|e| input::model_error(format!("gan: {e}")))?;
-        let d_in = match &p.cond {
-            None => combined,
-            Some(c) => {
-                let cc =
-                    concatenate(Axis(0), &[c.view(), c.view()]).map_err(|e| input::model_error(format!("gan: {e}")))?;
-                hcat(combined.view(), Some(cc.view()))
-            }
-        };
-        let labels = noisy_labels(&mut rng, b, self.label_noise);
-        let logits = self.discriminator.forward_train(d_in.view());
-        let d = bce_with_logits(logits.view(), labels.view(), Reduction::Mean)?;
+        // Discriminator step on concat(generated, real) (⊕ the classes, twice).
+        ensure_shape(&mut s.z, b, self.meta.latent_dim);
+        fill_normal(&mut rng, &mut s.z);
+        ensure_shape(&mut s.fake, b, f);
+        cat_into(&mut s.g_in, s.z.view(), cond);
+        self.generator.forward_into(s.g_in.view(), s.fake.view_mut());
+        ensure_shape(&mut s.d_in, 2 * b, self.discriminator.inputs());
+        s.d_in.slice_mut(s![..b, ..f]).assign(&s.fake);
+        s.d_in.slice_mut(s![b.., ..f]).assign(&p.x);
+        if let Some(c) = cond {
+            s.d_in.slice_mut(s![..b, f..]).assign(&c);
+            s.d_in.slice_mut(s![b.., f..]).assign(&c);
+        }
+        noisy_labels(&mut rng, b, self.label_noise, &mut s.labels);
+        let logits = self.discriminator.forward_train(s.d_in.view());
+        let d = bce_with_logits(logits.view(), s.labels.view(), Reduction::Mean)?;
         if !d.loss.is_finite() {
             return Err(non_finite("GAN", step, format!("discriminator loss {}", d.loss)));
         }
@@ -354,19 +338,18 @@ impl Gan {
         self.adam_d.step(self.discriminator.params());
 
         // Generator step through D with the "misleading" label 0 (real).
-        let z = randn(&mut rng, b, self.latent_dim);
-        let generated = self.generator.forward_train(hcat(z.view(), cond).view());
-        let d_in = hcat(generated.view(), cond);
-        let logits = self.discriminator.forward_train(d_in.view());
-        let g = bce_with_logits(logits.view(), Array2::zeros((b, 1)).view(), Reduction::Mean)?;
+        fill_normal(&mut rng, &mut s.z);
+        let generated = self.generator.forward_train_cat(s.z.view(), cond);
+        let logits = self.discriminator.forward_train_cat(generated.view(), cond);
+        ensure_shape(&mut s.zeros, b, 1);
+        let g = bce_with_logits(logits.view(), s.zeros.view(), Reduction::Mean)?;
         if !g.loss.is_finite() {
             return Err(non_finite("GAN", step, format!("generator loss {}", g.loss)));
         }
         let Some(g_d_in) = self.discriminator.backward(g.grad.view(), false, true) else {
             unreachable!("input gradient was requested")
         };
-        let g_gen = g_d_in.slice(s![.., ..f]).to_owned();
-        self.generator.backward(g_gen.view(), true, false);
+        self.generator.backward(g_d_in.slice(s![.., ..f]), true, false);
         self.adam_g.step(self.generator.params());
         self.steps += 1;
         Ok(GanLosses { d_loss: d.loss, g_loss: g.loss })
@@ -379,14 +362,15 @@ impl Gan {
     /// As [`train_step`](Gan::train_step); a model error for a `real` model without
     /// standardisation.
     pub fn eval_loss(&self, batch: &Batch) -> Result<GanLosses> {
-        if self.scale == DataScale::Real && self.standardization.is_none() {
-            return Err(input::model_error("gan: no standardisation yet (train a step first)".into()));
-        }
-        let p = prepare("gan", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
-        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | batch.step);
+        let p = self.meta.prepare_eval(batch)?;
+        par::in_pool(p.x.nrows(), self.max_layer_macs(), || self.eval_on(&p, batch.step))
+    }
+
+    fn eval_on(&self, p: &Prepared, step: u64) -> Result<GanLosses> {
+        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | step);
         let b = p.x.nrows();
         let cond = p.cond.as_ref().map(|c| c.view());
-        let generated = self.generator.forward(hcat(randn(&mut rng, b, self.latent_dim).view(), cond).view());
+        let generated = self.generator.forward(hcat(randn(&mut rng, b, self.meta.latent_dim).view(), cond).view());
         let fake = self.discriminator.forward(hcat(generated.view(), cond).view());
         let real = self.discriminator.forward(hcat(p.x.view(), cond).view());
         let ones = Array2::ones((b, 1));
@@ -399,25 +383,10 @@ impl Gan {
 
     /// The file's architecture description.
     pub fn architecture(&self) -> Architecture {
-        let (mean, std) = match &self.standardization {
-            Some(s) => (Some(s.mean().to_vec()), Some(s.std().to_vec())),
-            None => (None, None),
-        };
-        Architecture {
-            version: FORMAT_VERSION,
-            kind: ModelKind::Gan,
-            num_features: self.num_features,
-            num_classes: self.num_classes,
-            latent_dim: self.latent_dim,
-            scale: self.scale,
-            mean,
-            std,
-            feature_names: self.feature_names.clone(),
-            networks: vec![
-                Network::of("generator", Module::Sequential, &self.generator),
-                Network::of("discriminator", Module::Sequential, &self.discriminator),
-            ],
-        }
+        self.meta.architecture(vec![
+            Network::of("generator", Module::Sequential, &self.generator),
+            Network::of("discriminator", Module::Sequential, &self.discriminator),
+        ])
     }
 
     /// Save G and D with the architecture to `path` (temporary file, then rename).
@@ -430,20 +399,8 @@ impl Gan {
 
     /// An inference snapshot of the generator, to share across threads.
     pub fn sampler(&self) -> GanSampler {
-        let net = Mlp::from_layers(
-            self.generator.layers().iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
-            self.generator.activations().to_vec(),
-        )
-        .unwrap_or_else(|_| self.generator.clone());
-        GanSampler::from_parts(
-            model_info(&self.path, Origin::Gan, self.num_features, self.num_classes, self.feature_names.clone()),
-            LatentDecoder {
-                net,
-                latent_dim: self.latent_dim,
-                num_classes: self.num_classes,
-                standardization: self.standardization.clone(),
-            },
-        )
+        let (info, generator) = self.meta.sampler_parts(&self.generator);
+        GanSampler::from_parts(info, generator)
     }
 }
 
@@ -451,6 +408,7 @@ impl Gan {
 mod tests {
     use super::*;
     use crate::nn::loss::bce_with_logits;
+    use crate::ErrorKind;
 
     fn batch(rows: usize, f: usize) -> Batch {
         let x = Array2::from_shape_fn((rows, f), |(i, j)| ((i + 2 * j) % 5) as f32 / 4.0);
@@ -521,7 +479,8 @@ mod tests {
 
     #[test]
     fn noisy_fake_labels_stay_above_one() {
-        let labels = noisy_labels(&mut rng::derive(9, purpose::MODEL, 0), 200, 0.05);
+        let mut labels = Array2::zeros((0, 0));
+        noisy_labels(&mut rng::derive(9, purpose::MODEL, 0), 200, 0.05, &mut labels);
         let (fake, real) = labels.as_slice().unwrap().split_at(200);
         assert!(fake.iter().all(|&v| (1.0..1.05).contains(&v)));
         assert!(real.iter().all(|&v| (0.0..0.05).contains(&v)));

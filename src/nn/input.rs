@@ -2,18 +2,25 @@
 
 use std::path::PathBuf;
 
-use ndarray::Array2;
+use ndarray::{Array2, CowArray, Ix2};
 
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind, Result};
 use crate::nn::scale::{DataScale, Standardization};
 
-/// A batch as a model sees it.
-pub(crate) struct Prepared {
+/// A batch as a model sees it: borrowed from the batch when it is already in standard
+/// layout and needs no standardisation.
+pub(crate) struct Prepared<'a> {
     /// Features, standardised for [`DataScale::Real`].
-    pub(crate) x: Array2<f32>,
+    pub(crate) x: CowArray<'a, f32, Ix2>,
     /// The class conditioning (the batch's targets), for conditional models.
-    pub(crate) cond: Option<Array2<f32>>,
+    pub(crate) cond: Option<CowArray<'a, f32, Ix2>>,
+}
+
+/// Whether every value satisfies `ok`: a branch-free pass that vectorises (the index of a
+/// failing value is searched for only when there is one).
+fn all(a: &Array2<f32>, ok: impl Fn(f32) -> bool) -> bool {
+    a.fold(true, |acc, &v| acc & ok(v))
 }
 
 /// Check that `batch` has `num_features` columns and at least one row.
@@ -32,25 +39,29 @@ pub(crate) fn check_features(model: &str, batch: &Batch, num_features: usize) ->
 }
 
 /// Check `batch` against the model and build its inputs.
-pub(crate) fn prepare(
+pub(crate) fn prepare<'a>(
     model: &str,
-    batch: &Batch,
+    batch: &'a Batch,
     num_features: usize,
     num_classes: Option<usize>,
     scale: DataScale,
     standardization: Option<&Standardization>,
-) -> Result<Prepared> {
+) -> Result<Prepared<'a>> {
     check_features(model, batch, num_features)?;
     let step = batch.step;
-    if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    let finite = |v: f32| v.is_finite();
+    let unit = |v: f32| (0.0..=1.0).contains(&v);
+    let fast_ok = if scale == DataScale::Unit { all(&batch.features, unit) } else { all(&batch.features, finite) };
+    if fast_ok {
+    } else if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(model_error(format!(
             "{model}: batch of step {step}, row {}, feature {}: value {v} is not finite",
             idx / num_features,
             idx % num_features
         )));
     }
-    if scale == DataScale::Unit {
-        if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+    if scale == DataScale::Unit && !fast_ok {
+        if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !unit(**v)) {
             return Err(model_error(format!(
                 "{model}: batch of step {step}, row {}, feature {}: value {v} is outside [0, 1] \
                  (a model with scale `unit` needs data in [0, 1]; use scale `real` for other data)",
@@ -76,16 +87,20 @@ pub(crate) fn prepare(
                     format!("{} columns", t.ncols()),
                 ));
             }
-            if t.iter().any(|v| !v.is_finite()) {
+            if !all(t, finite) {
                 return Err(model_error(format!("{model}: batch of step {step}: a target value is not finite")));
             }
-            Some(t.as_standard_layout().into_owned())
+            Some(t.as_standard_layout())
         }
     };
-    let mut x = batch.features.as_standard_layout().into_owned();
-    if let Some(s) = standardization {
-        s.apply(x.view_mut());
-    }
+    let x = match standardization {
+        None => batch.features.as_standard_layout(),
+        Some(s) => {
+            let mut x = batch.features.as_standard_layout().into_owned();
+            s.apply(x.view_mut());
+            CowArray::from(x)
+        }
+    };
     Ok(Prepared { x, cond })
 }
 

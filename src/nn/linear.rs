@@ -1,10 +1,11 @@
 //! [`Linear`]: a fully connected layer in PyTorch's layout.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
+use crate::nn::activation::Activation;
 use crate::nn::adam::Param;
 use crate::nn::init::Init;
+use crate::nn::par;
 use crate::rng::StepRng;
 
 /// A fully connected layer `y = x·Wᵀ + b` on a batch `x` (rows × `in`).
@@ -90,9 +91,15 @@ impl Linear {
     }
 
     /// `x·Wᵀ + b` into `out` (rows × `out`), overwriting it.
-    pub fn forward_into(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
-        general_mat_mul(1.0, &x, &self.weight.t(), 0.0, &mut out);
-        out += &self.bias;
+    pub fn forward_into(&self, x: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+        self.forward_act_into(x, Activation::Identity, out);
+    }
+
+    /// `act(x·Wᵀ + b)` into `out` (rows × `out`), overwriting it; the bias and the activation
+    /// are one pass over `out`.
+    pub fn forward_act_into(&self, x: ArrayView2<f32>, act: Activation, mut out: ArrayViewMut2<f32>) {
+        par::gemm(1.0, x, self.weight.t(), 0.0, out.view_mut());
+        act.forward_bias_inplace(out, self.bias.view());
     }
 
     /// Given the layer's input `x` and ∂L/∂y, store ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g
@@ -105,14 +112,14 @@ impl Linear {
         grad_input: Option<ArrayViewMut2<f32>>,
     ) {
         if params {
-            general_mat_mul(1.0, &grad_out.t(), &x, 0.0, &mut self.grad_weight);
+            par::gemm(1.0, grad_out.t(), x, 0.0, self.grad_weight.view_mut());
             self.grad_bias.fill(0.0);
             for row in grad_out.rows() {
                 self.grad_bias += &row;
             }
         }
-        if let Some(mut gi) = grad_input {
-            general_mat_mul(1.0, &grad_out, &self.weight, 0.0, &mut gi);
+        if let Some(gi) = grad_input {
+            par::gemm(1.0, grad_out, self.weight.view(), 0.0, gi);
         }
     }
 
@@ -125,13 +132,8 @@ impl Linear {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::init::test_matrix;
     use crate::rng;
-
-    fn rand_array(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        let mut v = vec![0.0f32; rows * cols];
-        crate::nn::init::standard_normal(&mut rng::derive(seed, 9, 9), &mut v);
-        Array2::from_shape_vec((rows, cols), v).unwrap()
-    }
 
     /// L = Σ y ⊙ R for a fixed random R, so ∂L/∂y = R.
     fn objective(layer: &Linear, x: &Array2<f32>, r: &Array2<f32>) -> f64 {
@@ -143,8 +145,8 @@ mod tests {
     fn gradients_match_finite_differences() {
         let mut layer = Linear::new(5, 3, Init::XavierUniform, &mut rng::derive(1, 0, 0));
         layer.bias = ndarray::array![0.1f32, -0.2, 0.3];
-        let x = rand_array(4, 5, 2);
-        let r = rand_array(4, 3, 3);
+        let x = test_matrix(4, 5, 2);
+        let r = test_matrix(4, 3, 3);
         let mut gx = Array2::zeros((4, 5));
         layer.backward(x.view(), r.view(), true, Some(gx.view_mut()));
         let h = 1e-2f32;

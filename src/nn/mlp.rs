@@ -1,13 +1,14 @@
 //! [`Mlp`]: a stack of [`Linear`] layers, each followed by an [`Activation`], with the
 //! activations of the last training forward pass cached for backward.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::error::{Error, Result};
 use crate::nn::activation::Activation;
 use crate::nn::adam::Param;
 use crate::nn::init::Init;
 use crate::nn::linear::Linear;
+use crate::nn::par;
 use crate::rng::StepRng;
 
 /// A multi-layer perceptron: `Linear → act → Linear → act → …`.
@@ -38,6 +39,12 @@ pub struct Mlp {
     /// `grads[i]`: ∂L/∂(pre-activation of layer i) for i ≥ 1 buffers, `grads[0]` ∂L/∂input.
     grads: Vec<Array2<f32>>,
 }
+
+/// Inference runs blocks of rows whose widest hidden activation holds about this many
+/// floats (128 KiB: within a core's L2 cache).
+const FORWARD_BLOCK_FLOATS: usize = 32 * 1024;
+/// The smallest block of rows.
+const ROW_BLOCK_MIN: usize = 64;
 
 /// The weight initialisation suited to the activation that follows a layer.
 pub(crate) fn init_for(act: Activation) -> Init {
@@ -128,6 +135,17 @@ impl Mlp {
         })
     }
 
+    /// A copy of the layers and activations without the training caches (an inference
+    /// snapshot).
+    pub fn snapshot(&self) -> Mlp {
+        Mlp {
+            layers: self.layers.iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
+            activations: self.activations.clone(),
+            cache: vec![Array2::zeros((0, 0)); self.layers.len() + 1],
+            grads: vec![Array2::zeros((0, 0)); self.layers.len() + 1],
+        }
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.layers[0].inputs()
@@ -159,21 +177,84 @@ impl Mlp {
         &self.activations
     }
 
-    /// Inference forward pass (no caching).
+    /// Inference forward pass (no caching). Large batches are split by rows across rayon's
+    /// threads (see [`par`](super::par)); the result does not depend on the thread count.
     ///
     /// # Panics
     /// When `x.ncols() != self.inputs()` (callers check shapes and return errors first).
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        let mut cur: Option<Array2<f32>> = None;
-        for (layer, &act) in self.layers.iter().zip(&self.activations) {
-            let mut y = match &cur {
-                None => layer.forward(x),
-                Some(c) => layer.forward(c.view()),
-            };
-            act.forward_inplace(y.view_mut());
-            cur = Some(y);
+        let mut out = Array2::zeros((x.nrows(), self.outputs()));
+        self.forward_into(x, out.view_mut());
+        out
+    }
+
+    /// [`forward`](Mlp::forward) into `out` (`rows × outputs`).
+    ///
+    /// # Panics
+    /// When the shapes do not fit the network.
+    pub(crate) fn forward_into(&self, x: ArrayView2<f32>, out: ArrayViewMut2<f32>) {
+        self.forward_rows(x, out);
+    }
+
+    /// Multiply-adds of one row's forward pass.
+    pub(crate) fn macs_per_row(&self) -> usize {
+        self.layers.iter().map(|l| l.inputs() * l.outputs()).sum()
+    }
+
+    /// The most multiply-adds per row of one layer.
+    pub(crate) fn max_layer_macs(&self) -> usize {
+        self.layers.iter().map(|l| l.inputs() * l.outputs()).max().unwrap_or(0)
+    }
+
+    fn forward_rows(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
+        if let Some(mid) = par::split_rows(x.nrows(), self.macs_per_row()) {
+            let (x0, x1) = x.split_at(Axis(0), mid);
+            let (o0, o1) = out.view_mut().split_at(Axis(0), mid);
+            rayon::join(|| self.forward_rows(x0, o0), || self.forward_rows(x1, o1));
+            return;
         }
-        cur.unwrap_or_else(|| x.to_owned())
+        // Blocks of rows through the whole network keep the hidden activations in cache and
+        // their buffers reused; rows are independent, so the result is the same.
+        let widest = self.layers.iter().map(Linear::outputs).max().unwrap_or(0);
+        let block = (FORWARD_BLOCK_FLOATS / widest.max(1)).clamp(ROW_BLOCK_MIN, x.nrows().max(ROW_BLOCK_MIN));
+        let mut bufs = [Vec::new(), Vec::new()];
+        let mut start = 0;
+        while start < x.nrows() {
+            let end = (start + block).min(x.nrows());
+            let xb = x.slice(s![start..end, ..]);
+            self.forward_block(xb, out.slice_mut(s![start..end, ..]), &mut bufs);
+            start = end;
+        }
+    }
+
+    /// One block's pass, the hidden activations in the two ping-pong buffers `bufs`.
+    fn forward_block(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>, bufs: &mut [Vec<f32>; 2]) {
+        let (n, rows) = (self.layers.len(), x.nrows());
+        let mut src: Option<usize> = None;
+        for (i, (layer, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
+            if i + 1 == n {
+                let input = match src {
+                    None => x,
+                    Some(k) => ArrayView2::from_shape((rows, layer.inputs()), &bufs[k][..rows * layer.inputs()])
+                        .unwrap_or_else(|_| unreachable!("buffer sized for the layer")),
+                };
+                layer.forward_act_into(input, act, out.view_mut());
+                return;
+            }
+            let dst = src.map_or(0, |k| 1 - k);
+            let (a, b) = bufs.split_at_mut(1);
+            let (src_buf, dst_buf) = if dst == 0 { (&b[0], &mut a[0]) } else { (&a[0], &mut b[0]) };
+            dst_buf.resize(rows * layer.outputs(), 0.0);
+            let input = match src {
+                None => x,
+                Some(_) => ArrayView2::from_shape((rows, layer.inputs()), &src_buf[..rows * layer.inputs()])
+                    .unwrap_or_else(|_| unreachable!("buffer sized for the layer")),
+            };
+            let y = ArrayViewMut2::from_shape((rows, layer.outputs()), &mut dst_buf[..rows * layer.outputs()])
+                .unwrap_or_else(|_| unreachable!("buffer sized for the layer"));
+            layer.forward_act_into(input, act, y);
+            src = Some(dst);
+        }
     }
 
     /// Training forward pass: caches the input and every layer's output (reusing buffers
@@ -182,15 +263,23 @@ impl Mlp {
     /// # Panics
     /// When `x.ncols() != self.inputs()`.
     pub fn forward_train(&mut self, x: ArrayView2<f32>) -> &Array2<f32> {
+        self.forward_train_cat(x, None)
+    }
+
+    /// [`forward_train`](Mlp::forward_train) on the columns of `x` followed by those of
+    /// `cond` (e.g. features ⊕ one-hot class), written straight into the input cache.
+    ///
+    /// # Panics
+    /// When the row counts differ or the widths do not add up to `self.inputs()`.
+    pub fn forward_train_cat(&mut self, x: ArrayView2<f32>, cond: Option<ArrayView2<f32>>) -> &Array2<f32> {
+        assert_eq!(x.ncols() + cond.map_or(0, |c| c.ncols()), self.inputs(), "input width vs network input");
+        cat_into(&mut self.cache[0], x, cond);
         let rows = x.nrows();
-        ensure_shape(&mut self.cache[0], rows, x.ncols());
-        self.cache[0].assign(&x);
         for (i, (layer, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
             let (before, after) = self.cache.split_at_mut(i + 1);
             let out = &mut after[0];
             ensure_shape(out, rows, layer.outputs());
-            layer.forward_into(before[i].view(), out.view_mut());
-            act.forward_inplace(out.view_mut());
+            layer.forward_act_into(before[i].view(), act, out.view_mut());
         }
         &self.cache[self.layers.len()]
     }
@@ -240,23 +329,39 @@ impl Mlp {
     }
 }
 
-fn ensure_shape(buf: &mut Array2<f32>, rows: usize, cols: usize) {
-    if buf.dim() != (rows, cols) {
-        *buf = Array2::zeros((rows, cols));
+/// Write the columns of `x` followed by those of `cond` into `buf` (resized as needed).
+///
+/// # Panics
+/// When the row counts differ.
+pub(crate) fn cat_into(buf: &mut Array2<f32>, x: ArrayView2<f32>, cond: Option<ArrayView2<f32>>) {
+    let fx = x.ncols();
+    ensure_shape(buf, x.nrows(), fx + cond.map_or(0, |c| c.ncols()));
+    buf.slice_mut(s![.., ..fx]).assign(&x);
+    if let Some(c) = cond {
+        assert_eq!(c.nrows(), x.nrows(), "conditioning rows vs input rows");
+        buf.slice_mut(s![.., fx..]).assign(&c);
     }
+}
+
+/// Make `buf` a `rows × cols` array (zero-filled when its shape changes), keeping its
+/// allocation when large enough: a GAN's discriminator alternates between `2B` and `B`
+/// rows every step, which would otherwise free and re-map its buffers each time.
+pub(crate) fn ensure_shape(buf: &mut Array2<f32>, rows: usize, cols: usize) {
+    if buf.dim() == (rows, cols) {
+        return;
+    }
+    // Buffers are only ever made here or by `zeros`: standard layout from offset 0.
+    let (mut v, _) = std::mem::take(buf).into_raw_vec_and_offset();
+    v.clear();
+    v.resize(rows * cols, 0.0);
+    *buf = Array2::from_shape_vec((rows, cols), v).unwrap_or_else(|_| Array2::zeros((rows, cols)));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::init::standard_normal;
+    use crate::nn::init::test_matrix;
     use crate::rng;
-
-    fn randn(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        let mut v = vec![0.0f32; rows * cols];
-        standard_normal(&mut rng::derive(seed, 1, 1), &mut v);
-        Array2::from_shape_vec((rows, cols), v).unwrap()
-    }
 
     fn objective(m: &Mlp, x: &Array2<f32>, r: &Array2<f32>) -> f64 {
         let y = m.forward(x.view());
@@ -265,8 +370,8 @@ mod tests {
 
     fn grad_check(hidden: Activation, output: Activation) {
         let mut m = Mlp::new(&[3, 6, 5, 2], hidden, output, &mut rng::derive(5, 0, 0)).unwrap();
-        let x = randn(4, 3, 11);
-        let r = randn(4, 2, 12);
+        let x = test_matrix(4, 3, 11);
+        let r = test_matrix(4, 2, 12);
         let y = m.forward_train(x.view()).clone();
         assert_eq!(y, m.forward(x.view()), "training and inference passes agree");
         let gx = m.backward(r.view(), true, true).unwrap().clone();
@@ -324,6 +429,17 @@ mod tests {
     }
 
     #[test]
+    fn inference_in_row_blocks_equals_the_training_pass() {
+        // 700 rows of a 300-wide hidden layer: blocks of 109 rows, the last one short.
+        let mut m =
+            Mlp::new(&[5, 300, 40, 3], Activation::Relu, Activation::Sigmoid, &mut rng::derive(2, 0, 0)).unwrap();
+        let x = test_matrix(700, 5, 4);
+        let inference = m.forward(x.view());
+        assert_eq!(&inference, m.forward_train(x.view()));
+        assert_eq!(m.forward(x.slice(ndarray::s![690.., ..])), inference.slice(ndarray::s![690.., ..]));
+    }
+
+    #[test]
     fn rejects_bad_sizes() {
         let mut r = rng::derive(0, 0, 0);
         assert!(Mlp::new(&[3], Activation::Relu, Activation::Identity, &mut r).is_err());
@@ -334,8 +450,8 @@ mod tests {
     #[test]
     fn buffers_follow_batch_size() {
         let mut m = Mlp::new(&[2, 3, 1], Activation::Relu, Activation::Identity, &mut rng::derive(0, 0, 0)).unwrap();
-        let a = m.forward_train(randn(5, 2, 1).view()).dim();
-        let b = m.forward_train(randn(2, 2, 1).view()).dim();
+        let a = m.forward_train(test_matrix(5, 2, 1).view()).dim();
+        let b = m.forward_train(test_matrix(2, 2, 1).view()).dim();
         assert_eq!((a, b), ((5, 1), (2, 1)));
         let g = m.backward(Array2::ones((2, 1)).view(), true, true).unwrap();
         assert_eq!(g.dim(), (2, 2));

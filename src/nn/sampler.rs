@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use ndarray::{concatenate, Array2, ArrayView2, Axis};
 
-use crate::batch::Origin;
 use crate::error::{Error, ErrorKind, Result};
-use crate::nn::init::standard_normal;
+use crate::nn::init::randn;
 use crate::nn::mlp::Mlp;
+use crate::nn::par;
 use crate::nn::scale::Standardization;
 use crate::nn::weights::{self, ModelKind};
 use crate::rng::StepRng;
@@ -85,12 +85,15 @@ impl LatentDecoder {
             }
             (None, None) => None,
         };
-        let input = hcat(z, cond.as_ref().map(|c| c.view()));
-        let mut out = self.net.forward(input.view());
-        if let Some(s) = &self.standardization {
-            s.invert(out.view_mut());
-        }
-        Ok(out)
+        let input = cond.as_ref().map(|c| hcat(z, Some(c.view())));
+        let input = input.as_ref().map_or(z, |i| i.view());
+        Ok(par::in_pool(input.nrows(), self.net.macs_per_row(), || {
+            let mut out = self.net.forward(input);
+            if let Some(s) = &self.standardization {
+                s.invert(out.view_mut());
+            }
+            out
+        }))
     }
 
     fn generate(
@@ -100,10 +103,7 @@ impl LatentDecoder {
         count: usize,
         rng: &mut StepRng,
     ) -> Result<Array2<f32>> {
-        let mut z = Array2::zeros((count, self.latent_dim));
-        if let Some(s) = z.as_slice_mut() {
-            standard_normal(rng, s);
-        }
+        let z = randn(rng, count, self.latent_dim);
         self.decode(context, z.view(), classes)
     }
 }
@@ -186,17 +186,6 @@ impl GanSampler {
         let gan = crate::nn::gan::Gan::from_file(arch, tensors)?;
         Ok(gan.sampler())
     }
-}
-
-/// Build the [`ModelInfo`] of a model.
-pub(crate) fn model_info(
-    path: &Path,
-    origin: Origin,
-    num_features: usize,
-    num_classes: Option<usize>,
-    feature_names: Option<Vec<String>>,
-) -> ModelInfo {
-    ModelInfo { path: path.to_path_buf(), origin, num_features, num_classes, feature_names }
 }
 
 /// Load a VAE or GAN file as a shareable [`Generator`], choosing by the kind in its metadata.

@@ -10,28 +10,26 @@
 //! data ([`DataScale::Real`]) the features are standardised and the reconstruction term is
 //! `mean_rows Σ_features ½(x − x̂)²` (a unit-variance Gaussian) with a linear decoder output.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ndarray::{s, Array2, Zip};
+use ndarray::{s, Array2, ArrayView2, Zip};
 
-use crate::batch::{Batch, Origin};
-use crate::error::{Error, ErrorKind, Result};
+use crate::batch::Batch;
+use crate::error::Result;
 use crate::nn::activation::Activation;
 use crate::nn::adam::{Adam, AdamConfig};
-use crate::nn::init::standard_normal;
-use crate::nn::input::{self, non_finite, prepare};
+use crate::nn::init::{fill_normal, randn};
+use crate::nn::input::{non_finite, Prepared};
 use crate::nn::linear::Linear;
 use crate::nn::loss::{bce, gaussian_kl, mse, LossGrad, Reduction, BCE_EPS};
-use crate::nn::mlp::{init_for, Mlp};
-use crate::nn::sampler::{hcat, model_info, LatentDecoder, VaeSampler};
+use crate::nn::meta::{output_activation, validate_common, Meta, EVAL_BASE, INIT_STREAM};
+use crate::nn::mlp::{ensure_shape, init_for, Mlp};
+use crate::nn::par;
+use crate::nn::sampler::{hcat, VaeSampler};
 use crate::nn::scale::{DataScale, Standardization};
-use crate::nn::weights::{self, Architecture, ModelKind, Module, Network, FORMAT_VERSION};
+use crate::nn::vmath;
+use crate::nn::weights::{self, Architecture, ModelKind, Module, Network};
 use crate::rng::{self, purpose, StepRng};
-
-/// Stream of the model rng used for weight initialisation.
-pub(crate) const INIT_STREAM: u64 = u64::MAX;
-/// Streams `EVAL_BASE | step` serve evaluation.
-pub(crate) const EVAL_BASE: u64 = 1 << 63;
 
 /// Hyper-parameters of a [`Vae`].
 ///
@@ -89,9 +87,7 @@ impl VaeConfig {
     pub fn validate(&self) -> Result<()> {
         validate_common(
             "vae",
-            self.num_features,
-            self.num_classes,
-            self.latent_dim,
+            (self.num_features, self.num_classes, self.latent_dim),
             &[("vae.hidden", &self.hidden)],
             &[("vae.activation", self.activation)],
             self.scale,
@@ -102,66 +98,8 @@ impl VaeConfig {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn validate_common(
-    model: &str,
-    num_features: usize,
-    num_classes: Option<usize>,
-    latent_dim: usize,
-    hidden: &[(&str, &[usize])],
-    activations: &[(&str, Activation)],
-    scale: DataScale,
-    standardization: Option<&Standardization>,
-    feature_names: Option<&[String]>,
-) -> Result<()> {
-    if num_features == 0 {
-        return Err(Error::config(format!("{model}.num_features"), "must be at least 1"));
-    }
-    if num_classes == Some(0) {
-        return Err(Error::config(
-            format!("{model}.num_classes"),
-            "must be at least 1 (use None for an unconditional model)",
-        ));
-    }
-    if latent_dim == 0 {
-        return Err(Error::config(format!("{model}.latent_dim"), "must be at least 1"));
-    }
-    for (name, sizes) in hidden {
-        if sizes.is_empty() {
-            return Err(Error::config(*name, "needs at least one hidden layer"));
-        }
-        if let Some(i) = sizes.iter().position(|&s| s == 0) {
-            return Err(Error::config(format!("{name}[{i}]"), "must be at least 1"));
-        }
-    }
-    for (name, act) in activations {
-        act.validate(name)?;
-    }
-    match (scale, standardization) {
-        (DataScale::Unit, Some(_)) => {
-            return Err(Error::config(format!("{model}.standardization"), "only applies to scale `real`"));
-        }
-        (DataScale::Real, Some(s)) if s.len() != num_features => {
-            return Err(Error::config(
-                format!("{model}.standardization"),
-                format!("has {} features, the model {num_features}", s.len()),
-            ));
-        }
-        _ => {}
-    }
-    if let Some(names) = feature_names {
-        if names.len() != num_features {
-            return Err(Error::config(
-                format!("{model}.feature_names"),
-                format!("{} names for {num_features} features", names.len()),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The reconstruction term and its gradient: BCE for `unit` data, `½·Σ(x − x̂)²` for `real`.
-fn reconstruction(scale: DataScale, recon: &Array2<f32>, x: &Array2<f32>) -> Result<LossGrad> {
+fn reconstruction(scale: DataScale, recon: &Array2<f32>, x: ArrayView2<f32>) -> Result<LossGrad> {
     Ok(match scale {
         DataScale::Unit => bce(recon.view(), x.view(), BCE_EPS, Reduction::RowSum)?,
         DataScale::Real => {
@@ -202,12 +140,7 @@ pub struct VaeLosses {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Vae {
-    num_features: usize,
-    num_classes: Option<usize>,
-    latent_dim: usize,
-    scale: DataScale,
-    standardization: Option<Standardization>,
-    feature_names: Option<Vec<String>>,
+    meta: Meta,
     encoder: Mlp,
     fc_mu: Linear,
     fc_logvar: Linear,
@@ -215,7 +148,20 @@ pub struct Vae {
     adam: Adam,
     seed: u64,
     steps: u64,
-    path: PathBuf,
+    scratch: Scratch,
+}
+
+/// Buffers of a training step, kept between steps (reallocated only when the batch size
+/// changes).
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    mu: Array2<f32>,
+    logvar: Array2<f32>,
+    eps: Array2<f32>,
+    sd: Array2<f32>,
+    z: Array2<f32>,
+    g_h: Array2<f32>,
+    g_h2: Array2<f32>,
 }
 
 impl Vae {
@@ -237,18 +183,11 @@ impl Vae {
         let mut dec_sizes = vec![config.latent_dim + c];
         dec_sizes.extend(config.hidden.iter().rev());
         dec_sizes.push(config.num_features);
-        let out = match config.scale {
-            DataScale::Unit => Activation::Sigmoid,
-            DataScale::Real => Activation::Identity,
-        };
-        let decoder = Mlp::new(&dec_sizes, config.activation, out, &mut rng)?;
+        let decoder = Mlp::new(&dec_sizes, config.activation, output_activation(config.scale), &mut rng)?;
+        let dims = (config.num_features, config.num_classes, config.latent_dim);
+        let meta = Meta::new(ModelKind::Vae, dims, config.scale, config.standardization, config.feature_names);
         Ok(Vae {
-            num_features: config.num_features,
-            num_classes: config.num_classes,
-            latent_dim: config.latent_dim,
-            scale: config.scale,
-            standardization: config.standardization,
-            feature_names: config.feature_names,
+            meta,
             encoder,
             fc_mu,
             fc_logvar,
@@ -256,7 +195,7 @@ impl Vae {
             adam: Adam::new(config.adam)?,
             seed,
             steps: 0,
-            path: PathBuf::new(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -271,34 +210,19 @@ impl Vae {
         Self::from_file(arch, tensors)
     }
 
-    pub(crate) fn from_file(arch: Architecture, mut tensors: weights::Tensors) -> Result<Self> {
-        let path = tensors.path().to_path_buf();
-        let err = |m: String| -> Error { ErrorKind::Model { path: path.clone(), message: m }.into() };
-        if arch.kind != ModelKind::Vae {
-            return Err(err(format!("holds a {}, not a vae", arch.kind.as_str())));
-        }
-        let net = |name: &str| arch.network(name).ok_or_else(|| err(format!("network '{name}' is missing")));
-        let encoder = tensors.mlp(net("encoder")?)?;
-        let fc_mu = tensors.mlp(net("fc_mu")?)?.layers()[0].clone();
-        let fc_logvar = tensors.mlp(net("fc_logvar")?)?.layers()[0].clone();
-        let decoder = tensors.mlp(net("decoder")?)?;
-        tensors.finish()?;
-        let standardization = arch.standardization().map_err(err)?;
+    pub(crate) fn from_file(arch: Architecture, tensors: weights::Tensors) -> Result<Self> {
+        let names = ["encoder", "fc_mu", "fc_logvar", "decoder"];
+        let (meta, [encoder, fc_mu, fc_logvar, decoder]) = Meta::from_file(ModelKind::Vae, arch, tensors, names)?;
         Ok(Vae {
-            num_features: arch.num_features,
-            num_classes: arch.num_classes,
-            latent_dim: arch.latent_dim,
-            scale: arch.scale,
-            standardization,
-            feature_names: arch.feature_names,
+            meta,
             encoder,
-            fc_mu,
-            fc_logvar,
+            fc_mu: fc_mu.layers()[0].clone(),
+            fc_logvar: fc_logvar.layers()[0].clone(),
             decoder,
             adam: Adam::new(AdamConfig::default())?,
             seed: 0,
             steps: 0,
-            path,
+            scratch: Scratch::default(),
         })
     }
 
@@ -320,34 +244,22 @@ impl Vae {
     /// # Errors
     /// A config error for a `unit` model or a wrong feature count.
     pub fn set_standardization(&mut self, s: Standardization) -> Result<()> {
-        validate_common(
-            "vae",
-            self.num_features,
-            self.num_classes,
-            self.latent_dim,
-            &[],
-            &[],
-            self.scale,
-            Some(&s),
-            None,
-        )?;
-        self.standardization = Some(s);
-        Ok(())
+        self.meta.set_standardization(s)
     }
 
     /// Features per row.
     pub fn num_features(&self) -> usize {
-        self.num_features
+        self.meta.num_features
     }
 
     /// Classes conditioned on.
     pub fn num_classes(&self) -> Option<usize> {
-        self.num_classes
+        self.meta.num_classes
     }
 
     /// Latent size.
     pub fn latent_dim(&self) -> usize {
-        self.latent_dim
+        self.meta.latent_dim
     }
 
     /// Training steps taken.
@@ -357,7 +269,7 @@ impl Vae {
 
     /// The standardisation in force (`real` scale).
     pub fn standardization(&self) -> Option<&Standardization> {
-        self.standardization.as_ref()
+        self.meta.standardization.as_ref()
     }
 
     /// One Adam step on all weights from `batch` (rows × features; with targets of
@@ -369,51 +281,56 @@ impl Vae {
     /// error for non-finite or out-of-range (`unit` scale) values, or when the loss is not
     /// finite (naming the step; the weights are then left unchanged).
     pub fn train_step(&mut self, batch: &Batch) -> Result<VaeLosses> {
-        input::check_features("vae", batch, self.num_features)?;
-        if self.scale == DataScale::Real && self.standardization.is_none() {
-            self.standardization = Some(Standardization::fit(batch.features.view())?);
-        }
-        let p = prepare("vae", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
+        let p = self.meta.prepare_train(batch)?;
+        par::in_pool(p.x.nrows(), self.max_layer_macs(), || self.step_on(&p))
+    }
+
+    /// Forward, backward and the Adam update on a prepared batch.
+    fn step_on(&mut self, p: &Prepared) -> Result<VaeLosses> {
         let step = self.steps;
         let mut rng = rng::derive(self.seed, purpose::MODEL, step);
-        let l = self.latent_dim;
+        let l = self.meta.latent_dim;
         let cond = p.cond.as_ref().map(|c| c.view());
+        let s = &mut self.scratch;
 
         // Forward.
-        let enc_in = hcat(p.x.view(), cond);
-        let h = self.encoder.forward_train(enc_in.view());
-        let mu = self.fc_mu.forward(h.view());
-        let logvar = self.fc_logvar.forward(h.view());
-        let mut eps = Array2::zeros(mu.raw_dim());
-        if let Some(e) = eps.as_slice_mut() {
-            standard_normal(&mut rng, e);
+        let h = self.encoder.forward_train_cat(p.x.view(), cond);
+        let rows = h.nrows();
+        for buf in [&mut s.mu, &mut s.logvar, &mut s.eps, &mut s.sd, &mut s.z] {
+            ensure_shape(buf, rows, l);
         }
-        let sd = logvar.mapv(|v| (0.5 * v).exp());
-        let z = &mu + &(&sd * &eps);
-        let dec_in = hcat(z.view(), cond);
-        let recon = self.decoder.forward_train(dec_in.view());
-        let rec = reconstruction(self.scale, recon, &p.x)?;
-        let kl = gaussian_kl(mu.view(), logvar.view())?;
+        self.fc_mu.forward_into(h.view(), s.mu.view_mut());
+        self.fc_logvar.forward_into(h.view(), s.logvar.view_mut());
+        fill_normal(&mut rng, &mut s.eps);
+        Zip::from(&mut s.sd).and(&mut s.z).and(&s.mu).and(&s.logvar).and(&s.eps).for_each(|sd, z, &m, &lv, &e| {
+            *sd = vmath::exp(0.5 * lv);
+            *z = m + *sd * e;
+        });
+        let recon = self.decoder.forward_train_cat(s.z.view(), cond);
+        let rec = reconstruction(self.meta.scale, recon, p.x.view())?;
+        let kl = gaussian_kl(s.mu.view(), s.logvar.view())?;
         let losses = VaeLosses { total: rec.loss + kl.loss, reconstruction: rec.loss, kl: kl.loss };
         if !losses.total.is_finite() {
             return Err(non_finite("VAE", step, format!("reconstruction {}, KL {}", rec.loss, kl.loss)));
         }
 
-        // Backward.
+        // Backward: ∂z from the decoder, then μ and logσ² (through z and the KL term).
         let Some(g_dec_in) = self.decoder.backward(rec.grad.view(), true, true) else {
             unreachable!("input gradient was requested")
         };
         let g_z = g_dec_in.slice(s![.., ..l]);
-        let g_mu = &g_z + &kl.grad_mu;
-        let mut g_lv = kl.grad_logvar;
-        Zip::from(&mut g_lv).and(&g_z).and(&eps).and(&sd).for_each(|g, &gz, &e, &s| *g += gz * e * 0.5 * s);
+        let (mut g_mu, mut g_lv) = (kl.grad_mu, kl.grad_logvar);
+        Zip::from(&mut g_mu).and(&mut g_lv).and(&g_z).and(&s.eps).and(&s.sd).for_each(|gm, gl, &gz, &e, &sd| {
+            *gm += gz;
+            *gl += gz * e * 0.5 * sd;
+        });
         let h = self.encoder.output();
-        let mut g_h = Array2::zeros(h.raw_dim());
-        let mut g_h2 = Array2::zeros(h.raw_dim());
-        self.fc_mu.backward(h.view(), g_mu.view(), true, Some(g_h.view_mut()));
-        self.fc_logvar.backward(h.view(), g_lv.view(), true, Some(g_h2.view_mut()));
-        g_h += &g_h2;
-        self.encoder.backward(g_h.view(), true, false);
+        ensure_shape(&mut s.g_h, rows, h.ncols());
+        ensure_shape(&mut s.g_h2, rows, h.ncols());
+        self.fc_mu.backward(h.view(), g_mu.view(), true, Some(s.g_h.view_mut()));
+        self.fc_logvar.backward(h.view(), g_lv.view(), true, Some(s.g_h2.view_mut()));
+        s.g_h += &s.g_h2;
+        self.encoder.backward(s.g_h.view(), true, false);
         self.adam.step(
             self.encoder
                 .params()
@@ -432,57 +349,38 @@ impl Vae {
     /// As [`train_step`](Vae::train_step); also a model error for a `real` model that has
     /// no standardisation yet.
     pub fn eval_loss(&self, batch: &Batch) -> Result<VaeLosses> {
-        if self.scale == DataScale::Real && self.standardization.is_none() {
-            return Err(input::model_error(
-                "vae: no standardisation yet (train a step or call set_standardization first)".into(),
-            ));
-        }
-        let p = prepare("vae", batch, self.num_features, self.num_classes, self.scale, self.standardization.as_ref())?;
-        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | batch.step);
+        let p = self.meta.prepare_eval(batch)?;
+        par::in_pool(p.x.nrows(), self.max_layer_macs(), || self.eval_on(&p, batch.step))
+    }
+
+    fn eval_on(&self, p: &Prepared, step: u64) -> Result<VaeLosses> {
+        let mut rng = rng::derive(self.seed, purpose::MODEL, EVAL_BASE | step);
         let cond = p.cond.as_ref().map(|c| c.view());
         let h = self.encoder.forward(hcat(p.x.view(), cond).view());
         let mu = self.fc_mu.forward(h.view());
         let logvar = self.fc_logvar.forward(h.view());
-        let mut z = Array2::zeros(mu.raw_dim());
-        if let Some(e) = z.as_slice_mut() {
-            standard_normal(&mut rng, e);
-        }
-        Zip::from(&mut z).and(&mu).and(&logvar).for_each(|z, &m, &lv| *z = m + (0.5 * lv).exp() * *z);
+        let mut z = randn(&mut rng, mu.nrows(), mu.ncols());
+        Zip::from(&mut z).and(&mu).and(&logvar).for_each(|z, &m, &lv| *z = m + vmath::exp(0.5 * lv) * *z);
         let recon = self.decoder.forward(hcat(z.view(), cond).view());
-        let rec = reconstruction(self.scale, &recon, &p.x)?;
+        let rec = reconstruction(self.meta.scale, &recon, p.x.view())?;
         let kl = gaussian_kl(mu.view(), logvar.view())?;
         Ok(VaeLosses { total: rec.loss + kl.loss, reconstruction: rec.loss, kl: kl.loss })
     }
 
     /// The file's architecture description.
     pub fn architecture(&self) -> Architecture {
-        let (mean, std) = match &self.standardization {
-            Some(s) => (Some(s.mean().to_vec()), Some(s.std().to_vec())),
-            None => (None, None),
-        };
         let head = |name: &str, l: &Linear| Network {
             name: name.into(),
             module: Module::Linear,
             sizes: vec![l.inputs(), l.outputs()],
             activations: vec![Activation::Identity],
         };
-        Architecture {
-            version: FORMAT_VERSION,
-            kind: ModelKind::Vae,
-            num_features: self.num_features,
-            num_classes: self.num_classes,
-            latent_dim: self.latent_dim,
-            scale: self.scale,
-            mean,
-            std,
-            feature_names: self.feature_names.clone(),
-            networks: vec![
-                Network::of("encoder", Module::Sequential, &self.encoder),
-                head("fc_mu", &self.fc_mu),
-                head("fc_logvar", &self.fc_logvar),
-                Network::of("decoder", Module::Sequential, &self.decoder),
-            ],
-        }
+        self.meta.architecture(vec![
+            Network::of("encoder", Module::Sequential, &self.encoder),
+            head("fc_mu", &self.fc_mu),
+            head("fc_logvar", &self.fc_logvar),
+            Network::of("decoder", Module::Sequential, &self.decoder),
+        ])
     }
 
     /// Save the weights and architecture to `path` (safetensors; written to a temporary
@@ -505,20 +403,15 @@ impl Vae {
 
     /// An inference snapshot of the decoder, to share across threads.
     pub fn sampler(&self) -> VaeSampler {
-        let net = Mlp::from_layers(
-            self.decoder.layers().iter().map(|l| Linear::from_parts(l.weight().clone(), l.bias().clone())).collect(),
-            self.decoder.activations().to_vec(),
-        )
-        .unwrap_or_else(|_| self.decoder.clone());
-        VaeSampler::from_parts(
-            model_info(&self.path, Origin::Vae, self.num_features, self.num_classes, self.feature_names.clone()),
-            LatentDecoder {
-                net,
-                latent_dim: self.latent_dim,
-                num_classes: self.num_classes,
-                standardization: self.standardization.clone(),
-            },
-        )
+        let (info, decoder) = self.meta.sampler_parts(&self.decoder);
+        VaeSampler::from_parts(info, decoder)
+    }
+
+    /// The most multiply-adds per row of any one layer (what decides whether a step's
+    /// products are split across threads).
+    fn max_layer_macs(&self) -> usize {
+        let heads = self.fc_mu.inputs() * self.fc_mu.outputs();
+        self.encoder.max_layer_macs().max(self.decoder.max_layer_macs()).max(heads)
     }
 
     /// The decoder network (for inspection).
@@ -535,6 +428,7 @@ impl Vae {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::Generator;
 
     fn unit_batch(rows: usize, f: usize, step: u64) -> Batch {
