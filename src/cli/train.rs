@@ -334,7 +334,12 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
     };
     let mut model = Model::new(args.kind, &set, settings.seed, args.latent, hidden, args.lr, scale)?;
     let validation = match args.holdout {
-        Some(f) if f != 0.0 => Some(Validation::new(&set, f, settings.seed, settings.cache_mib << 20)?),
+        Some(f) if f != 0.0 => Some(Validation::new(
+            &set,
+            f,
+            settings.seed,
+            settings.cache_mib.map_or(shardmix::AUTO_CACHE_MIN_BYTES, |m| m << 20),
+        )?),
         _ => None,
     };
     let stages = settings.stages(&set)?;
