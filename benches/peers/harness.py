@@ -196,7 +196,7 @@ def main():
     mem = []
     for cache in (None, 64):
         extra = () if cache is None else ("--cache-mib", str(cache))
-        what = "default cache (512 MiB)" if cache is None else f"--cache-mib {cache}"
+        what = "default cache (sized by the order)" if cache is None else f"--cache-mib {cache}"
         one = shardmix_lib(f"mem1.{cache}", f"shardmix library, 1× data, {what}", 2, a.data_a, extra)
         four = shardmix_lib(f"mem4.{cache}", f"shardmix library, 4× data, {what}", 2, a.data_a4, extra)
         mem.append((what, one, four))
