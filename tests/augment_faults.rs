@@ -16,7 +16,9 @@
 //! directory is unreadable (by our reader and, when `SHARDMIX_PYTHON` is set, pyarrow) or
 //! differs from an undisturbed run, and that a rerun completes with byte-identical output.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -110,7 +112,7 @@ fn parquet_files_are_complete(dir: &Path, want: &[(String, Vec<u8>)]) -> usize {
     let rows = set.read_rows(0..set.num_rows()).unwrap();
     assert_eq!(rows.features.nrows() as u64, set.num_rows());
     assert!(rows.features.iter().all(|v| v.is_finite()));
-    if let Some(py) = python() {
+    if let Some(py) = common::venv_python() {
         let script = r#"
 import glob, sys, pyarrow.parquet as pq
 files = sorted(glob.glob(sys.argv[1] + "/*.parquet"))
@@ -122,20 +124,6 @@ print(len(files), rows)
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("{} {}", shards.len(), set.num_rows()));
     }
     shards.len()
-}
-
-/// The venv Python that scripts/test.sh sets up; `None` (skip) outside it unless in CI.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("SHARDMIX_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("SHARDMIX_PYTHON is not set: run the tests through scripts/test.sh")
-        }
-        None => {
-            eprintln!("pyarrow check skipped: SHARDMIX_PYTHON is not set (scripts/test.sh sets it)");
-            None
-        }
-    }
 }
 
 #[test]

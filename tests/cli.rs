@@ -2,6 +2,8 @@
 //! after kill -9 to identical bytes), stream over a Unix socket and TCP to a pyarrow client,
 //! a client that disconnects, the config file, and error reporting.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -25,20 +27,6 @@ fn run(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The venv Python that scripts/test.sh sets up; `None` (skip) outside it unless in CI.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("SHARDMIX_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("SHARDMIX_PYTHON is not set: run the tests through scripts/test.sh")
-        }
-        None => {
-            eprintln!("skipped: SHARDMIX_PYTHON is not set (scripts/test.sh sets it)");
-            None
-        }
-    }
 }
 
 fn augment_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -121,7 +109,7 @@ fn augment_output_equals_the_library_pipeline_and_pyarrow_reads_it() {
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["shards"].as_array().unwrap().len(), 5);
 
-    let Some(py) = python() else { return };
+    let Some(py) = common::venv_python() else { return };
     let script = r#"
 import json, sys, pyarrow.parquet as pq, numpy as np
 d = sys.argv[1]
@@ -248,7 +236,7 @@ fn start_stream(dest: &str, steps: u64) -> (Child, String) {
 
 #[test]
 fn stream_to_a_pyarrow_client_over_unix_socket_and_tcp() {
-    let Some(py) = python() else { return };
+    let Some(py) = common::venv_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("s.sock");
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python/shardmix_client.py");

@@ -52,18 +52,7 @@ impl<T: Copy + Default> BufferPool<T> {
         if len == 0 {
             return Vec::new();
         }
-        let reused = {
-            let mut free = self.lock();
-            // The smallest buffer that fits, so that small requests do not take big buffers.
-            let best = free
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.capacity() >= len)
-                .min_by_key(|(_, v)| v.capacity())
-                .map(|(i, _)| i);
-            best.map(|i| free.swap_remove(i))
-        };
-        match reused {
+        match self.reuse(len) {
             Some(mut v) => {
                 if zeroed {
                     v.clear();
@@ -78,23 +67,26 @@ impl<T: Copy + Default> BufferPool<T> {
     /// An empty buffer with room for `capacity` values, to be filled by extending (no value
     /// is written twice, and none is zeroed first).
     pub fn take_empty(&self, capacity: usize) -> Vec<T> {
-        let reused = {
-            let mut free = self.lock();
-            let best = free
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.capacity() >= capacity)
-                .min_by_key(|(_, v)| v.capacity())
-                .map(|(i, _)| i);
-            best.map(|i| free.swap_remove(i))
-        };
-        match reused {
+        match self.reuse(capacity) {
             Some(mut v) => {
                 v.clear();
                 v
             }
             None => Vec::with_capacity(capacity),
         }
+    }
+
+    /// The smallest pooled buffer with room for `capacity` values (so that small requests do
+    /// not take big buffers), removed from the pool.
+    fn reuse(&self, capacity: usize) -> Option<Vec<T>> {
+        let mut free = self.lock();
+        let best = free
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= capacity)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        best.map(|i| free.swap_remove(i))
     }
 
     /// Return a buffer; dropped instead when the pool is full (the smallest one goes).

@@ -125,3 +125,18 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = lines.filter(|l| !l.is_empty()).map(|l| l.split(',').map(unquote).collect()).collect();
     (header, rows)
 }
+
+/// The venv Python that scripts/test.sh sets up (`SHARDMIX_PYTHON`); `None` (the caller skips
+/// its check) outside it, except in CI, where a missing Python is a failure.
+pub fn venv_python() -> Option<PathBuf> {
+    match std::env::var_os("SHARDMIX_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("SHARDMIX_PYTHON is not set: run the tests through scripts/test.sh")
+        }
+        None => {
+            eprintln!("Python check skipped: SHARDMIX_PYTHON is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
