@@ -66,26 +66,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Every entry of `dir`, sorted by name, with its bytes.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 fn names(dir: &Path) -> Vec<String> {
-    files(dir).into_iter().map(|(n, _)| n).collect()
+    common::dir_files(dir).into_iter().map(|(n, _)| n).collect()
 }
 
 /// Run the undisturbed reference into `dir`.
 fn reference(dir: &Path, args: &[String]) -> Vec<(String, Vec<u8>)> {
     let o = run(args);
     assert!(o.status.success(), "reference run: {}", stderr(&o));
-    files(dir)
+    common::dir_files(dir)
 }
 
 /// The error line of a failed run: exit code 1, one `error: ` line, no panic.
@@ -99,7 +88,8 @@ fn failure(o: &Output) -> String {
 /// Every `*.parquet` in `dir` is one of the reference's files, byte for byte, and readable:
 /// by our reader (all rows decoded) and, when available, by pyarrow. Returns how many.
 fn parquet_files_are_complete(dir: &Path, want: &[(String, Vec<u8>)]) -> usize {
-    let shards: Vec<(String, Vec<u8>)> = files(dir).into_iter().filter(|(n, _)| n.ends_with(".parquet")).collect();
+    let shards: Vec<(String, Vec<u8>)> =
+        common::dir_files(dir).into_iter().filter(|(n, _)| n.ends_with(".parquet")).collect();
     for (name, bytes) in &shards {
         assert!(want.iter().any(|(n, b)| n == name && b == bytes), "{name} differs from the undisturbed run");
     }
@@ -146,7 +136,7 @@ fn a_file_size_limit_inside_a_shard_names_it_publishes_nothing_and_a_rerun_is_id
 
     let o = run(&augment(&out, 16, 40, 128));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(files(&out) == want, "the rerun differs from the undisturbed run");
+    assert!(common::dir_files(&out) == want, "the rerun differs from the undisturbed run");
 }
 
 #[test]
@@ -176,7 +166,7 @@ fn a_file_size_limit_at_the_manifest_keeps_every_shard_and_a_rerun_only_adds_the
     let o = run(&args(&out));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("resuming at step 200 (200 complete shards kept)"), "{}", stderr(&o));
-    assert!(files(&out) == want, "the rerun differs from the undisturbed run");
+    assert!(common::dir_files(&out) == want, "the rerun differs from the undisturbed run");
 }
 
 /// True when permission bits do not stop this process (root, CAP_DAC_OVERRIDE).
@@ -268,7 +258,7 @@ fn a_second_run_on_the_same_directory_fails_at_once_and_the_first_completes_inta
     let mut first = start_and_wait_for_a_shard(&args(&out), &out);
     // Freeze the first run while it holds the lock, so that the race has one outcome.
     signal(&first, "-STOP");
-    let before = files(&out);
+    let before = common::dir_files(&out);
     let mut second = args(&out);
     let t = Instant::now();
     let err = failure(&run(&second));
@@ -276,7 +266,7 @@ fn a_second_run_on_the_same_directory_fails_at_once_and_the_first_completes_inta
     second.extend(["--mixup-alpha", "0.4", "--overwrite"].iter().map(|s| s.to_string()));
     let err_overwrite = failure(&run(&second));
     let waited = t.elapsed();
-    assert!(files(&out) == before, "a refused run changed the directory");
+    assert!(common::dir_files(&out) == before, "a refused run changed the directory");
     signal(&first, "-CONT");
     for e in [&err, &err_overwrite] {
         assert!(e.contains(&out.display().to_string()) && e.contains("another writer"), "{e}");
@@ -286,7 +276,7 @@ fn a_second_run_on_the_same_directory_fails_at_once_and_the_first_completes_inta
     }
     assert!(waited < Duration::from_secs(30), "the second runs took {waited:?}: they waited for the lock");
     assert!(first.wait().unwrap().success());
-    assert!(files(&out) == want, "the first run's output differs from an undisturbed run");
+    assert!(common::dir_files(&out) == want, "the first run's output differs from an undisturbed run");
 }
 
 #[test]
@@ -305,5 +295,5 @@ fn a_run_killed_with_sigkill_leaves_no_lock_that_blocks_the_rerun() {
     parquet_files_are_complete(&out, &want);
     let o = run(&args(&out));
     assert!(o.status.success(), "the rerun after kill -9: {}", stderr(&o));
-    assert!(files(&out) == want, "the rerun differs from an undisturbed run");
+    assert!(common::dir_files(&out) == want, "the rerun differs from an undisturbed run");
 }

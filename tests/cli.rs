@@ -50,23 +50,13 @@ fn augment_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn augment_output_equals_the_library_pipeline_and_pyarrow_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = run(&augment_args(out.to_str().unwrap(), &[]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = common::dir_files(&out).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
         vec![
@@ -180,10 +170,10 @@ fn kill_9_during_augment_then_rerun_gives_identical_bytes() {
         if !out.join("manifest.json").exists() {
             killed_with_partial = true;
             // Nothing under a final name is partial: every part-*.parquet is a complete file.
-            for (name, bytes) in files(&out) {
+            for (name, bytes) in common::dir_files(&out) {
                 if name.starts_with("part-") {
                     assert!(
-                        files(&reference).iter().any(|(n, b)| *n == name && *b == bytes),
+                        common::dir_files(&reference).iter().any(|(n, b)| *n == name && *b == bytes),
                         "{name} differs from the reference"
                     );
                 }
@@ -195,7 +185,7 @@ fn kill_9_during_augment_then_rerun_gives_identical_bytes() {
     assert!(killed_with_partial, "never managed to kill augment mid-run");
     let o = bin().args(args(&out)).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(files(&out), files(&reference));
+    assert_eq!(common::dir_files(&out), common::dir_files(&reference));
 }
 
 #[test]
