@@ -416,7 +416,11 @@ impl ParquetSink {
             budget: None,
         };
         let names = sink.list()?;
-        if names.is_empty() {
+        // Only our temporaries (a run killed before its run file was in place): start afresh.
+        if names.iter().all(|n| is_our_temp(n)) {
+            for name in &names {
+                sink.remove(name)?;
+            }
             sink.start_fresh()?;
             return Ok(sink);
         }
@@ -882,6 +886,25 @@ mod tests {
     }
 
     const STEPS: u64 = 10; // 5 shards of 2 steps
+
+    #[test]
+    fn a_run_killed_while_writing_its_run_file_does_not_block_the_rerun() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        fs::write(out.join(format!(".{RUN_FILE}.tmp")), b"{\"run\": {\"form").unwrap();
+        let sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        assert_eq!(sink.resume_step(), 0);
+        let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec![RUN_FILE.to_string()]);
+        // Anything else in the directory still makes it someone else's.
+        drop(sink);
+        let other = tmp.path().join("other");
+        fs::create_dir_all(&other).unwrap();
+        fs::write(other.join(format!(".{RUN_FILE}.tmp")), b"x").unwrap();
+        fs::write(other.join("notes.txt"), b"mine").unwrap();
+        assert!(ParquetSink::open(&other, &spec(), opts(), "fp", false).is_err());
+    }
 
     #[test]
     fn a_full_disk_publishes_only_complete_shards_and_a_rerun_is_identical() {
