@@ -268,7 +268,8 @@ fn put_features(
             let n = batch.num_rows();
             let tile = (TRANSPOSE_BYTES / (4 * f.max(1))).clamp(8, 4096);
             if out.features.len() != row0 * f {
-                return Err(Error::shape("decoded features", format!("{} values", row0 * f), out.features.len()));
+                let context = format!("decoded features of {} row group {}", site.shard.path.display(), site.row_group);
+                return Err(Error::shape(context, format!("{} values", row0 * f), out.features.len()));
             }
             let mut buf = vec![0f32; tile * f];
             for start in (0..n).step_by(tile) {
