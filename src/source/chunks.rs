@@ -78,10 +78,15 @@ pub(crate) fn open_row_group(
     Ok(source)
 }
 
+/// Read-ahead for page headers read from the file (they are usually under 1 KiB; the page
+/// data after a header is read separately, with `get_bytes`).
+const HEADER_READ_BYTES: usize = 1 << 10;
+
 /// Gap between two chunks below which they are read together (the gap is read and ignored).
 const COALESCE_GAP: u64 = 64 << 10;
 
-/// A shard file with some byte ranges already in memory.
+/// A shard file with some byte ranges already in memory (cloning shares them).
+#[derive(Clone)]
 pub(crate) struct ChunkSource {
     file: Arc<File>,
     len: u64,
@@ -95,6 +100,11 @@ impl ChunkSource {
     /// A source reading `file` of `len` bytes lazily.
     pub fn new(file: File, len: u64, pools: Arc<Pools>) -> Self {
         ChunkSource { file: Arc::new(file), len, loaded: Vec::new(), pools }
+    }
+
+    /// The buffer pools this source reads into.
+    pub fn pools(&self) -> &Arc<Pools> {
+        &self.pools
     }
 
     /// Read `ranges` into memory, coalescing neighbours. Ranges must lie within the file.
@@ -111,7 +121,7 @@ impl ChunkSource {
             if run.end > self.len {
                 return Err(eof(run.end, self.len));
             }
-            let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize);
+            let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize, false);
             read_exact_at(&self.file, buf.as_mut_slice(), run.start)?;
             self.loaded.push((run.start, Bytes::from_owner(buf)));
         }
@@ -163,7 +173,7 @@ impl ChunkReader for ChunkSource {
             return Err(ParquetError::EOF(format!("no byte {start} in a {}-byte file", self.len)));
         }
         let at = FileAt { file: self.file.clone(), pos: start, end: self.len };
-        Ok(ChunkRead::File(BufReader::with_capacity(16 << 10, at)))
+        Ok(ChunkRead::File(BufReader::with_capacity(HEADER_READ_BYTES, at)))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> ParquetResult<Bytes> {
@@ -176,9 +186,10 @@ impl ChunkReader for ChunkSource {
                 return Ok(bytes.slice(from..from + length));
             }
         }
-        let mut buf = vec![0u8; length];
-        read_exact_at(&self.file, &mut buf, start)?;
-        Ok(buf.into())
+        // A page read lazily: into a recycled buffer, back to the pool when the page is dropped.
+        let mut buf = PooledBytes::take(&self.pools, length, true);
+        read_exact_at(&self.file, buf.as_mut_slice(), start)?;
+        Ok(Bytes::from_owner(buf))
     }
 }
 

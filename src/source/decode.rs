@@ -1,11 +1,14 @@
 //! Decoding one row group of one shard into row-major `f32` buffers.
 //!
-//! This is the boundary where untrusted bytes meet arrow-rs: column-chunk sizes are checked
-//! against a limit before anything is decompressed, the decode runs under `catch_unwind`
-//! (arrow-rs panics on a small fraction of corrupt files), the decoded row count is checked
-//! against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
+//! This is the boundary where untrusted bytes meet the decoders: column-chunk sizes are
+//! checked against a limit before anything is decompressed, the decode runs under
+//! `catch_unwind` (arrow-rs panics on a small fraction of corrupt files), the decoded row count
+//! is checked against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
+//!
+//! A whole row group of flat numeric columns takes the direct path ([`super::direct`]), which
+//! reads pages straight into the row-major block; everything else, and any page the direct
+//! path does not read, is decoded here through arrow-rs's record batches.
 
-use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -19,8 +22,10 @@ use parquet::arrow::ProjectionMask;
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
 use crate::source::chunks::open_row_group;
 use crate::source::columns::{FeatureSource, TargetSource};
+use crate::source::direct;
 use crate::source::pool::Pools;
 use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
+use crate::source::transpose::{all_finite, put_f32_columns, Values};
 
 /// What to do with a null, NaN or infinite value in a feature or target.
 ///
@@ -106,20 +111,20 @@ impl Decoded {
 /// Rows per Arrow record batch while decoding a block: small enough that the decoded columns
 /// are still in cache when the transpose reads them, and that arrow-rs's buffers are recycled
 /// by the allocator instead of coming fresh from the kernel.
-const DECODE_BATCH_ROWS: usize = 4096;
+pub(super) const DECODE_BATCH_ROWS: usize = 4096;
 
 /// Bytes of output written per transpose tile (fits in L1 with room for the inputs).
-const TRANSPOSE_BYTES: usize = 16 << 10;
+pub(super) const TRANSPOSE_BYTES: usize = 16 << 10;
 
 /// Where a value sits, for error messages.
-struct Site<'a> {
-    shard: &'a ShardInfo,
-    row_group: usize,
-    first_row: u64,
+pub(super) struct Site<'a> {
+    pub shard: &'a ShardInfo,
+    pub row_group: usize,
+    pub first_row: u64,
 }
 
 impl Site<'_> {
-    fn bad(&self, column: &str, row: usize, value: BadValue) -> Error {
+    pub fn bad(&self, column: &str, row: usize, value: BadValue) -> Error {
         ErrorKind::BadValue {
             path: self.shard.path.clone(),
             row_group: self.row_group,
@@ -133,9 +138,14 @@ impl Site<'_> {
 
 /// Decode one block (a row group, or a run of rows of one).
 pub(crate) fn decode_block(set: &ShardSet, block: &RowGroupRef) -> Result<Decoded> {
+    decode_block_with(set, block, true)
+}
+
+/// [`decode_block`], through arrow-rs only unless `allow_direct` (the tests compare the two).
+pub(crate) fn decode_block_with(set: &ShardSet, block: &RowGroupRef, allow_direct: bool) -> Result<Decoded> {
     let shard = &set.shards()[block.shard];
     let row_group = block.row_group;
-    let result = catch_unwind(AssertUnwindSafe(|| decode_inner(set, shard, block)));
+    let result = catch_unwind(AssertUnwindSafe(|| decode_inner(set, shard, block, allow_direct)));
     match result {
         Ok(r) => r,
         Err(payload) => {
@@ -145,7 +155,7 @@ pub(crate) fn decode_block(set: &ShardSet, block: &RowGroupRef) -> Result<Decode
     }
 }
 
-fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Result<Decoded> {
+fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_direct: bool) -> Result<Decoded> {
     let (row_group, first_row) = (block.row_group, block.first_row);
     let meta = shard.metadata.metadata();
     let rg_meta = meta.row_group(row_group);
@@ -173,7 +183,15 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Resul
 
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
     let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
-    let source = open_row_group(set, shard, row_group, &shard.roots, expected_rows == rg_rows)?;
+    // The direct path reads pages as it needs them; arrow-rs reads faster from memory.
+    let direct = if allow_direct { direct::plan(set, shard, block) } else { None };
+    let whole = direct.is_none() && expected_rows == rg_rows;
+    let source = open_row_group(set, shard, row_group, &shard.roots, whole)?;
+    if let Some(direct) = &direct {
+        if let Some(out) = direct::decode(set, shard, block, direct, &source)? {
+            return Ok(out);
+        }
+    }
     let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
         .with_projection(mask)
         .with_row_groups(vec![row_group])
@@ -262,7 +280,7 @@ fn put_features(
         FeatureSource::Columns(names) => {
             let arrays = names.iter().map(|name| column(batch, name, site)).collect::<Result<Vec<_>>>()?;
             let values =
-                arrays.iter().zip(names).map(|(arr, name)| Values::of(arr, name, site)).collect::<Result<Vec<_>>>()?;
+                arrays.iter().zip(names).map(|(arr, name)| values_of(arr, name, site)).collect::<Result<Vec<_>>>()?;
             // Transpose in tiles of rows whose output (tile × F floats) stays in L1, each
             // column writing its stretch of the tile in turn.
             let n = batch.num_rows();
@@ -278,8 +296,9 @@ fn put_features(
                 let mut j = 0;
                 while j < values.len() {
                     // Eight float32 columns at a time: one 32-byte store per row.
-                    if let Some(eight) = values.get(j..j + 8).and_then(f32_columns::<8>) {
-                        finite &= put_f32_columns(eight, start..start + len, dst, f, j);
+                    let eight = values.get(j..j + 8).unwrap_or_default();
+                    if let Some(ok) = put_f32_columns::<8>(eight, start..start + len, dst, f, j) {
+                        finite &= ok;
                         j += 8;
                     } else {
                         finite &= values[j].put(start..start + len, dst, f, j);
@@ -328,24 +347,8 @@ fn put_target(
         TargetSource::Class { num_classes, .. } => {
             let labels = integer_values(arr, name, site)?;
             for (i, &v) in labels.iter().enumerate() {
-                let row = row0 + i;
-                if arr.is_null(i) {
-                    // A class cannot be filled: skip the row or fail.
-                    let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
-                    handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false)?;
-                    continue;
-                }
-                if v < 0 || v as u128 >= *num_classes as u128 {
-                    return Err(ErrorKind::Label {
-                        path: site.shard.path.clone(),
-                        column: name.to_string(),
-                        row: site.first_row + row as u64,
-                        value: v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
-                        num_classes: *num_classes,
-                    }
-                    .into());
-                }
-                out.targets[row * c + v as usize] = 1.0;
+                let label = if arr.is_null(i) { None } else { Some(v) };
+                put_class(out, c, row0 + i, label, *num_classes, name, site, policy)?;
             }
         }
         TargetSource::Regression { .. } => {
@@ -366,6 +369,37 @@ fn put_target(
         }
     }
     Ok(finite)
+}
+
+/// One-hot the class `label` (`None`: null) of `row` into the targets.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn put_class(
+    out: &mut Decoded,
+    c: usize,
+    row: usize,
+    label: Option<i128>,
+    num_classes: usize,
+    name: &str,
+    site: &Site,
+    policy: NullPolicy,
+) -> Result<()> {
+    let Some(v) = label else {
+        // A class cannot be filled: skip the row or fail.
+        let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
+        return handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false);
+    };
+    if v < 0 || v as u128 >= num_classes as u128 {
+        return Err(ErrorKind::Label {
+            path: site.shard.path.clone(),
+            column: name.to_string(),
+            row: site.first_row + row as u64,
+            value: v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            num_classes,
+        }
+        .into());
+    }
+    out.targets[row * c + v as usize] = 1.0;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -389,7 +423,7 @@ fn apply_nulls(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn handle_bad(
+pub(super) fn handle_bad(
     out: &mut Decoded,
     width: usize,
     row: usize,
@@ -420,14 +454,8 @@ fn handle_bad(
     }
 }
 
-/// True when no value is NaN or infinite. Branch-free within chunks so that it vectorises
-/// (a short-circuiting `all` does not).
-fn all_finite(values: &[f32]) -> bool {
-    values.chunks(4096).all(|chunk| chunk.iter().fold(true, |ok, v| ok & v.is_finite()))
-}
-
 /// Find the NaN and infinite values (the transpose saw at least one) and apply the policy.
-fn check_finite(
+pub(super) fn check_finite(
     out: &mut Decoded,
     f: usize,
     c: usize,
@@ -487,138 +515,30 @@ fn write_scalars(
     site: &Site,
 ) -> Result<bool> {
     let n = arr.len();
-    Ok(Values::of(arr, name, site)?.put(0..n, &mut out[row0 * stride..(row0 + n) * stride], stride, col))
+    Ok(values_of(arr, name, site)?.put(0..n, &mut out[row0 * stride..(row0 + n) * stride], stride, col))
 }
 
-/// A numeric column's values, typed once per record batch so that the transpose's inner loops
-/// are plain conversions.
-enum Values<'a> {
-    F32(&'a [f32]),
-    F64(&'a [f64]),
-    F16(&'a [HalfF16]),
-    I8(&'a [i8]),
-    I16(&'a [i16]),
-    I32(&'a [i32]),
-    I64(&'a [i64]),
-    U8(&'a [u8]),
-    U16(&'a [u16]),
-    U32(&'a [u32]),
-    U64(&'a [u64]),
-    /// Decimals: the unscaled integers and the factor `10^-scale`.
-    D32(&'a [i32], f64),
-    D64(&'a [i64], f64),
-    D128(&'a [i128], f64),
+/// A numeric Arrow array's values for the transpose.
+fn values_of<'a>(arr: &'a ArrayRef, name: &str, site: &Site) -> Result<Values<'a>> {
+    let scale = |s: i8| 10f64.powi(-(s as i32));
+    Ok(match arr.data_type() {
+        DataType::Float32 => Values::F32(arr.as_primitive::<Float32Type>().values()),
+        DataType::Float64 => Values::F64(arr.as_primitive::<Float64Type>().values()),
+        DataType::Float16 => Values::F16(arr.as_primitive::<Float16Type>().values()),
+        DataType::Int8 => Values::I8(arr.as_primitive::<Int8Type>().values()),
+        DataType::Int16 => Values::I16(arr.as_primitive::<Int16Type>().values()),
+        DataType::Int32 => Values::I32(arr.as_primitive::<Int32Type>().values()),
+        DataType::Int64 => Values::I64(arr.as_primitive::<Int64Type>().values()),
+        DataType::UInt8 => Values::U8(arr.as_primitive::<UInt8Type>().values()),
+        DataType::UInt16 => Values::U16(arr.as_primitive::<UInt16Type>().values()),
+        DataType::UInt32 => Values::U32(arr.as_primitive::<UInt32Type>().values()),
+        DataType::UInt64 => Values::U64(arr.as_primitive::<UInt64Type>().values()),
+        DataType::Decimal32(_, s) => Values::D32(arr.as_primitive::<Decimal32Type>().values(), scale(*s)),
+        DataType::Decimal64(_, s) => Values::D64(arr.as_primitive::<Decimal64Type>().values(), scale(*s)),
+        DataType::Decimal128(_, s) => Values::D128(arr.as_primitive::<Decimal128Type>().values(), scale(*s)),
+        _ => return Err(unsupported(arr, name, site, "a number")),
+    })
 }
-
-impl<'a> Values<'a> {
-    fn of(arr: &'a ArrayRef, name: &str, site: &Site) -> Result<Self> {
-        let scale = |s: i8| 10f64.powi(-(s as i32));
-        Ok(match arr.data_type() {
-            DataType::Float32 => Values::F32(arr.as_primitive::<Float32Type>().values()),
-            DataType::Float64 => Values::F64(arr.as_primitive::<Float64Type>().values()),
-            DataType::Float16 => Values::F16(arr.as_primitive::<Float16Type>().values()),
-            DataType::Int8 => Values::I8(arr.as_primitive::<Int8Type>().values()),
-            DataType::Int16 => Values::I16(arr.as_primitive::<Int16Type>().values()),
-            DataType::Int32 => Values::I32(arr.as_primitive::<Int32Type>().values()),
-            DataType::Int64 => Values::I64(arr.as_primitive::<Int64Type>().values()),
-            DataType::UInt8 => Values::U8(arr.as_primitive::<UInt8Type>().values()),
-            DataType::UInt16 => Values::U16(arr.as_primitive::<UInt16Type>().values()),
-            DataType::UInt32 => Values::U32(arr.as_primitive::<UInt32Type>().values()),
-            DataType::UInt64 => Values::U64(arr.as_primitive::<UInt64Type>().values()),
-            DataType::Decimal32(_, s) => Values::D32(arr.as_primitive::<Decimal32Type>().values(), scale(*s)),
-            DataType::Decimal64(_, s) => Values::D64(arr.as_primitive::<Decimal64Type>().values(), scale(*s)),
-            DataType::Decimal128(_, s) => Values::D128(arr.as_primitive::<Decimal128Type>().values(), scale(*s)),
-            _ => return Err(unsupported(arr, name, site, "a number")),
-        })
-    }
-
-    /// Write `self[rows]` into column `col` of the row-major `out` (`rows.len()` rows of
-    /// `stride`); false when a written value is NaN or infinite.
-    fn put(&self, rows: Range<usize>, out: &mut [f32], stride: usize, col: usize) -> bool {
-        match *self {
-            Values::F32(v) => scatter::<_, true>(&v[rows], out, stride, col, |x| x),
-            Values::F64(v) => scatter::<_, true>(&v[rows], out, stride, col, |x| x as f32),
-            Values::F16(v) => scatter::<_, true>(&v[rows], out, stride, col, |x| x.to_f32()),
-            Values::I8(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::I16(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::I32(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::I64(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::U8(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::U16(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::U32(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            Values::U64(v) => scatter::<_, false>(&v[rows], out, stride, col, |x| x as f32),
-            // A scaled decimal can overflow f32.
-            Values::D32(v, k) => scatter::<_, true>(&v[rows], out, stride, col, |x| (x as f64 * k) as f32),
-            Values::D64(v, k) => scatter::<_, true>(&v[rows], out, stride, col, |x| (x as f64 * k) as f32),
-            Values::D128(v, k) => scatter::<_, true>(&v[rows], out, stride, col, |x| (x as f64 * k) as f32),
-        }
-    }
-}
-
-/// The slices of `K` float32 columns, or `None` when one has another type.
-fn f32_columns<'a, const K: usize>(values: &[Values<'a>]) -> Option<[&'a [f32]; K]> {
-    let mut out: [&[f32]; K] = [&[]; K];
-    for (o, v) in out.iter_mut().zip(values) {
-        match v {
-            Values::F32(s) => *o = s,
-            _ => return None,
-        }
-    }
-    (values.len() == K).then_some(out)
-}
-
-/// `out[i * stride + col + k] = cols[k][rows.start + i]` for the `K` columns: the tile's rows
-/// each get `K` adjacent values in one store. False when a value is not finite.
-#[inline(always)]
-fn put_f32_columns<const K: usize>(
-    cols: [&[f32]; K],
-    rows: Range<usize>,
-    out: &mut [f32],
-    stride: usize,
-    col: usize,
-) -> bool {
-    let n = rows.len();
-    let cols = cols.map(|c| &c[rows.clone()]);
-    let mut finite = true;
-    for (i, row) in out.chunks_exact_mut(stride).take(n).enumerate() {
-        let v: [f32; K] = std::array::from_fn(|k| cols[k][i]);
-        row[col..col + K].copy_from_slice(&v);
-        finite &= v.iter().fold(true, |ok, x| ok & x.is_finite());
-    }
-    finite
-}
-
-/// `out[i * stride + col] = conv(src[i])`; with `CHECK`, false when a result is not finite.
-#[inline(always)]
-fn scatter<T: Copy, const CHECK: bool>(
-    src: &[T],
-    out: &mut [f32],
-    stride: usize,
-    col: usize,
-    conv: impl Fn(T) -> f32,
-) -> bool {
-    let mut finite = true;
-    if stride == 1 {
-        for (o, &v) in out.iter_mut().zip(src) {
-            let x = conv(v);
-            *o = x;
-            if CHECK {
-                finite &= x.is_finite();
-            }
-        }
-    } else {
-        for (row, &v) in out.chunks_exact_mut(stride).zip(src) {
-            let x = conv(v);
-            row[col] = x;
-            if CHECK {
-                finite &= x.is_finite();
-            }
-        }
-    }
-    finite
-}
-
-type HalfF16 = <Float16Type as arrow_array::ArrowPrimitiveType>::Native;
 
 /// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`.
 fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<bool> {

@@ -4,6 +4,9 @@
 //! * [`chunks`]: the bytes of a block's column chunks, read at once and bounded;
 //! * [`columns`]: which columns are features and target ([`Features`], [`Target`]);
 //! * [`decode`]: one row group → `f32` buffers, the boundary with untrusted bytes;
+//! * [`direct`]: the fast path of `decode` for flat numeric columns, pages straight into
+//!   the row-major block ([`pages`] reads them, [`rle`] decodes levels and dictionary indices);
+//! * [`transpose`]: the column-major → row-major kernels both paths share;
 //! * [`pool`]: recycled decode buffers;
 //! * [`cache`]: the bounded, shared row-group cache;
 //! * [`thrift`]: a linear-time check of Thrift bytes before arrow-rs parses them;
@@ -13,10 +16,14 @@ pub(crate) mod cache;
 pub(crate) mod chunks;
 pub(crate) mod columns;
 pub(crate) mod decode;
+pub(crate) mod direct;
+pub(crate) mod pages;
 pub(crate) mod pool;
 pub(crate) mod reader;
+pub(crate) mod rle;
 pub(crate) mod shards;
 pub(crate) mod thrift;
+pub(crate) mod transpose;
 
 pub use cache::CacheStats;
 pub use columns::{Features, Target};

@@ -15,30 +15,46 @@ pub(crate) struct Pools {
     pub floats: BufferPool<f32>,
     /// Column-chunk bytes read from the files.
     pub bytes: BufferPool<u8>,
+    /// Decompressed pages of the direct decode path (a page or two per column in flight).
+    pub pages: BufferPool<u8>,
 }
 
 impl Pools {
     pub fn new() -> Arc<Self> {
-        Arc::new(Pools::default())
+        Arc::new(Pools { pages: BufferPool::bounded(PAGE_BUFFERS, PAGE_BUFFER_BYTES), ..Pools::default() })
     }
 }
 
-/// Freed buffers kept for reuse, at most [`BufferPool::MAX_BUFFERS`] of them.
+/// Page buffers kept at most: enough for 3 pages in flight in each of 128 columns.
+const PAGE_BUFFERS: usize = 384;
+
+/// Bytes of page buffers kept at most.
+const PAGE_BUFFER_BYTES: usize = 64 << 20;
+
+/// Freed buffers kept for reuse, at most [`BufferPool::MAX_BUFFERS`] of them unless made
+/// [`bounded`](BufferPool::bounded) otherwise.
 #[derive(Debug)]
 pub(crate) struct BufferPool<T> {
     free: Mutex<Vec<Vec<T>>>,
+    max_buffers: usize,
+    max_bytes: usize,
 }
 
-impl<T> Default for BufferPool<T> {
+impl<T: Copy + Default> Default for BufferPool<T> {
     fn default() -> Self {
-        BufferPool { free: Mutex::new(Vec::new()) }
+        BufferPool::bounded(Self::MAX_BUFFERS, usize::MAX)
     }
 }
 
 impl<T: Copy + Default> BufferPool<T> {
-    /// Buffers kept at most (a block has two: features and targets). Memory held here is
-    /// bounded by this many blocks' buffers.
+    /// Buffers kept at most by default (a block has two: features and targets). Memory held
+    /// here is bounded by this many blocks' buffers.
     pub const MAX_BUFFERS: usize = 4;
+
+    /// A pool keeping at most `max_buffers` buffers of at most `max_bytes` in all.
+    pub fn bounded(max_buffers: usize, max_bytes: usize) -> Self {
+        BufferPool { free: Mutex::new(Vec::new()), max_buffers, max_bytes }
+    }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<T>>> {
         // The list is valid whatever a panicking holder did (a push or a remove).
@@ -94,12 +110,16 @@ impl<T: Copy + Default> BufferPool<T> {
         if v.capacity() == 0 {
             return;
         }
+        let size = |v: &Vec<T>| v.capacity() * std::mem::size_of::<T>();
+        if size(&v) > self.max_bytes {
+            return;
+        }
         let mut free = self.lock();
         free.push(v);
-        if free.len() > Self::MAX_BUFFERS {
-            if let Some(i) = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i) {
-                free.swap_remove(i);
-            }
+        let mut held: usize = free.iter().map(size).sum();
+        while free.len() > self.max_buffers || held > self.max_bytes {
+            let Some(i) = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i) else { break };
+            held -= size(&free.swap_remove(i));
         }
     }
 
@@ -115,12 +135,15 @@ impl<T: Copy + Default> BufferPool<T> {
 pub(crate) struct PooledBytes {
     buf: Vec<u8>,
     pools: Arc<Pools>,
+    page: bool,
 }
 
 impl PooledBytes {
-    /// A buffer of `len` bytes with unspecified contents, to be overwritten.
-    pub fn take(pools: &Arc<Pools>, len: usize) -> Self {
-        PooledBytes { buf: pools.bytes.take(len, false), pools: pools.clone() }
+    /// A buffer of `len` bytes with unspecified contents, to be overwritten: for column
+    /// chunks, or with `page` for one page.
+    pub fn take(pools: &Arc<Pools>, len: usize, page: bool) -> Self {
+        let pool = if page { &pools.pages } else { &pools.bytes };
+        PooledBytes { buf: pool.take(len, false), pools: pools.clone(), page }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
@@ -136,7 +159,8 @@ impl AsRef<[u8]> for PooledBytes {
 
 impl Drop for PooledBytes {
     fn drop(&mut self) {
-        self.pools.bytes.give(std::mem::take(&mut self.buf));
+        let pool = if self.page { &self.pools.pages } else { &self.pools.bytes };
+        pool.give(std::mem::take(&mut self.buf));
     }
 }
 
@@ -162,6 +186,17 @@ mod tests {
         let d = pool.take(5000, false);
         assert_eq!(d.len(), 5000);
         assert!(d.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn holds_a_bounded_number_of_bytes() {
+        let pool = BufferPool::<u8>::bounded(10, 1000);
+        pool.give(vec![0; 2000]);
+        assert_eq!(pool.bytes(), 0, "a buffer over the limit is not kept");
+        for _ in 0..5 {
+            pool.give(vec![0; 300]);
+        }
+        assert_eq!(pool.bytes(), 900);
     }
 
     #[test]

@@ -178,7 +178,8 @@ pub(crate) fn check_page_headers_with<'a>(
     let mut pos = 0u64;
     while pos < len {
         let most = (len - pos).min(MAX_HEADER_BYTES as u64) as usize;
-        let mut window = most.min(64 << 10);
+        // Headers are usually well under 1 KiB (more with statistics): start small, widen.
+        let mut window = most.min(1 << 10);
         let (header, size) = loop {
             let bytes = read(pos, window).map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
             let mut w = Walker::new(&bytes);

@@ -1,0 +1,439 @@
+//! The direct decode path: a whole row group of flat numeric columns, from page values
+//! straight into the row-major block.
+//!
+//! Through arrow-rs, every value is written three times after decompression: into a zeroed
+//! Arrow buffer, copied out of the decoder's staging, then transposed into rows. Here a plain
+//! page without nulls is transposed from the decompressed page bytes themselves, and a
+//! dictionary or nullable page is expanded once ([`pages`]).
+//!
+//! The null policy, the class-label checks and their errors come from [`decode`] and run in
+//! the same order as on the Arrow path (record batch by record batch, features before the
+//! target), so both paths give the same block and the same first error. A block the direct
+//! path does not take (a slice of a row group, a list column, soft labels, another type or
+//! encoding, a malformed page) goes to arrow-rs, which then also words any error.
+//!
+//! [`decode`]: super::decode
+
+use std::sync::Arc;
+
+use crate::error::{BadValue, Result};
+use crate::source::chunks::ChunkSource;
+use crate::source::columns::{FeatureSource, TargetSource};
+use crate::source::decode::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
+use crate::source::pages::{Plain, PlainColumn};
+use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
+use crate::source::transpose::{extend_streaming, put_f32_columns, Values};
+
+/// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
+/// each feature column, then of the target column if any.
+pub(crate) struct DirectPlan {
+    columns: Vec<(usize, Plain, i16)>,
+}
+
+/// The direct path's plan for `block`, or `None` when it does not take the block (a slice of
+/// a row group, a list column, soft labels, a nested column or another type).
+pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Option<DirectPlan> {
+    let meta = shard.metadata.metadata();
+    if block.offset != 0 || meta.row_group(block.row_group).num_rows() != block.num_rows as i64 {
+        return None;
+    }
+    let plan = set.plan();
+    let FeatureSource::Columns(names) = &plan.features else { return None };
+    let target = match &plan.target {
+        None => None,
+        Some(TargetSource::Soft { .. }) => return None,
+        Some(t) => Some(t),
+    };
+    let descr = meta.file_metadata().schema_descr();
+    let schema = shard.metadata.schema();
+    let mut leaf_of = vec![None; schema.fields().len()];
+    for leaf in 0..descr.num_columns() {
+        if let Some(slot) = leaf_of.get_mut(descr.get_column_root_idx(leaf)) {
+            *slot = Some(leaf);
+        }
+    }
+    let locate = |name: &str| -> Option<(usize, Plain, i16)> {
+        let root = schema.index_of(name).ok()?;
+        let leaf = (*leaf_of.get(root)?)?;
+        let column = descr.column(leaf);
+        if column.path().parts().len() != 1 || column.max_rep_level() != 0 || column.max_def_level() > 1 {
+            return None;
+        }
+        let kind = Plain::of(column.physical_type(), schema.field(root).data_type())?;
+        Some((leaf, kind, column.max_def_level()))
+    };
+    let mut columns = names.iter().map(|n| locate(n)).collect::<Option<Vec<_>>>()?;
+    if let Some(t) = target {
+        let located = locate(t.column())?;
+        if matches!(t, TargetSource::Class { .. }) && !matches!(located.1, Plain::I32 | Plain::I64) {
+            return None;
+        }
+        columns.push(located);
+    }
+    Some(DirectPlan { columns })
+}
+
+/// Decode `block` (a whole row group) from `source` by `direct`; `Ok(None)` when a page is
+/// outside what the direct path reads, or malformed, and arrow-rs must decode the block.
+///
+/// # Errors
+/// As [`decode`](super::decode): a null, NaN or infinity under the `error` policy, or a class
+/// label out of range, naming file, row group, column and row.
+pub(crate) fn decode(
+    set: &ShardSet,
+    shard: &ShardInfo,
+    block: &RowGroupRef,
+    direct: &DirectPlan,
+    source: &ChunkSource,
+) -> Result<Option<Decoded>> {
+    let rg_meta = shard.metadata.metadata().row_group(block.row_group);
+    let rows = block.num_rows as usize;
+    let plan = set.plan();
+    let FeatureSource::Columns(names) = &plan.features else { return Ok(None) };
+    let source = Arc::new(source.clone());
+    let open = |&(leaf, kind, max_def): &(usize, Plain, i16)| {
+        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rows)
+    };
+    let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };
+    let mut target_column = plan.target.as_ref().and_then(|_| columns.pop());
+    let mut features = columns;
+    if let Some(t) = &mut target_column {
+        if t.fill_to(rows).is_none() {
+            return Ok(None);
+        }
+    }
+
+    let f = features.len();
+    let c = set.spec().num_targets();
+    let pool = set.pools();
+    let mut out = Decoded {
+        rows,
+        features: pool.floats.take_empty(rows * f),
+        targets: pool.floats.take(rows * c, true),
+        keep: None,
+        skipped: 0,
+        filled: 0,
+        pool: Some(pool.clone()),
+    };
+    let Some(mut finite) = transpose(&mut features, rows, &mut out.features) else { return Ok(None) };
+    for column in features.iter_mut().chain(&mut target_column) {
+        if column.finish().is_none() {
+            return Ok(None);
+        }
+    }
+
+    let site = Site { shard, row_group: block.row_group, first_row: block.first_row };
+    let policy = set.policy();
+    let mut null_at = vec![0usize; f];
+    let mut target_null_at = 0;
+    for batch in (0..rows).step_by(DECODE_BATCH_ROWS) {
+        let end = (batch + DECODE_BATCH_ROWS).min(rows);
+        for (j, (column, name)) in features.iter().zip(names).enumerate() {
+            while let Some(&row) = column.nulls.get(null_at[j]).filter(|&&r| r < end) {
+                handle_bad(&mut out, f, row, j, name, &site, policy, BadValue::Null, true)?;
+                null_at[j] += 1;
+            }
+        }
+        let (Some(t), Some(column)) = (&plan.target, &target_column) else { continue };
+        let name = t.column();
+        let mut row = batch;
+        while row < end {
+            let (bytes, stop) = column.values(row, end);
+            match t {
+                TargetSource::Class { num_classes, .. } => {
+                    for (i, label) in labels(column.kind, bytes).enumerate() {
+                        let r = row + i;
+                        let null = column.nulls.get(target_null_at) == Some(&r);
+                        target_null_at += usize::from(null);
+                        if !null && (0..*num_classes as i128).contains(&label) {
+                            out.targets[r * c + label as usize] = 1.0;
+                        } else {
+                            let label = if null { None } else { Some(label) };
+                            put_class(&mut out, c, r, label, *num_classes, name, &site, policy)?;
+                        }
+                    }
+                }
+                _ => {
+                    let dst = &mut out.targets[row * c..stop * c];
+                    finite &= values(column.kind, bytes).put(0..stop - row, dst, c, 0);
+                }
+            }
+            row = stop;
+        }
+        if !matches!(t, TargetSource::Class { .. }) {
+            while let Some(&r) = column.nulls.get(target_null_at).filter(|&&r| r < end) {
+                handle_bad(&mut out, c, r, 0, name, &site, policy, BadValue::Null, false)?;
+                target_null_at += 1;
+            }
+        }
+    }
+    if !finite {
+        check_finite(&mut out, f, c, &site, plan, policy)?;
+    }
+    Ok(Some(out))
+}
+
+/// Bytes of output per transpose tile: the tile stays in L2 while it is written column group by
+/// column group, and is then streamed to the block.
+const TILE_BYTES: usize = 128 << 10;
+
+/// Transpose the `rows` rows of `columns` onto the end of the empty `out`, in tiles whose
+/// output stays in L2, reading each column's pages as the tiles reach them; `Some(false)` when
+/// a value is NaN or infinite, `None` when a page cannot be read directly.
+fn transpose(columns: &mut [PlainColumn], rows: usize, out: &mut Vec<f32>) -> Option<bool> {
+    let f = columns.len();
+    let tile = (TILE_BYTES / (4 * f.max(1))).clamp(8, 4096);
+    let mut buf = vec![0f32; tile * f];
+    let mut finite = true;
+    for start in (0..rows).step_by(tile) {
+        let end = (start + tile).min(rows);
+        for column in columns.iter_mut() {
+            column.release_before(start);
+            column.fill_to(end)?;
+        }
+        let dst = &mut buf[..(end - start) * f];
+        let mut j = 0;
+        while j < f {
+            let wide = columns.get(j..j + 8).is_some_and(|cols| cols.iter().all(|c| c.kind == Plain::F32));
+            let width = if wide { 8 } else { 1 };
+            // The columns' pages end at different rows: write the stretches they share.
+            let mut row = start;
+            while row < end {
+                let mut stop = end;
+                let mut slices = [&[][..]; 8];
+                for (k, slice) in slices.iter_mut().enumerate().take(width) {
+                    let (bytes, s) = columns[j + k].values(row, end);
+                    *slice = bytes;
+                    stop = stop.min(s);
+                }
+                let rows_out = &mut dst[(row - start) * f..(stop - start) * f];
+                if wide {
+                    let values = slices.map(|b| Values::F32Le(b.as_chunks::<4>().0));
+                    finite &= put_f32_columns::<8>(&values, 0..stop - row, rows_out, f, j).unwrap_or(false);
+                } else {
+                    finite &= values(columns[j].kind, slices[0]).put(0..stop - row, rows_out, f, j);
+                }
+                row = stop;
+            }
+            j += width;
+        }
+        extend_streaming(out, dst);
+    }
+    Some(finite)
+}
+
+/// Page bytes of `kind` as transpose input.
+fn values(kind: Plain, bytes: &[u8]) -> Values<'_> {
+    match kind {
+        Plain::F32 => Values::F32Le(bytes.as_chunks().0),
+        Plain::F64 => Values::F64Le(bytes.as_chunks().0),
+        Plain::I32 => Values::I32Le(bytes.as_chunks().0),
+        Plain::I64 => Values::I64Le(bytes.as_chunks().0),
+    }
+}
+
+/// Integer page bytes as labels (a float kind gives none; the caller checked).
+fn labels(kind: Plain, bytes: &[u8]) -> impl Iterator<Item = i128> + '_ {
+    let (narrow, wide): (&[[u8; 4]], &[[u8; 8]]) = match kind {
+        Plain::I32 => (bytes.as_chunks().0, &[]),
+        Plain::I64 => (&[], bytes.as_chunks().0),
+        Plain::F32 | Plain::F64 => (&[], &[]),
+    };
+    narrow.iter().map(|&b| i32::from_le_bytes(b) as i128).chain(wide.iter().map(|&b| i64::from_le_bytes(b) as i128))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The direct path against arrow-rs on the same blocks: the same values bit for bit, the
+    //! same skipped and filled rows, the same first error, for each way of writing the pages.
+
+    use std::fs::File;
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::{WriterProperties, WriterVersion};
+
+    use super::*;
+    use crate::source::chunks::open_row_group;
+    use crate::source::decode::decode_block_with;
+    use crate::{Features, NullPolicy, Target};
+
+    const ROWS: usize = 1000;
+
+    /// What goes wrong in the data.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Flaw {
+        None,
+        Nulls,
+        NaN,
+        BadLabel,
+    }
+
+    fn write(path: &std::path::Path, props: WriterProperties, flaw: Flaw) {
+        let nulls = flaw == Flaw::Nulls;
+        let mut fields = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for j in 0..10 {
+            let v = (0..ROWS).map(|r| {
+                let x = ((r * 31 + j * 7) % 97) as f32 * 0.25 - 3.0;
+                match (flaw, j, r) {
+                    (Flaw::Nulls, 3, r) if r % 17 == 5 => None,
+                    (Flaw::NaN, 5, 77) => Some(f32::NAN),
+                    (Flaw::NaN, 6, 912) => Some(f32::INFINITY),
+                    _ => Some(x),
+                }
+            });
+            fields.push(Field::new(format!("a{j}"), DataType::Float32, nulls));
+            cols.push(Arc::new(v.collect::<Float32Array>()));
+        }
+        let b = (0..ROWS).map(|r| if nulls && r % 23 == 1 { None } else { Some(r as f64 * 1e-3) });
+        let c = (0..ROWS).map(|r| Some((r % 11) as i32 - 5));
+        let d = (0..ROWS).map(|r| Some(r as i64 * 1_000_003));
+        let label = (0..ROWS).map(|r| match flaw {
+            Flaw::Nulls if r % 41 == 40 => None,
+            Flaw::BadLabel if r == 640 => Some(7),
+            _ => Some((r % 5) as i64),
+        });
+        let label32 = (0..ROWS).map(|r| Some((r % 3) as i32));
+        let y = (0..ROWS).map(|r| if nulls && r % 29 == 3 { None } else { Some(r as f64 / 7.0) });
+        fields.push(Field::new("b", DataType::Float64, nulls));
+        fields.push(Field::new("c", DataType::Int32, false));
+        fields.push(Field::new("d", DataType::Int64, false));
+        fields.push(Field::new("label", DataType::Int64, nulls));
+        fields.push(Field::new("label32", DataType::Int32, false));
+        fields.push(Field::new("y", DataType::Float64, nulls));
+        cols.push(Arc::new(b.collect::<Float64Array>()));
+        cols.push(Arc::new(c.collect::<Int32Array>()));
+        cols.push(Arc::new(d.collect::<Int64Array>()));
+        cols.push(Arc::new(label.collect::<Int64Array>()));
+        cols.push(Arc::new(label32.collect::<Int32Array>()));
+        cols.push(Arc::new(y.collect::<Float64Array>()));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    /// Each block of `set` decoded both ways: the direct path must take it and agree.
+    fn compare(set: &ShardSet, what: &str) {
+        for block in set.row_groups() {
+            let shard = &set.shards()[block.shard];
+            let plan = plan(set, shard, block).unwrap_or_else(|| panic!("{what}: no direct plan"));
+            let source = open_row_group(set, shard, block.row_group, &shard.roots, false).unwrap();
+            let direct = decode(set, shard, block, &plan, &source);
+            let arrow = decode_block_with(set, block, false);
+            match (direct, arrow) {
+                (Ok(Some(d)), Ok(a)) => {
+                    let (a_rows, a_keep) = (a.rows, a.keep.clone());
+                    for (name, d, a) in [("features", &d.features, &a.features), ("targets", &d.targets, &a.targets)] {
+                        assert_eq!(d.len(), a.len(), "{what}: {name}");
+                        // A skipped row is never read, and arrow-rs leaves whatever in a null slot.
+                        let width = d.len() / a_rows.max(1);
+                        let kept = |i: usize| a_keep.as_ref().is_none_or(|k| k[i / width.max(1)]);
+                        let diff = d
+                            .iter()
+                            .zip(a.iter())
+                            .enumerate()
+                            .position(|(i, (x, y))| kept(i) && x.to_bits() != y.to_bits());
+                        if let Some(i) = diff {
+                            panic!("{what}: {name}[{i}] = {} direct, {} arrow-rs", d[i], a[i]);
+                        }
+                    }
+                    assert_eq!(
+                        (d.rows, &d.keep, d.skipped, d.filled),
+                        (a.rows, &a.keep, a.skipped, a.filled),
+                        "{what}"
+                    );
+                }
+                (Ok(None), _) => panic!("{what}: the direct path fell back to arrow-rs"),
+                (Err(d), Err(a)) => assert_eq!(d.to_string(), a.to_string(), "{what}: errors"),
+                (d, a) => panic!("{what}: direct {:?} vs arrow {:?}", d.map(|o| o.map(|d| d.rows)), a.map(|a| a.rows)),
+            }
+        }
+    }
+
+    #[test]
+    fn direct_and_arrow_paths_agree_on_every_page_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let features: Vec<String> = (0..10).map(|j| format!("a{j}")).chain(["b", "c", "d"].map(String::from)).collect();
+        let mut n = 0;
+        for version in [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0] {
+            for dictionary in [false, true] {
+                for compression in
+                    [Compression::UNCOMPRESSED, Compression::SNAPPY, Compression::ZSTD(ZstdLevel::default())]
+                {
+                    for flaw in [Flaw::None, Flaw::Nulls, Flaw::NaN, Flaw::BadLabel] {
+                        n += 1;
+                        let path = dir.path().join(format!("{n}.parquet"));
+                        // Pages of 64 or 100 rows (row groups of 300), so page ends differ
+                        // between the columns and within a transpose tile.
+                        let props = WriterProperties::builder()
+                            .set_writer_version(version)
+                            .set_dictionary_enabled(dictionary)
+                            .set_compression(compression)
+                            .set_max_row_group_row_count(Some(300))
+                            .set_write_batch_size(16)
+                            .set_data_page_row_count_limit(if n % 2 == 0 { 64 } else { 100 })
+                            .build();
+                        write(&path, props, flaw);
+                        let targets = [
+                            Target::None,
+                            Target::Class { column: "label".into(), num_classes: Some(5) },
+                            Target::Class { column: "label32".into(), num_classes: Some(3) },
+                            Target::Regression("y".into()),
+                        ];
+                        // Version 2 writes integers without a dictionary as DELTA_BINARY_PACKED,
+                        // which the direct path leaves to arrow-rs.
+                        let delta = version == WriterVersion::PARQUET_2_0 && !dictionary;
+                        let features: Vec<String> =
+                            features.iter().filter(|f| !delta || !["c", "d"].contains(&f.as_str())).cloned().collect();
+                        let targets = targets.into_iter().filter(|t| !delta || !matches!(t, Target::Class { .. }));
+                        for target in targets {
+                            for policy in [NullPolicy::Error, NullPolicy::SkipRow, NullPolicy::Fill(0.5)] {
+                                let what = format!(
+                                    "{version:?} dict={dictionary} {compression:?} {flaw:?} {target:?} {policy:?}"
+                                );
+                                let set = ShardSet::open(&path)
+                                    .unwrap()
+                                    .features(Features::Columns(features.clone()))
+                                    .unwrap()
+                                    .target(target.clone())
+                                    .unwrap()
+                                    .null_policy(policy);
+                                compare(&set, &what);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delta_encoded_integers_fall_back_to_arrow_rs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("delta.parquet");
+        let props = WriterProperties::builder()
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .set_dictionary_enabled(false)
+            .set_max_row_group_row_count(Some(300))
+            .build();
+        write(&path, props, Flaw::None);
+        let set = ShardSet::open(&path)
+            .unwrap()
+            .features(Features::Columns(vec!["a0".into(), "c".into(), "d".into()]))
+            .unwrap();
+        for block in set.row_groups() {
+            let shard = &set.shards()[block.shard];
+            let plan = plan(&set, shard, block).expect("flat int columns are planned");
+            let source = open_row_group(&set, shard, block.row_group, &shard.roots, false).unwrap();
+            assert!(decode(&set, shard, block, &plan, &source).unwrap().is_none(), "DELTA_BINARY_PACKED pages");
+            let both = decode_block_with(&set, block, true).unwrap();
+            let arrow = decode_block_with(&set, block, false).unwrap();
+            assert_eq!(both.features, arrow.features);
+        }
+    }
+}

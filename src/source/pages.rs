@@ -1,0 +1,412 @@
+//! One flat numeric column chunk read page by page into runs of plain little-endian values,
+//! without Arrow arrays: a plain page with no nulls is used as decompressed, with no copy.
+//!
+//! This serves the direct decode path ([`super::direct`]). It handles what numeric training
+//! data is written with (PLAIN and dictionary-encoded values, v1 and v2 data pages, optional
+//! columns whose definition levels are RLE); anything else, and anything malformed, gives
+//! `None` so that the caller falls back to arrow-rs, which decodes the rest and words the errors.
+//!
+//! Pages are read as the transpose reaches their rows and dropped once it has passed them, so
+//! only a page or two per column is in memory (and in cache) at a time.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_schema::DataType;
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::column::page::Page;
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::serialized_reader::SerializedPageReader;
+
+use crate::source::chunks::ChunkSource;
+use crate::source::pool::Pools;
+use crate::source::rle;
+
+/// The value types the direct path reads, each stored as itself in Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plain {
+    F32,
+    F64,
+    I32,
+    I64,
+}
+
+impl Plain {
+    /// The type of a column whose Parquet type is `physical` and Arrow type is `arrow`, when
+    /// the direct path reads it (unsigned and narrow integers, decimals and halves do not).
+    pub fn of(physical: PhysicalType, arrow: &DataType) -> Option<Self> {
+        match (physical, arrow) {
+            (PhysicalType::FLOAT, DataType::Float32) => Some(Plain::F32),
+            (PhysicalType::DOUBLE, DataType::Float64) => Some(Plain::F64),
+            (PhysicalType::INT32, DataType::Int32) => Some(Plain::I32),
+            (PhysicalType::INT64, DataType::Int64) => Some(Plain::I64),
+            _ => None,
+        }
+    }
+
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            Plain::F32 | Plain::I32 => 4,
+            Plain::F64 | Plain::I64 => 8,
+        }
+    }
+}
+
+/// A column chunk's values as they are read: runs of plain little-endian values covering its
+/// rows in order (a null row holds zero bytes), and the null rows met so far.
+pub(crate) struct PlainColumn {
+    pub kind: Plain,
+    /// (first row, values) of the pages read and not yet released; contiguous, non-empty.
+    runs: VecDeque<(usize, Run)>,
+    /// Null rows, ascending.
+    pub nulls: Vec<usize>,
+    pages: PageStream,
+}
+
+/// The values of one page.
+enum Run {
+    /// A slice of the page as read (uncompressed pages).
+    Shared(Bytes),
+    /// Part of a buffer of ours (decompressed or expanded), reused once released.
+    Owned(Vec<u8>, Range<usize>),
+}
+
+impl Run {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Run::Shared(b) => b,
+            Run::Owned(v, r) => &v[r.clone()],
+        }
+    }
+}
+
+impl PlainColumn {
+    /// Start reading the column chunk `meta` (of a row group of `rows` rows, flat, with
+    /// maximum definition level `max_def` ≤ 1) from `source` as values of `kind`.
+    pub fn open(
+        source: &Arc<ChunkSource>,
+        meta: &ColumnChunkMetaData,
+        kind: Plain,
+        max_def: i16,
+        rows: usize,
+    ) -> Option<Self> {
+        // Snappy pages are read raw and decompressed here, into reused buffers.
+        let snappy = meta.compression() == Compression::SNAPPY;
+        let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
+        let pages = if snappy {
+            let raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
+            SerializedPageReader::new(source.clone(), &raw, rows, None).ok()?
+        } else {
+            SerializedPageReader::new(source.clone(), meta, rows, None).ok()?
+        };
+        let stream = PageStream {
+            pages,
+            snappy,
+            max_page,
+            kind,
+            max_def,
+            rows,
+            next_row: 0,
+            dictionary: None,
+            levels: Vec::new(),
+            indices: Vec::new(),
+            spare: Vec::new(),
+            pools: source.pools().clone(),
+        };
+        Some(PlainColumn { kind, runs: VecDeque::new(), nulls: Vec::new(), pages: stream })
+    }
+
+    /// Read pages until rows `..to` are in memory; `None` when a page is malformed, uses an
+    /// encoding the direct path does not read, or the chunk ends first.
+    #[inline]
+    pub fn fill_to(&mut self, to: usize) -> Option<()> {
+        while self.end() < to {
+            let run = self.pages.next_run(&mut self.nulls)??;
+            self.runs.push_back(run);
+        }
+        Some(())
+    }
+
+    /// Check that the chunk holds no more values after its last row (`None` if it does, or if
+    /// a page is malformed).
+    pub fn finish(&mut self) -> Option<()> {
+        self.fill_to(self.pages.rows)?;
+        match self.pages.next_run(&mut self.nulls)? {
+            None => Some(()),
+            Some(_) => None,
+        }
+    }
+
+    /// Drop the runs that end at or before row `row` (their buffers are kept for reuse).
+    #[inline]
+    pub fn release_before(&mut self, row: usize) {
+        let size = self.kind.size();
+        while self.runs.front().is_some_and(|(first, run)| first + run.bytes().len() / size <= row) {
+            if let Some((_, Run::Owned(buf, _))) = self.runs.pop_front() {
+                self.pages.spare.push(buf);
+            }
+        }
+    }
+
+    /// The values of rows `from..to`, or of the part of them in the run holding `from`, as
+    /// (bytes, end row). Rows `from..to` must have been filled and not released.
+    #[inline]
+    pub fn values(&self, from: usize, to: usize) -> (&[u8], usize) {
+        let size = self.kind.size();
+        for (first, run) in &self.runs {
+            let bytes = run.bytes();
+            let end = first + bytes.len() / size;
+            if from < end && from >= *first {
+                let stop = to.min(end);
+                return (&bytes[(from - first) * size..(stop - first) * size], stop);
+            }
+        }
+        // Not filled: the caller checked `fill_to` first, so this is never reached.
+        (&[], to)
+    }
+
+    /// The row after the last one in memory.
+    fn end(&self) -> usize {
+        self.runs.back().map_or(0, |(first, run)| first + run.bytes().len() / self.kind.size())
+    }
+}
+
+/// The pages of one column chunk, each turned into a run of plain values.
+struct PageStream {
+    pages: SerializedPageReader<ChunkSource>,
+    /// Pages come raw and are Snappy-compressed.
+    snappy: bool,
+    /// No page decompresses to more than the column chunk's uncompressed size.
+    max_page: usize,
+    kind: Plain,
+    max_def: i16,
+    /// Rows the chunk must hold.
+    rows: usize,
+    /// Rows read so far.
+    next_row: usize,
+    dictionary: Option<Vec<u8>>,
+    levels: Vec<u32>,
+    indices: Vec<u32>,
+    /// Buffers of released runs.
+    spare: Vec<Vec<u8>>,
+    /// Where buffers come from and go back to, across row groups.
+    pools: Arc<Pools>,
+}
+
+impl Drop for PlainColumn {
+    fn drop(&mut self) {
+        for (_, run) in self.runs.drain(..) {
+            if let Run::Owned(buf, _) = run {
+                self.pages.spare.push(buf);
+            }
+        }
+    }
+}
+
+impl Drop for PageStream {
+    fn drop(&mut self) {
+        for buf in self.spare.drain(..) {
+            self.pools.pages.give(buf);
+        }
+    }
+}
+
+/// A page after decompression.
+enum PageBytes {
+    Shared(Bytes),
+    /// The first `len` bytes of the buffer (kept longer so that reuse does not zero it).
+    Owned(Vec<u8>, usize),
+}
+
+impl PageBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            PageBytes::Shared(b) => b,
+            PageBytes::Owned(v, len) => &v[..*len],
+        }
+    }
+}
+
+impl PageStream {
+    /// A buffer of `len` bytes, its contents unspecified (a released one when there is one,
+    /// so that it is neither allocated nor zeroed again).
+    fn buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.spare.pop().unwrap_or_else(|| self.pools.pages.take(len, false));
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf
+    }
+
+    /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
+    /// when the pages are Snappy-compressed and `compressed`; else `raw` itself.
+    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<PageBytes> {
+        if !self.snappy || !compressed {
+            return Some(PageBytes::Shared(raw));
+        }
+        let input = raw.get(keep..)?;
+        let len = snap::raw::decompress_len(input).ok().filter(|&len| keep + len <= self.max_page)?;
+        let mut buf = self.buffer(keep + len);
+        buf[..keep].copy_from_slice(&raw[..keep]);
+        let n = snap::raw::Decoder::new().decompress(input, &mut buf[keep..]).ok()?;
+        (n == len).then_some(PageBytes::Owned(buf, keep + len))
+    }
+
+    /// The next data page's run: `Some(None)` at the end of the chunk, `None` when a page is
+    /// malformed or outside what the direct path reads. Null rows are appended to `nulls`.
+    fn next_run(&mut self, nulls: &mut Vec<usize>) -> Option<Option<(usize, Run)>> {
+        let size = self.kind.size();
+        loop {
+            let Some(page) = self.pages.next() else {
+                return (self.next_row == self.rows).then_some(None);
+            };
+            // (values, the page, definition levels' range, values' range, encoding)
+            let (n, page, defs, data, encoding) = match page.ok()? {
+                Page::DictionaryPage { buf, num_values, encoding, .. } => {
+                    if self.dictionary.is_some() || !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
+                        return None;
+                    }
+                    let page = self.decompress(buf, 0, true)?;
+                    let len = (num_values as usize).checked_mul(size)?;
+                    self.dictionary = Some(page.as_slice().get(..len)?.to_vec());
+                    continue;
+                }
+                Page::DataPage { buf, num_values, encoding, def_level_encoding, .. } => {
+                    let page = self.decompress(buf, 0, true)?;
+                    let all = page.as_slice().len();
+                    if self.max_def == 0 {
+                        (num_values as usize, page, None, 0..all, encoding)
+                    } else {
+                        if def_level_encoding != Encoding::RLE {
+                            return None;
+                        }
+                        let len = u32::from_le_bytes(page.as_slice().get(..4)?.try_into().ok()?) as usize;
+                        let end = len.checked_add(4).filter(|&e| e <= all)?;
+                        (num_values as usize, page, Some(4..end), end..all, encoding)
+                    }
+                }
+                Page::DataPageV2 {
+                    buf,
+                    num_values,
+                    encoding,
+                    num_rows,
+                    def_levels_byte_len,
+                    rep_levels_byte_len,
+                    is_compressed,
+                    ..
+                } => {
+                    let def_len = def_levels_byte_len as usize;
+                    if rep_levels_byte_len != 0 || num_rows != num_values || def_len > buf.len() {
+                        return None;
+                    }
+                    let defs = match self.max_def {
+                        0 if def_len == 0 => None,
+                        0 => return None,
+                        _ => Some(0..def_len),
+                    };
+                    let page = self.decompress(buf, def_len, is_compressed)?;
+                    let all = page.as_slice().len();
+                    (num_values as usize, page, defs, def_len..all, encoding)
+                }
+            };
+            if n == 0 {
+                self.recycle(page);
+                continue;
+            }
+            let row = self.next_row;
+            if row.checked_add(n)? > self.rows {
+                return None;
+            }
+            let bytes = page.as_slice();
+            let present = match &defs {
+                Some(defs) => {
+                    self.levels.clear();
+                    rle::decode(&bytes[defs.clone()], 1, n, &mut self.levels)?;
+                    self.levels.iter().filter(|&&l| l == 1).count()
+                }
+                None => n,
+            };
+            let data = &bytes[data];
+            self.next_row += n;
+            let run = match encoding {
+                Encoding::PLAIN => {
+                    let len = present.checked_mul(size).filter(|&len| len <= data.len())?;
+                    if present == n {
+                        let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
+                        return Some(Some((row, run_of(page, at..at + len))));
+                    }
+                    let run = self.expand(&data[..len], nulls, row, n)?;
+                    self.recycle(page);
+                    run
+                }
+                Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => {
+                    let dense = if present == 0 {
+                        Vec::new()
+                    } else {
+                        let dictionary = self.dictionary.as_ref()?;
+                        let (&bit_width, packed) = data.split_first()?;
+                        self.indices.clear();
+                        rle::decode(packed, bit_width, present, &mut self.indices)?;
+                        let mut values =
+                            self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(present * size));
+                        values.clear();
+                        for &i in &self.indices {
+                            let at = i as usize * size;
+                            values.extend_from_slice(dictionary.get(at..at + size)?);
+                        }
+                        values
+                    };
+                    let run = if present == n {
+                        let len = dense.len();
+                        Run::Owned(dense, 0..len)
+                    } else {
+                        let run = self.expand(&dense, nulls, row, n)?;
+                        self.spare.push(dense);
+                        run
+                    };
+                    self.recycle(page);
+                    run
+                }
+                _ => return None,
+            };
+            return Some(Some((row, run)));
+        }
+    }
+
+    /// The `n` rows of a page with nulls: `dense` holds the present values in order; null rows
+    /// get zero bytes and are appended to `nulls` (as rows of the chunk, from `row`).
+    fn expand(&mut self, dense: &[u8], nulls: &mut Vec<usize>, row: usize, n: usize) -> Option<Run> {
+        let size = self.kind.size();
+        let mut values = self.buffer(n * size);
+        let mut next = dense.chunks_exact(size);
+        for (r, &level) in self.levels.iter().enumerate() {
+            let slot = &mut values[r * size..(r + 1) * size];
+            match level {
+                1 => slot.copy_from_slice(next.next()?),
+                0 => {
+                    slot.fill(0);
+                    nulls.push(row + r);
+                }
+                _ => return None,
+            }
+        }
+        Some(Run::Owned(values, 0..n * size))
+    }
+
+    fn recycle(&mut self, page: PageBytes) {
+        if let PageBytes::Owned(buf, _) = page {
+            self.spare.push(buf);
+        }
+    }
+}
+
+/// The run of values at `range` of `page`.
+fn run_of(page: PageBytes, range: Range<usize>) -> Run {
+    match page {
+        PageBytes::Shared(b) => Run::Shared(b.slice(range)),
+        PageBytes::Owned(v, _) => Run::Owned(v, range),
+    }
+}
