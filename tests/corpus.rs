@@ -167,7 +167,7 @@ const EXPECT: &[(&str, Expect)] = &[
     ("data/page_v2_empty_compressed.parquet", Fill { first: NULL, rows: 10, features: 1 }),
     ("data/plain-dict-uncompressed-checksum.parquet", Read { rows: 1000, features: 1 }),
     // The footer says 0 rows (the data holds 6): never size an epoch from it.
-    // File footer: 0 rows; its row group: 6; arrow-rs decodes 0. The cross-check rejects it.
+    // File footer: 0 rows; its row group: 6; arrow-rs decodes 0, pyarrow 6. Refused at open.
     ("data/repeated_no_annotation.parquet", Reject(ShardChanged)),
     // The lone numeric list column (repeated int32) is the feature; its rows differ in length.
     ("data/repeated_primitive_no_list.parquet", Reject(Ragged)),

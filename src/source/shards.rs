@@ -287,6 +287,16 @@ impl ShardSet {
                 }
                 shard_rows += n;
             }
+            // Readers disagree on such a file (pyarrow reads the row groups' rows, arrow-rs the
+            // footer's): refuse it rather than pick one.
+            let footer_rows = meta.file_metadata().num_rows();
+            if u64::try_from(footer_rows).ok() != Some(shard_rows) {
+                return Err(ErrorKind::ShardChanged {
+                    path: path.clone(),
+                    message: format!("the footer says {footer_rows} rows but its row groups hold {shard_rows}"),
+                }
+                .into());
+            }
             shards.push(ShardInfo {
                 path,
                 num_rows: shard_rows,
