@@ -5,7 +5,7 @@
 //! `catch_unwind` (arrow-rs panics on a small fraction of corrupt files), the decoded row count
 //! is checked against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
 //!
-//! A whole row group of flat numeric columns takes the direct path ([`super::direct`]), which
+//! A block of flat numeric columns takes the direct path ([`super::direct`]), which
 //! reads pages straight into the row-major block; everything else, and any page the direct
 //! path does not read, is decoded here through arrow-rs's record batches.
 
@@ -184,7 +184,7 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
     let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
     // The direct path reads pages as it needs them; arrow-rs reads faster from memory.
-    let direct = if allow_direct { direct::plan(set, shard, block) } else { None };
+    let direct = if allow_direct { direct::plan(set, shard) } else { None };
     let whole = direct.is_none() && expected_rows == rg_rows;
     let source = open_row_group(set, shard, row_group, &shard.roots, whole)?;
     if let Some(direct) = &direct {

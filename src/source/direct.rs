@@ -1,5 +1,5 @@
-//! The direct decode path: a whole row group of flat numeric columns, from page values
-//! straight into the row-major block.
+//! The direct decode path: a block of flat numeric columns, from page values straight into
+//! the row-major block.
 //!
 //! Through arrow-rs, every value is written three times after decompression: into a zeroed
 //! Arrow buffer, copied out of the decoder's staging, then transposed into rows. Here a plain
@@ -8,9 +8,10 @@
 //!
 //! The null policy, the class-label checks and their errors come from [`decode`] and run in
 //! the same order as on the Arrow path (record batch by record batch, features before the
-//! target), so both paths give the same block and the same first error. A block the direct
-//! path does not take (a slice of a row group, a list column, soft labels, another type or
-//! encoding, a malformed page) goes to arrow-rs, which then also words any error.
+//! target), so both paths give the same block and the same first error. A block that is a
+//! slice of a row group skips the pages before it by their headers. A block the direct path
+//! does not take (a list column, soft labels, another type or encoding, a malformed page) goes
+//! to arrow-rs, which then also words any error.
 //!
 //! [`decode`]: super::decode
 
@@ -30,13 +31,10 @@ pub(crate) struct DirectPlan {
     columns: Vec<(usize, Plain, i16)>,
 }
 
-/// The direct path's plan for `block`, or `None` when it does not take the block (a slice of
-/// a row group, a list column, soft labels, a nested column or another type).
-pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Option<DirectPlan> {
+/// The direct path's plan for the blocks of `shard`, or `None` when it does not take them (a
+/// list column, soft labels, a nested column or another type).
+pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo) -> Option<DirectPlan> {
     let meta = shard.metadata.metadata();
-    if block.offset != 0 || meta.row_group(block.row_group).num_rows() != block.num_rows as i64 {
-        return None;
-    }
     let plan = set.plan();
     let FeatureSource::Columns(names) = &plan.features else { return None };
     let target = match &plan.target {
@@ -73,7 +71,7 @@ pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef) -> Op
     Some(DirectPlan { columns })
 }
 
-/// Decode `block` (a whole row group) from `source` by `direct`; `Ok(None)` when a page is
+/// Decode `block` (a row group or a run of rows of one) from `source` by `direct`; `Ok(None)` when a page is
 /// outside what the direct path reads, or malformed, and arrow-rs must decode the block.
 ///
 /// # Errors
@@ -88,11 +86,13 @@ pub(crate) fn decode(
 ) -> Result<Option<Decoded>> {
     let rg_meta = shard.metadata.metadata().row_group(block.row_group);
     let rows = block.num_rows as usize;
+    let rg_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
+    let first = block.offset as usize;
     let plan = set.plan();
     let FeatureSource::Columns(names) = &plan.features else { return Ok(None) };
     let source = Arc::new(source.clone());
     let open = |&(leaf, kind, max_def): &(usize, Plain, i16)| {
-        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rows)
+        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows)
     };
     let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };
     let mut target_column = plan.target.as_ref().and_then(|_| columns.pop());
@@ -321,7 +321,7 @@ mod tests {
     fn compare(set: &ShardSet, what: &str) {
         for block in set.row_groups() {
             let shard = &set.shards()[block.shard];
-            let plan = plan(set, shard, block).unwrap_or_else(|| panic!("{what}: no direct plan"));
+            let plan = plan(set, shard).unwrap_or_else(|| panic!("{what}: no direct plan"));
             let source = open_row_group(set, shard, block.row_group, &shard.roots, false).unwrap();
             let direct = decode(set, shard, block, &plan, &source);
             let arrow = decode_block_with(set, block, false);
@@ -393,17 +393,22 @@ mod tests {
                         let targets = targets.into_iter().filter(|t| !delta || !matches!(t, Target::Class { .. }));
                         for target in targets {
                             for policy in [NullPolicy::Error, NullPolicy::SkipRow, NullPolicy::Fill(0.5)] {
-                                let what = format!(
-                                    "{version:?} dict={dictionary} {compression:?} {flaw:?} {target:?} {policy:?}"
-                                );
-                                let set = ShardSet::open(&path)
-                                    .unwrap()
-                                    .features(Features::Columns(features.clone()))
-                                    .unwrap()
-                                    .target(target.clone())
-                                    .unwrap()
-                                    .null_policy(policy);
-                                compare(&set, &what);
+                                // Whole row groups, and blocks of 70 rows (slices of them).
+                                for block_rows in [300, 70] {
+                                    let what = format!(
+                                        "{version:?} dict={dictionary} {compression:?} {flaw:?} {target:?} {policy:?} blocks of {block_rows}"
+                                    );
+                                    let set = ShardSet::open(&path)
+                                        .unwrap()
+                                        .features(Features::Columns(features.clone()))
+                                        .unwrap()
+                                        .target(target.clone())
+                                        .unwrap()
+                                        .null_policy(policy)
+                                        .block_rows(block_rows)
+                                        .unwrap();
+                                    compare(&set, &what);
+                                }
                             }
                         }
                     }
@@ -428,7 +433,7 @@ mod tests {
             .unwrap();
         for block in set.row_groups() {
             let shard = &set.shards()[block.shard];
-            let plan = plan(&set, shard, block).expect("flat int columns are planned");
+            let plan = plan(&set, shard).expect("flat int columns are planned");
             let source = open_row_group(&set, shard, block.row_group, &shard.roots, false).unwrap();
             assert!(decode(&set, shard, block, &plan, &source).unwrap().is_none(), "DELTA_BINARY_PACKED pages");
             let both = decode_block_with(&set, block, true).unwrap();

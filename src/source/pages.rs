@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, Type as PhysicalType};
-use parquet::column::page::Page;
+use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::serialized_reader::SerializedPageReader;
 
@@ -84,14 +84,17 @@ impl Run {
 }
 
 impl PlainColumn {
-    /// Start reading the column chunk `meta` (of a row group of `rows` rows, flat, with
-    /// maximum definition level `max_def` ≤ 1) from `source` as values of `kind`.
+    /// Start reading rows `block` of the column chunk `meta` (of a row group of `rows` rows,
+    /// flat, with maximum definition level `max_def` ≤ 1) from `source` as values of `kind`.
+    /// Pages before the block are skipped by their headers, without decompressing them. Rows
+    /// in the methods below count from the block's first row.
     pub fn open(
         source: &Arc<ChunkSource>,
         meta: &ColumnChunkMetaData,
         kind: Plain,
         max_def: i16,
         rows: usize,
+        block: Range<usize>,
     ) -> Option<Self> {
         // Snappy pages are read raw and decompressed here, into reused buffers.
         let snappy = meta.compression() == Compression::SNAPPY;
@@ -109,6 +112,7 @@ impl PlainColumn {
             kind,
             max_def,
             rows,
+            block: block.clone(),
             next_row: 0,
             dictionary: None,
             levels: Vec::new(),
@@ -116,13 +120,16 @@ impl PlainColumn {
             spare: Vec::new(),
             pools: source.pools().clone(),
         };
-        Some(PlainColumn { kind, runs: VecDeque::new(), nulls: Vec::new(), pages: stream })
+        let mut column = PlainColumn { kind, runs: VecDeque::new(), nulls: Vec::new(), pages: stream };
+        column.pages.skip_to(block.start)?;
+        Some(column)
     }
 
     /// Read pages until rows `..to` are in memory; `None` when a page is malformed, uses an
     /// encoding the direct path does not read, or the chunk ends first.
     #[inline]
     pub fn fill_to(&mut self, to: usize) -> Option<()> {
+        let to = to + self.pages.block.start;
         while self.end() < to {
             let run = self.pages.next_run(&mut self.nulls)??;
             self.runs.push_back(run);
@@ -130,10 +137,13 @@ impl PlainColumn {
         Some(())
     }
 
-    /// Check that the chunk holds no more values after its last row (`None` if it does, or if
-    /// a page is malformed).
+    /// When the block ends the row group, check that the chunk holds no more values after its
+    /// last row (`None` if it does, or if a page is malformed).
     pub fn finish(&mut self) -> Option<()> {
-        self.fill_to(self.pages.rows)?;
+        if self.pages.block.end < self.pages.rows {
+            return Some(());
+        }
+        self.fill_to(self.pages.block.len())?;
         match self.pages.next_run(&mut self.nulls)? {
             None => Some(()),
             Some(_) => None,
@@ -143,6 +153,7 @@ impl PlainColumn {
     /// Drop the runs that end at or before row `row` (their buffers are kept for reuse).
     #[inline]
     pub fn release_before(&mut self, row: usize) {
+        let row = row + self.pages.block.start;
         let size = self.kind.size();
         while self.runs.front().is_some_and(|(first, run)| first + run.bytes().len() / size <= row) {
             if let Some((_, Run::Owned(buf, _))) = self.runs.pop_front() {
@@ -155,13 +166,15 @@ impl PlainColumn {
     /// (bytes, end row). Rows `from..to` must have been filled and not released.
     #[inline]
     pub fn values(&self, from: usize, to: usize) -> (&[u8], usize) {
+        let base = self.pages.block.start;
+        let (from, to) = (from + base, to + base);
         let size = self.kind.size();
         for (first, run) in &self.runs {
             let bytes = run.bytes();
             let end = first + bytes.len() / size;
             if from < end && from >= *first {
                 let stop = to.min(end);
-                return (&bytes[(from - first) * size..(stop - first) * size], stop);
+                return (&bytes[(from - first) * size..(stop - first) * size], stop - base);
             }
         }
         // Not filled: the caller checked `fill_to` first, so this is never reached.
@@ -185,6 +198,8 @@ struct PageStream {
     max_def: i16,
     /// Rows the chunk must hold.
     rows: usize,
+    /// The rows wanted.
+    block: Range<usize>,
     /// Rows read so far.
     next_row: usize,
     dictionary: Option<Vec<u8>>,
@@ -255,6 +270,42 @@ impl PageStream {
         (n == len).then_some(PageBytes::Owned(buf, keep + len))
     }
 
+    /// Skip the data pages that end before row `row`, by their headers (the dictionary page
+    /// is read on the way).
+    fn skip_to(&mut self, row: usize) -> Option<()> {
+        if row == 0 {
+            return Some(());
+        }
+        loop {
+            let Some(meta) = self.pages.peek_next_page().ok()? else { return Some(()) };
+            if meta.is_dict {
+                let page = self.pages.get_next_page().ok()??;
+                self.read_dictionary(page)?;
+                continue;
+            }
+            // Flat columns: one level per row.
+            let n = meta.num_rows.or(meta.num_levels)?;
+            if self.next_row.checked_add(n)? > row {
+                return Some(());
+            }
+            self.pages.skip_next_page().ok()?;
+            self.next_row += n;
+        }
+    }
+
+    /// Keep a dictionary page's values (`None` for a second one or an unknown encoding).
+    fn read_dictionary(&mut self, page: Page) -> Option<()> {
+        let Page::DictionaryPage { buf, num_values, encoding, .. } = page else { return None };
+        if self.dictionary.is_some() || !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
+            return None;
+        }
+        let page = self.decompress(buf, 0, true)?;
+        let len = (num_values as usize).checked_mul(self.kind.size())?;
+        self.dictionary = Some(page.as_slice().get(..len)?.to_vec());
+        self.recycle(page);
+        Some(())
+    }
+
     /// The next data page's run: `Some(None)` at the end of the chunk, `None` when a page is
     /// malformed or outside what the direct path reads. Null rows are appended to `nulls`.
     fn next_run(&mut self, nulls: &mut Vec<usize>) -> Option<Option<(usize, Run)>> {
@@ -265,13 +316,8 @@ impl PageStream {
             };
             // (values, the page, definition levels' range, values' range, encoding)
             let (n, page, defs, data, encoding) = match page.ok()? {
-                Page::DictionaryPage { buf, num_values, encoding, .. } => {
-                    if self.dictionary.is_some() || !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
-                        return None;
-                    }
-                    let page = self.decompress(buf, 0, true)?;
-                    let len = (num_values as usize).checked_mul(size)?;
-                    self.dictionary = Some(page.as_slice().get(..len)?.to_vec());
+                page @ Page::DictionaryPage { .. } => {
+                    self.read_dictionary(page)?;
                     continue;
                 }
                 Page::DataPage { buf, num_values, encoding, def_level_encoding, .. } => {
@@ -388,7 +434,9 @@ impl PageStream {
                 1 => slot.copy_from_slice(next.next()?),
                 0 => {
                     slot.fill(0);
-                    nulls.push(row + r);
+                    if self.block.contains(&(row + r)) {
+                        nulls.push(row + r - self.block.start);
+                    }
                 }
                 _ => return None,
             }

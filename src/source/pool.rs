@@ -29,7 +29,7 @@ impl Pools {
 const PAGE_BUFFERS: usize = 384;
 
 /// Bytes of page buffers kept at most.
-const PAGE_BUFFER_BYTES: usize = 64 << 20;
+const PAGE_BUFFER_BYTES: usize = 32 << 20;
 
 /// Freed buffers kept for reuse, at most [`BufferPool::MAX_BUFFERS`] of them unless made
 /// [`bounded`](BufferPool::bounded) otherwise.
