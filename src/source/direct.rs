@@ -253,7 +253,7 @@ mod tests {
     use arrow_array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch};
     use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::basic::{Compression, Encoding, ZstdLevel};
     use parquet::file::properties::{WriterProperties, WriterVersion};
 
     use super::*;
@@ -370,15 +370,24 @@ mod tests {
                         let path = dir.path().join(format!("{n}.parquet"));
                         // Pages of 64 or 100 rows (row groups of 300), so page ends differ
                         // between the columns and within a transpose tile.
+                        // Without a dictionary, every other file splits its values' bytes
+                        // into streams (BYTE_STREAM_SPLIT) instead of writing them PLAIN.
+                        let split = !dictionary && n % 4 < 2;
                         let props = WriterProperties::builder()
                             .set_writer_version(version)
                             .set_dictionary_enabled(dictionary)
+                            .set_encoding(if split { Encoding::BYTE_STREAM_SPLIT } else { Encoding::PLAIN })
                             .set_compression(compression)
                             .set_max_row_group_row_count(Some(300))
                             .set_write_batch_size(16)
                             .set_data_page_row_count_limit(if n % 2 == 0 { 64 } else { 100 })
                             .build();
                         write(&path, props, flaw);
+                        if split {
+                            let set = ShardSet::open(&path).unwrap();
+                            let chunk = set.shards()[0].metadata.metadata().row_group(0).column(0).clone();
+                            assert!(chunk.encodings().any(|e| e == Encoding::BYTE_STREAM_SPLIT), "{n}: not split");
+                        }
                         let targets = [
                             Target::None,
                             Target::Class { column: "label".into(), num_classes: Some(5) },
@@ -387,7 +396,7 @@ mod tests {
                         ];
                         // Version 2 writes integers without a dictionary as DELTA_BINARY_PACKED,
                         // which the direct path leaves to arrow-rs.
-                        let delta = version == WriterVersion::PARQUET_2_0 && !dictionary;
+                        let delta = version == WriterVersion::PARQUET_2_0 && !dictionary && !split;
                         let features: Vec<String> =
                             features.iter().filter(|f| !delta || !["c", "d"].contains(&f.as_str())).cloned().collect();
                         let targets = targets.into_iter().filter(|t| !delta || !matches!(t, Target::Class { .. }));

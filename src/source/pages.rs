@@ -2,8 +2,8 @@
 //! without Arrow arrays: a plain page with no nulls is used as decompressed, with no copy.
 //!
 //! This serves the direct decode path ([`super::direct`]). It handles what numeric training
-//! data is written with (PLAIN and dictionary-encoded values, v1 and v2 data pages, optional
-//! columns whose definition levels are RLE); anything else, and anything malformed, gives
+//! data is written with (PLAIN, BYTE_STREAM_SPLIT and dictionary-encoded values, v1 and v2 data
+//! pages, optional columns whose definition levels are RLE); anything else, and anything malformed, gives
 //! `None` so that the caller falls back to arrow-rs, which decodes the rest and words the errors.
 //!
 //! Pages are read as the transpose reaches their rows and dropped once it has passed them, so
@@ -385,6 +385,27 @@ impl PageStream {
                         return Some(Some((row, run_of(page, at..at + len))));
                     }
                     let run = self.expand(&data[..len], nulls, row, n)?;
+                    self.recycle(page);
+                    run
+                }
+                Encoding::BYTE_STREAM_SPLIT => {
+                    // Byte k of value i is at data[k * present + i]: interleave the streams.
+                    let len = present.checked_mul(size).filter(|&len| len <= data.len())?;
+                    let mut dense = self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(len));
+                    dense.clear();
+                    dense.resize(len, 0);
+                    for (k, stream) in data[..len].chunks_exact(present.max(1)).enumerate() {
+                        for (value, &b) in dense.chunks_exact_mut(size).zip(stream) {
+                            value[k] = b;
+                        }
+                    }
+                    let run = if present == n {
+                        Run::Owned(dense, 0..len)
+                    } else {
+                        let run = self.expand(&dense, nulls, row, n)?;
+                        self.spare.push(dense);
+                        run
+                    };
                     self.recycle(page);
                     run
                 }
