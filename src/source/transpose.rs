@@ -279,6 +279,35 @@ mod tests {
     }
 
     #[test]
+    fn eight_wide_transpose_matches_the_definition_with_a_tail_and_an_offset() {
+        // 37 rows: four 8-row blocks through the AVX2 kernel (where present) and a tail of 5.
+        let (rows, stride, col) = (37usize, 11usize, 2usize);
+        let cols: Vec<Vec<f32>> = (0..8).map(|k| (0..rows + 3).map(|i| (i * 100 + k) as f32 - 0.5).collect()).collect();
+        let bytes: Vec<Vec<[u8; 4]>> = cols.iter().map(|c| c.iter().map(|v| v.to_le_bytes()).collect()).collect();
+        for values in [
+            cols.iter().map(|c| Values::F32(c)).collect::<Vec<_>>(),
+            bytes.iter().map(|c| Values::F32Le(c)).collect::<Vec<_>>(),
+        ] {
+            let mut out = vec![-1f32; rows * stride];
+            assert_eq!(put_f32_columns::<8>(&values, 3..3 + rows, &mut out, stride, col), Some(true));
+            for i in 0..rows {
+                for j in 0..stride {
+                    let expected = if (col..col + 8).contains(&j) { cols[j - col][3 + i] } else { -1.0 };
+                    assert_eq!(out[i * stride + j], expected, "row {i}, column {j}");
+                }
+            }
+        }
+        // A NaN or an infinity inside an 8-row block, and in the tail, is reported.
+        for (k, i, bad) in [(6usize, 9usize, f32::NAN), (0, 17, f32::NEG_INFINITY), (3, 35, f32::INFINITY)] {
+            let mut cols = cols.clone();
+            cols[k][3 + i] = bad;
+            let values: Vec<Values> = cols.iter().map(|c| Values::F32(c)).collect();
+            let mut out = vec![0f32; rows * stride];
+            assert_eq!(put_f32_columns::<8>(&values, 3..3 + rows, &mut out, stride, col), Some(false), "{bad} at {i}");
+        }
+    }
+
+    #[test]
     fn streaming_extend_appends_exactly() {
         for (start, len) in [(0usize, 0usize), (1, 3), (3, 17), (0, 4096), (5, 1001)] {
             let mut out: Vec<f32> = (0..start).map(|i| i as f32).collect();
