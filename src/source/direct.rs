@@ -139,6 +139,9 @@ pub(crate) fn decode(
         let mut row = batch;
         while row < end {
             let (bytes, stop) = column.values(row, end);
+            if bytes.len() < (stop - row) * column.kind.size() {
+                return Ok(None);
+            }
             match t {
                 TargetSource::Class { num_classes, .. } => {
                     for (i, label) in labels(column.kind, bytes).enumerate() {
@@ -203,6 +206,10 @@ fn transpose(columns: &mut [PlainColumn], rows: usize, out: &mut Vec<f32>) -> Op
                 let mut slices = [&[][..]; 8];
                 for (k, slice) in slices.iter_mut().enumerate().take(width) {
                     let (bytes, s) = columns[j + k].values(row, end);
+                    // Never short (the rows were filled), but never transpose stale rows either.
+                    if bytes.len() < (s - row) * columns[j + k].kind.size() {
+                        return None;
+                    }
                     *slice = bytes;
                     stop = stop.min(s);
                 }

@@ -370,12 +370,12 @@ impl PageStream {
             let present = match &defs {
                 Some(defs) => {
                     self.levels.clear();
-                    rle::decode(&bytes[defs.clone()], 1, n, &mut self.levels)?;
+                    rle::decode(bytes.get(defs.clone())?, 1, n, &mut self.levels)?;
                     self.levels.iter().filter(|&&l| l == 1).count()
                 }
                 None => n,
             };
-            let data = &bytes[data];
+            let data = bytes.get(data)?;
             self.next_row += n;
             let run = match encoding {
                 Encoding::PLAIN => {
