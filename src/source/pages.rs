@@ -399,13 +399,7 @@ impl PageStream {
                             value[k] = b;
                         }
                     }
-                    let run = if present == n {
-                        Run::Owned(dense, 0..len)
-                    } else {
-                        let run = self.expand(&dense, nulls, row, n)?;
-                        self.spare.push(dense);
-                        run
-                    };
+                    let run = self.dense_run(dense, nulls, row, n)?;
                     self.recycle(page);
                     run
                 }
@@ -426,14 +420,7 @@ impl PageStream {
                         }
                         values
                     };
-                    let run = if present == n {
-                        let len = dense.len();
-                        Run::Owned(dense, 0..len)
-                    } else {
-                        let run = self.expand(&dense, nulls, row, n)?;
-                        self.spare.push(dense);
-                        run
-                    };
+                    let run = self.dense_run(dense, nulls, row, n)?;
                     self.recycle(page);
                     run
                 }
@@ -441,6 +428,18 @@ impl PageStream {
             };
             return Some(Some((row, run)));
         }
+    }
+
+    /// The run of a page's `n` rows from `dense`, its present values in order (expanded when
+    /// some rows are null; `dense` is then kept for reuse).
+    fn dense_run(&mut self, dense: Vec<u8>, nulls: &mut Vec<usize>, row: usize, n: usize) -> Option<Run> {
+        let len = dense.len();
+        if len == n * self.kind.size() {
+            return Some(Run::Owned(dense, 0..len));
+        }
+        let run = self.expand(&dense, nulls, row, n);
+        self.spare.push(dense);
+        run
     }
 
     /// The `n` rows of a page with nulls: `dense` holds the present values in order; null rows
