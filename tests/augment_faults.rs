@@ -18,7 +18,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -247,19 +247,29 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill {sig} failed");
 }
 
+/// The arguments of the lock tests' runs into `out`.
+fn lock_run(out: &Path) -> Vec<String> {
+    augment(out, 32, 600, 3200)
+}
+
+/// An undisturbed run's files (made under `dir/reference`), and a run into `dir/out` frozen
+/// with SIGSTOP once it has begun a shard, so that it surely holds the output lock.
+fn reference_and_frozen_run(dir: &Path) -> (Vec<(String, Vec<u8>)>, PathBuf, Child) {
+    let reference_dir = dir.join("reference");
+    let want = reference(&reference_dir, &lock_run(&reference_dir));
+    let out = dir.join("out");
+    let first = start_and_wait_for_a_shard(&lock_run(&out), &out);
+    signal(&first, "-STOP");
+    (want, out, first)
+}
+
 #[test]
 fn a_second_run_on_the_same_directory_fails_at_once_and_the_first_completes_intact() {
     let dir = tempfile::tempdir().unwrap();
-    let args = |out: &Path| augment(out, 32, 600, 3200);
-    let reference_dir = dir.path().join("reference");
-    let want = reference(&reference_dir, &args(&reference_dir));
-
-    let out = dir.path().join("out");
-    let mut first = start_and_wait_for_a_shard(&args(&out), &out);
-    // Freeze the first run while it holds the lock, so that the race has one outcome.
-    signal(&first, "-STOP");
+    // The first run is frozen while it holds the lock, so that the race has one outcome.
+    let (want, out, mut first) = reference_and_frozen_run(dir.path());
     let before = common::dir_files(&out);
-    let mut second = args(&out);
+    let mut second = lock_run(&out);
     let t = Instant::now();
     let err = failure(&run(&second));
     // Even a run that would delete files (--overwrite, another configuration) is refused.
@@ -282,18 +292,12 @@ fn a_second_run_on_the_same_directory_fails_at_once_and_the_first_completes_inta
 #[test]
 fn a_run_killed_with_sigkill_leaves_no_lock_that_blocks_the_rerun() {
     let dir = tempfile::tempdir().unwrap();
-    let args = |out: &Path| augment(out, 32, 600, 3200);
-    let reference_dir = dir.path().join("reference");
-    let want = reference(&reference_dir, &args(&reference_dir));
-
-    let out = dir.path().join("out");
-    let mut first = start_and_wait_for_a_shard(&args(&out), &out);
-    signal(&first, "-STOP"); // it surely holds the lock now
+    let (want, out, mut first) = reference_and_frozen_run(dir.path());
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     assert!(!out.join("manifest.json").exists());
     parquet_files_are_complete(&out, &want);
-    let o = run(&args(&out));
+    let o = run(&lock_run(&out));
     assert!(o.status.success(), "the rerun after kill -9: {}", stderr(&o));
     assert!(common::dir_files(&out) == want, "the rerun differs from an undisturbed run");
 }
