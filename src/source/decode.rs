@@ -373,7 +373,30 @@ fn put_target(
 
 /// One-hot the class `label` (`None`: null) of `row` into the targets.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(super) fn put_class(
+    out: &mut Decoded,
+    c: usize,
+    row: usize,
+    label: Option<i128>,
+    num_classes: usize,
+    name: &str,
+    site: &Site,
+    policy: NullPolicy,
+) -> Result<()> {
+    match label {
+        Some(v) if (0..num_classes as i128).contains(&v) => {
+            out.targets[row * c + v as usize] = 1.0;
+            Ok(())
+        }
+        _ => bad_class(out, c, row, label, num_classes, name, site, policy),
+    }
+}
+
+/// [`put_class`] for a null or out-of-range label.
+#[allow(clippy::too_many_arguments)]
+#[cold]
+fn bad_class(
     out: &mut Decoded,
     c: usize,
     row: usize,
@@ -388,18 +411,14 @@ pub(super) fn put_class(
         let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
         return handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false);
     };
-    if v < 0 || v as u128 >= num_classes as u128 {
-        return Err(ErrorKind::Label {
-            path: site.shard.path.clone(),
-            column: name.to_string(),
-            row: site.first_row + row as u64,
-            value: v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
-            num_classes,
-        }
-        .into());
+    Err(ErrorKind::Label {
+        path: site.shard.path.clone(),
+        column: name.to_string(),
+        row: site.first_row + row as u64,
+        value: v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+        num_classes,
     }
-    out.targets[row * c + v as usize] = 1.0;
-    Ok(())
+    .into())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -139,26 +139,22 @@ pub(crate) fn decode(
         let mut row = batch;
         while row < end {
             let (bytes, stop) = column.values(row, end);
-            if bytes.len() < (stop - row) * column.kind.size() {
+            if bytes.len() < (stop - row) * column.kind().size() {
                 return Ok(None);
             }
             match t {
                 TargetSource::Class { num_classes, .. } => {
-                    for (i, label) in labels(column.kind, bytes).enumerate() {
+                    for (i, label) in labels(column.kind(), bytes).enumerate() {
                         let r = row + i;
                         let null = column.nulls.get(target_null_at) == Some(&r);
                         target_null_at += usize::from(null);
-                        if !null && (0..*num_classes as i128).contains(&label) {
-                            out.targets[r * c + label as usize] = 1.0;
-                        } else {
-                            let label = if null { None } else { Some(label) };
-                            put_class(&mut out, c, r, label, *num_classes, name, &site, policy)?;
-                        }
+                        let label = if null { None } else { Some(label) };
+                        put_class(&mut out, c, r, label, *num_classes, name, &site, policy)?;
                     }
                 }
                 _ => {
                     let dst = &mut out.targets[row * c..stop * c];
-                    finite &= values(column.kind, bytes).put(0..stop - row, dst, c, 0);
+                    finite &= values(column.kind(), bytes).put(0..stop - row, dst, c, 0);
                 }
             }
             row = stop;
@@ -197,7 +193,7 @@ fn transpose(columns: &mut [PlainColumn], rows: usize, out: &mut Vec<f32>) -> Op
         let dst = &mut buf[..(end - start) * f];
         let mut j = 0;
         while j < f {
-            let wide = columns.get(j..j + 8).is_some_and(|cols| cols.iter().all(|c| c.kind == Plain::F32));
+            let wide = columns.get(j..j + 8).is_some_and(|cols| cols.iter().all(|c| c.kind() == Plain::F32));
             let width = if wide { 8 } else { 1 };
             // The columns' pages end at different rows: write the stretches they share.
             let mut row = start;
@@ -207,7 +203,7 @@ fn transpose(columns: &mut [PlainColumn], rows: usize, out: &mut Vec<f32>) -> Op
                 for (k, slice) in slices.iter_mut().enumerate().take(width) {
                     let (bytes, s) = columns[j + k].values(row, end);
                     // Never short (the rows were filled), but never transpose stale rows either.
-                    if bytes.len() < (s - row) * columns[j + k].kind.size() {
+                    if bytes.len() < (s - row) * columns[j + k].kind().size() {
                         return None;
                     }
                     *slice = bytes;
@@ -218,7 +214,7 @@ fn transpose(columns: &mut [PlainColumn], rows: usize, out: &mut Vec<f32>) -> Op
                     let values = slices.map(|b| Values::F32Le(b.as_chunks::<4>().0));
                     finite &= put_f32_columns::<8>(&values, 0..stop - row, rows_out, f, j).unwrap_or(false);
                 } else {
-                    finite &= values(columns[j].kind, slices[0]).put(0..stop - row, rows_out, f, j);
+                    finite &= values(columns[j].kind(), slices[0]).put(0..stop - row, rows_out, f, j);
                 }
                 row = stop;
             }

@@ -58,7 +58,6 @@ impl Plain {
 /// A column chunk's values as they are read: runs of plain little-endian values covering its
 /// rows in order (a null row holds zero bytes), and the null rows met so far.
 pub(crate) struct PlainColumn {
-    pub kind: Plain,
     /// (first row, values) of the pages read and not yet released; contiguous, non-empty.
     runs: VecDeque<(usize, Run)>,
     /// Null rows, ascending.
@@ -70,7 +69,8 @@ pub(crate) struct PlainColumn {
 enum Run {
     /// A slice of the page as read (uncompressed pages).
     Shared(Bytes),
-    /// Part of a buffer of ours (decompressed or expanded), reused once released.
+    /// Part of a buffer of ours (decompressed or expanded; kept longer than needed so that
+    /// reuse does not zero it again), reused once released.
     Owned(Vec<u8>, Range<usize>),
 }
 
@@ -79,6 +79,14 @@ impl Run {
         match self {
             Run::Shared(b) => b,
             Run::Owned(v, r) => &v[r.clone()],
+        }
+    }
+
+    /// The bytes at `range` of this run's bytes.
+    fn narrow(self, range: Range<usize>) -> Run {
+        match self {
+            Run::Shared(b) => Run::Shared(b.slice(range)),
+            Run::Owned(v, r) => Run::Owned(v, r.start + range.start..r.start + range.end),
         }
     }
 }
@@ -120,9 +128,14 @@ impl PlainColumn {
             spare: Vec::new(),
             pools: source.pools().clone(),
         };
-        let mut column = PlainColumn { kind, runs: VecDeque::new(), nulls: Vec::new(), pages: stream };
+        let mut column = PlainColumn { runs: VecDeque::new(), nulls: Vec::new(), pages: stream };
         column.pages.skip_to(block.start)?;
         Some(column)
+    }
+
+    /// The type of the values.
+    pub fn kind(&self) -> Plain {
+        self.pages.kind
     }
 
     /// Read pages until rows `..to` are in memory; `None` when a page is malformed, uses an
@@ -154,7 +167,7 @@ impl PlainColumn {
     #[inline]
     pub fn release_before(&mut self, row: usize) {
         let row = row + self.pages.block.start;
-        let size = self.kind.size();
+        let size = self.pages.kind.size();
         while self.runs.front().is_some_and(|(first, run)| first + run.bytes().len() / size <= row) {
             if let Some((_, Run::Owned(buf, _))) = self.runs.pop_front() {
                 self.pages.spare.push(buf);
@@ -168,7 +181,7 @@ impl PlainColumn {
     pub fn values(&self, from: usize, to: usize) -> (&[u8], usize) {
         let base = self.pages.block.start;
         let (from, to) = (from + base, to + base);
-        let size = self.kind.size();
+        let size = self.pages.kind.size();
         for (first, run) in &self.runs {
             let bytes = run.bytes();
             let end = first + bytes.len() / size;
@@ -183,7 +196,7 @@ impl PlainColumn {
 
     /// The row after the last one in memory.
     fn end(&self) -> usize {
-        self.runs.back().map_or(0, |(first, run)| first + run.bytes().len() / self.kind.size())
+        self.runs.back().map_or(0, |(first, run)| first + run.bytes().len() / self.pages.kind.size())
     }
 }
 
@@ -229,22 +242,6 @@ impl Drop for PageStream {
     }
 }
 
-/// A page after decompression.
-enum PageBytes {
-    Shared(Bytes),
-    /// The first `len` bytes of the buffer (kept longer so that reuse does not zero it).
-    Owned(Vec<u8>, usize),
-}
-
-impl PageBytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            PageBytes::Shared(b) => b,
-            PageBytes::Owned(v, len) => &v[..*len],
-        }
-    }
-}
-
 impl PageStream {
     /// A buffer of `len` bytes, its contents unspecified (a released one when there is one,
     /// so that it is neither allocated nor zeroed again).
@@ -258,16 +255,16 @@ impl PageStream {
 
     /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
     /// when the pages are Snappy-compressed and `compressed`; else `raw` itself.
-    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<PageBytes> {
+    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<Run> {
         if !self.snappy || !compressed {
-            return Some(PageBytes::Shared(raw));
+            return Some(Run::Shared(raw));
         }
         let input = raw.get(keep..)?;
         let len = snap::raw::decompress_len(input).ok().filter(|&len| keep + len <= self.max_page)?;
         let mut buf = self.buffer(keep + len);
         buf[..keep].copy_from_slice(&raw[..keep]);
         let n = snap::raw::Decoder::new().decompress(input, &mut buf[keep..]).ok()?;
-        (n == len).then_some(PageBytes::Owned(buf, keep + len))
+        (n == len).then_some(Run::Owned(buf, 0..keep + len))
     }
 
     /// Skip the data pages that end before row `row`, by their headers (the dictionary page
@@ -301,7 +298,7 @@ impl PageStream {
         }
         let page = self.decompress(buf, 0, true)?;
         let len = (num_values as usize).checked_mul(self.kind.size())?;
-        self.dictionary = Some(page.as_slice().get(..len)?.to_vec());
+        self.dictionary = Some(page.bytes().get(..len)?.to_vec());
         self.recycle(page);
         Some(())
     }
@@ -322,14 +319,14 @@ impl PageStream {
                 }
                 Page::DataPage { buf, num_values, encoding, def_level_encoding, .. } => {
                     let page = self.decompress(buf, 0, true)?;
-                    let all = page.as_slice().len();
+                    let all = page.bytes().len();
                     if self.max_def == 0 {
                         (num_values as usize, page, None, 0..all, encoding)
                     } else {
                         if def_level_encoding != Encoding::RLE {
                             return None;
                         }
-                        let len = u32::from_le_bytes(page.as_slice().get(..4)?.try_into().ok()?) as usize;
+                        let len = u32::from_le_bytes(page.bytes().get(..4)?.try_into().ok()?) as usize;
                         let end = len.checked_add(4).filter(|&e| e <= all)?;
                         (num_values as usize, page, Some(4..end), end..all, encoding)
                     }
@@ -354,7 +351,7 @@ impl PageStream {
                         _ => Some(0..def_len),
                     };
                     let page = self.decompress(buf, def_len, is_compressed)?;
-                    let all = page.as_slice().len();
+                    let all = page.bytes().len();
                     (num_values as usize, page, defs, def_len..all, encoding)
                 }
             };
@@ -366,7 +363,7 @@ impl PageStream {
             if row.checked_add(n)? > self.rows {
                 return None;
             }
-            let bytes = page.as_slice();
+            let bytes = page.bytes();
             let present = match &defs {
                 Some(defs) => {
                     self.levels.clear();
@@ -382,7 +379,7 @@ impl PageStream {
                     let len = present.checked_mul(size).filter(|&len| len <= data.len())?;
                     if present == n {
                         let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
-                        return Some(Some((row, run_of(page, at..at + len))));
+                        return Some(Some((row, page.narrow(at..at + len))));
                     }
                     let run = self.expand(&data[..len], nulls, row, n)?;
                     self.recycle(page);
@@ -464,17 +461,9 @@ impl PageStream {
         Some(Run::Owned(values, 0..n * size))
     }
 
-    fn recycle(&mut self, page: PageBytes) {
-        if let PageBytes::Owned(buf, _) = page {
+    fn recycle(&mut self, page: Run) {
+        if let Run::Owned(buf, _) = page {
             self.spare.push(buf);
         }
-    }
-}
-
-/// The run of values at `range` of `page`.
-fn run_of(page: PageBytes, range: Range<usize>) -> Run {
-    match page {
-        PageBytes::Shared(b) => Run::Shared(b.slice(range)),
-        PageBytes::Owned(v, _) => Run::Owned(v, range),
     }
 }
