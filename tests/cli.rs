@@ -60,8 +60,8 @@ fn augment_output_equals_the_library_pipeline_and_pyarrow_reads_it() {
     assert_eq!(
         names,
         vec![
-            "_shardmix_run.json",
-            "manifest.json",
+            ".shardmix-manifest.json",
+            ".shardmix-run.json",
             "part-00000.parquet",
             "part-00001.parquet",
             "part-00002.parquet",
@@ -96,7 +96,7 @@ fn augment_output_equals_the_library_pipeline_and_pyarrow_reads_it() {
         );
     }
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.join(shardmix::MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest["shards"].as_array().unwrap().len(), 5);
 
     let Some(py) = common::venv_python() else { return };
@@ -111,7 +111,7 @@ assert tgt.shape == (512, 10) and np.allclose(tgt.sum(axis=1), 1.0, atol=1e-5)
 lam = t.column("lambda").to_numpy(zero_copy_only=False)
 assert ((lam >= 0) & (lam <= 1)).all()
 total = sum(pq.read_metadata(f"{d}/part-{k:05d}.parquet").num_rows for k in range(5))
-m = json.load(open(d + "/manifest.json"))
+m = json.load(open(d + "/.shardmix-manifest.json"))
 assert total == 2560 == sum(s["rows"] for s in m["shards"]), (total, m["shards"])
 print("pyarrow ok")
 "#;
@@ -167,7 +167,7 @@ fn kill_9_during_augment_then_rerun_gives_identical_bytes() {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        if !out.join("manifest.json").exists() {
+        if !out.join(shardmix::MANIFEST_FILE).exists() {
             killed_with_partial = true;
             // Nothing under a final name is partial: every part-*.parquet is a complete file.
             for (name, bytes) in common::dir_files(&out) {

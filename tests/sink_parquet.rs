@@ -113,7 +113,13 @@ fn columns_layout_round_trips_exactly_with_targets_and_provenance() {
     m.verify(&out).unwrap();
     assert_eq!(
         dir_files(&out),
-        ["_shardmix_run.json", "manifest.json", "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+        [
+            ".shardmix-manifest.json",
+            ".shardmix-run.json",
+            "part-00000.parquet",
+            "part-00001.parquet",
+            "part-00002.parquet"
+        ]
     );
     for shard in &m.shards {
         let rb = read_all(&out.join(&shard.file));
@@ -228,8 +234,8 @@ fn crash_then_resume_equals_an_uninterrupted_run() {
         // Simulated crash: dropped without finish.
     }
     assert!(!out.join("part-00003.parquet").exists());
-    assert!(!out.join("manifest.json").exists());
-    fs::write(out.join(".part-00004.parquet.tmp"), b"half a shard").unwrap();
+    assert!(!out.join(shardmix::MANIFEST_FILE).exists());
+    fs::write(out.join(".part-00004.parquet.tmp"), b"PAR1 half a shard").unwrap();
     fs::write(out.join("notes.txt"), b"user file").unwrap();
 
     let mut sink = ParquetSink::open(&out, &spec, opts(s, true), "fp-1", false).unwrap();
@@ -299,7 +305,7 @@ fn another_configuration_is_refused_unless_overwrite() {
 
     let sink = ParquetSink::open(&out, &spec, opts(1, false), "fp-2", true).unwrap();
     assert_eq!(sink.resume_step(), 0);
-    assert_eq!(dir_files(&out), ["_shardmix_run.json", "notes.txt"]);
+    assert_eq!(dir_files(&out), [".shardmix-run.json", "notes.txt"]);
     drop(sink);
 
     // A directory shardmix did not make.

@@ -1,7 +1,12 @@
 //! The files that describe a Parquet output directory: the run file written first
-//! (`_shardmix_run.json`, who made the directory and with which configuration fingerprint)
-//! and `manifest.json` written last (what the directory holds, with a checksum per shard);
-//! plus the durable-write helpers both use.
+//! (`.shardmix-run.json`, who made the directory and with which configuration fingerprint)
+//! and the manifest written last (`.shardmix-manifest.json`, what the directory holds, with a
+//! checksum per shard); plus the durable-write helpers both use.
+//!
+//! Both names start with a dot so that dataset readers skip them: pyarrow.dataset, DuckDB
+//! and HF `datasets` ignore hidden files, and `*.parquet` globs do not match them. Before
+//! 0.x they were `_shardmix_run.json` and `manifest.json` ([`LEGACY_RUN_FILE`],
+//! [`LEGACY_MANIFEST_FILE`]); an output directory in that layout is migrated when resumed.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -12,10 +17,14 @@ use serde::{Deserialize, Serialize};
 use super::hash::Crc32;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Name of the manifest, written last.
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// Name of the run file, written first.
-pub const RUN_FILE: &str = "_shardmix_run.json";
+/// Name of the manifest, written last (hidden, so that dataset readers skip it).
+pub const MANIFEST_FILE: &str = ".shardmix-manifest.json";
+/// Name of the run file, written first (hidden, so that dataset readers skip it).
+pub const RUN_FILE: &str = ".shardmix-run.json";
+/// The manifest's name in the first output layout (still recognised, and renamed on resume).
+pub(crate) const LEGACY_MANIFEST_FILE: &str = "manifest.json";
+/// The run file's name in the first output layout (still recognised, and renamed on resume).
+pub(crate) const LEGACY_RUN_FILE: &str = "_shardmix_run.json";
 /// `format` value of the manifest.
 pub const MANIFEST_FORMAT: &str = "shardmix-parquet-manifest/1";
 /// `format` value of the run file.
@@ -77,13 +86,26 @@ pub struct ManifestShard {
 }
 
 impl Manifest {
-    /// Read `DIR/manifest.json`.
+    /// Read the manifest of the output directory `dir` ([`MANIFEST_FILE`]; in a directory
+    /// written before the manifest was renamed and not resumed since, `manifest.json`).
     ///
     /// # Errors
     /// [`ErrorKind::Io`] when it cannot be read, [`ErrorKind::Output`] when it is not a
     /// shardmix manifest.
     pub fn read(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            let legacy = dir.join(LEGACY_MANIFEST_FILE);
+            if legacy.exists() {
+                return Manifest::read_file(&legacy);
+            }
+        }
+        Manifest::read_file(&path)
+    }
+
+    /// Read and check the manifest at `path`.
+    pub(crate) fn read_file(path: &Path) -> Result<Manifest> {
+        let path = path.to_path_buf();
         let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let m: Manifest = serde_json::from_str(&text).map_err(|e| output(&path, e))?;
         if m.format != MANIFEST_FORMAT {
@@ -126,13 +148,14 @@ pub(crate) struct RunInfo {
 }
 
 impl RunInfo {
-    /// Read `DIR/_shardmix_run.json`; `Ok(None)` when absent or not ours.
-    pub fn read(dir: &Path) -> Result<Option<RunInfo>> {
-        let path = dir.join(RUN_FILE);
-        let text = match fs::read_to_string(&path) {
+    /// Read the run file at `path`; `Ok(None)` when absent or not ours.
+    pub fn read_file(path: &Path) -> Result<Option<RunInfo>> {
+        let text = match fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+            // Not UTF-8: not ours.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
         };
         Ok(serde_json::from_str::<RunInfo>(&text).ok().filter(|r| r.format == RUN_FORMAT))
     }
@@ -165,9 +188,14 @@ pub(crate) fn file_crc32(path: &Path) -> Result<(u64, u32)> {
     Ok((total, crc.value()))
 }
 
-/// The temporary name of `name` while it is written: `.NAME.tmp`.
+/// The temporary name of `name` while it is written: `.NAME.tmp` (`NAME.tmp` when `name`
+/// is already hidden), so that readers of the directory never see it.
 pub(crate) fn temp_name(name: &str) -> String {
-    format!(".{name}.tmp")
+    if name.starts_with('.') {
+        format!("{name}.tmp")
+    } else {
+        format!(".{name}.tmp")
+    }
 }
 
 /// fsync a directory so that renames inside it are durable.

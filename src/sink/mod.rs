@@ -15,6 +15,7 @@ mod ipc;
 mod listen;
 mod lock;
 mod manifest;
+mod owned;
 mod parquet;
 mod schema;
 
@@ -23,7 +24,8 @@ pub use ipc::{read_verified_stream, IpcSink, Trailer, TRAILER_ALGORITHM, TRAILER
 pub use listen::{open_stream, StreamTarget};
 pub use lock::DirLock;
 pub use manifest::{Manifest, ManifestShard, MANIFEST_FILE, MANIFEST_FORMAT, RUN_FILE};
-pub use parquet::{shard_file_name, Compression, ParquetSink, ParquetSinkOptions};
+pub use owned::shard_file_name;
+pub use parquet::{Compression, ParquetSink, ParquetSinkOptions};
 pub use schema::{
     schema_hash, OutputSchema, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, TARGET_COLUMN,
 };

@@ -2,17 +2,30 @@
 //! atomically, resumable after a crash, described by a manifest written last.
 //!
 //! ```text
-//! OUT/_shardmix_run.json     written first: format, fingerprint, steps per shard, schema hash
-//! OUT/part-00000.parquet     shard k = pipeline steps [k·S, (k+1)·S), a pure function of (config, k)
+//! OUT/.shardmix-run.json       written first: format, fingerprint, steps per shard, schema hash
+//! OUT/part-00000.parquet       shard k = pipeline steps [k·S, (k+1)·S), a pure function of (config, k)
 //! OUT/part-00001.parquet
 //! OUT/.part-00002.parquet.tmp  the shard being written (never under its final name until complete)
-//! OUT/manifest.json          written last: config, seed, steps, per shard rows/steps/bytes/CRC-32
+//! OUT/.shardmix-manifest.json  written last: config, seed, steps, per shard rows/steps/bytes/CRC-32
 //! ```
+//!
+//! Every file that is not a shard has a name starting with a dot, so that the directory opens
+//! as a dataset as it is: `pyarrow.dataset.dataset(OUT, format="parquet")`,
+//! `pyarrow.parquet.read_table(OUT)`, HF `datasets.load_dataset("parquet", data_dir=OUT)`
+//! skip hidden files; DuckDB's `read_parquet('OUT/*.parquet')` and polars'
+//! `scan_parquet('OUT/*.parquet')` match only the shards (polars' `scan_parquet(OUT)` refuses a
+//! directory holding any other file, hidden or not). The lock is on the directory itself
+//! ([`DirLock`]) and adds no file.
 //!
 //! A shard is written under a temporary name, fsynced, re-read (footer, row count, shard
 //! metadata), renamed, and the directory fsynced. Each shard also carries its identity in
 //! its Parquet key-value metadata (`shardmix.shard`: index, steps, rows, fingerprint), so a
-//! rerun can tell which final-named shards are complete and belong to the same run.
+//! rerun can tell which final-named shards are complete and belong to the same run. A
+//! resume reads those footers with the checks input footers get (the source's footer
+//! reader), so a crafted file in the output directory cannot make it hang.
+//!
+//! The sink touches only files it can prove it wrote (see `owned.rs`): `overwrite` deletes
+//! those and refuses, naming them, when other files sit at the names it writes.
 //!
 //! The sink holds an exclusive lock on the directory ([`DirLock`]) from `open` until it is
 //! dropped, so a second writer fails at once instead of interleaving shards.
@@ -37,20 +50,19 @@ use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::lock::DirLock;
 use super::manifest::{
     crc_hex, file_crc32, output, sync_dir, temp_name, write_atomic, Manifest, ManifestShard, RunInfo, MANIFEST_FILE,
     MANIFEST_FORMAT, RUN_FILE, RUN_FORMAT,
 };
+use super::owned::{
+    check_shard, not_ours, read_shard_meta, refuse, shard_file_name, Entry, Role, ShardCheck, ShardMeta, META_SHARD,
+};
 use super::schema::{spec_json, OutputSchema, META_SCHEMA_HASH, META_SPEC, META_VERSION};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind, Result};
 use crate::spec::DataSpec;
-
-/// Key-value metadata key of a shard's identity.
-const META_SHARD: &str = "shardmix.shard";
 
 /// Compression of Parquet output pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -199,16 +211,6 @@ struct RunFile {
     writer: String,
 }
 
-/// Identity of a shard, stored in its key-value metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct ShardMeta {
-    index: u64,
-    first_step: u64,
-    end_step: u64,
-    rows: u64,
-    fingerprint: String,
-}
-
 /// The file a shard is written to. It keeps the first OS error it meets: the Parquet writer
 /// turns some of them into strings (a failed final flush becomes
 /// `General("fail to get inner writer: ...")`), and callers need the error kind to tell a
@@ -336,51 +338,26 @@ pub struct ParquetSink {
     budget: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
-/// `part-00000.parquet`.
-pub fn shard_file_name(index: u64) -> String {
-    format!("part-{index:05}.parquet")
-}
-
-/// The shard index of a final shard name.
-fn parse_shard_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
-    if digits.len() >= 5 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// Whether `name` is a file this sink writes (so `overwrite` may delete it).
-fn is_ours(name: &str) -> bool {
-    if name == RUN_FILE || name == MANIFEST_FILE {
-        return true;
-    }
-    if parse_shard_name(name).is_some() {
-        return true;
-    }
-    is_our_temp(name)
-}
-
-fn is_our_temp(name: &str) -> bool {
-    match name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) {
-        Some(inner) => inner == RUN_FILE || inner == MANIFEST_FILE || parse_shard_name(inner).is_some(),
-        None => false,
-    }
-}
-
 impl ParquetSink {
     /// Open (or resume) the output directory `out` for data of `spec`.
     ///
-    /// * `out` absent or empty: a new run; the run file records `fingerprint`.
+    /// * `out` absent or empty (or holding only shardmix temporaries): a new run; the run file
+    ///   records `fingerprint`.
     /// * `out` made by a run with the same fingerprint and layout: its complete shards are
-    ///   kept (each footer and identity re-checked; bad or out-of-sequence ones and stale
-    ///   temporary files are deleted), and [`resume_step`](Self::resume_step) tells where to
-    ///   restart the pipeline. When its manifest exists the run is complete
-    ///   ([`is_complete`](Self::is_complete)).
+    ///   kept (each footer read with the checks input footers get, and its identity
+    ///   re-checked; bad or out-of-sequence ones and stale temporary files are deleted), and
+    ///   [`resume_step`](Self::resume_step) tells where to restart the pipeline. When its
+    ///   manifest exists the run is complete ([`is_complete`](Self::is_complete)). A
+    ///   directory in the first layout (`manifest.json`, `_shardmix_run.json`) has those
+    ///   renamed to [`MANIFEST_FILE`] and [`RUN_FILE`].
+    /// * `out` made by shardmix but holding no shard nor manifest (a run that failed before
+    ///   its first shard, whatever its configuration): a new run.
     /// * otherwise (different fingerprint, or not a shardmix directory): an error, unless
-    ///   `overwrite`, which deletes only shardmix files (shards, temporaries, run file,
-    ///   manifest) and starts afresh.
+    ///   `overwrite`, which deletes the files shardmix can prove it wrote (by their content:
+    ///   shard footers with shardmix's metadata, run files and manifests of its format,
+    ///   temporaries that begin as its files do) and starts afresh. Other files are never
+    ///   touched; when one sits at a name shardmix writes (a `part-NNNNN.parquet` that is not
+    ///   its shard, say), `overwrite` refuses, naming it, and changes nothing.
     ///
     /// The directory is locked ([`DirLock`]) before anything in it is read or changed, and
     /// stays locked until the sink is dropped.
@@ -389,7 +366,7 @@ impl ParquetSink {
     /// [`ErrorKind::Config`] for invalid options or spec, [`ErrorKind::Io`] when the
     /// directory cannot be created, read or written, [`ErrorKind::OutputLocked`] when another
     /// sink (in any process) has it open, [`ErrorKind::Output`] when it belongs to another
-    /// run.
+    /// run or holds files at shardmix's names that shardmix did not write.
     pub fn open(
         out: &Path,
         spec: &DataSpec,
@@ -415,16 +392,12 @@ impl ParquetSink {
             #[cfg(test)]
             budget: None,
         };
-        let names = sink.list()?;
+        let entries: Vec<Entry> = sink.list()?.iter().map(|n| Entry::new(n)).collect();
         // Only our temporaries (a run killed before its run file was in place): start afresh.
-        if names.iter().all(|n| is_our_temp(n)) {
-            for name in &names {
-                sink.remove(name)?;
-            }
-            sink.start_fresh()?;
-            return Ok(sink);
+        if entries.iter().all(|e| e.role == Role::JsonTemp || e.role == Role::ShardTemp) {
+            return sink.replace(&entries);
         }
-        let run = sink.read_run_file()?;
+        let run = sink.read_run_file(&entries)?;
         let mismatch = match &run {
             None => Some(format!("is not empty and was not made by shardmix (no readable {RUN_FILE})")),
             Some(r) if r.run.fingerprint != fingerprint => Some(format!(
@@ -443,21 +416,27 @@ impl ParquetSink {
             }
             Some(_) => None,
         };
-        if let Some(why) = mismatch {
-            if !overwrite {
-                return Err(output(
-                    out,
-                    format!("{why}; pass overwrite to replace its shardmix files, or choose another directory"),
-                ));
-            }
-            for name in names.iter().filter(|n| is_ours(n)) {
-                sink.remove(name)?;
-            }
-            sink.start_fresh()?;
+        let Some(why) = mismatch else {
+            sink.resume(&entries)?;
             return Ok(sink);
+        };
+        // A run of ours that failed before its first shard (a bad label, say) left only its
+        // run file: nothing to keep, so a corrected rerun starts afresh.
+        let nothing_written = || {
+            !entries.iter().any(|e| {
+                matches!(e.role, Role::Shard(_)) || (e.role == Role::Manifest && not_ours(&sink.dir, e).is_none())
+            })
+        };
+        if overwrite || (run.is_some() && nothing_written()) {
+            return sink.replace(&entries);
         }
-        sink.resume(&names)?;
-        Ok(sink)
+        Err(output(
+            out,
+            format!(
+                "{why}; rerun with --overwrite (`overwrite` of ParquetSink::open) to replace the files shardmix \
+                 wrote there, or choose another directory"
+            ),
+        ))
     }
 
     /// The first step the pipeline must produce: 0 for a new run, the end of the complete
@@ -630,14 +609,44 @@ impl ParquetSink {
         }
     }
 
-    fn read_run_file(&self) -> Result<Option<RunFile>> {
-        // RunInfo::read checks the file exists and is ours; parse again with the layout.
-        if RunInfo::read(&self.dir)?.is_none() {
-            return Ok(None);
+    /// The run file (at its name, else at its legacy name) when it is ours.
+    fn read_run_file(&self, entries: &[Entry]) -> Result<Option<RunFile>> {
+        // Sorted names put the new (hidden) name before the legacy one.
+        for e in entries.iter().filter(|e| e.role == Role::Run) {
+            let path = self.dir.join(&e.name);
+            // RunInfo::read_file checks the file is ours; parse again with the layout.
+            if RunInfo::read_file(&path)?.is_none() {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            if let Ok(run) = serde_json::from_str(&text) {
+                return Ok(Some(run));
+            }
         }
-        let path = self.dir.join(RUN_FILE);
-        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(serde_json::from_str(&text).ok())
+        Ok(None)
+    }
+
+    /// Delete every file shardmix wrote and start afresh; refuse, changing nothing, when
+    /// files that shardmix did not write sit at names it writes.
+    fn replace(mut self, entries: &[Entry]) -> Result<ParquetSink> {
+        let mut ours = Vec::new();
+        let mut blocked = Vec::new();
+        for e in entries.iter().filter(|e| e.role != Role::Other) {
+            match not_ours(&self.dir, e) {
+                None => ours.push(e.name.as_str()),
+                // A legacy name is no longer shardmix's: someone else's file, not in the way.
+                Some(_) if e.legacy => {}
+                Some(why) => blocked.push((e.name.clone(), why)),
+            }
+        }
+        if !blocked.is_empty() {
+            return Err(refuse(&self.dir, "delete or replace", &blocked));
+        }
+        for name in ours {
+            self.remove(name)?;
+        }
+        self.start_fresh()?;
+        Ok(self)
     }
 
     fn start_fresh(&mut self) -> Result<()> {
@@ -655,22 +664,62 @@ impl ParquetSink {
         write_atomic(&self.dir, RUN_FILE, text.as_bytes())
     }
 
-    /// Keep the verified prefix of complete shards; delete temporaries and anything else.
-    fn resume(&mut self, names: &[String]) -> Result<()> {
-        for name in names.iter().filter(|n| is_our_temp(n)) {
-            self.remove(name)?;
+    /// Keep the verified prefix of complete shards; delete our temporaries and our shards
+    /// after that prefix; rename files of the first layout. Everything is checked before
+    /// anything is changed: a file at one of our names that is not ours is an error.
+    fn resume(&mut self, entries: &[Entry]) -> Result<()> {
+        let mut delete: Vec<&str> = Vec::new();
+        let mut blocked = Vec::new();
+        for e in entries.iter().filter(|e| matches!(e.role, Role::JsonTemp | Role::ShardTemp)) {
+            match not_ours(&self.dir, e) {
+                None => delete.push(&e.name),
+                Some(_) if e.legacy => {}
+                Some(why) => blocked.push((e.name.clone(), why)),
+            }
         }
-        if names.iter().any(|n| n == MANIFEST_FILE) {
-            if let Ok(m) = Manifest::read(&self.dir) {
-                if m.fingerprint == self.fingerprint && m.schema_hash == self.schema.hash() {
-                    self.shards = m.shards.clone();
-                    self.next_step = m.steps;
-                    self.complete = Some(m);
-                    return Ok(());
+        // Run files and manifests: the new name wins; an ours at the legacy name is renamed.
+        let mut renames: Vec<(&str, &str)> = Vec::new();
+        let has = |role: Role, legacy: bool| entries.iter().find(|e| e.role == role && e.legacy == legacy);
+        let mut manifest_here = false;
+        for (role, name) in [(Role::Run, RUN_FILE), (Role::Manifest, MANIFEST_FILE)] {
+            let current = has(role, false);
+            if let Some(e) = current {
+                if let Some(why) = not_ours(&self.dir, e) {
+                    // A foreign file at our run file's name (ours was read at the legacy
+                    // name), or at our manifest's.
+                    blocked.push((e.name.clone(), why));
+                    continue;
                 }
             }
-            // An unreadable or foreign manifest under a matching run file: rebuild it.
-            self.remove(MANIFEST_FILE)?;
+            let legacy = has(role, true).filter(|e| not_ours(&self.dir, e).is_none());
+            match (current, legacy) {
+                (Some(_), Some(old)) => delete.push(&old.name),
+                (None, Some(old)) => renames.push((&old.name, name)),
+                _ => {}
+            }
+            manifest_here |= role == Role::Manifest && (current.is_some() || legacy.is_some());
+        }
+        if !blocked.is_empty() {
+            return Err(refuse(&self.dir, "delete or replace", &blocked));
+        }
+        let complete = if manifest_here {
+            let m = Manifest::read(&self.dir)?;
+            Some(m).filter(|m| m.fingerprint == self.fingerprint && m.schema_hash == self.schema.hash())
+        } else {
+            None
+        };
+        if let Some(m) = complete {
+            for name in delete {
+                self.remove(name)?;
+            }
+            for (from, to) in renames {
+                self.rename(from, to)?;
+            }
+            sync_dir(&self.dir)?;
+            self.shards = m.shards.clone();
+            self.next_step = m.steps;
+            self.complete = Some(m);
+            return Ok(());
         }
         let s = self.opts.steps_per_shard;
         let mut k = 0u64;
@@ -708,16 +757,46 @@ impl ParquetSink {
                 break; // a short shard can only be the last one
             }
         }
-        // Final-named shards past the verified prefix are not trusted: delete them.
-        for name in names {
-            if let Some(i) = parse_shard_name(name) {
+        // Final-named shards past the verified prefix are rewritten: ours (another run's, or
+        // out of sequence) and damaged ones (a shard of this directory whose footer no longer
+        // reads) are deleted; a readable Parquet file that is not a shardmix shard is refused.
+        for e in entries {
+            if let Role::Shard(i) = e.role {
                 if i >= k {
-                    self.remove(name)?;
+                    match check_shard(&self.dir.join(&e.name)) {
+                        ShardCheck::Ours(_) | ShardCheck::Damaged(_) => delete.push(&e.name),
+                        ShardCheck::Foreign(why) => blocked.push((e.name.clone(), why)),
+                    }
                 }
             }
         }
+        if !blocked.is_empty() {
+            self.shards.clear();
+            self.next_step = 0;
+            return Err(refuse(&self.dir, "delete or replace", &blocked));
+        }
+        // The stale manifest of another configuration under a matching run file.
+        if manifest_here {
+            delete.push(MANIFEST_FILE);
+            if let Some(old) = has(Role::Manifest, true).filter(|e| not_ours(&self.dir, e).is_none()) {
+                delete.push(&old.name);
+            }
+            renames.retain(|(_, to)| *to != MANIFEST_FILE);
+        }
+        for name in delete {
+            self.remove(name)?;
+        }
+        for (from, to) in renames {
+            self.rename(from, to)?;
+        }
         sync_dir(&self.dir)?;
         Ok(())
+    }
+
+    /// Rename `from` to `to` inside the directory (the caller fsyncs the directory).
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let dest = self.dir.join(to);
+        fs::rename(self.dir.join(from), &dest).map_err(|e| Error::io(&dest, e))
     }
 
     fn create_shard(&self, index: u64, first_step: u64) -> Result<OpenShard> {
@@ -813,46 +892,9 @@ impl Drop for ParquetSink {
     }
 }
 
-/// Read a shard's footer and check its row count against its identity metadata.
-fn read_shard_meta(path: &Path) -> Result<ShardMeta> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|source| -> Error { ErrorKind::Footer { path: path.to_path_buf(), source }.into() })?;
-    let fmeta = reader.metadata().file_metadata();
-    let kv = fmeta
-        .key_value_metadata()
-        .and_then(|kvs| kvs.iter().find(|kv| kv.key == META_SHARD))
-        .and_then(|kv| kv.value.as_deref())
-        .ok_or_else(|| output(path, format!("no '{META_SHARD}' metadata: not a shardmix shard")))?;
-    let meta: ShardMeta =
-        serde_json::from_str(kv).map_err(|e| output(path, format!("bad '{META_SHARD}' metadata: {e}")))?;
-    let rows = fmeta.num_rows();
-    let group_rows: i64 = reader.metadata().row_groups().iter().map(|g| g.num_rows()).sum();
-    if rows < 0 || rows as u64 != meta.rows || group_rows != rows {
-        return Err(output(
-            path,
-            format!("footer has {rows} rows ({group_rows} in its row groups), the shard metadata says {}", meta.rows),
-        ));
-    }
-    Ok(meta)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip_and_classify() {
-        assert_eq!(shard_file_name(3), "part-00003.parquet");
-        assert_eq!(parse_shard_name("part-00003.parquet"), Some(3));
-        assert_eq!(parse_shard_name("part-123456.parquet"), Some(123456));
-        assert_eq!(parse_shard_name("part-3.parquet"), None);
-        assert!(is_ours(".part-00001.parquet.tmp"));
-        assert!(is_ours("manifest.json"));
-        assert!(is_ours("._shardmix_run.json.tmp"));
-        assert!(!is_ours("notes.txt"));
-        assert!(!is_ours(".other.tmp"));
-    }
 
     use std::sync::atomic::AtomicU64;
 
@@ -892,7 +934,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         fs::create_dir_all(&out).unwrap();
-        fs::write(out.join(format!(".{RUN_FILE}.tmp")), b"{\"run\": {\"form").unwrap();
+        fs::write(out.join(temp_name(RUN_FILE)), b"{\n  \"form").unwrap();
         let sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
         assert_eq!(sink.resume_step(), 0);
         let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
@@ -901,7 +943,7 @@ mod tests {
         drop(sink);
         let other = tmp.path().join("other");
         fs::create_dir_all(&other).unwrap();
-        fs::write(other.join(format!(".{RUN_FILE}.tmp")), b"x").unwrap();
+        fs::write(other.join(temp_name(RUN_FILE)), b"x").unwrap();
         fs::write(other.join("notes.txt"), b"mine").unwrap();
         assert!(ParquetSink::open(&other, &spec(), opts(), "fp", false).is_err());
     }

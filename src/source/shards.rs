@@ -183,7 +183,8 @@ fn check_page_index_thrift(file: &File, len: u64, metadata: &ArrowReaderMetadata
     ranges.iter().all(|r| thrift::check_struct(&bytes[(r.start - lo) as usize..(r.end - lo) as usize]).is_ok())
 }
 
-fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
+/// Read and check the footer of `path` (also used on `augment`'s own output when it resumes).
+pub(crate) fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     // arrow-rs's Thrift reader can spin for hours on crafted metadata (see thrift.rs): check
