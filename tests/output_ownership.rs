@@ -341,3 +341,18 @@ fn augment_that_fails_on_a_bad_label_does_not_block_the_corrected_rerun() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(names(&out).contains(&MANIFEST_FILE.to_string()));
 }
+
+#[test]
+fn augment_keeps_files_it_did_not_write_and_warns_that_dataset_readers_will_see_them() {
+    let tmp = common::tempdir();
+    let out = tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("notes.txt"), b"mine").unwrap();
+    let o = augment(&digits(), &out, &[]);
+    assert!(stderr(&o).contains("not made by shardmix") && stderr(&o).contains("--overwrite"), "{}", stderr(&o));
+    let o = augment(&digits(), &out, &["--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: ") && err.contains("notes.txt") && err.contains("pyarrow.dataset"), "{err}");
+    assert_eq!(fs::read(out.join("notes.txt")).unwrap(), b"mine");
+}

@@ -84,6 +84,16 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
             args.out.display()
         );
     }
+    let strays = visible_strays(&args.out);
+    if !strays.is_empty() {
+        eprintln!(
+            "warning: {} holds file(s) shardmix did not write: {}; pyarrow.dataset and HF datasets will try to read \
+             them as Parquet shards (the glob {}/*.parquet is unaffected)",
+            args.out.display(),
+            strays.join(", "),
+            args.out.display()
+        );
+    }
     if sink.is_complete() {
         eprintln!("{}: already complete ({} shards); nothing to do", args.out.display(), sink.shards().len());
         return Ok(());
@@ -168,6 +178,19 @@ fn check_out_apart(out: &Path, data: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Visible files of `out` other than shards: readers of the directory as a dataset would
+/// take them for shards.
+fn visible_strays(out: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && !(n.starts_with("part-") && n.ends_with(".parquet")))
+        .collect();
+    names.sort();
+    names
 }
 
 /// `path` made absolute with symbolic links resolved as far as it exists (the rest is
