@@ -187,7 +187,10 @@ fn visible_strays(out: &Path) -> Vec<String> {
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && !(n.starts_with("part-") && n.ends_with(".parquet")))
+        .filter(|n| {
+            let shard = n.starts_with("part-") && n.ends_with(".parquet");
+            !n.starts_with('.') && !shard
+        })
         .collect();
     names.sort();
     names
