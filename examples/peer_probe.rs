@@ -2,7 +2,7 @@
 //! Parquet file's column chunks hold, and which of its blocks shardmix decodes by its direct path.
 //!
 //! ```sh
-//! cargo run --release --example peer_probe -- DIR_OR_FILE...
+//! cargo run --release --example peer_probe -- [--passes N] DIR_OR_FILE...
 //! ```
 //!
 //! For every `*.parquet` file (sorted by name) it prints on stdout, one line each:
@@ -15,7 +15,9 @@
 //!   values; v1 and v2 data pages; RLE definition levels; flat f32/f64/i32/i64 columns), or the
 //!   first page it would not read. This is a prediction from those rules, not an observation.
 //! - `BLOCK file block rows` before and `BLOCKEND file block secs` after shardmix decodes one
-//!   block (`ShardSet::read_rows` of exactly that block, on this thread, no cache).
+//!   block (`ShardSet::read_rows` of exactly that block, on this thread, no cache); with
+//!   `--passes N` (default 1) every block of a file is decoded N times in a row, through the same
+//!   `ShardSet` (so later passes find its buffer pools warm).
 //!
 //! The observation: shardmix does not say which path decoded a block (no public hook), so
 //! `benches/peers/harness.py` runs this program under `gdb` with a breakpoint that prints
@@ -201,9 +203,14 @@ fn files(args: &[String]) -> Result<Vec<PathBuf>, BoxError> {
 }
 
 fn main() -> Result<(), BoxError> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args.iter().any(|a| a.starts_with("--")) {
-        return Err("usage: peer_probe DIR_OR_FILE...".into());
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut passes = 1usize;
+    if let Some(at) = args.iter().position(|a| a == "--passes") {
+        passes = args.get(at + 1).ok_or("--passes needs a number")?.parse()?;
+        args.drain(at..at + 2);
+    }
+    if args.is_empty() || passes == 0 || args.iter().any(|a| a.starts_with("--")) {
+        return Err("usage: peer_probe [--passes N] DIR_OR_FILE...".into());
     }
     let mut out = std::io::stdout().lock();
     for (i, path) in files(&args)?.iter().enumerate() {
@@ -217,7 +224,8 @@ fn main() -> Result<(), BoxError> {
         )?;
         out.flush()?;
         let set = ShardSet::open(path)?.features(Features::prefix("f"))?.target(Target::class("label", 10))?;
-        for (b, block) in set.row_groups().iter().enumerate() {
+        let blocks = set.row_groups().iter().enumerate();
+        for (b, block) in blocks.flat_map(|b| std::iter::repeat_n(b, passes)) {
             writeln!(out, "BLOCK {i} {b} {}", block.num_rows)?;
             out.flush()?;
             let t = Instant::now();

@@ -128,6 +128,7 @@ done < <("$py" benches/peers/writers.py --source "$data_a" --root "$(dirname "$d
 [[ ${#writer_args[@]} -gt 0 ]] || { log "writers.py did not report its directories"; exit 1; }
 
 # 5. Measure and report.
+nn_iters=200
 if [[ $writers_only == 1 && $quick == 1 ]]; then
     out="$target/peers/RESULTS-writers-quick.md"
     [[ $repeats == 5 ]] && repeats=3
@@ -139,7 +140,6 @@ elif [[ $quick == 1 ]]; then
     nn_iters=50
 else
     out="$repo/benches/peers/RESULTS.md"
-    nn_iters=200
 fi
 mkdir -p "$(dirname "$out")" "$target/peers/tmp"
 quick_arg=()
