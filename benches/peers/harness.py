@@ -41,10 +41,24 @@ class Run:
         self.rss_kib = rss_kib
         self.skipped = skipped
         self.note = note
+        self.cpu_rate = None  # rows per CPU-second of the whole process (all passes, all threads)
 
     @property
     def median(self):
         return statistics.median(self.rates) if self.rates else None
+
+
+def cpu_seconds(stderr):
+    """User + system CPU seconds of the process, from `/usr/bin/time -v`."""
+    user = re.search(r"User time \(seconds\): ([\d.]+)", stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", stderr)
+    return float(user.group(1)) + float(system.group(1)) if user and system else None
+
+
+def cpu_rate(res, stderr):
+    """Rows per CPU-second over the warm-up and the timed passes (setup included)."""
+    cpu = cpu_seconds(stderr)
+    return res["rows"] * (len(res["secs"]) + 1) / cpu if cpu else None
 
 
 def parse_time_v(stderr):
@@ -166,8 +180,10 @@ def main():
         return Run(key, label, f"{workers} workers", rates_of(res[0]), rss)
 
     def arrow_peer(key, label, threads, data):
-        res, rss, _ = measure([os.path.join(ex, "peer_arrow_decode"), data, "--threads", str(threads), "--repeats", R])
-        return Run(key, label, str(threads), rates_of(res[0]), rss)
+        res, rss, err = measure([os.path.join(ex, "peer_arrow_decode"), data, "--threads", str(threads), "--repeats", R])
+        run = Run(key, label, str(threads), rates_of(res[0]), rss)
+        run.cpu_rate = cpu_rate(res[0], err)
+        return run
 
     def shardmix_lib(key, label, workers, data, extra=()):
         res, rss, err = measure([os.path.join(ex, "peer_shardmix"), data, "--workers", str(workers), "--repeats", R,
@@ -176,8 +192,10 @@ def main():
             if line.startswith("stats "):
                 stats_lines[label] = line
                 stats_lines[f"{label}#{workers}"] = line
-        return Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
-                   rows=res[0]["rows"])
+        run = Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
+                  rows=res[0]["rows"])
+        run.cpu_rate = cpu_rate(res[0], err)
+        return run
 
     def shardmix_cli(key, label, data, rows):
         tmp_root = a.tmp or tempfile.gettempdir()

@@ -145,7 +145,9 @@ def report(writers, runs, python, writers_py, probe_bin, tmp, fmt_cell, fmt_rati
       "`pyarrow-required`). "
       f"rows/s median (min–max) of {repeats} timed passes after a warm-up; shardmix: sequential order, B = 256, "
       "Mixup α = 0.2; `stream`: the whole `shardmix stream --to - > /dev/null` process "
-      "(2 workers, same flags), one process per pass. Ratios: library ÷ arrow-rs at equal threads, medians.")
+      "(2 workers, same flags), one process per pass. Ratios: library ÷ arrow-rs at equal threads, medians. "
+      "Rows per CPU-second: the rows of the warm-up and the timed passes ÷ the process's user + system time "
+      "(`/usr/bin/time -v`, all threads, setup included) — less moved by other processes' load than rows/s.")
     w("")
     w("| writer | arrow-rs 1 thread | arrow-rs 2 threads | shardmix lib 1 worker | shardmix lib 2 workers | "
       "lib ÷ arrow-rs, 1 | lib ÷ arrow-rs, 2 | `stream --to -` (2 workers) |")
@@ -155,6 +157,21 @@ def report(writers, runs, python, writers_py, probe_bin, tmp, fmt_cell, fmt_rati
         w(f"| {name} | {fmt_cell(r['arrow1'])} | {fmt_cell(r['arrow2'])} | {fmt_cell(r['sm1'])} | "
           f"{fmt_cell(r['sm2'])} | {fmt_ratio(ratio(r['sm1'], r['arrow1']))} | "
           f"{fmt_ratio(ratio(r['sm2'], r['arrow2']))} | {fmt_cell(r['stream'])} |")
+    w("")
+    w("Rows per CPU-second (same processes):")
+    w("")
+    w("| writer | arrow-rs 1 thread | arrow-rs 2 threads | shardmix lib 1 worker | shardmix lib 2 workers | "
+      "lib ÷ arrow-rs, 1 | lib ÷ arrow-rs, 2 |")
+    w("|---|---|---|---|---|---|---|")
+
+    def cpu_ratio(x, y):
+        return fmt_ratio(x.cpu_rate / y.cpu_rate if x.cpu_rate and y.cpu_rate else None)
+
+    for name, _ in writers:
+        r = runs[name]
+        w(f"| {name} | {fmt_rate(r['arrow1'].cpu_rate)} | {fmt_rate(r['arrow2'].cpu_rate)} | "
+          f"{fmt_rate(r['sm1'].cpu_rate)} | {fmt_rate(r['sm2'].cpu_rate)} | {cpu_ratio(r['sm1'], r['arrow1'])} | "
+          f"{cpu_ratio(r['sm2'], r['arrow2'])} |")
     w("")
 
     log("== writers: diagnostic")
