@@ -167,6 +167,7 @@ def main():
     py, ex, R = a.python, a.examples, str(a.repeats)
     torch_skip = a.torch or None
     stats_lines = {}
+    stats_by_workers = {}
 
     def py_peer(key, label, threads, mode, data, extra=()):
         res, rss, _ = measure([py, os.path.join(here, "peer_pyarrow.py"), mode, data, "--repeats", R, *extra])
@@ -190,8 +191,9 @@ def main():
                                  "--stats", *extra], env={"RAYON_NUM_THREADS": str(workers)})
         for line in err.splitlines():
             if line.startswith("stats "):
-                stats_lines[label] = line
-                stats_lines[f"{label}#{workers}"] = line
+                if not key.startswith("w."):  # the writers section reports its own
+                    stats_lines[label] = line
+                stats_by_workers[f"{label}#{workers}"] = line
         run = Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
                   rows=res[0]["rows"])
         run.cpu_rate = cpu_rate(res[0], err)
@@ -240,7 +242,7 @@ def main():
     def writer_lines():
         return writers_section.report(writers, writer_runs, py, os.path.join(here, "writers.py"),
                                       os.path.join(ex, "peer_probe"), a.tmp, fmt_cell, fmt_ratio, ratio, fmt_rate,
-                                      stats_lines, a.repeats)
+                                      stats_by_workers, a.repeats)
 
     if a.writers_only:
         lines = writer_lines()
