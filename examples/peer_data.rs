@@ -1,7 +1,7 @@
 //! Generate the datasets of the peer benchmarks (`benches/peers/run.sh`), once, deterministically.
 //!
 //! ```sh
-//! cargo run --release --example peer_data [-- --quick]
+//! cargo run --release --example peer_data [-- --quick] [--tabular-only]
 //! ```
 //!
 //! - **(a) tabular**: the dataset of `benches/decode.rs` (`benches/common/mod.rs`, shared with
@@ -13,7 +13,8 @@
 //!   80% zeros, like MNIST). `--quick`: 32,768 rows, row groups of 2,048.
 //!
 //! Everything is drawn from `shardmix::rng::derive(SEED, ..)`, so the files are identical on every
-//! machine. Prints `a=DIR` and `b=DIR` on stdout for the harness.
+//! machine. Prints `a=DIR` and `b=DIR` on stdout for the harness; with `--tabular-only`, only
+//! (a) is generated and printed (the writers section of `run.sh --writers` needs no more).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -30,6 +31,7 @@ const PIXELS: usize = 784;
 
 fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
+    let tabular_only = std::env::args().any(|a| a == "--tabular-only");
     let a = if quick { DatasetSpec { rows: 1 << 17, shards: 8, row_group: 1 << 13 } } else { DatasetSpec::FULL };
     let b = if quick {
         DatasetSpec { rows: 1 << 15, shards: 4, row_group: 1 << 11 }
@@ -37,9 +39,12 @@ fn main() -> Result<(), BoxError> {
         DatasetSpec { rows: 1 << 18, shards: 4, row_group: 1 << 13 }
     };
     let tabular = common::decode_dataset(a);
+    println!("a={}", tabular.dir.display());
+    if tabular_only {
+        return Ok(());
+    }
     let ink = ink_maps();
     let image = common::cached_dataset("image-v1", b, image_schema(), 2, |rng, n| image_chunk(&ink, rng, n))?;
-    println!("a={}", tabular.dir.display());
     println!("b={}", image.dir.display());
     Ok(())
 }

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+import writers_section
+
 TIME = "/usr/bin/time"
 
 
@@ -39,10 +41,24 @@ class Run:
         self.rss_kib = rss_kib
         self.skipped = skipped
         self.note = note
+        self.cpu_rate = None  # rows per CPU-second of the whole process (all passes, all threads)
 
     @property
     def median(self):
         return statistics.median(self.rates) if self.rates else None
+
+
+def cpu_seconds(stderr):
+    """User + system CPU seconds of the process, from `/usr/bin/time -v`."""
+    user = re.search(r"User time \(seconds\): ([\d.]+)", stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", stderr)
+    return float(user.group(1)) + float(system.group(1)) if user and system else None
+
+
+def cpu_rate(res, stderr):
+    """Rows per CPU-second over the warm-up and the timed passes (setup included)."""
+    cpu = cpu_seconds(stderr)
+    return res["rows"] * (len(res["secs"]) + 1) / cpu if cpu else None
 
 
 def parse_time_v(stderr):
@@ -103,14 +119,36 @@ def fmt_ratio(x):
     return "—" if x is None else f"{x:.2f}×"
 
 
+def machine_lines(a, elapsed, load_start, title):
+    """The title and the machine / load / date / command lines of a report."""
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return [
+        title,
+        "",
+        f"- Machine: {os.cpu_count()} cores (`nproc`), CPU `{cpu}`, {platform.system()} {platform.release()}; "
+        f"load average (1 / 5 / 15 min) at the start {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}, "
+        f"at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine: read medians and ratios only).",
+        f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; harness time {elapsed / 60:.1f} min.",
+        f"- Command: `{a.command}`{' (QUICK: reduced data and repeats — a smoke test, not a result)' if a.quick else ''}.",
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True)
     ap.add_argument("--examples", required=True, help="target/release/examples")
     ap.add_argument("--cli", required=True, help="target/release/shardmix")
     ap.add_argument("--data-a", required=True)
-    ap.add_argument("--data-a4", required=True)
-    ap.add_argument("--data-b", required=True)
+    ap.add_argument("--data-a4", default=None, help="needed unless --writers-only")
+    ap.add_argument("--data-b", default=None, help="needed unless --writers-only")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--nn-iters", type=int, default=200)
     ap.add_argument("--quick", action="store_true")
@@ -118,12 +156,18 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", required=True)
     ap.add_argument("--tmp", default=None)
+    ap.add_argument("--writer", action="append", default=[], metavar="NAME=DIR",
+                    help="a writer's rewrite of dataset (a) (benches/peers/writers.py); repeatable")
+    ap.add_argument("--writers-only", action="store_true", help="run only the writers section")
     a = ap.parse_args()
+    if not a.writers_only and not (a.data_a4 and a.data_b):
+        ap.error("--data-a4 and --data-b are needed unless --writers-only")
 
     here = os.path.dirname(os.path.abspath(__file__))
     py, ex, R = a.python, a.examples, str(a.repeats)
     torch_skip = a.torch or None
     stats_lines = {}
+    stats_by_workers = {}
 
     def py_peer(key, label, threads, mode, data, extra=()):
         res, rss, _ = measure([py, os.path.join(here, "peer_pyarrow.py"), mode, data, "--repeats", R, *extra])
@@ -137,17 +181,23 @@ def main():
         return Run(key, label, f"{workers} workers", rates_of(res[0]), rss)
 
     def arrow_peer(key, label, threads, data):
-        res, rss, _ = measure([os.path.join(ex, "peer_arrow_decode"), data, "--threads", str(threads), "--repeats", R])
-        return Run(key, label, str(threads), rates_of(res[0]), rss)
+        res, rss, err = measure([os.path.join(ex, "peer_arrow_decode"), data, "--threads", str(threads), "--repeats", R])
+        run = Run(key, label, str(threads), rates_of(res[0]), rss)
+        run.cpu_rate = cpu_rate(res[0], err)
+        return run
 
     def shardmix_lib(key, label, workers, data, extra=()):
         res, rss, err = measure([os.path.join(ex, "peer_shardmix"), data, "--workers", str(workers), "--repeats", R,
                                  "--stats", *extra], env={"RAYON_NUM_THREADS": str(workers)})
         for line in err.splitlines():
             if line.startswith("stats "):
-                stats_lines[label] = line
-        return Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
-                   rows=res[0]["rows"])
+                if not key.startswith("w."):  # the writers section reports its own
+                    stats_lines[label] = line
+                stats_by_workers[f"{label}#{workers}"] = line
+        run = Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
+                  rows=res[0]["rows"])
+        run.cpu_rate = cpu_rate(res[0], err)
+        return run
 
     def shardmix_cli(key, label, data, rows):
         tmp_root = a.tmp or tempfile.gettempdir()
@@ -167,7 +217,43 @@ def main():
                 rates.append(rows / dt)
         return Run(key, label, "2 workers", rates, rss, note="whole process: start, read, Mixup, write snappy Parquet")
 
+    def stream_cli(key, data, rows):
+        """`shardmix stream --to - > /dev/null`, 2 workers, one process per pass (the first warms up)."""
+        rates, rss = [], 0
+        cmd = [a.cli, "stream", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", "1",
+               "--order", "sequential", "--workers", "2", "--quiet", "--to", "-"]
+        for i in range(a.repeats + 1):
+            log("  $ " + " ".join(cmd) + " > /dev/null")
+            t0 = time.perf_counter()
+            p = subprocess.run([TIME, "-v"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            dt = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
+            rss = max(rss, parse_time_v(p.stderr) or 0)
+            if i > 0:
+                rates.append(rows / dt)
+        return Run(key, "shardmix stream --to -", "2 workers", rates, rss)
+
     t_start = time.time()
+    load_start = os.getloadavg()
+    writers = writers_section.parse_writers(a.writer)
+    writer_runs = writers_section.measure_writers(writers, arrow_peer, shardmix_lib, stream_cli) if writers else {}
+
+    def writer_lines():
+        return writers_section.report(writers, writer_runs, py, os.path.join(here, "writers.py"),
+                                      os.path.join(ex, "peer_probe"), a.tmp, fmt_cell, fmt_ratio, ratio, fmt_rate,
+                                      stats_by_workers, a.repeats)
+
+    if a.writers_only:
+        lines = writer_lines()
+        head = machine_lines(a, time.time() - t_start, load_start,
+                             "## Benchmarks: dataset (a) as pyarrow, polars, DuckDB and Spark write it")
+        text = "\n".join(head + lines)
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+        print(text)
+        return
+
     sections = []
 
     # ---- (a) tabular ---------------------------------------------------------------------
@@ -222,23 +308,8 @@ def main():
 
     # ---- report ----------------------------------------------------------------------------
     by = {r.key: r for _, _, _, runs in sections for r in runs}
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    lines = []
+    lines = machine_lines(a, elapsed, load_start, "## Benchmarks: shardmix side by side with what users would pick instead")
     w = lines.append
-    w("## Benchmarks: shardmix side by side with what users would pick instead")
-    w("")
-    w(f"- Machine: {os.cpu_count()} cores (`nproc`), CPU `{cpu}`, {platform.system()} {platform.release()}; "
-      f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine: read medians and ratios only).")
-    w(f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; harness time {elapsed / 60:.1f} min.")
-    w(f"- Command: `{a.command}`{' (QUICK: reduced data and repeats — a smoke test, not a result)' if a.quick else ''}.")
     w(f"- Each figure: one process, an untimed warm-up pass, then {a.repeats} timed passes over the whole dataset "
       "(files in the page cache); rows/s median (min–max over the passes); peak RSS = `/usr/bin/time -v` "
       "\"Maximum resident set size\" of that process. shardmix: sequential order, B = 256, Mixup α = 0.2, "
@@ -302,6 +373,8 @@ def main():
     for label, line in stats_lines.items():
         w(f"- {label.replace('**', '')}: {line[len('stats '):]}")
     w("")
+    if writers:
+        lines += writer_lines()
     text = "\n".join(lines)
     with open(a.out, "w") as f:
         f.write(text + "\n")
