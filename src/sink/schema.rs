@@ -18,6 +18,7 @@ use std::sync::Arc;
 use arrow_array::{
     Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, RecordBatchOptions, StringArray, UInt64Array,
 };
+use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 use super::hash::{fnv1a64, Crc32};
@@ -147,38 +148,59 @@ impl OutputSchema {
 
     /// Convert `batch` to a [`RecordBatch`] of this schema.
     ///
-    /// Feature columns are built with one strided pass per column over the row-major buffer;
-    /// a list layout copies the row-major buffer as the list's values buffer as it is.
+    /// Feature columns are built with one blocked transposing pass over the row-major buffer
+    /// (all columns slices of one allocation); a list layout copies the row-major buffer as
+    /// the list's values buffer as it is.
     ///
     /// # Errors
     /// [`ErrorKind::Shape`] when the batch's feature or target width differs from the spec,
     /// or its parts disagree on the row count.
     pub fn to_record_batch(&self, batch: &Batch) -> Result<RecordBatch> {
+        self.check(batch)?;
+        let features = match &self.spec.features {
+            FeatureLayout::Columns(_) => Features::Columns(self.transposed(batch, Vec::new())),
+            FeatureLayout::List { .. } => Features::List(row_major(&batch.features).into_owned()),
+        };
+        let targets = batch.targets.as_ref().filter(|_| self.num_targets > 0).map(|t| row_major(t).into_owned());
+        self.assemble(batch, features, targets)
+    }
+
+    /// [`to_record_batch`](Self::to_record_batch) without copying: the batch's feature (list
+    /// layout) and target buffers become the Arrow buffers as they are. For a column layout
+    /// the transposed features are written into `scratch` (reused: its allocation is returned
+    /// as the second value, to be reclaimed with [`Buffer::into_vec`] once the record batch
+    /// is dropped).
+    pub(crate) fn to_record_batch_owned(
+        &self,
+        mut batch: Batch,
+        scratch: Vec<f32>,
+    ) -> Result<(RecordBatch, Option<Buffer>)> {
+        self.check(&batch)?;
+        let mut reclaim = None;
+        let features = match &self.spec.features {
+            FeatureLayout::Columns(_) => {
+                let buffer = self.transposed(&batch, scratch);
+                reclaim = Some(buffer.clone());
+                Features::Columns(buffer)
+            }
+            FeatureLayout::List { .. } => {
+                let f = std::mem::replace(&mut batch.features, ndarray::Array2::zeros((0, 0)));
+                Features::List(into_row_major(f))
+            }
+        };
+        let targets = batch.targets.take().filter(|_| self.num_targets > 0).map(into_row_major);
+        Ok((self.assemble(&batch, features, targets)?, reclaim))
+    }
+
+    /// Check the batch's shapes against the spec.
+    fn check(&self, batch: &Batch) -> Result<()> {
         batch.validate()?;
-        let n = batch.rows();
         if batch.num_features() != self.num_features {
             return Err(Error::shape(
                 format!("features of the batch of step {}", batch.step),
                 format!("{} columns (the data spec)", self.num_features),
                 format!("{} columns", batch.num_features()),
             ));
-        }
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        let features = row_major(&batch.features);
-        match &self.spec.features {
-            FeatureLayout::Columns(_) => {
-                let f = self.num_features;
-                for j in 0..f {
-                    let mut col: Vec<f32> = Vec::with_capacity(n);
-                    if n > 0 {
-                        col.extend(features[j..].iter().step_by(f));
-                    }
-                    columns.push(Arc::new(Float32Array::from(col)));
-                }
-            }
-            FeatureLayout::List { .. } => {
-                columns.push(self.list_column(0, &features, self.num_features)?);
-            }
         }
         if self.num_targets > 0 {
             let Some(t) = &batch.targets else {
@@ -195,8 +217,6 @@ impl OutputSchema {
                     format!("{} values per row", t.ncols()),
                 ));
             }
-            let idx = columns.len();
-            columns.push(self.list_column(idx, &row_major(t), self.num_targets)?);
         } else if let Some(t) = &batch.targets {
             if t.ncols() != 0 {
                 return Err(Error::shape(
@@ -205,6 +225,48 @@ impl OutputSchema {
                     format!("{} values per row", t.ncols()),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The features of `batch` column-major (column `j` at `[j * n, (j + 1) * n)`) in the
+    /// allocation of `scratch`.
+    fn transposed(&self, batch: &Batch, mut scratch: Vec<f32>) -> Buffer {
+        let (n, f) = (batch.rows(), self.num_features);
+        let src = row_major(&batch.features);
+        scratch.clear();
+        scratch.resize(n * f, 0.0);
+        // Blocks of rows small enough for L1, so that every column is written contiguously.
+        const BLOCK: usize = 32;
+        for i0 in (0..n).step_by(BLOCK) {
+            let i1 = (i0 + BLOCK).min(n);
+            let rows = &src[i0 * f..i1 * f];
+            for j in 0..f {
+                let out = &mut scratch[j * n + i0..j * n + i1];
+                for (o, row) in out.iter_mut().zip(rows.chunks_exact(f)) {
+                    *o = row[j];
+                }
+            }
+        }
+        Buffer::from_vec(scratch)
+    }
+
+    /// The record batch from the feature and target value buffers of `batch`.
+    fn assemble(&self, batch: &Batch, features: Features, targets: Option<Vec<f32>>) -> Result<RecordBatch> {
+        let n = batch.rows();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        match features {
+            Features::Columns(buffer) => {
+                for j in 0..self.num_features {
+                    let values = ScalarBuffer::<f32>::new(buffer.clone(), j * n, n);
+                    columns.push(Arc::new(Float32Array::new(values, None)));
+                }
+            }
+            Features::List(values) => columns.push(self.list_column(0, values, self.num_features)?),
+        }
+        if let Some(t) = targets {
+            let idx = columns.len();
+            columns.push(self.list_column(idx, t, self.num_targets)?);
         }
         if self.provenance {
             let p = &batch.provenance;
@@ -224,13 +286,13 @@ impl OutputSchema {
         })
     }
 
-    /// A `FixedSizeList<Float32>[width]` column over a row-major buffer.
-    fn list_column(&self, field_idx: usize, values: &[f32], width: usize) -> Result<ArrayRef> {
+    /// A `FixedSizeList<Float32>[width]` column over a row-major buffer (taken as it is).
+    fn list_column(&self, field_idx: usize, values: Vec<f32>, width: usize) -> Result<ArrayRef> {
         let field: FieldRef = match self.schema.field(field_idx).data_type() {
             DataType::FixedSizeList(child, _) => child.clone(),
             other => return Err(Error::shape("output schema", "a fixed-size list column", format!("{other}"))),
         };
-        let values = Arc::new(Float32Array::from(values.to_vec()));
+        let values = Arc::new(Float32Array::new(ScalarBuffer::from(values), None));
         let arr = FixedSizeListArray::try_new(field, width as i32, values, None).map_err(|source| -> Error {
             ErrorKind::Arrow { context: format!("building column '{}'", self.schema.field(field_idx).name()), source }
                 .into()
@@ -239,12 +301,39 @@ impl OutputSchema {
     }
 }
 
+/// The feature values of one output batch.
+enum Features {
+    /// Column-major, one allocation (column layout).
+    Columns(Buffer),
+    /// Row-major (list layout).
+    List(Vec<f32>),
+}
+
 /// The row-major contents of `a`, borrowed when it is already in standard layout.
 fn row_major(a: &ndarray::Array2<f32>) -> Cow<'_, [f32]> {
     match a.as_slice() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(a.iter().copied().collect()),
     }
+}
+
+/// The row-major contents of `a`: its own allocation when it is in standard layout and
+/// fills it exactly (the pipeline's batches do), a copy otherwise.
+fn into_row_major(a: ndarray::Array2<f32>) -> Vec<f32> {
+    let len = a.len();
+    if !a.is_standard_layout() {
+        return a.iter().copied().collect();
+    }
+    let (mut v, offset) = a.into_raw_vec_and_offset();
+    let start = offset.unwrap_or(0);
+    if start == 0 && v.len() == len {
+        return v;
+    }
+    if start > 0 {
+        v.drain(..start.min(v.len()));
+    }
+    v.truncate(len);
+    v
 }
 
 /// `FixedSizeList<Float32>[len]` with a non-nullable `item` child.
