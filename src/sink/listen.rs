@@ -244,12 +244,14 @@ fn bind_private_unix(path: &Path) -> Result<(UnixListener, SocketFile)> {
                     fs::remove_file(path).map_err(|e| Error::io(path, e))?;
                 }
             }
-            Err(e) => return Err(output(
-                path,
-                format!(
+            Err(e) => {
+                return Err(output(
+                    path,
+                    format!(
                     "is a socket that may be in use (connecting to it failed: {e}); remove it or choose another path"
                 ),
-            )),
+                ))
+            }
             Ok(_) => return Err(output(path, "is a socket another process is listening on; choose another path")),
         },
         Ok(_) => {

@@ -162,7 +162,7 @@ impl OutputSchema {
             FeatureLayout::List { .. } => Features::List(row_major(&batch.features).into_owned()),
         };
         let targets = batch.targets.as_ref().filter(|_| self.num_targets > 0).map(|t| row_major(t).into_owned());
-        self.assemble(batch, features, targets)
+        self.assemble(batch, batch.rows(), features, targets)
     }
 
     /// [`to_record_batch`](Self::to_record_batch) without copying: the batch's feature (list
@@ -176,6 +176,7 @@ impl OutputSchema {
         scratch: Vec<f32>,
     ) -> Result<(RecordBatch, Option<Buffer>)> {
         self.check(&batch)?;
+        let n = batch.rows();
         let mut reclaim = None;
         let features = match &self.spec.features {
             FeatureLayout::Columns(_) => {
@@ -189,7 +190,7 @@ impl OutputSchema {
             }
         };
         let targets = batch.targets.take().filter(|_| self.num_targets > 0).map(into_row_major);
-        Ok((self.assemble(&batch, features, targets)?, reclaim))
+        Ok((self.assemble(&batch, n, features, targets)?, reclaim))
     }
 
     /// Check the batch's shapes against the spec.
@@ -234,26 +235,18 @@ impl OutputSchema {
     fn transposed(&self, batch: &Batch, mut scratch: Vec<f32>) -> Buffer {
         let (n, f) = (batch.rows(), self.num_features);
         let src = row_major(&batch.features);
-        scratch.clear();
-        scratch.resize(n * f, 0.0);
-        // Blocks of rows small enough for L1, so that every column is written contiguously.
-        const BLOCK: usize = 32;
-        for i0 in (0..n).step_by(BLOCK) {
-            let i1 = (i0 + BLOCK).min(n);
-            let rows = &src[i0 * f..i1 * f];
-            for j in 0..f {
-                let out = &mut scratch[j * n + i0..j * n + i1];
-                for (o, row) in out.iter_mut().zip(rows.chunks_exact(f)) {
-                    *o = row[j];
-                }
-            }
+        if scratch.len() != n * f {
+            // Every element is overwritten below; a reclaimed buffer of the same size is reused as is.
+            scratch.clear();
+            scratch.resize(n * f, 0.0);
         }
+        transpose(&src, n, f, &mut scratch);
         Buffer::from_vec(scratch)
     }
 
     /// The record batch from the feature and target value buffers of `batch`.
-    fn assemble(&self, batch: &Batch, features: Features, targets: Option<Vec<f32>>) -> Result<RecordBatch> {
-        let n = batch.rows();
+    /// `n` is the batch's row count (its feature array may have been taken already).
+    fn assemble(&self, batch: &Batch, n: usize, features: Features, targets: Option<Vec<f32>>) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         match features {
             Features::Columns(buffer) => {
@@ -307,6 +300,90 @@ enum Features {
     Columns(Buffer),
     /// Row-major (list layout).
     List(Vec<f32>),
+}
+
+/// Write the row-major `n × f` matrix `src` column-major into `dst` (`dst[j * n + i] =
+/// src[i * f + j]`), in 8 × 8 blocks (AVX2 shuffles where the CPU has them).
+fn transpose(src: &[f32], n: usize, f: usize, dst: &mut [f32]) {
+    assert!(src.len() >= n * f && dst.len() >= n * f, "transpose: buffers shorter than {n} x {f}");
+    const B: usize = 8;
+    let (nb, fb) = (n / B * B, f / B * B);
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    for i0 in (0..nb).step_by(B) {
+        for j0 in (0..fb).step_by(B) {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: AVX2 is present; rows i0..i0+8 and columns j0..j0+8 lie inside the
+                // n × f matrix, so every load (src[(i0 + r) * f + j0 ..][..8]) and store
+                // (dst[(j0 + c) * n + i0 ..][..8]) is in bounds (checked by the assert above).
+                unsafe { block8_avx2(src.as_ptr().add(i0 * f + j0), f, dst.as_mut_ptr().add(j0 * n + i0), n) };
+                continue;
+            }
+            let mut t = [[0f32; B]; B];
+            for (r, row) in src[i0 * f..].chunks(f).take(B).enumerate() {
+                for (c, &v) in row[j0..j0 + B].iter().enumerate() {
+                    t[c][r] = v;
+                }
+            }
+            for (c, col) in t.iter().enumerate() {
+                dst[(j0 + c) * n + i0..][..B].copy_from_slice(col);
+            }
+        }
+        for j in fb..f {
+            for r in 0..B {
+                dst[j * n + i0 + r] = src[(i0 + r) * f + j];
+            }
+        }
+    }
+    for i in nb..n {
+        for j in 0..f {
+            dst[j * n + i] = src[i * f + j];
+        }
+    }
+}
+
+/// Transpose one 8 × 8 block: rows `src + r * src_stride`, columns to `dst + c * dst_stride`.
+///
+/// # Safety
+/// AVX2 must be available; the 8 rows of 8 floats at `src` and the 8 columns of 8 floats at
+/// `dst` must be valid for reads and writes respectively.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block8_avx2(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+    use std::arch::x86_64::*;
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * src_stride)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (c, col) in cols.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add(c * dst_stride), col);
+        }
+    }
 }
 
 /// The row-major contents of `a`, borrowed when it is already in standard layout.
@@ -462,6 +539,49 @@ mod tests {
         assert_eq!(rb.num_columns(), 3);
         assert_eq!(rb.column(1).as_primitive::<Float32Type>().values(), &[2.0, 5.0]);
         assert_eq!(rb.column(2).as_primitive::<Float32Type>().values(), &[3.0, 6.0]);
+    }
+
+    #[test]
+    fn transpose_matches_the_definition_for_every_small_shape() {
+        for n in 0..20 {
+            for f in 1..20 {
+                let src: Vec<f32> = (0..n * f).map(|v| v as f32).collect();
+                let mut dst = vec![-1.0f32; n * f];
+                transpose(&src, n, f, &mut dst);
+                for i in 0..n {
+                    for j in 0..f {
+                        assert_eq!(dst[j * n + i], src[i * f + j], "n {n} f {f} at ({i}, {j})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn owned_conversion_equals_the_borrowing_one_and_reuses_its_scratch() {
+        let s = spec(
+            FeatureLayout::Columns((0..11).map(|j| format!("f{j}")).collect()),
+            TargetKind::Class { column: "l".into(), num_classes: 3 },
+        );
+        let out = OutputSchema::new(&s, true).unwrap();
+        let mut scratch = Vec::new();
+        for rows in [13usize, 13, 5, 0, 16] {
+            let x = ndarray::Array2::from_shape_fn((rows, 11), |(i, j)| (i * 100 + j) as f32);
+            let y = ndarray::Array2::from_shape_fn((rows, 3), |(i, j)| ((i + j) % 3) as f32);
+            let b = Batch::new(4, x, Some(y), (0..rows as u64).collect()).unwrap();
+            let want = out.to_record_batch(&b).unwrap();
+            let (got, reclaim) = out.to_record_batch_owned(b, std::mem::take(&mut scratch)).unwrap();
+            assert_eq!(got, want, "{rows} rows");
+            drop(got);
+            scratch = reclaim.unwrap().into_vec::<f32>().expect("the scratch is ours again");
+            assert_eq!(scratch.len(), rows * 11);
+        }
+        let l = spec(FeatureLayout::List { column: "x".into(), len: 2 }, TargetKind::None);
+        let out = OutputSchema::new(&l, false).unwrap();
+        let b = Batch::new(0, array![[1.0f32, 2.0], [3.0, 4.0]], None, vec![0, 1]).unwrap();
+        let (got, reclaim) = out.to_record_batch_owned(b.clone(), Vec::new()).unwrap();
+        assert!(reclaim.is_none());
+        assert_eq!(got, out.to_record_batch(&b).unwrap());
     }
 
     #[test]
