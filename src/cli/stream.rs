@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use shardmix::{open_stream, ErrorKind, IpcSink, Result};
+use shardmix::{open_stream, Error, IpcSink, Result};
 
 use super::args::PipelineArgs;
 
@@ -21,14 +21,35 @@ pub struct StreamArgs {
     /// Give up when no trainer connects within this many seconds [default: wait forever].
     #[arg(long, value_name = "SECS")]
     pub accept_timeout: Option<u64>,
+    /// Give up (exit non-zero) when the trainer reads nothing for this many seconds, 1 to
+    /// 31536000 (a year): a trainer that stops reading cannot block the run forever. Applies to
+    /// sockets and to a pipe on stdout [default: wait forever].
+    #[arg(long, value_name = "SECS")]
+    pub send_timeout: Option<u64>,
+}
+
+/// Largest `--send-timeout` (a year, in seconds).
+pub const MAX_SEND_TIMEOUT: u64 = 365 * 24 * 3600;
+
+/// `--send-timeout` as a duration: 1 s to [`MAX_SEND_TIMEOUT`].
+fn send_timeout(secs: Option<u64>) -> Result<Option<Duration>> {
+    match secs {
+        None => Ok(None),
+        Some(s) if (1..=MAX_SEND_TIMEOUT).contains(&s) => Ok(Some(Duration::from_secs(s))),
+        Some(s) => Err(Error::config(
+            "send_timeout",
+            format!("{s} is not a number of seconds from 1 to {MAX_SEND_TIMEOUT} (a year)"),
+        )),
+    }
 }
 
 pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
+    let send_timeout = send_timeout(args.send_timeout)?;
     let settings = args.pipeline.settings(None)?;
     // Validate everything (data, columns, stages, models) before listening.
     let mut pipeline = settings.pipeline()?;
     let spec = pipeline.spec().clone();
-    let target = open_stream(&args.to, args.allow_remote)?;
+    let target = open_stream(&args.to, args.allow_remote)?.send_timeout(send_timeout);
     if args.to != "-" {
         eprintln!("listening on {}", target.description());
     }
@@ -36,19 +57,15 @@ pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
     let mut sink = IpcSink::new(writer, &args.to, &spec, settings.provenance)?;
     let bar = super::progress::bar(pipeline.total_steps(), "batches", quiet || args.to == "-");
     let started = Instant::now();
-    for batch in pipeline.by_ref() {
-        let batch = batch?;
-        match sink.write(&batch) {
-            Ok(()) => bar.inc(1),
-            Err(e) if matches!(e.kind(), ErrorKind::Output { message, .. } if message.contains("disconnected")) => {
-                bar.finish_and_clear();
-                eprintln!("{}; stopping", e.chain());
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    // Any error (the trainer disconnected or stopped reading included) ends the run non-zero;
+    // returning drops the pipeline, which stops its workers.
+    let sent = pipeline.by_ref().try_for_each(|batch| {
+        sink.write_owned(batch?)?;
+        bar.inc(1);
+        Ok::<(), Error>(())
+    });
     bar.finish_and_clear();
+    sent?;
     let trailer = sink.finish()?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

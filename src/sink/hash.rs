@@ -1,41 +1,11 @@
-//! Hand-written checksums for output integrity (no extra dependency).
+//! Checksums for output integrity.
 //!
-//! * [`Crc32`]: CRC-32/ISO-HDLC, the checksum of zlib, gzip and PNG, so that Python's
-//!   `zlib.crc32` computes the same value. Used for shard files (manifest) and for the
-//!   IPC trailer. Slice-by-8, several hundred MB/s.
+//! * [`Crc32`]: CRC-32/ISO-HDLC (reflected polynomial `0xEDB88320`, initial value and final
+//!   xor all ones), the checksum of zlib, gzip and PNG, so that Python's `zlib.crc32`
+//!   computes the same value. Used for shard files (manifest) and for the IPC trailer.
+//!   Computed by [`crc32fast`] (carry-less multiplication where the CPU has it, over 10 GB/s;
+//!   slice-by-16 tables otherwise).
 //! * [`fnv1a64`]: FNV-1a 64-bit, for short strings such as the schema description.
-
-/// The reflected CRC-32 polynomial.
-const POLY: u32 = 0xEDB8_8320;
-
-/// Eight lookup tables for slice-by-8, built at compile time.
-const TABLES: [[u32; 256]; 8] = build_tables();
-
-const fn build_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { POLY ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 256 {
-        let mut s = 1;
-        while s < 8 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            s += 1;
-        }
-        i += 1;
-    }
-    t
-}
 
 /// A running CRC-32 (zlib's `crc32`), fed with [`Crc32::update`].
 ///
@@ -49,45 +19,34 @@ const fn build_tables() -> [[u32; 256]; 8] {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Crc32 {
-    /// The inverted running state.
-    state: u32,
+    /// The CRC of everything fed so far.
+    value: u32,
 }
 
 impl Crc32 {
     /// A CRC over no bytes (value 0).
     pub fn new() -> Self {
-        Crc32 { state: 0 }
+        Crc32 { value: 0 }
     }
 
     /// Continue a CRC whose value so far is `value` (as `zlib.crc32(data, value)` does).
     pub fn resume(value: u32) -> Self {
-        Crc32 { state: value }
+        Crc32 { value }
     }
 
     /// Feed `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
-        let mut c = !self.state;
-        let mut chunks = bytes.chunks_exact(8);
-        for ch in &mut chunks {
-            let lo = c ^ u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
-            c = TABLES[7][(lo & 0xff) as usize]
-                ^ TABLES[6][((lo >> 8) & 0xff) as usize]
-                ^ TABLES[5][((lo >> 16) & 0xff) as usize]
-                ^ TABLES[4][(lo >> 24) as usize]
-                ^ TABLES[3][ch[4] as usize]
-                ^ TABLES[2][ch[5] as usize]
-                ^ TABLES[1][ch[6] as usize]
-                ^ TABLES[0][ch[7] as usize];
+        if bytes.is_empty() {
+            return;
         }
-        for &b in chunks.remainder() {
-            c = (c >> 8) ^ TABLES[0][((c ^ b as u32) & 0xff) as usize];
-        }
-        self.state = !c;
+        let mut h = crc32fast::Hasher::new_with_initial(self.value);
+        h.update(bytes);
+        self.value = h.finalize();
     }
 
     /// The CRC of everything fed so far.
     pub fn value(&self) -> u32 {
-        self.state
+        self.value
     }
 }
 
@@ -110,6 +69,9 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reflected CRC-32 polynomial of zlib.
+    const POLY: u32 = 0xEDB8_8320;
 
     fn crc_bitwise(bytes: &[u8]) -> u32 {
         let mut c = !0u32;

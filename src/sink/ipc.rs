@@ -99,6 +99,8 @@ pub struct IpcSink<W: Write> {
     batches: u64,
     crc: Crc32,
     options: IpcWriteOptions,
+    /// The reused allocation of a column layout's transposed features.
+    scratch: Vec<f32>,
 }
 
 impl<W: Write> IpcSink<W> {
@@ -114,7 +116,16 @@ impl<W: Write> IpcSink<W> {
         let writer = StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
             .and_then(|mut w| w.flush().map(|()| w))
             .map_err(|e| write_error(target, 0, 0, e))?;
-        Ok(IpcSink { writer, schema, target: target.to_string(), rows: 0, batches: 0, crc: Crc32::new(), options })
+        Ok(IpcSink {
+            writer,
+            schema,
+            target: target.to_string(),
+            rows: 0,
+            batches: 0,
+            crc: Crc32::new(),
+            options,
+            scratch: Vec::new(),
+        })
     }
 
     /// The output schema.
@@ -137,9 +148,31 @@ impl<W: Write> IpcSink<W> {
     /// # Errors
     /// [`ErrorKind::Shape`] for a batch that does not fit the spec; [`ErrorKind::Output`]
     /// "the client disconnected after N batches" when the reader went away (broken pipe,
-    /// connection reset); [`ErrorKind::Io`] for another write error.
+    /// connection reset) and "the client stopped reading" when a send timeout
+    /// ([`StreamTarget::send_timeout`](crate::StreamTarget::send_timeout)) expired;
+    /// [`ErrorKind::Io`] for another write error.
     pub fn write(&mut self, batch: &Batch) -> Result<()> {
         let rb = self.schema.to_record_batch(batch)?;
+        self.write_record_batch(rb)
+    }
+
+    /// [`write`](Self::write) taking the batch by value: its feature and target buffers are
+    /// sent as they are, without a copy (what `shardmix stream` uses).
+    ///
+    /// # Errors
+    /// As [`write`](Self::write).
+    pub fn write_owned(&mut self, batch: Batch) -> Result<()> {
+        let scratch = std::mem::take(&mut self.scratch);
+        let (rb, reclaim) = self.schema.to_record_batch_owned(batch, scratch)?;
+        self.write_record_batch(rb)?;
+        // The record batch is gone: its transposed features' allocation is ours again.
+        if let Some(Ok(v)) = reclaim.map(|b| b.into_vec::<f32>()) {
+            self.scratch = v;
+        }
+        Ok(())
+    }
+
+    fn write_record_batch(&mut self, rb: RecordBatch) -> Result<()> {
         let (rows, batches) = (self.rows, self.batches);
         self.writer
             .write(&rb)
@@ -184,6 +217,10 @@ fn write_error(target: &str, batches: u64, rows: u64, e: ArrowError) -> Error {
             | io::ErrorKind::NotConnected => {
                 output(target, format!("the client disconnected after {batches} batches ({rows} rows) were sent: {io}"))
             }
+            io::ErrorKind::TimedOut => output(
+                target,
+                format!("the client stopped reading after {batches} batches ({rows} rows) were sent: {io}"),
+            ),
             _ => Error::io(target, io),
         },
         source => ErrorKind::Arrow { context: format!("writing the IPC stream to {target}"), source }.into(),

@@ -77,7 +77,7 @@ fn unsupported(e: &std::io::Error) -> bool {
 
 /// The pid holding an `flock` on the file of `handle`, from `/proc/locks` (Linux only).
 #[cfg(target_os = "linux")]
-fn holder_pid(handle: &File) -> Option<u32> {
+pub(super) fn holder_pid(handle: &File) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     let meta = handle.metadata().ok()?;
     let text = std::fs::read_to_string("/proc/locks").ok()?;
@@ -85,7 +85,7 @@ fn holder_pid(handle: &File) -> Option<u32> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn holder_pid(_handle: &File) -> Option<u32> {
+pub(super) fn holder_pid(_handle: &File) -> Option<u32> {
     None
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use arrow_array::{
     Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, RecordBatchOptions, StringArray, UInt64Array,
 };
+use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 use super::hash::{fnv1a64, Crc32};
@@ -147,38 +148,60 @@ impl OutputSchema {
 
     /// Convert `batch` to a [`RecordBatch`] of this schema.
     ///
-    /// Feature columns are built with one strided pass per column over the row-major buffer;
-    /// a list layout copies the row-major buffer as the list's values buffer as it is.
+    /// Feature columns are built with one blocked transposing pass over the row-major buffer
+    /// (all columns slices of one allocation); a list layout copies the row-major buffer as
+    /// the list's values buffer as it is.
     ///
     /// # Errors
     /// [`ErrorKind::Shape`] when the batch's feature or target width differs from the spec,
     /// or its parts disagree on the row count.
     pub fn to_record_batch(&self, batch: &Batch) -> Result<RecordBatch> {
-        batch.validate()?;
+        self.check(batch)?;
+        let features = match &self.spec.features {
+            FeatureLayout::Columns(_) => Features::Columns(self.transposed(batch, Vec::new())),
+            FeatureLayout::List { .. } => Features::List(row_major(&batch.features).into_owned()),
+        };
+        let targets = batch.targets.as_ref().filter(|_| self.num_targets > 0).map(|t| row_major(t).into_owned());
+        self.assemble(batch, batch.rows(), features, targets)
+    }
+
+    /// [`to_record_batch`](Self::to_record_batch) without copying: the batch's feature (list
+    /// layout) and target buffers become the Arrow buffers as they are. For a column layout
+    /// the transposed features are written into `scratch` (reused: its allocation is returned
+    /// as the second value, to be reclaimed with [`Buffer::into_vec`] once the record batch
+    /// is dropped).
+    pub(crate) fn to_record_batch_owned(
+        &self,
+        mut batch: Batch,
+        scratch: Vec<f32>,
+    ) -> Result<(RecordBatch, Option<Buffer>)> {
+        self.check(&batch)?;
         let n = batch.rows();
+        let mut reclaim = None;
+        let features = match &self.spec.features {
+            FeatureLayout::Columns(_) => {
+                let buffer = self.transposed(&batch, scratch);
+                reclaim = Some(buffer.clone());
+                Features::Columns(buffer)
+            }
+            FeatureLayout::List { .. } => {
+                let f = std::mem::replace(&mut batch.features, ndarray::Array2::zeros((0, 0)));
+                Features::List(into_row_major(f))
+            }
+        };
+        let targets = batch.targets.take().filter(|_| self.num_targets > 0).map(into_row_major);
+        Ok((self.assemble(&batch, n, features, targets)?, reclaim))
+    }
+
+    /// Check the batch's shapes against the spec.
+    fn check(&self, batch: &Batch) -> Result<()> {
+        batch.validate()?;
         if batch.num_features() != self.num_features {
             return Err(Error::shape(
                 format!("features of the batch of step {}", batch.step),
                 format!("{} columns (the data spec)", self.num_features),
                 format!("{} columns", batch.num_features()),
             ));
-        }
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        let features = row_major(&batch.features);
-        match &self.spec.features {
-            FeatureLayout::Columns(_) => {
-                let f = self.num_features;
-                for j in 0..f {
-                    let mut col: Vec<f32> = Vec::with_capacity(n);
-                    if n > 0 {
-                        col.extend(features[j..].iter().step_by(f));
-                    }
-                    columns.push(Arc::new(Float32Array::from(col)));
-                }
-            }
-            FeatureLayout::List { .. } => {
-                columns.push(self.list_column(0, &features, self.num_features)?);
-            }
         }
         if self.num_targets > 0 {
             let Some(t) = &batch.targets else {
@@ -195,8 +218,6 @@ impl OutputSchema {
                     format!("{} values per row", t.ncols()),
                 ));
             }
-            let idx = columns.len();
-            columns.push(self.list_column(idx, &row_major(t), self.num_targets)?);
         } else if let Some(t) = &batch.targets {
             if t.ncols() != 0 {
                 return Err(Error::shape(
@@ -205,6 +226,40 @@ impl OutputSchema {
                     format!("{} values per row", t.ncols()),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The features of `batch` column-major (column `j` at `[j * n, (j + 1) * n)`) in the
+    /// allocation of `scratch`.
+    fn transposed(&self, batch: &Batch, mut scratch: Vec<f32>) -> Buffer {
+        let (n, f) = (batch.rows(), self.num_features);
+        let src = row_major(&batch.features);
+        if scratch.len() != n * f {
+            // Every element is overwritten below; a reclaimed buffer of the same size is reused as is.
+            scratch.clear();
+            scratch.resize(n * f, 0.0);
+        }
+        transpose(&src, n, f, &mut scratch);
+        Buffer::from_vec(scratch)
+    }
+
+    /// The record batch from the feature and target value buffers of `batch`.
+    /// `n` is the batch's row count (its feature array may have been taken already).
+    fn assemble(&self, batch: &Batch, n: usize, features: Features, targets: Option<Vec<f32>>) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        match features {
+            Features::Columns(buffer) => {
+                for j in 0..self.num_features {
+                    let values = ScalarBuffer::<f32>::new(buffer.clone(), j * n, n);
+                    columns.push(Arc::new(Float32Array::new(values, None)));
+                }
+            }
+            Features::List(values) => columns.push(self.list_column(0, values, self.num_features)?),
+        }
+        if let Some(t) = targets {
+            let idx = columns.len();
+            columns.push(self.list_column(idx, t, self.num_targets)?);
         }
         if self.provenance {
             let p = &batch.provenance;
@@ -224,18 +279,110 @@ impl OutputSchema {
         })
     }
 
-    /// A `FixedSizeList<Float32>[width]` column over a row-major buffer.
-    fn list_column(&self, field_idx: usize, values: &[f32], width: usize) -> Result<ArrayRef> {
+    /// A `FixedSizeList<Float32>[width]` column over a row-major buffer (taken as it is).
+    fn list_column(&self, field_idx: usize, values: Vec<f32>, width: usize) -> Result<ArrayRef> {
         let field: FieldRef = match self.schema.field(field_idx).data_type() {
             DataType::FixedSizeList(child, _) => child.clone(),
             other => return Err(Error::shape("output schema", "a fixed-size list column", format!("{other}"))),
         };
-        let values = Arc::new(Float32Array::from(values.to_vec()));
+        let values = Arc::new(Float32Array::new(ScalarBuffer::from(values), None));
         let arr = FixedSizeListArray::try_new(field, width as i32, values, None).map_err(|source| -> Error {
             ErrorKind::Arrow { context: format!("building column '{}'", self.schema.field(field_idx).name()), source }
                 .into()
         })?;
         Ok(Arc::new(arr))
+    }
+}
+
+/// The feature values of one output batch.
+enum Features {
+    /// Column-major, one allocation (column layout).
+    Columns(Buffer),
+    /// Row-major (list layout).
+    List(Vec<f32>),
+}
+
+/// Write the row-major `n × f` matrix `src` column-major into `dst` (`dst[j * n + i] =
+/// src[i * f + j]`), in 8 × 8 blocks (AVX2 shuffles where the CPU has them).
+fn transpose(src: &[f32], n: usize, f: usize, dst: &mut [f32]) {
+    assert!(src.len() >= n * f && dst.len() >= n * f, "transpose: buffers shorter than {n} x {f}");
+    const B: usize = 8;
+    let (nb, fb) = (n / B * B, f / B * B);
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    for i0 in (0..nb).step_by(B) {
+        for j0 in (0..fb).step_by(B) {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: AVX2 is present; rows i0..i0+8 and columns j0..j0+8 lie inside the
+                // n × f matrix, so every load (src[(i0 + r) * f + j0 ..][..8]) and store
+                // (dst[(j0 + c) * n + i0 ..][..8]) is in bounds (checked by the assert above).
+                unsafe { block8_avx2(src.as_ptr().add(i0 * f + j0), f, dst.as_mut_ptr().add(j0 * n + i0), n) };
+                continue;
+            }
+            let mut t = [[0f32; B]; B];
+            for (r, row) in src[i0 * f..].chunks(f).take(B).enumerate() {
+                for (c, &v) in row[j0..j0 + B].iter().enumerate() {
+                    t[c][r] = v;
+                }
+            }
+            for (c, col) in t.iter().enumerate() {
+                dst[(j0 + c) * n + i0..][..B].copy_from_slice(col);
+            }
+        }
+        for j in fb..f {
+            for r in 0..B {
+                dst[j * n + i0 + r] = src[(i0 + r) * f + j];
+            }
+        }
+    }
+    for i in nb..n {
+        for j in 0..f {
+            dst[j * n + i] = src[i * f + j];
+        }
+    }
+}
+
+/// Transpose one 8 × 8 block: rows `src + r * src_stride`, columns to `dst + c * dst_stride`.
+///
+/// # Safety
+/// AVX2 must be available; the 8 rows of 8 floats at `src` and the 8 columns of 8 floats at
+/// `dst` must be valid for reads and writes respectively.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block8_avx2(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+    use std::arch::x86_64::*;
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * src_stride)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (c, col) in cols.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add(c * dst_stride), col);
+        }
     }
 }
 
@@ -245,6 +392,25 @@ fn row_major(a: &ndarray::Array2<f32>) -> Cow<'_, [f32]> {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(a.iter().copied().collect()),
     }
+}
+
+/// The row-major contents of `a`: its own allocation when it is in standard layout and
+/// fills it exactly (the pipeline's batches do), a copy otherwise.
+fn into_row_major(a: ndarray::Array2<f32>) -> Vec<f32> {
+    let len = a.len();
+    if !a.is_standard_layout() {
+        return a.iter().copied().collect();
+    }
+    let (mut v, offset) = a.into_raw_vec_and_offset();
+    let start = offset.unwrap_or(0);
+    if start == 0 && v.len() == len {
+        return v;
+    }
+    if start > 0 {
+        v.drain(..start.min(v.len()));
+    }
+    v.truncate(len);
+    v
 }
 
 /// `FixedSizeList<Float32>[len]` with a non-nullable `item` child.
@@ -373,6 +539,49 @@ mod tests {
         assert_eq!(rb.num_columns(), 3);
         assert_eq!(rb.column(1).as_primitive::<Float32Type>().values(), &[2.0, 5.0]);
         assert_eq!(rb.column(2).as_primitive::<Float32Type>().values(), &[3.0, 6.0]);
+    }
+
+    #[test]
+    fn transpose_matches_the_definition_for_every_small_shape() {
+        for n in 0..20 {
+            for f in 1..20 {
+                let src: Vec<f32> = (0..n * f).map(|v| v as f32).collect();
+                let mut dst = vec![-1.0f32; n * f];
+                transpose(&src, n, f, &mut dst);
+                for i in 0..n {
+                    for j in 0..f {
+                        assert_eq!(dst[j * n + i], src[i * f + j], "n {n} f {f} at ({i}, {j})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn owned_conversion_equals_the_borrowing_one_and_reuses_its_scratch() {
+        let s = spec(
+            FeatureLayout::Columns((0..11).map(|j| format!("f{j}")).collect()),
+            TargetKind::Class { column: "l".into(), num_classes: 3 },
+        );
+        let out = OutputSchema::new(&s, true).unwrap();
+        let mut scratch = Vec::new();
+        for rows in [13usize, 13, 5, 0, 16] {
+            let x = ndarray::Array2::from_shape_fn((rows, 11), |(i, j)| (i * 100 + j) as f32);
+            let y = ndarray::Array2::from_shape_fn((rows, 3), |(i, j)| ((i + j) % 3) as f32);
+            let b = Batch::new(4, x, Some(y), (0..rows as u64).collect()).unwrap();
+            let want = out.to_record_batch(&b).unwrap();
+            let (got, reclaim) = out.to_record_batch_owned(b, std::mem::take(&mut scratch)).unwrap();
+            assert_eq!(got, want, "{rows} rows");
+            drop(got);
+            scratch = reclaim.unwrap().into_vec::<f32>().expect("the scratch is ours again");
+            assert_eq!(scratch.len(), rows * 11);
+        }
+        let l = spec(FeatureLayout::List { column: "x".into(), len: 2 }, TargetKind::None);
+        let out = OutputSchema::new(&l, false).unwrap();
+        let b = Batch::new(0, array![[1.0f32, 2.0], [3.0, 4.0]], None, vec![0, 1]).unwrap();
+        let (got, reclaim) = out.to_record_batch_owned(b.clone(), Vec::new()).unwrap();
+        assert!(reclaim.is_none());
+        assert_eq!(got, out.to_record_batch(&b).unwrap());
     }
 
     #[test]
