@@ -10,6 +10,10 @@
 # a cache outside the clone, ${SHARDMIX_WHEEL_CACHE:-~/.cache/shardmix/wheels}, so that a
 # rerun on the same machine installs from it without downloading anything again.
 #
+# That is a lot of disk on a shared machine (one session here filled the disk with it), so it
+# installs only when at least SHARDMIX_TORCH_MIN_FREE_GB (default 12) GB are free where the
+# cache and the venv live; otherwise it says so and does nothing.
+#
 # Does nothing when `import torch` already works, or when SHARDMIX_TORCH=0. Exits non-zero
 # when the install fails (the caller then runs the tests without torch: they skip).
 set -euo pipefail
@@ -28,6 +32,16 @@ if "$py" -c 'import torch' >/dev/null 2>&1; then
     exit 0
 fi
 mkdir -p "$cache"
+min_free_gb="${SHARDMIX_TORCH_MIN_FREE_GB:-12}"
+venv_dir="$(dirname "$(dirname "$py")")"
+for dir in "$cache" "$venv_dir"; do
+    free_gb=$(( $(df -Pk "$dir" | awk 'NR == 2 { print $4 }') / 1024 / 1024 ))
+    if (( free_gb < min_free_gb )); then
+        log "only $free_gb GB free on the disk of $dir (torch needs about 9 GB with its wheel cache;"
+        log "the threshold is SHARDMIX_TORCH_MIN_FREE_GB=$min_free_gb): not installing torch, its tests skip"
+        exit 0
+    fi
+done
 pip_args=(--disable-pip-version-check --no-input --quiet)
 [[ "${CI:-}" == "true" ]] && pip_args+=(--progress-bar off)
 start=$SECONDS

@@ -93,8 +93,9 @@ fi
 # 4. The Python package.
 if [[ -n "${SHARDMIX_PYTHON:-}" ]]; then
     step "pip install . (the shardmix Python package) and pytest tests/python_pkg"
-    if "$SHARDMIX_PYTHON" -m pip install --disable-pip-version-check --no-input --quiet --no-build-isolation . \
-        >"$log_dir/pip.log" 2>&1; then
+    # maturin (the build backend, installed in the venv) must be on PATH for pip.
+    if PATH="$(dirname "$SHARDMIX_PYTHON"):$PATH" "$SHARDMIX_PYTHON" -m pip install --disable-pip-version-check \
+        --no-input --quiet --no-build-isolation . >"$log_dir/pip.log" 2>&1; then
         bash scripts/python-torch.sh "$SHARDMIX_PYTHON" || echo "torch could not be installed: the torch tests skip" >&2
         # The CLI the tests compare against: the one `cargo test` just built.
         export SHARDMIX_BIN="${SHARDMIX_BIN:-$repo/target/debug/shardmix}"

@@ -1,7 +1,11 @@
 """Train a softmax-regression classifier on a shardmix IPC stream.
 
+(For a trainer written in Python, the `shardmix` package is simpler and faster: see
+train_torch.py and train_numpy.py beside this file. This one shows the Arrow IPC stream, which
+any language can read.)
+
     shardmix stream --to tcp:127.0.0.1:7000 ... &        # the producer (see the CLI docs)
-    python examples/python/train_torch.py tcp:127.0.0.1:7000 [--lr 0.1] [--numpy]
+    python examples/python/train_ipc.py tcp:127.0.0.1:7000 [--lr 0.1] [--numpy]
 
 Reads batches through shardmix_client (zero-copy numpy views of the Arrow buffers), trains
 with PyTorch when `import torch` works (or with --numpy), and fails loudly when the stream

@@ -22,10 +22,10 @@
   batches in the same order as ``num_workers=0``. It rarely helps: the pipeline already
   decodes and augments on its own threads (``workers=``) without the GIL. A dataset
   iterated by DataLoader worker processes cannot report its position, so ``state_dict()``
-  then raises ``RuntimeError``: checkpoint with ``num_workers=0``. A process that iterated
-  a shardmix pipeline before the DataLoader forks its workers must use
-  ``multiprocessing_context="spawn"`` (the thread pools of the parent do not survive a fork);
-  the dataset raises ``RuntimeError`` saying so instead of hanging.
+  then raises ``RuntimeError``: checkpoint with ``num_workers=0``. Workers must be started
+  with ``multiprocessing_context="spawn"`` (or ``"forkserver"``): the dataset opens the
+  shards when it is made, which starts thread pools that do not survive a ``fork`` (Linux's
+  default), so a forked worker raises ``RuntimeError`` saying so instead of hanging.
 """
 
 import os
@@ -37,7 +37,7 @@ from . import Pipeline
 
 __all__ = ["Dataset"]
 
-#: The process that last built a pipeline (a forked DataLoader worker inherits it).
+#: The process that last opened shards (a forked DataLoader worker inherits it).
 _built_in_pid = None
 
 
@@ -110,7 +110,7 @@ class Dataset(torch.utils.data.IterableDataset):
         if _built_in_pid is not None and _built_in_pid != os.getpid():
             raise RuntimeError(
                 "shardmix.torch.Dataset: this DataLoader worker was forked from a process that "
-                "already ran a shardmix pipeline, whose thread pools do not survive a fork; "
+                "already opened shards with shardmix, whose thread pools do not survive a fork; "
                 "create the DataLoader with multiprocessing_context='spawn'"
             )
         # Local step k (of this rank) goes to worker (k - start) mod n, so that the DataLoader's
