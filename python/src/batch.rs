@@ -37,14 +37,12 @@ pub struct PyBatch {
 }
 
 /// `features` as a numpy array of shape `(B, *shape)` (or `(B, F)`), without copying.
-pub fn features_array<'py>(
-    py: Python<'py>,
-    features: Array2<f32>,
-    shape: Option<&[usize]>,
-) -> Bound<'py, PyAny> {
+pub fn features_array<'py>(py: Python<'py>, features: Array2<f32>, shape: Option<&[usize]>) -> Bound<'py, PyAny> {
     let rows = features.nrows();
     let dims: Vec<usize> = match shape {
-        Some(s) if s.iter().product::<usize>() == features.ncols() => std::iter::once(rows).chain(s.iter().copied()).collect(),
+        Some(s) if s.iter().product::<usize>() == features.ncols() => {
+            std::iter::once(rows).chain(s.iter().copied()).collect()
+        }
         _ => vec![rows, features.ncols()],
     };
     // Row-major buffers reshape in place; anything else is made row-major first (one copy).

@@ -5,7 +5,7 @@
 //! agree field for field.
 
 use serde::Serialize;
-use shardmix::{Features, FeatureLayout, Result, Settings, ShardSet, Target, TargetKind};
+use shardmix::{FeatureLayout, Features, Result, Settings, ShardSet, Target, TargetKind};
 
 #[derive(Serialize)]
 struct Report {

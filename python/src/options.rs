@@ -55,13 +55,7 @@ pub fn data_paths(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<PathB
             let item = item?;
             match item.extract::<PathBuf>() {
                 Ok(p) => out.push(p),
-                Err(_) => {
-                    return Err(errors::config(
-                        py,
-                        "data",
-                        format!("expected a path, got {}", type_name(&item)),
-                    ))
-                }
+                Err(_) => return Err(errors::config(py, "data", format!("expected a path, got {}", type_name(&item)))),
             }
         }
         return Ok(out);
@@ -98,9 +92,11 @@ fn to_json(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<V
     }
     if v.is_instance_of::<PyFloat>() {
         let f: f64 = v.extract()?;
-        return Ok(Some(serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| {
-            errors::config(py, key, format!("{f} is not a finite number"))
-        })?));
+        return Ok(Some(
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| errors::config(py, key, format!("{f} is not a finite number")))?,
+        ));
     }
     if v.is_instance_of::<PyString>() {
         return Ok(Some(Value::String(v.extract()?)));

@@ -29,7 +29,13 @@ pub struct PyStage {
 
 impl PyStage {
     /// Stage number `index` over `func`; `feature_shape` is how its `features` are shaped.
-    pub fn new(py: Python<'_>, index: usize, func: Py<PyAny>, feature_shape: Option<Vec<usize>>, raised: Raised) -> Self {
+    pub fn new(
+        py: Python<'_>,
+        index: usize,
+        func: Py<PyAny>,
+        feature_shape: Option<Vec<usize>>,
+        raised: Raised,
+    ) -> Self {
         let qualname = func
             .bind(py)
             .getattr("__qualname__")
