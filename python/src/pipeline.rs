@@ -48,16 +48,18 @@ impl PyPipeline {
     /// The Python exception for a pipeline error; a stage error caused by a Python exception
     /// gets it as `__cause__`.
     fn error(&self, py: Python<'_>, e: &shardmix::Error) -> PyErr {
-        let err = errors::to_py(py, e);
-        if let ErrorKind::Stage { stage, .. } = e.kind() {
-            if stage.starts_with("python[") {
-                let cause = self.raised.lock().ok().and_then(|mut s| s.take());
-                if let Some(cause) = cause {
-                    err.set_cause(py, Some(cause));
-                }
+        if let ErrorKind::Stage { step, stage, .. } = e.kind() {
+            let cause = self.raised.lock().ok().and_then(|mut raised| {
+                let i = raised.iter().position(|(s, _)| s == step)?;
+                Some(raised.swap_remove(i).1)
+            });
+            if let Some(cause) = cause.filter(|_| stage.starts_with("python[")) {
+                let err = errors::raise(py, "StageError", format!("step {step}, stage '{stage}' failed: {cause}"));
+                err.set_cause(py, Some(cause));
+                return err;
             }
         }
-        err
+        errors::to_py(py, e)
     }
 }
 
@@ -92,7 +94,7 @@ impl PyPipeline {
             cfg = cfg.over(file);
         }
         let settings = cfg.settings(None).map_err(|e| errors::to_py(py, &e))?;
-        let raised: Raised = Arc::new(Mutex::new(None));
+        let raised: Raised = Arc::new(Mutex::new(Vec::new()));
         let mut py_stages: Vec<Arc<dyn Stage>> = Vec::new();
         if let Some(list) = stages.filter(|s| !s.is_none()) {
             for (i, f) in list.try_iter()?.enumerate() {

@@ -15,9 +15,9 @@ use shardmix::{Batch, Error, Result, Stage, StepRng};
 
 use crate::batch::features_array;
 
-/// The Python exception a stage raised, kept so that the consumer re-raises it as the
-/// `__cause__` of the `StageError`.
-pub type Raised = Arc<Mutex<Option<PyErr>>>;
+/// The Python exceptions the stages raised, by step, kept so that the consumer re-raises the
+/// one of the failed step as the `__cause__` of its `StageError`.
+pub type Raised = Arc<Mutex<Vec<(u64, PyErr)>>>;
 
 /// A Python callable run as a stage.
 pub struct PyStage {
@@ -109,13 +109,15 @@ impl Stage for PyStage {
     }
 
     fn apply(&self, batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
+        let step = batch.step;
         Python::attach(|py| match self.call(py, batch) {
             Ok(r) => r,
             Err(e) => {
                 let message = e.to_string();
-                if let Ok(mut slot) = self.raised.lock() {
-                    slot.get_or_insert(e);
+                if let Ok(mut raised) = self.raised.lock() {
+                    raised.push((step, e));
                 }
+                // Seen only by Rust callers: Python gets the exception itself as the cause.
                 Err(Error::config(self.name.as_str(), format!("raised {message}")))
             }
         })

@@ -259,6 +259,7 @@ def test_an_exception_in_a_python_stage_is_a_stage_error_with_its_cause(digits):
     with pytest.raises(shardmix.StageError) as e:
         list(p)
     assert "step 2" in str(e.value) and "boom" in str(e.value)
+    assert str(e.value).endswith("failed: KeyError: 'no such thing'"), str(e.value)
     assert isinstance(e.value.__cause__, KeyError)
 
 
