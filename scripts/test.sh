@@ -9,7 +9,11 @@
 #    test mode), then `cargo test --doc`;
 # 3. every standalone Python test: tests/python/test_*.py, each run as `python FILE` from the
 #    repo root (exit code 0 = pass). Files not named test_*.py are helpers that the Rust tests
-#    call with arguments; a test_*.py with the line `# shardmix: needs-args` is skipped too.
+#    call with arguments; a test_*.py with the line `# shardmix: needs-args` is skipped too;
+# 4. the `shardmix` Python package: `pip install .` into the venv (maturin builds the bindings
+#    in release mode), CPU use of PyTorch into the venv (scripts/python-torch.sh; wheels cached
+#    outside the clone; SHARDMIX_TORCH=0 skips it and the torch tests skip), then
+#    `pytest tests/python_pkg`, whose passed/failed/skipped counts join the summary.
 #
 # Keeps going after a failing step, and exits non-zero if any step failed. The last line is a
 # summary: `summary: N passed, N failed, N skipped` (skipped = ignored Rust tests + skipped Python files).
@@ -84,6 +88,40 @@ if [[ ${#py_tests[@]} -gt 0 && -n "${SHARDMIX_PYTHON:-}" ]]; then
             failed_steps+=("python $t")
         fi
     done
+fi
+
+# 4. The Python package.
+if [[ -n "${SHARDMIX_PYTHON:-}" ]]; then
+    step "pip install . (the shardmix Python package) and pytest tests/python_pkg"
+    # maturin (the build backend, installed in the venv) must be on PATH for pip.
+    if PATH="$(dirname "$SHARDMIX_PYTHON"):$PATH" "$SHARDMIX_PYTHON" -m pip install --disable-pip-version-check \
+        --no-input --quiet --no-build-isolation . >"$log_dir/pip.log" 2>&1; then
+        bash scripts/python-torch.sh "$SHARDMIX_PYTHON" || echo "torch could not be installed: the torch tests skip" >&2
+        # The CLI the tests compare against: the one `cargo test` just built.
+        export SHARDMIX_BIN="${SHARDMIX_BIN:-$repo/target/debug/shardmix}"
+        "$SHARDMIX_PYTHON" -m pytest tests/python_pkg -q -p no:cacheprovider 2>&1 | tee "$log_dir/pytest.log"
+        rc=${PIPESTATUS[0]}
+        # pytest's closing line, e.g. "3 failed, 40 passed, 6 skipped in 52.1s".
+        last="$(grep -E '[0-9]+ (passed|failed|error|skipped)|no tests ran' "$log_dir/pytest.log" | tail -n1)"
+        count() { grep -oE "[0-9]+ $1" <<<"$last" | head -n1 | cut -d' ' -f1; }
+        n_passed="$(count passed)" n_failed="$(count failed)" n_errors="$(count error)" n_skipped="$(count skipped)"
+        passed=$((passed + ${n_passed:-0}))
+        failed=$((failed + ${n_failed:-0} + ${n_errors:-0}))
+        ignored=$((ignored + ${n_skipped:-0}))
+        if [[ $rc -eq 5 ]]; then
+            echo "pytest collected no test" >&2
+            failed_steps+=("pytest (no tests)")
+            failed=$((failed + 1))
+        elif [[ $rc -ne 0 ]]; then
+            failed_steps+=("pytest (exit $rc)")
+            [[ -n "$last" ]] || failed=$((failed + 1))
+        fi
+    else
+        echo "pip install . failed:" >&2
+        tail -n 40 "$log_dir/pip.log" >&2
+        failed_steps+=("pip install .")
+        failed=$((failed + 1))
+    fi
 fi
 
 echo

@@ -1,112 +1,59 @@
-"""Train a softmax-regression classifier on a shardmix IPC stream.
+"""Train a softmax-regression classifier with PyTorch on shardmix batches, with checkpoints.
 
-    shardmix stream --to tcp:127.0.0.1:7000 ... &        # the producer (see the CLI docs)
-    python examples/python/train_torch.py tcp:127.0.0.1:7000 [--lr 0.1] [--numpy]
+    pip install .                        # the shardmix package, from the repository root
+    python examples/python/train_torch.py [--data examples/data/digits.parquet] [--epochs 3]
+        [--checkpoint ckpt.pt] [--stop-after N]
 
-Reads batches through shardmix_client (zero-copy numpy views of the Arrow buffers), trains
-with PyTorch when `import torch` works (or with --numpy), and fails loudly when the stream
-is cut short: the trailer check happens when the iteration ends, before the model is
-declared trained. Soft labels (Mixup, soft targets) are used as they are: the loss is the
-cross-entropy against the target distribution.
+`shardmix.torch.Dataset` yields one whole Mixup-augmented batch per item as tensors that
+share the Rust buffers (no copy), so the DataLoader gets `batch_size=None`. The checkpoint
+holds the model, the optimiser and the dataset's `state_dict()`: run with `--stop-after 20`,
+then again without it, and the second run continues with exactly the batches the first one
+had not seen (the same batches, bit for bit, as one uninterrupted run).
 """
 
 import argparse
 import os
-import sys
 
-import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shardmix_client import TrailerError, open_stream  # noqa: E402
-
-
-class NumpySoftmax:
-    """Softmax regression with plain SGD, in numpy."""
-
-    def __init__(self, features, classes, lr):
-        self.w = np.zeros((features, classes), dtype=np.float32)
-        self.b = np.zeros(classes, dtype=np.float32)
-        self.lr = lr
-
-    def step(self, x, y):
-        logits = x @ self.w + self.b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        loss = float(-(y * np.log(p + 1e-12)).sum(axis=1).mean())
-        g = (p - y) / x.shape[0]
-        self.w -= self.lr * (x.T @ g)
-        self.b -= self.lr * g.sum(axis=0)
-        return loss
-
-    def accuracy(self, x, y):
-        return float(((x @ self.w + self.b).argmax(1) == y.argmax(1)).mean())
-
-
-class TorchSoftmax:
-    """The same model in PyTorch (a Linear layer, SGD, soft-target cross-entropy)."""
-
-    def __init__(self, features, classes, lr):
-        import torch
-
-        self.torch = torch
-        self.model = torch.nn.Linear(features, classes)
-        torch.nn.init.zeros_(self.model.weight)
-        torch.nn.init.zeros_(self.model.bias)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
-
-    def step(self, x, y):
-        torch = self.torch
-        # from_numpy shares memory with the Arrow buffer (read-only: torch warns, never writes).
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-        yt = torch.from_numpy(np.ascontiguousarray(y))
-        loss = torch.nn.functional.cross_entropy(self.model(xt), yt)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return float(loss)
-
-    def accuracy(self, x, y):
-        with self.torch.no_grad():
-            pred = self.model(self.torch.from_numpy(np.ascontiguousarray(x))).argmax(1).numpy()
-        return float((pred == y.argmax(1)).mean())
+import shardmix.torch
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("url", help="-, unix:PATH, tcp:HOST:PORT or a stream file")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data", "digits.parquet"))
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--numpy", action="store_true", help="use numpy even if torch is installed")
+    ap.add_argument("--checkpoint", default=None, help="save/resume from this file")
+    ap.add_argument("--stop-after", type=int, default=None, help="stop (as if killed) after N batches")
     args = ap.parse_args()
 
-    model = None
-    seen = 0
-    try:
-        with open_stream(args.url) as stream:
-            for i, batch in enumerate(stream):
-                if batch.targets is None:
-                    sys.exit("error: the stream has no targets to train on")
-                x, y = batch.features, batch.targets
-                if x.shape[0] == 0:
-                    continue
-                if model is None:
-                    f, c = x.shape[1], y.shape[1]
-                    if not args.numpy:
-                        try:
-                            model = TorchSoftmax(f, c, args.lr)
-                        except ImportError:
-                            pass
-                    model = model or NumpySoftmax(f, c, args.lr)
-                    print(f"training {type(model).__name__}: {f} features, {c} classes",
-                          file=sys.stderr)
-                loss = model.step(x, y)
-                seen += x.shape[0]
-                if i % 50 == 0:
-                    print(f"batch {i}: loss {loss:.4f}, accuracy {model.accuracy(x, y):.3f}",
-                          file=sys.stderr)
-    except TrailerError as e:
-        sys.exit(f"error: incomplete stream, not training on it: {e}")
-    print(f"done: {seen} rows in {stream.batches} batches, trailer verified", file=sys.stderr)
+    ds = shardmix.torch.Dataset(
+        args.data, features="p*", batch_size=64, order="shuffled", mixup_alpha=0.2, epochs=args.epochs, seed=7
+    )
+    probe = shardmix.Pipeline(args.data, features="p*", steps=0)
+    features, classes = probe.num_features, probe.num_targets
+    model = torch.nn.Linear(features, classes)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        ckpt = torch.load(args.checkpoint)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        ds.load_state_dict(ckpt["data"])
+        print(f"resumed at step {ckpt['data']['start_step']}")
+    for i, (x, y) in enumerate(DataLoader(ds, batch_size=None)):
+        loss = torch.nn.functional.cross_entropy(model(x.reshape(len(x), -1)), y)  # soft targets
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i % 20 == 0:
+            print(f"batch {i}: loss {loss.item():.4f}")
+        if args.stop_after is not None and i + 1 >= args.stop_after:
+            break
+    if args.checkpoint:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "data": ds.state_dict()}, args.checkpoint)
+        print(f"checkpoint: {args.checkpoint} (next step {ds.state_dict()['start_step']})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+"""shardmix: a streaming, deterministic data loader for ML training — Parquet shards in,
+Mixup / CutMix / VAE / GAN-augmented batches out, as numpy arrays.
+
+    import shardmix
+
+    pipeline = shardmix.Pipeline("data/*.parquet", batch_size=256, order="shuffled",
+                                 mixup_alpha=0.2, epochs=3, seed=7)
+    for batch in pipeline:              # shardmix.Batch
+        x, y = batch.features, batch.targets   # float32 (B, F), (B, C): views of Rust buffers
+        ...
+
+``Pipeline`` takes the CLI's pipeline flags as keyword options (``--batch-size`` →
+``batch_size``), with the same defaults, validation and messages, and yields the same batches
+as ``shardmix stream`` given the same flags, bit for bit. Errors are ``shardmix.Error`` and
+its subclasses (``ConfigError``, ``MissingColumnError``, ...). PyTorch users: see
+``shardmix.torch``.
+"""
+
+import json as _json
+
+from . import _errors
+from ._errors import *  # noqa: F401,F403  (Error and one subclass per error kind)
+from ._shardmix import Batch, Pipeline, __version__
+from ._shardmix import inspect_json as _inspect_json
+from ._shardmix import option_names as _option_names
+
+#: What the codes of ``Batch.origin`` stand for.
+ORIGINS = ("real", "vae", "gan")
+
+#: The keyword options of ``Pipeline`` (the CLI's pipeline flags, with ``_`` for ``-``),
+#: besides ``config`` (a TOML file of the same options) and ``stages``.
+OPTIONS = tuple(_option_names())
+
+
+def inspect(data, **options):
+    """What ``shardmix inspect --json DATA`` prints, as a dict: the shards, rows, row groups,
+    schema (with each column's role), the feature names, the label column, the class count
+    and the class histogram. ``options`` are ``Pipeline``'s (``features``, ``label``,
+    ``num_classes``, ``no_label``, ``config``, ...)."""
+    return _json.loads(_inspect_json(data, **options))
+
+
+__all__ = ["Pipeline", "Batch", "inspect", "ORIGINS", "OPTIONS", "__version__"] + list(_errors.__all__)

@@ -1,0 +1,129 @@
+"""Type stubs of the shardmix Python package."""
+
+import os
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import (
+    ArrowError as ArrowError,
+    BadValueError as BadValueError,
+    ColumnTypeError as ColumnTypeError,
+    ConfigError as ConfigError,
+    DecodeError as DecodeError,
+    DecodePanicError as DecodePanicError,
+    EmptyError as EmptyError,
+    Error as Error,
+    FooterError as FooterError,
+    IoError as IoError,
+    LabelError as LabelError,
+    MissingColumnError as MissingColumnError,
+    ModelError as ModelError,
+    NoShardsError as NoShardsError,
+    OutputError as OutputError,
+    OutputLockedError as OutputLockedError,
+    PanicError as PanicError,
+    RaggedError as RaggedError,
+    ReadError as ReadError,
+    SchemaMismatchError as SchemaMismatchError,
+    ShapeError as ShapeError,
+    ShardChangedError as ShardChangedError,
+    StageError as StageError,
+    TimeoutError as TimeoutError,
+    TooLargeError as TooLargeError,
+    WriteError as WriteError,
+)
+
+__version__: str
+ORIGINS: Tuple[str, str, str]
+OPTIONS: Tuple[str, ...]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Data = Union[PathLike, Sequence[PathLike]]
+F32 = npt.NDArray[np.float32]
+Stage = Callable[[F32, Optional[F32], int], Tuple[F32, Optional[F32]]]
+
+class Batch:
+    """One batch; the arrays are views of Rust-owned buffers that they keep alive."""
+
+    @property
+    def step(self) -> int: ...
+    @property
+    def features(self) -> F32:
+        """float32, (B, F) or (B, *feature_shape)."""
+    @property
+    def targets(self) -> Optional[F32]:
+        """float32, (B, C), or None without a target column."""
+    @property
+    def origin(self) -> Optional[npt.NDArray[np.uint8]]:
+        """With provenance=True: 0 real, 1 VAE, 2 GAN per row (see ORIGINS)."""
+    @property
+    def row_a(self) -> Optional[npt.NDArray[np.uint64]]:
+        """With provenance=True: each row's global row id."""
+    @property
+    def row_b(self) -> Optional[npt.NDArray[np.int64]]:
+        """With provenance=True: the mix partner's global row id, -1 when not mixed."""
+    @property
+    def lambda_(self) -> Optional[F32]:
+        """With provenance=True: the weight of the row's own sample, NaN when not mixed."""
+    def __len__(self) -> int: ...
+
+class Pipeline:
+    """The CLI's pipeline, iterated from Python: options are the CLI's pipeline flags."""
+
+    def __init__(
+        self,
+        data: Optional[Data] = None,
+        *,
+        config: Optional[PathLike] = None,
+        stages: Optional[Sequence[Stage]] = None,
+        features: Optional[str] = None,
+        label: Optional[str] = None,
+        num_classes: Optional[int] = None,
+        no_label: Optional[bool] = None,
+        batch_size: Optional[int] = None,
+        order: Optional[str] = None,
+        steps: Optional[int] = None,
+        epochs: Optional[int] = None,
+        start_step: Optional[int] = None,
+        workers: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        seed: Optional[int] = None,
+        rank: Optional[int] = None,
+        world_size: Optional[int] = None,
+        null_policy: Optional[str] = None,
+        on_bad_shard: Optional[str] = None,
+        mixup_alpha: Optional[float] = None,
+        mixup_mode: Optional[str] = None,
+        mixup_prob: Optional[float] = None,
+        label_smoothing: Optional[float] = None,
+        cutmix_alpha: Optional[float] = None,
+        cutmix_switch_prob: Optional[float] = None,
+        feature_shape: Optional[Union[str, Sequence[int]]] = None,
+        provenance: Optional[bool] = None,
+        vae: Optional[PathLike] = None,
+        vae_fraction: Optional[float] = None,
+        gan: Optional[PathLike] = None,
+        gan_fraction: Optional[float] = None,
+        cache_mib: Optional[int] = None,
+    ) -> None: ...
+    def __iter__(self) -> Iterator[Batch]: ...
+    def __next__(self) -> Batch: ...
+    def __len__(self) -> int:
+        """Batches this pipeline yields in all (on this rank, from start_step)."""
+    @property
+    def position(self) -> int:
+        """The local step of the next batch (resume with start_step=)."""
+    @property
+    def steps_per_epoch(self) -> int: ...
+    @property
+    def num_features(self) -> int: ...
+    @property
+    def num_targets(self) -> int: ...
+    def settings(self) -> Dict[str, Any]: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def close(self) -> None: ...
+
+def inspect(data: Data, **options: Any) -> Dict[str, Any]:
+    """What `shardmix inspect --json` prints, as a dict."""
