@@ -317,7 +317,14 @@ pub fn differential_bytes(data: &[u8], path: &Path) -> Option<()> {
     if data.len() > MAX_INPUT_BYTES {
         return None;
     }
-    let s = structured(data);
+    differential_shard(&structured(data), path)
+}
+
+/// [`differential_bytes`] on a shard already built: written to `path`, read both ways.
+///
+/// # Panics
+/// When the two paths differ.
+pub fn differential_shard(s: &Structured, path: &Path) -> Option<()> {
     std::fs::write(path, raw::write(&s.file)).ok()?;
     let open = || -> Result<ShardSet> {
         Ok(ShardSet::open(path)?

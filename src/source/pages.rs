@@ -364,8 +364,9 @@ impl PageStream {
                     if self.bounds.is_some() { self.next_row >= self.block.end } else { self.next_row == self.rows };
                 return end.then_some(None);
             };
-            // (values, the page, definition levels' range, values' range, encoding)
-            let (n, page, defs, data, encoding) = match page.ok()? {
+            // (values, the page, definition levels' range, values' range, encoding, the nulls
+            // a v2 header claims)
+            let (n, page, defs, data, encoding, claimed_nulls) = match page.ok()? {
                 page @ Page::DictionaryPage { .. } => {
                     self.read_dictionary(page)?;
                     continue;
@@ -374,19 +375,20 @@ impl PageStream {
                     let page = self.decompress(buf, 0, true)?;
                     let all = page.bytes().len();
                     if self.max_def == 0 {
-                        (num_values as usize, page, None, 0..all, encoding)
+                        (num_values as usize, page, None, 0..all, encoding, None)
                     } else {
                         if def_level_encoding != Encoding::RLE {
                             return None;
                         }
                         let len = u32::from_le_bytes(page.bytes().get(..4)?.try_into().ok()?) as usize;
                         let end = len.checked_add(4).filter(|&e| e <= all)?;
-                        (num_values as usize, page, Some(4..end), end..all, encoding)
+                        (num_values as usize, page, Some(4..end), end..all, encoding, None)
                     }
                 }
                 Page::DataPageV2 {
                     buf,
                     num_values,
+                    num_nulls,
                     encoding,
                     num_rows,
                     def_levels_byte_len,
@@ -405,7 +407,7 @@ impl PageStream {
                     };
                     let page = self.decompress(buf, def_len, is_compressed)?;
                     let all = page.bytes().len();
-                    (num_values as usize, page, defs, def_len..all, encoding)
+                    (num_values as usize, page, defs, def_len..all, encoding, Some(num_nulls as usize))
                 }
             };
             if let Some(bounds) = &mut self.bounds {
@@ -433,7 +435,7 @@ impl PageStream {
             let (skip, take) = (lo - row, hi - lo);
             let bytes = page.bytes();
             // (present values before the block's rows, among them, after them (when needed))
-            let (before, present, levels) = match &defs {
+            let (before, present, mut levels) = match &defs {
                 Some(defs) => {
                     let mut levels = rle::Decoder::new(bytes.get(defs.clone())?, 1)?;
                     let before = usize::try_from(levels.skip(skip)?).ok()?;
@@ -443,6 +445,22 @@ impl PageStream {
                 }
                 None => (skip, take, None),
             };
+            // The present values after the block's rows, when needed: for the streams of a
+            // BYTE_STREAM_SPLIT page, and to check the nulls a v2 header claims (arrow-rs
+            // trusts the claim, so a page that contradicts it is left to arrow-rs).
+            let after = if encoding == Encoding::BYTE_STREAM_SPLIT || claimed_nulls.is_some() {
+                match &mut levels {
+                    Some(levels) => usize::try_from(levels.skip(n - skip - take)?).ok()?,
+                    None => n - skip - take,
+                }
+            } else {
+                0
+            };
+            if let Some(claimed) = claimed_nulls {
+                if before + present + after + claimed != n {
+                    return None;
+                }
+            }
             let data = bytes.get(data)?;
             let run = match encoding {
                 Encoding::PLAIN => {
@@ -462,14 +480,13 @@ impl PageStream {
                     run
                 }
                 Encoding::BYTE_STREAM_SPLIT => {
-                    // Byte k of value i is at data[k * total + i], where `total` counts the
-                    // page's present values: interleave the streams.
-                    let after = match levels {
-                        Some(mut levels) => usize::try_from(levels.skip(n - skip - take)?).ok()?,
-                        None => n - skip - take,
-                    };
+                    // Byte k of value i is at data[k * stride + i], where the stride is the
+                    // page's bytes over the value size (as arrow-rs reads it, trailing bytes
+                    // included): interleave the streams. A page of more present values than
+                    // the stride holds is left to arrow-rs.
                     let total = before.checked_add(present)?.checked_add(after)?;
-                    if total.checked_mul(size)? > data.len() {
+                    let stride = data.len() / size;
+                    if total > stride {
                         return None;
                     }
                     let len = present * size;
@@ -478,7 +495,7 @@ impl PageStream {
                     dense.try_reserve(len).ok()?;
                     dense.resize(len, 0);
                     for k in 0..size {
-                        let stream = &data[k * total + before..k * total + before + present];
+                        let stream = &data[k * stride + before..k * stride + before + present];
                         for (value, &b) in dense.chunks_exact_mut(size).zip(stream) {
                             value[k] = b;
                         }

@@ -49,7 +49,11 @@ impl<'a> Decoder<'a> {
             let value_bytes = self.bw.div_ceil(8);
             let bytes = self.data.get(self.pos..self.pos.checked_add(value_bytes)?)?;
             self.pos += value_bytes;
-            let value = bytes.iter().rev().fold(0u64, |v, &b| (v << 8) | b as u64) & self.mask;
+            // A value wider than the bit width is malformed (arrow-rs would read it whole).
+            let value = bytes.iter().rev().fold(0u64, |v, &b| (v << 8) | b as u64);
+            if value > self.mask {
+                return None;
+            }
             self.run = Run::Rle { value: value as u32, left: count };
         } else {
             // `count` groups of 8; the bytes of the values actually read are checked as they
