@@ -18,6 +18,7 @@
 mod raw;
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,9 +102,18 @@ fn many_pages(n: usize) -> Vec<u8> {
     one_column(raw::FLOAT, false, pages, n as i64)
 }
 
+/// With `SHARDMIX_KEEP_HOSTILE_FILES=DIR`, also write the file to `DIR` (to measure a release
+/// build on it: see the README).
+fn keep(name: &str, bytes: &[u8]) {
+    if let Some(dir) = std::env::var_os("SHARDMIX_KEEP_HOSTILE_FILES") {
+        std::fs::write(Path::new(&dir).join(name), bytes).unwrap();
+    }
+}
+
 /// `bytes` must be rejected by `inspect` and by `stream`, each within 1 s and 256 MiB, with
 /// an error naming the file; returns the stream's error.
 fn rejected(name: &str, bytes: &[u8]) -> String {
+    keep(name, bytes);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -181,7 +191,9 @@ fn a_million_one_value_pages_stream_in_linear_time() {
     const N: usize = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("many-pages.parquet");
-    std::fs::write(&path, many_pages(N)).unwrap();
+    let bytes = many_pages(N);
+    keep("many-pages.parquet", &bytes);
+    std::fs::write(&path, bytes).unwrap();
 
     // In process: every value, in order.
     let start = Instant::now();

@@ -73,27 +73,22 @@ pub(crate) fn open_row_group(
     // The page headers of a chunk are walked (and checked) once; later blocks reuse the map.
     for (range, leaf) in ranges {
         let key = (shard.path.clone(), row_group, leaf);
-        let map = match set.page_maps().get(&key) {
-            Some(map) => map,
-            None => {
-                let column = || descr.column(leaf).path().string();
-                let pages =
-                    source.walk_pages(range.clone()).map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
-                // arrow-rs sizes a page's buffer by its header before decompressing it.
-                let limit = u64::try_from(rg_meta.column(leaf).uncompressed_size()).unwrap_or(0);
-                if let Some(p) = pages.iter().find(|p| u64::try_from(p.uncompressed).is_ok_and(|u| u > limit)) {
-                    return Err(bad(format!(
-                        "column chunk '{}': the page at chunk byte {} claims {} bytes uncompressed, more than its column chunk's {limit}",
-                        column(),
-                        p.offset,
-                        p.uncompressed
-                    )));
-                }
-                let map = Arc::new(PageMap::from_walk(range.start, &pages));
-                set.page_maps().put(key, map.clone());
-                map
+        let map = set.page_maps().get_or_walk(key, || {
+            let column = || descr.column(leaf).path().string();
+            let pages =
+                source.walk_pages(range.clone()).map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
+            // arrow-rs sizes a page's buffer by its header before decompressing it.
+            let limit = u64::try_from(rg_meta.column(leaf).uncompressed_size()).unwrap_or(0);
+            if let Some(p) = pages.iter().find(|p| u64::try_from(p.uncompressed).is_ok_and(|u| u > limit)) {
+                return Err(bad(format!(
+                    "column chunk '{}': the page at chunk byte {} claims {} bytes uncompressed, more than its column chunk's {limit}",
+                    column(),
+                    p.offset,
+                    p.uncompressed
+                )));
             }
-        };
+            Ok(PageMap::from_walk(range.start, &pages))
+        })?;
         source.maps.push((leaf, map));
     }
     Ok(source)

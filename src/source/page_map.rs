@@ -74,12 +74,18 @@ impl PageMap {
 }
 
 /// Page maps shared by the readers of a shard set, keyed by (file, row group, leaf column);
-/// `None` for a chunk whose headers are valid but not laid out as [`PageMap`] needs. Bounded:
-/// past [`MAX_CACHED_PAGES`] pages in all, the cache starts again empty.
+/// `None` for a chunk whose headers are valid but not laid out as [`PageMap`] needs. Blocks
+/// decoded at once wait for one walk of a chunk instead of each walking it. Bounded: past
+/// [`MAX_CACHED_PAGES`] pages in all, the cache starts again empty.
 #[derive(Default)]
 pub(crate) struct PageMaps {
-    inner: Mutex<(HashMap<(PathBuf, usize, usize), Arc<Option<PageMap>>>, usize)>,
+    inner: Mutex<(HashMap<Key, Arc<Slot>>, usize)>,
 }
+
+type Key = (PathBuf, usize, usize);
+
+/// One chunk's map, once walked.
+type Slot = Mutex<Option<Arc<Option<PageMap>>>>;
 
 /// Data pages kept in all maps (24 bytes each: 48 MiB).
 pub(crate) const MAX_CACHED_PAGES: usize = 2 << 20;
@@ -91,25 +97,36 @@ impl std::fmt::Debug for PageMaps {
 }
 
 impl PageMaps {
-    /// The map of a chunk if it was walked before.
-    pub fn get(&self, key: &(PathBuf, usize, usize)) -> Option<Arc<Option<PageMap>>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.get(key).cloned()
-    }
-
-    /// Keep the map of a chunk just walked.
-    pub fn put(&self, key: (PathBuf, usize, usize), map: Arc<Option<PageMap>>) {
-        let pages = map.as_ref().as_ref().map_or(0, |m| m.locations.len()).max(1);
-        if pages > MAX_CACHED_PAGES {
-            return;
+    /// The map of the chunk `key`, walked by `walk` unless it was before (or is being walked
+    /// by another reader, which this one then waits for). A failed walk is not kept.
+    pub fn get_or_walk<E>(
+        &self,
+        key: Key,
+        walk: impl FnOnce() -> Result<Option<PageMap>, E>,
+    ) -> Result<Arc<Option<PageMap>>, E> {
+        let slot = {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            inner.0.entry(key.clone()).or_default().clone()
+        };
+        let mut walked = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = &*walked {
+            return Ok(map.clone());
         }
+        let map = Arc::new(walk()?);
+        let pages = map.as_ref().as_ref().map_or(0, |m| m.locations.len()).max(1);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if pages > MAX_CACHED_PAGES {
+            inner.0.remove(&key);
+            return Ok(map);
+        }
         if inner.1 + pages > MAX_CACHED_PAGES {
             inner.0.clear();
             inner.1 = 0;
+            inner.0.insert(key, slot.clone());
         }
-        if inner.0.insert(key, map).is_none() {
-            inner.1 += pages;
-        }
+        inner.1 += pages;
+        *walked = Some(map.clone());
+        Ok(map)
     }
 }
 

@@ -216,14 +216,15 @@ pub(crate) fn check_page_headers(bytes: &[u8]) -> Result<Vec<PageInfo>, WalkErro
 /// The largest page header looked at (statistics of long strings can make headers large).
 const MAX_HEADER_BYTES: usize = 16 << 20;
 
-/// Bytes of the chunk read at a time while walking its headers.
-const WALK_WINDOW_BYTES: usize = 1 << 20;
+/// Bytes of the chunk read at a time while walking its headers: enough for hundreds of the
+/// headers of small pages, little next to a large page (whose data is not read).
+const WALK_WINDOW_BYTES: usize = 16 << 10;
 
 /// Walk the page headers of a column chunk of `len` bytes that `read(pos, buf)` fills `buf`
 /// from (`pos + buf.len() <= len`): each header must be a valid struct followed by its
 /// `compressed_page_size` bytes. Returns what each header says. The chunk is read through a
-/// window of 1 MiB (more for a larger header, up to 16 MiB), so memory stays bounded and each
-/// byte is read about once; the walk is O(bytes).
+/// window of 16 KiB (more for a larger header, up to 16 MiB), so memory stays bounded and
+/// the walk is O(bytes) (O(pages) bytes read for pages of more than 16 KiB).
 pub(crate) fn walk_page_headers(
     len: u64,
     mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
