@@ -316,7 +316,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 /// Input `seed` of `structured_inputs_are_read_alike_by_both_paths`.
 fn structured_input(seed: u64) -> Vec<u8> {
     let mut data = noise(seed, 64 + (seed as usize * 37) % 600);
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         // Small bytes: small counts, mostly valid choices.
         data.iter_mut().for_each(|b| *b %= 24);
     }

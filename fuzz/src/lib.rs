@@ -141,7 +141,7 @@ pub struct Structured {
 /// Levels of `n` rows (1 = present): RLE runs and bit-packed groups as chosen, or raw bytes.
 /// Returns the bytes and how many rows are present (as far as the choice is valid).
 fn levels(c: &mut Choices, n: usize) -> (Vec<u8>, usize) {
-    if c.byte() % 8 == 0 {
+    if c.byte().is_multiple_of(8) {
         let len = c.byte() as usize;
         return (c.bytes(len), n / 2);
     }
@@ -151,9 +151,9 @@ fn levels(c: &mut Choices, n: usize) -> (Vec<u8>, usize) {
     while done < n {
         let left = n - done;
         let b = c.byte();
-        if b % 2 == 0 {
+        if b.is_multiple_of(2) {
             let run = ((b as usize / 2) % left).max(1);
-            let value = u8::from(c.byte() % 4 != 0);
+            let value = u8::from(!c.byte().is_multiple_of(4));
             out.extend(raw::rle_run(run as u64, value));
             present += run * value as usize;
             done += run;
@@ -175,14 +175,14 @@ fn levels(c: &mut Choices, n: usize) -> (Vec<u8>, usize) {
 
 /// Values of `present` rows for `encoding`: valid bytes, or raw ones.
 fn values(c: &mut Choices, encoding: i32, present: usize, size: usize, dictionary: usize) -> Vec<u8> {
-    if c.byte() % 8 == 0 {
+    if c.byte().is_multiple_of(8) {
         let len = c.byte() as usize;
         return c.bytes(len);
     }
     match encoding {
         raw::RLE_DICTIONARY | raw::PLAIN_DICTIONARY => {
             let width = (usize::BITS - dictionary.saturating_sub(1).leading_zeros()) as u8;
-            let width = if c.byte() % 16 == 0 { c.byte() % 34 } else { width.max(1) };
+            let width = if c.byte().is_multiple_of(16) { c.byte() % 34 } else { width.max(1) };
             let mut out = vec![width];
             let mut done = 0;
             while done < present {
@@ -240,7 +240,7 @@ pub fn structured(data: &[u8]) -> Structured {
             let npages = 1 + c.byte() % 6;
             for p in 0..npages {
                 let kind = c.byte();
-                if p == 0 && kind % 3 == 0 {
+                if p == 0 && kind.is_multiple_of(3) {
                     dictionary = 1 + (c.byte() % 8) as usize;
                     let mut data = c.bytes(dictionary * size);
                     data.resize(dictionary * size, 0x40);
@@ -285,7 +285,8 @@ pub fn structured(data: &[u8]) -> Structured {
             pages.push(list);
         }
         // Usually the rows the pages hold; sometimes a count of the fuzzer's own.
-        let num_rows = if c.byte() % 8 == 0 { c.u32() as i64 } else { rows.iter().copied().min().unwrap_or(0) };
+        let num_rows =
+            if c.byte().is_multiple_of(8) { c.u32() as i64 } else { rows.iter().copied().min().unwrap_or(0) };
         row_groups.push(raw::RowGroup { num_rows, pages, num_values: None });
     }
     Structured { file: raw::File { columns, codec, row_groups, num_rows: None }, block_rows, policy }
