@@ -3,7 +3,8 @@
 #
 #   bash scripts/fuzz.sh [target] [seconds] [libFuzzer flags...]
 #
-# target: read_shard | parse_config | all (default: all, one after the other)
+# target: read_shard | pages | differential | parse_config | all (default: all, one after
+# the other). pages and differential build valid files around fuzzer-chosen pages.
 # seconds: libFuzzer -max_total_time per target (default 600)
 # further arguments go to libFuzzer, e.g. -max_len=65536 to favour small shards
 #
@@ -13,6 +14,8 @@
 #   FUZZ_JOBS       parallel libFuzzer processes per target (default 1; the machine is shared)
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 20)
 #   FUZZ_RSS_MB     memory limit per process in MiB (default 2048)
+#   FUZZ_MALLOC_MB  largest single allocation in MiB (default 1024): an input that makes
+#                   shardmix reserve more is a finding (sizes from a file must be checked)
 # Corpora grow in fuzz/corpus/<target>, crashes land in fuzz/artifacts/<target> (both ignored
 # by git). Replay one artifact with:
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>
@@ -28,12 +31,13 @@ sanitizer=${FUZZ_SANITIZER:-address}
 jobs=${FUZZ_JOBS:-1}
 timeout=${FUZZ_TIMEOUT:-20}
 rss=${FUZZ_RSS_MB:-2048}
+malloc=${FUZZ_MALLOC_MB:-1024}
 export RUSTC_BOOTSTRAP=1
 
 case "$target" in
-    all) targets=(read_shard parse_config) ;;
-    read_shard | parse_config) targets=("$target") ;;
-    *) echo "error: unknown target '$target' (read_shard, parse_config, all)" >&2; exit 2 ;;
+    all) targets=(read_shard pages differential parse_config) ;;
+    read_shard | pages | differential | parse_config) targets=("$target") ;;
+    *) echo "error: unknown target '$target' (read_shard, pages, differential, parse_config, all)" >&2; exit 2 ;;
 esac
 
 command -v cargo-fuzz >/dev/null || { echo "error: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }
@@ -47,6 +51,19 @@ seed_read_shard() {
             cp -n "$f" "$dir/seed-$(basename "$f")"
         done
 }
+
+# The structured targets read their choices from bytes: a few seeds of each shape.
+seed_structured() {
+    local dir=fuzz/corpus/$1 i
+    mkdir -p "$dir"
+    for i in 0 1 2 3 4 5 6 7; do
+        head -c 512 /dev/urandom >"$dir/seed-random-$i"
+    done
+    printf '\x00\x00\x00\x00\x01\x10\x00\x00' >"$dir/seed-plain"
+    printf '\x02\x00\x00\x04\x02\x00\x03\x05\x01\x02\x03\x04\x01\x08\x03' >"$dir/seed-dictionary"
+}
+seed_pages() { seed_structured pages; }
+seed_differential() { seed_structured differential; }
 
 seed_parse_config() {
     local dir=fuzz/corpus/parse_config
@@ -103,13 +120,13 @@ trap clean_scratch EXIT
 
 for t in "${targets[@]}"; do
     "seed_$t"
-    args=(-max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss" -print_final_stats=1)
+    args=(-max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss" -malloc_limit_mb="$malloc" -print_final_stats=1)
     [ -f "fuzz/dict/$t.dict" ] && args+=(-dict="fuzz/dict/$t.dict")
     [ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
     args+=("${extra[@]}")
     echo "== fuzzing $t for ${seconds}s (sanitizer $sanitizer, jobs $jobs)" >&2
     # Keep going to the next target after a crash; the exit status reports it at the end.
-    nice -n 10 cargo fuzz run --sanitizer "$sanitizer" "$t" "fuzz/corpus/$t" -- "${args[@]}" || status=$?
+    nice -n 19 cargo fuzz run --sanitizer "$sanitizer" "$t" "fuzz/corpus/$t" -- "${args[@]}" || status=$?
     echo "== $t: corpus $(find "fuzz/corpus/$t" -type f | wc -l) files," \
         "artifacts $(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)" >&2
 done

@@ -6,7 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use shardmix::{Order, Pipeline, PipelineConfig, Result, ShardSet};
+use shardmix::{NullPolicy, Order, Pipeline, PipelineConfig, Result, ShardSet};
+
+#[path = "raw.rs"]
+pub mod raw;
+
+use raw::{Column, Page};
 
 #[cfg(not(test))]
 pub use contain::run_contained;
@@ -31,6 +36,11 @@ pub struct ShardOutcome {
     pub batches: u64,
 }
 
+/// [`read_shard_file`] with the default block size.
+pub fn read_shard_file(path: &Path) -> Result<ShardOutcome> {
+    read_shard_file_in_blocks(path, shardmix::DEFAULT_BLOCK_ROWS)
+}
+
 /// Open `path` as a one-file shard set, read every row with `read_rows`, then again through a
 /// 2-worker `Pipeline` in `Order::sequential(BATCH)` for one epoch; both reads must agree.
 ///
@@ -40,8 +50,9 @@ pub struct ShardOutcome {
 /// # Panics
 /// When a successful read returns a different row count or different values than the other
 /// read or than the footer declares.
-pub fn read_shard_file(path: &Path) -> Result<ShardOutcome> {
-    let set = ShardSet::open(path)?.max_column_chunk_bytes(MAX_CHUNK_BYTES);
+/// The set is read in blocks of `block_rows` rows.
+pub fn read_shard_file_in_blocks(path: &Path, block_rows: u64) -> Result<ShardOutcome> {
+    let set = ShardSet::open(path)?.max_column_chunk_bytes(MAX_CHUNK_BYTES).block_rows(block_rows)?;
     let rows = set.num_rows();
     let features = set.spec().num_features();
     let all = set.read_rows(0..rows)?;
@@ -78,6 +89,258 @@ pub fn read_shard_bytes(data: &[u8], path: &Path) -> Option<Result<ShardOutcome>
     }
     std::fs::write(path, data).ok()?;
     Some(read_shard_file(path))
+}
+
+/// Bytes the structured targets take their choices from; past the end every choice is 0.
+pub struct Choices<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Choices<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Choices { data, pos: 0 }
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    pub fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()])
+    }
+
+    /// The next `n` bytes (fewer at the end).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let from = self.pos.min(self.data.len());
+        let to = self.pos.saturating_add(n).min(self.data.len());
+        self.pos = self.pos.saturating_add(n);
+        self.data[from..to].to_vec()
+    }
+
+    /// A count: usually small, sometimes anything a page header can hold.
+    pub fn count(&mut self) -> i32 {
+        match self.byte() {
+            250..=255 => self.u32() as i32,
+            b => (b % 48) as i32,
+        }
+    }
+}
+
+/// A shard built from fuzzer choices: one row group or two, one or two flat numeric columns,
+/// pages (dictionary, v1, v2) whose headers, levels and values are chosen byte by byte (valid
+/// most of the time, so that the decoder gets past its first checks), and a block size.
+pub struct Structured {
+    pub file: raw::File,
+    pub block_rows: u64,
+    pub policy: NullPolicy,
+}
+
+/// Levels of `n` rows (1 = present): RLE runs and bit-packed groups as chosen, or raw bytes.
+/// Returns the bytes and how many rows are present (as far as the choice is valid).
+fn levels(c: &mut Choices, n: usize) -> (Vec<u8>, usize) {
+    if c.byte().is_multiple_of(8) {
+        let len = c.byte() as usize;
+        return (c.bytes(len), n / 2);
+    }
+    let mut out = Vec::new();
+    let mut done = 0;
+    let mut present = 0;
+    while done < n {
+        let left = n - done;
+        let b = c.byte();
+        if b.is_multiple_of(2) {
+            let run = ((b as usize / 2) % left).max(1);
+            let value = u8::from(!c.byte().is_multiple_of(4));
+            out.extend(raw::rle_run(run as u64, value));
+            present += run * value as usize;
+            done += run;
+        } else {
+            let groups = left.div_ceil(8).min(1 + (b as usize >> 5));
+            out.extend(raw::uleb((groups as u64) << 1 | 1));
+            for g in 0..groups {
+                // Values past the page's rows are padding and do not count.
+                let k = (left - 8 * g).min(8);
+                let bits = c.byte();
+                present += (bits as u16 & ((1u16 << k) - 1)).count_ones() as usize;
+                out.push(bits);
+            }
+            done += (8 * groups).min(left);
+        }
+    }
+    (out, present)
+}
+
+/// Values of `present` rows for `encoding`: valid bytes, or raw ones.
+fn values(c: &mut Choices, encoding: i32, present: usize, size: usize, dictionary: usize) -> Vec<u8> {
+    if c.byte().is_multiple_of(8) {
+        let len = c.byte() as usize;
+        return c.bytes(len);
+    }
+    match encoding {
+        raw::RLE_DICTIONARY | raw::PLAIN_DICTIONARY => {
+            let width = (usize::BITS - dictionary.saturating_sub(1).leading_zeros()) as u8;
+            let width = if c.byte().is_multiple_of(16) { c.byte() % 34 } else { width.max(1) };
+            let mut out = vec![width];
+            let mut done = 0;
+            while done < present {
+                let run = ((c.byte() as usize) % (present - done)).max(1);
+                let index = (c.byte() as usize % dictionary.max(1)) as u8;
+                out.extend(raw::uleb((run as u64) << 1));
+                out.extend(std::iter::repeat_n(0u8, (width as usize).div_ceil(8)));
+                if width > 0 {
+                    let at = out.len() - (width as usize).div_ceil(8);
+                    out[at] = index;
+                }
+                done += run;
+            }
+            out
+        }
+        _ => {
+            let mut out = c.bytes(present * size);
+            out.resize(present * size, 0x3f);
+            out
+        }
+    }
+}
+
+/// The shard the `pages` and `differential` targets build from `data`.
+pub fn structured(data: &[u8]) -> Structured {
+    let mut c = Choices::new(data);
+    let flags = c.byte();
+    let ncols = 1 + (flags & 1) as usize;
+    let codec = if flags & 2 != 0 { raw::SNAPPY } else { raw::UNCOMPRESSED };
+    let rgs = 1 + ((flags >> 2) & 1) as usize;
+    let block_rows = match c.byte() {
+        0..=127 => shardmix::DEFAULT_BLOCK_ROWS,
+        b => 1 + (b % 64) as u64,
+    };
+    let policy = match c.byte() % 3 {
+        0 => NullPolicy::Error,
+        1 => NullPolicy::SkipRow,
+        _ => NullPolicy::Fill(0.5),
+    };
+    let mut columns = Vec::new();
+    for j in 0..ncols {
+        let t = c.byte();
+        let physical = [raw::FLOAT, raw::DOUBLE, raw::INT32, raw::INT64][(t % 4) as usize];
+        columns.push(Column { name: format!("c{j}"), physical, optional: t & 4 != 0 });
+    }
+    let mut row_groups = Vec::new();
+    for _ in 0..rgs {
+        let mut pages = Vec::new();
+        let mut rows = Vec::new();
+        for column in &columns {
+            let size = if matches!(column.physical, raw::FLOAT | raw::INT32) { 4 } else { 8 };
+            let mut list = Vec::new();
+            let mut total = 0i64;
+            let mut dictionary = 0usize;
+            let npages = 1 + c.byte() % 6;
+            for p in 0..npages {
+                let kind = c.byte();
+                if p == 0 && kind.is_multiple_of(3) {
+                    dictionary = 1 + (c.byte() % 8) as usize;
+                    let mut data = c.bytes(dictionary * size);
+                    data.resize(dictionary * size, 0x40);
+                    list.push(Page::Dictionary { num_values: dictionary as i32, encoding: raw::PLAIN, data });
+                    continue;
+                }
+                let n = c.count();
+                let rows_n = n.max(0) as usize;
+                let encoding = match c.byte() % 8 {
+                    0..=2 => raw::PLAIN,
+                    3 | 4 if dictionary > 0 => raw::RLE_DICTIONARY,
+                    3 | 4 => raw::BYTE_STREAM_SPLIT,
+                    5 => raw::PLAIN_DICTIONARY,
+                    6 => raw::BYTE_STREAM_SPLIT,
+                    _ => c.byte() as i32 % 12,
+                };
+                // A huge count keeps its levels and values small: the decoder must not trust it.
+                let modelled = rows_n.min(4096);
+                let (defs, present) = if column.optional { levels(&mut c, modelled) } else { (Vec::new(), modelled) };
+                let vals = values(&mut c, encoding, present, size, dictionary);
+                total = total.saturating_add(n as i64);
+                if kind % 3 == 1 {
+                    let def_len = defs.len() as i32;
+                    let mut data = defs;
+                    data.extend(vals);
+                    list.push(Page::V2 {
+                        num_values: n,
+                        num_nulls: n.saturating_sub(present as i32),
+                        num_rows: n,
+                        encoding,
+                        def_len,
+                        data,
+                        compressed: kind & 0x40 == 0,
+                    });
+                } else {
+                    let mut data = if column.optional { raw::v1_levels(&defs) } else { Vec::new() };
+                    data.extend(vals);
+                    list.push(Page::V1 { num_values: n, encoding, def_encoding: raw::RLE, data });
+                }
+            }
+            rows.push(total);
+            pages.push(list);
+        }
+        // Usually the rows the pages hold; sometimes a count of the fuzzer's own.
+        let num_rows =
+            if c.byte().is_multiple_of(8) { c.u32() as i64 } else { rows.iter().copied().min().unwrap_or(0) };
+        row_groups.push(raw::RowGroup { num_rows, pages, num_values: None });
+    }
+    Structured { file: raw::File { columns, codec, row_groups, num_rows: None }, block_rows, policy }
+}
+
+/// The `pages` target: the shard [`structured`] builds from `data`, through [`read_shard_file_in_blocks`].
+pub fn pages_bytes(data: &[u8], path: &Path) -> Option<Result<ShardOutcome>> {
+    if data.len() > MAX_INPUT_BYTES {
+        return None;
+    }
+    let s = structured(data);
+    std::fs::write(path, raw::write(&s.file)).ok()?;
+    Some(read_shard_file_in_blocks(path, s.block_rows))
+}
+
+/// What one decode path made of a shard: (rows kept, feature bits) or the error's kind.
+fn read_all(set: Result<ShardSet>) -> std::result::Result<(usize, Vec<u32>), String> {
+    let set = set.map_err(|e| format!("{:?}", std::mem::discriminant(e.kind())))?;
+    let batch = set.read_rows(0..set.num_rows()).map_err(|e| e.chain())?;
+    Ok((batch.features.nrows(), batch.features.iter().map(|v| v.to_bits()).collect()))
+}
+
+/// The `differential` target: the shard [`structured`] builds from `data`, read by the direct
+/// path and through arrow-rs only; both must give the same values bit for bit, or both fail.
+///
+/// # Panics
+/// When they differ.
+pub fn differential_bytes(data: &[u8], path: &Path) -> Option<()> {
+    if data.len() > MAX_INPUT_BYTES {
+        return None;
+    }
+    differential_shard(&structured(data), path)
+}
+
+/// [`differential_bytes`] on a shard already built: written to `path`, read both ways.
+///
+/// # Panics
+/// When the two paths differ.
+pub fn differential_shard(s: &Structured, path: &Path) -> Option<()> {
+    std::fs::write(path, raw::write(&s.file)).ok()?;
+    let open = || -> Result<ShardSet> {
+        Ok(ShardSet::open(path)?
+            .max_column_chunk_bytes(MAX_CHUNK_BYTES)
+            .block_rows(s.block_rows)?
+            .null_policy(s.policy))
+    };
+    let direct = read_all(open());
+    let arrow = read_all(open().map(ShardSet::without_direct_path));
+    match (&direct, &arrow) {
+        (Ok(d), Ok(a)) => assert!(d == a, "the direct path and arrow-rs read different values: {d:?} vs {a:?}"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("the direct path and arrow-rs disagree: direct {direct:?}, arrow-rs {arrow:?}"),
+    }
+    Some(())
 }
 
 /// The `parse_config` target: `data` as UTF-8 TOML; `None` when it is not UTF-8.

@@ -11,7 +11,6 @@
 //! elements with `io::copy`, which against a reader that quietly returns 0 at the end spins for
 //! minutes (found by fuzzing; `tests/fuzz_regressions.rs`).
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::ops::Range;
@@ -22,9 +21,10 @@ use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::source::page_map::PageMap;
 use crate::source::pool::{PooledBytes, Pools};
 use crate::source::shards::{ShardInfo, ShardSet};
-use crate::source::thrift;
+use crate::source::thrift::{self, PageInfo};
 
 /// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
 /// `roots`: the file's length is checked against the one seen at open, every column chunk's
@@ -70,10 +70,26 @@ pub(crate) fn open_row_group(
     if whole {
         source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| bad(e.to_string()))?;
     }
+    // The page headers of a chunk are walked (and checked) once; later blocks reuse the map.
     for (range, leaf) in ranges {
-        source
-            .check_pages(range)
-            .map_err(|e| bad(format!("column chunk '{}': {e}", descr.column(leaf).path().string())))?;
+        let key = (shard.path.clone(), row_group, leaf);
+        let map = set.page_maps().get_or_walk(key, || {
+            let column = || descr.column(leaf).path().string();
+            let pages =
+                source.walk_pages(range.clone()).map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
+            // arrow-rs sizes a page's buffer by its header before decompressing it.
+            let limit = u64::try_from(rg_meta.column(leaf).uncompressed_size()).unwrap_or(0);
+            if let Some(p) = pages.iter().find(|p| u64::try_from(p.uncompressed).is_ok_and(|u| u > limit)) {
+                return Err(bad(format!(
+                    "column chunk '{}': the page at chunk byte {} claims {} bytes uncompressed, more than its column chunk's {limit}",
+                    column(),
+                    p.offset,
+                    p.uncompressed
+                )));
+            }
+            Ok(PageMap::from_walk(range.start, &pages))
+        })?;
+        source.maps.push((leaf, map));
     }
     Ok(source)
 }
@@ -94,12 +110,14 @@ pub(crate) struct ChunkSource {
     loaded: Vec<(u64, Bytes)>,
     /// Where the in-memory buffers come from and go back to.
     pools: Arc<Pools>,
+    /// The page maps of the column chunks opened, by leaf column.
+    maps: Vec<(usize, Arc<Option<PageMap>>)>,
 }
 
 impl ChunkSource {
     /// A source reading `file` of `len` bytes lazily.
     pub fn new(file: File, len: u64, pools: Arc<Pools>) -> Self {
-        ChunkSource { file: Arc::new(file), len, loaded: Vec::new(), pools }
+        ChunkSource { file: Arc::new(file), len, loaded: Vec::new(), pools, maps: Vec::new() }
     }
 
     /// The buffer pools this source reads into.
@@ -128,19 +146,23 @@ impl ChunkSource {
         Ok(())
     }
 
-    /// Check the page headers of the column chunk at `range` (within the file): from memory
-    /// when it is loaded, else by reading only the headers.
-    pub fn check_pages(&self, range: Range<u64>) -> Result<(), String> {
-        if let Some((first, bytes)) = self.loaded_at(range.start) {
-            let from = (range.start - first) as usize;
-            if let Some(chunk) = bytes.get(from..(range.end - first) as usize) {
-                return thrift::check_page_headers(chunk);
+    /// The page map of leaf column `leaf`, when it was opened and has one.
+    pub fn page_map(&self, leaf: usize) -> Option<&PageMap> {
+        self.maps.iter().find(|(l, _)| *l == leaf).and_then(|(_, m)| m.as_ref().as_ref())
+    }
+
+    /// Walk (and check) the page headers of the column chunk at `range` (within the file):
+    /// from memory when it is loaded, else by reading the chunk a window at a time.
+    pub fn walk_pages(&self, range: Range<u64>) -> Result<Vec<PageInfo>, String> {
+        let loaded = self
+            .loaded_at(range.start)
+            .and_then(|(first, bytes)| bytes.get((range.start - first) as usize..(range.end - first) as usize));
+        thrift::walk_page_headers(range.end - range.start, |pos, buf| match loaded {
+            Some(chunk) => {
+                buf.copy_from_slice(&chunk[pos as usize..][..buf.len()]);
+                Ok(())
             }
-        }
-        thrift::check_page_headers_with(range.end - range.start, |pos, len| {
-            let mut buf = vec![0u8; len];
-            read_exact_at(&self.file, &mut buf, range.start + pos)?;
-            Ok(Cow::Owned(buf))
+            None => read_exact_at(&self.file, buf, range.start + pos),
         })
     }
 

@@ -138,7 +138,7 @@ impl Site<'_> {
 
 /// Decode one block (a row group, or a run of rows of one).
 pub(crate) fn decode_block(set: &ShardSet, block: &RowGroupRef) -> Result<Decoded> {
-    decode_block_with(set, block, true)
+    decode_block_with(set, block, set.direct_path())
 }
 
 /// [`decode_block`], through arrow-rs only unless `allow_direct` (the tests compare the two).

@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+use parquet::file::metadata::RowGroupMetaData;
+
 use crate::error::{BadValue, Result};
 use crate::source::chunks::ChunkSource;
 use crate::source::columns::{FeatureSource, TargetSource};
@@ -90,9 +92,12 @@ pub(crate) fn decode(
     let first = block.offset as usize;
     let plan = set.plan();
     let FeatureSource::Columns(names) = &plan.features else { return Ok(None) };
-    let source = Arc::new(source.clone());
+    let mut source = source.clone();
+    preload_small_pages(&mut source, rg_meta, &direct.columns, first..first + rows);
+    let source = Arc::new(source);
     let open = |&(leaf, kind, max_def): &(usize, Plain, i16)| {
-        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows)
+        let map = source.page_map(leaf);
+        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows, map)
     };
     let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };
     let mut target_column = plan.target.as_ref().and_then(|_| columns.pop());
@@ -170,6 +175,40 @@ pub(crate) fn decode(
         check_finite(&mut out, f, c, &site, plan, policy)?;
     }
     Ok(Some(out))
+}
+
+/// Pages smaller than this on average are read together, one read per column chunk, instead
+/// of one read each.
+const SMALL_PAGE_BYTES: u64 = 16 << 10;
+
+/// Read into memory the pages of `rows` (and the dictionary page) of each column whose pages
+/// are small, so that a chunk of many tiny pages costs one read instead of one per page.
+/// Larger pages are read one at a time as the transpose reaches them (they stay in cache).
+fn preload_small_pages(
+    source: &mut ChunkSource,
+    rg_meta: &RowGroupMetaData,
+    columns: &[(usize, Plain, i16)],
+    rows: std::ops::Range<usize>,
+) {
+    let mut ranges = Vec::new();
+    for &(leaf, ..) in columns {
+        let Some(map) = source.page_map(leaf) else { continue };
+        let (i, j) = (map.page_of(rows.start as u64), map.page_of(rows.end as u64 - 1));
+        let (Some(first), Some(last)) = (map.locations.get(i), map.locations.get(j)) else { continue };
+        let (from, to) = (first.offset as u64, last.offset as u64 + last.compressed_page_size as u64);
+        if to - from > SMALL_PAGE_BYTES * (j - i + 1) as u64 {
+            continue;
+        }
+        // The dictionary page, if any, sits between the chunk's start and its first data page.
+        let start = rg_meta.column(leaf).byte_range().0;
+        let dictionary = map.locations[0].offset as u64;
+        if start < dictionary {
+            ranges.push(start..dictionary);
+        }
+        ranges.push(from..to);
+    }
+    // A failed read here is a page read again later, which reports it.
+    let _ = source.preload(ranges);
 }
 
 /// Bytes of output per transpose tile: the tile stays in L2 while it is written column group by

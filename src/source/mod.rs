@@ -9,6 +9,7 @@
 //! * [`transpose`]: the column-major → row-major kernels both paths share;
 //! * [`pool`]: recycled decode buffers;
 //! * [`cache`]: the bounded, shared row-group cache;
+//! * [`page_map`]: where a column chunk's pages are, from one walk of its headers;
 //! * [`thrift`]: a linear-time check of Thrift bytes before arrow-rs parses them;
 //! * [`reader`]: rows → [`Batch`](crate::Batch) ([`Reader`]).
 
@@ -17,6 +18,7 @@ pub(crate) mod chunks;
 pub(crate) mod columns;
 pub(crate) mod decode;
 pub(crate) mod direct;
+pub(crate) mod page_map;
 pub(crate) mod pages;
 pub(crate) mod pool;
 pub(crate) mod reader;

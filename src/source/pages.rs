@@ -18,9 +18,11 @@ use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, Type as PhysicalType};
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::chunks::ChunkSource;
+use crate::source::page_map::PageMap;
 use crate::source::pool::Pools;
 use crate::source::rle;
 
@@ -103,16 +105,23 @@ impl PlainColumn {
         max_def: i16,
         rows: usize,
         block: Range<usize>,
+        map: Option<&PageMap>,
     ) -> Option<Self> {
         // Snappy pages are read raw and decompressed here, into reused buffers.
         let snappy = meta.compression() == Compression::SNAPPY;
         let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
-        let pages = if snappy {
-            let raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
-            SerializedPageReader::new(source.clone(), &raw, rows, None).ok()?
+        // With a page map, the reader gets the locations of the block's pages only.
+        let map = map.filter(|m| m.rows == rows as u64 && !m.locations.is_empty() && block.start < block.end);
+        let pages_of_block = map.map(|m| (m.page_of(block.start as u64), m.page_of(block.end as u64 - 1)));
+        let raw;
+        let meta = if snappy {
+            raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
+            &raw
         } else {
-            SerializedPageReader::new(source.clone(), meta, rows, None).ok()?
+            meta
         };
+        let locations = map.zip(pages_of_block).map(|(m, (i, j))| m.locations[i..=j].to_vec());
+        let pages = SerializedPageReader::new(source.clone(), meta, rows, locations).ok()?;
         let stream = PageStream {
             pages,
             snappy,
@@ -122,6 +131,7 @@ impl PlainColumn {
             rows,
             block: block.clone(),
             next_row: 0,
+            bounds: None,
             dictionary: None,
             levels: Vec::new(),
             indices: Vec::new(),
@@ -129,7 +139,10 @@ impl PlainColumn {
             pools: source.pools().clone(),
         };
         let mut column = PlainColumn { runs: VecDeque::new(), nulls: Vec::new(), pages: stream };
-        column.pages.skip_to(block.start)?;
+        match map.zip(pages_of_block) {
+            Some((map, (i, j))) => column.pages.start_with(source, meta, map, i..j + 1)?,
+            None => column.pages.skip_to(block.start)?,
+        }
         Some(column)
     }
 
@@ -182,10 +195,13 @@ impl PlainColumn {
         let base = self.pages.block.start;
         let (from, to) = (from + base, to + base);
         let size = self.pages.kind.size();
-        for (first, run) in &self.runs {
+        // Runs are contiguous and ascending: the one holding `from` is the last starting at or
+        // before it (a binary search: a tile may span thousands of one-value pages).
+        let i = self.runs.partition_point(|(first, _)| *first <= from);
+        if let Some((first, run)) = i.checked_sub(1).and_then(|i| self.runs.get(i)) {
             let bytes = run.bytes();
             let end = first + bytes.len() / size;
-            if from < end && from >= *first {
+            if from < end {
                 let stop = to.min(end);
                 return (&bytes[(from - first) * size..(stop - first) * size], stop - base);
             }
@@ -215,6 +231,9 @@ struct PageStream {
     block: Range<usize>,
     /// Rows read so far.
     next_row: usize,
+    /// With a page map: the rows the map gives the pages from the next one on (each page read
+    /// must hold just as many).
+    bounds: Option<VecDeque<usize>>,
     dictionary: Option<Vec<u8>>,
     levels: Vec<u32>,
     indices: Vec<u32>,
@@ -290,6 +309,37 @@ impl PageStream {
         }
     }
 
+    /// Start at the first of `pages` (indices into the map), which the reader was given the
+    /// locations of: read the chunk's dictionary page, if any, by its own location (the region
+    /// before the chunk's first data page), and skip the region the reader takes for one.
+    fn start_with(
+        &mut self,
+        source: &Arc<ChunkSource>,
+        meta: &ColumnChunkMetaData,
+        map: &PageMap,
+        pages: Range<usize>,
+    ) -> Option<()> {
+        let start = meta.byte_range().0;
+        let first_data = map.locations[0].offset as u64;
+        if first_data > start {
+            let size = i32::try_from(first_data - start).ok()?;
+            let location = PageLocation { offset: start as i64, compressed_page_size: size, first_row_index: 0 };
+            let mut reader = SerializedPageReader::new(source.clone(), meta, self.rows, Some(vec![location])).ok()?;
+            let page = reader.get_next_page().ok()??;
+            self.read_dictionary(page)?;
+        }
+        // The reader takes the bytes before the block's first page for a dictionary page.
+        if self.pages.peek_next_page().ok()?.is_some_and(|m| m.is_dict) {
+            self.pages.skip_next_page().ok()?;
+        }
+        let mut bounds = VecDeque::new();
+        bounds.try_reserve(pages.len()).ok()?;
+        bounds.extend(pages.clone().map(|i| map.rows_of(i) as usize));
+        self.next_row = map.locations[pages.start].first_row_index as usize;
+        self.bounds = Some(bounds);
+        Some(())
+    }
+
     /// Keep a dictionary page's values (`None` for a second one or an unknown encoding).
     fn read_dictionary(&mut self, page: Page) -> Option<()> {
         let Page::DictionaryPage { buf, num_values, encoding, .. } = page else { return None };
@@ -309,10 +359,14 @@ impl PageStream {
         let size = self.kind.size();
         loop {
             let Some(page) = self.pages.next() else {
-                return (self.next_row == self.rows).then_some(None);
+                // With a page map the reader ends at the block's last page.
+                let end =
+                    if self.bounds.is_some() { self.next_row >= self.block.end } else { self.next_row == self.rows };
+                return end.then_some(None);
             };
-            // (values, the page, definition levels' range, values' range, encoding)
-            let (n, page, defs, data, encoding) = match page.ok()? {
+            // (values, the page, definition levels' range, values' range, encoding, the nulls
+            // a v2 header claims)
+            let (n, page, defs, data, encoding, claimed_nulls) = match page.ok()? {
                 page @ Page::DictionaryPage { .. } => {
                     self.read_dictionary(page)?;
                     continue;
@@ -321,19 +375,20 @@ impl PageStream {
                     let page = self.decompress(buf, 0, true)?;
                     let all = page.bytes().len();
                     if self.max_def == 0 {
-                        (num_values as usize, page, None, 0..all, encoding)
+                        (num_values as usize, page, None, 0..all, encoding, None)
                     } else {
                         if def_level_encoding != Encoding::RLE {
                             return None;
                         }
                         let len = u32::from_le_bytes(page.bytes().get(..4)?.try_into().ok()?) as usize;
                         let end = len.checked_add(4).filter(|&e| e <= all)?;
-                        (num_values as usize, page, Some(4..end), end..all, encoding)
+                        (num_values as usize, page, Some(4..end), end..all, encoding, None)
                     }
                 }
                 Page::DataPageV2 {
                     buf,
                     num_values,
+                    num_nulls,
                     encoding,
                     num_rows,
                     def_levels_byte_len,
@@ -352,9 +407,15 @@ impl PageStream {
                     };
                     let page = self.decompress(buf, def_len, is_compressed)?;
                     let all = page.bytes().len();
-                    (num_values as usize, page, defs, def_len..all, encoding)
+                    (num_values as usize, page, defs, def_len..all, encoding, Some(num_nulls as usize))
                 }
             };
+            if let Some(bounds) = &mut self.bounds {
+                // The page must hold the rows its location says.
+                if bounds.pop_front() != Some(n) {
+                    return None;
+                }
+            }
             if n == 0 {
                 self.recycle(page);
                 continue;
@@ -363,40 +424,83 @@ impl PageStream {
             if row.checked_add(n)? > self.rows {
                 return None;
             }
-            let bytes = page.bytes();
-            let present = match &defs {
-                Some(defs) => {
-                    self.levels.clear();
-                    rle::decode(bytes.get(defs.clone())?, 1, n, &mut self.levels)?;
-                    self.levels.iter().filter(|&&l| l == 1).count()
-                }
-                None => n,
-            };
-            let data = bytes.get(data)?;
             self.next_row += n;
+            // Only the page's rows in the block are decoded: a page may claim far more values
+            // than the block needs (an RLE run of 2^31 values takes six bytes).
+            let (lo, hi) = (self.block.start.max(row), self.block.end.min(row + n));
+            if lo >= hi {
+                self.recycle(page);
+                continue;
+            }
+            let (skip, take) = (lo - row, hi - lo);
+            let bytes = page.bytes();
+            // (present values before the block's rows, among them, after them (when needed))
+            let (before, present, mut levels) = match &defs {
+                Some(defs) => {
+                    let mut levels = rle::Decoder::new(bytes.get(defs.clone())?, 1)?;
+                    let before = usize::try_from(levels.skip(skip)?).ok()?;
+                    self.levels.clear();
+                    levels.decode(take, &mut self.levels)?;
+                    (before, self.levels.iter().filter(|&&l| l == 1).count(), Some(levels))
+                }
+                None => (skip, take, None),
+            };
+            // The present values after the block's rows, when needed: for the streams of a
+            // BYTE_STREAM_SPLIT page, and to check the nulls a v2 header claims (arrow-rs
+            // trusts the claim, so a page that contradicts it is left to arrow-rs).
+            let after = if encoding == Encoding::BYTE_STREAM_SPLIT || claimed_nulls.is_some() {
+                match &mut levels {
+                    Some(levels) => usize::try_from(levels.skip(n - skip - take)?).ok()?,
+                    None => n - skip - take,
+                }
+            } else {
+                0
+            };
+            if let Some(claimed) = claimed_nulls {
+                if before + present + after + claimed != n {
+                    return None;
+                }
+            }
+            let data = bytes.get(data)?;
             let run = match encoding {
                 Encoding::PLAIN => {
-                    let len = present.checked_mul(size).filter(|&len| len <= data.len())?;
-                    if present == n {
-                        let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
-                        return Some(Some((row, page.narrow(at..at + len))));
+                    // Without nulls every row is a value: the page must hold them all.
+                    if levels.is_none() && n.checked_mul(size)? > data.len() {
+                        return None;
                     }
-                    let run = self.expand(&data[..len], nulls, row, n)?;
+                    let from = before.checked_mul(size)?;
+                    let len = present.checked_mul(size)?;
+                    let end = from.checked_add(len).filter(|&end| end <= data.len())?;
+                    if present == take {
+                        let at = data.as_ptr() as usize - bytes.as_ptr() as usize + from;
+                        return Some(Some((lo, page.narrow(at..at + len))));
+                    }
+                    let run = self.expand(&data[from..end], nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
                 Encoding::BYTE_STREAM_SPLIT => {
-                    // Byte k of value i is at data[k * present + i]: interleave the streams.
-                    let len = present.checked_mul(size).filter(|&len| len <= data.len())?;
+                    // Byte k of value i is at data[k * stride + i], where the stride is the
+                    // page's bytes over the value size (as arrow-rs reads it, trailing bytes
+                    // included): interleave the streams. A page of more present values than
+                    // the stride holds is left to arrow-rs.
+                    let total = before.checked_add(present)?.checked_add(after)?;
+                    let stride = data.len() / size;
+                    if total > stride {
+                        return None;
+                    }
+                    let len = present * size;
                     let mut dense = self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(len));
                     dense.clear();
+                    dense.try_reserve(len).ok()?;
                     dense.resize(len, 0);
-                    for (k, stream) in data[..len].chunks_exact(present.max(1)).enumerate() {
+                    for k in 0..size {
+                        let stream = &data[k * stride + before..k * stride + before + present];
                         for (value, &b) in dense.chunks_exact_mut(size).zip(stream) {
                             value[k] = b;
                         }
                     }
-                    let run = self.dense_run(dense, nulls, row, n)?;
+                    let run = self.dense_run(dense, nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
@@ -406,24 +510,27 @@ impl PageStream {
                     } else {
                         let dictionary = self.dictionary.as_ref()?;
                         let (&bit_width, packed) = data.split_first()?;
+                        let mut indices = rle::Decoder::new(packed, bit_width)?;
+                        indices.skip(before)?;
                         self.indices.clear();
-                        rle::decode(packed, bit_width, present, &mut self.indices)?;
+                        indices.decode(present, &mut self.indices)?;
                         let mut values =
                             self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(present * size));
                         values.clear();
+                        values.try_reserve(present * size).ok()?;
                         for &i in &self.indices {
                             let at = i as usize * size;
                             values.extend_from_slice(dictionary.get(at..at + size)?);
                         }
                         values
                     };
-                    let run = self.dense_run(dense, nulls, row, n)?;
+                    let run = self.dense_run(dense, nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
                 _ => return None,
             };
-            return Some(Some((row, run)));
+            return Some(Some((lo, run)));
         }
     }
 

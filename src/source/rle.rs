@@ -1,66 +1,175 @@
 //! Parquet's RLE / bit-packed hybrid encoding, as used for definition levels and dictionary
-//! indices: a bounded decoder that reports malformed input as `None` instead of panicking.
+//! indices: a bounded, streaming decoder that reports malformed input as `None` instead of
+//! panicking.
 //!
 //! Each run starts with a ULEB128 header. An even header `2n` is an RLE run of `n` copies of
 //! one value stored in `ceil(bit_width / 8)` little-endian bytes; an odd header `2g + 1` is
 //! `g` groups of 8 values packed `bit_width` bits each, least significant bit first.
+//!
+//! A run may claim far more values than its bytes hold (an RLE run of 2^31 values takes six
+//! bytes), so nothing is sized by a run: [`Decoder`] produces values only as they are asked
+//! for, and skips them without producing them (an RLE run in O(1), bit-packed values in time
+//! proportional to their bytes).
+
+/// A cursor over RLE / bit-packed hybrid data.
+pub(crate) struct Decoder<'a> {
+    data: &'a [u8],
+    /// Where the next run header is.
+    pos: usize,
+    bw: usize,
+    mask: u64,
+    run: Run,
+}
+
+/// What is left of the current run.
+#[derive(Clone, Copy)]
+enum Run {
+    /// `left` more copies of `value`.
+    Rle { value: u32, left: usize },
+    /// `left` more packed values, the next at bit `bit` of `data`.
+    Packed { bit: usize, left: usize },
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder of `bit_width`-bit values (at most 32) from `data`; `None` for a wider width.
+    pub fn new(data: &'a [u8], bit_width: u8) -> Option<Self> {
+        if bit_width > 32 {
+            return None;
+        }
+        let bw = bit_width as usize;
+        let mask = if bw == 32 { u32::MAX as u64 } else { (1u64 << bw) - 1 };
+        Some(Decoder { data, pos: 0, bw, mask, run: Run::Rle { value: 0, left: 0 } })
+    }
+
+    /// Start the next run; `None` when the data ends or the header is malformed.
+    fn next_run(&mut self) -> Option<()> {
+        let header = uleb128(self.data, &mut self.pos)?;
+        let count = usize::try_from(header >> 1).ok().filter(|&c| c > 0)?;
+        if header & 1 == 0 {
+            let value_bytes = self.bw.div_ceil(8);
+            let bytes = self.data.get(self.pos..self.pos.checked_add(value_bytes)?)?;
+            self.pos += value_bytes;
+            // A value wider than the bit width is malformed (arrow-rs would read it whole).
+            let value = bytes.iter().rev().fold(0u64, |v, &b| (v << 8) | b as u64);
+            if value > self.mask {
+                return None;
+            }
+            self.run = Run::Rle { value: value as u32, left: count };
+        } else {
+            // `count` groups of 8; the bytes of the values actually read are checked as they
+            // are read (writers pad the last group, and may cut it short).
+            let values = count.checked_mul(8)?;
+            let bit = self.pos.checked_mul(8)?;
+            self.pos = self.pos.checked_add(count.checked_mul(self.bw)?)?.min(self.data.len());
+            self.run = Run::Packed { bit, left: values };
+        }
+        Some(())
+    }
+
+    /// Whether the `n` packed values from bit `bit` are all within the data.
+    fn packed_present(&self, bit: usize, n: usize) -> bool {
+        n.checked_mul(self.bw).and_then(|b| b.checked_add(bit)).is_some_and(|end| end <= self.data.len() * 8)
+    }
+
+    /// Skip `n` values; returns their sum (for 1-bit levels, how many are 1). `None` when the
+    /// data ends first or is malformed.
+    pub fn skip(&mut self, mut n: usize) -> Option<u64> {
+        let mut sum = 0u64;
+        while n > 0 {
+            match &mut self.run {
+                Run::Rle { left: 0, .. } | Run::Packed { left: 0, .. } => self.next_run()?,
+                Run::Rle { value, left } => {
+                    let k = n.min(*left);
+                    sum = sum.saturating_add(*value as u64 * k as u64);
+                    *left -= k;
+                    n -= k;
+                }
+                Run::Packed { bit, left } => {
+                    let k = n.min(*left);
+                    let (from, bw, mask) = (*bit, self.bw, self.mask);
+                    *bit += k * bw;
+                    *left -= k;
+                    n -= k;
+                    if !self.packed_present(from, k) {
+                        return None;
+                    }
+                    if bw > 0 {
+                        let mut at = from;
+                        for _ in 0..k {
+                            sum = sum.saturating_add(read_bits(self.data, at) & mask);
+                            at += bw;
+                        }
+                    }
+                }
+            }
+        }
+        Some(sum)
+    }
+
+    /// Append the next `n` values to `out`; `None` when the data ends first, is malformed, or
+    /// `out` cannot grow.
+    pub fn decode(&mut self, mut n: usize, out: &mut Vec<u32>) -> Option<()> {
+        out.try_reserve(n).ok()?;
+        while n > 0 {
+            match &mut self.run {
+                Run::Rle { left: 0, .. } | Run::Packed { left: 0, .. } => self.next_run()?,
+                Run::Rle { value, left } => {
+                    let k = n.min(*left);
+                    out.extend(std::iter::repeat_n(*value, k));
+                    *left -= k;
+                    n -= k;
+                }
+                Run::Packed { bit, left } => {
+                    let k = n.min(*left);
+                    let from = *bit;
+                    *bit += k * self.bw;
+                    *left -= k;
+                    n -= k;
+                    if !self.packed_present(from, k) {
+                        return None;
+                    }
+                    unpack(self.data, from, self.bw, self.mask, k, out);
+                }
+            }
+        }
+        Some(())
+    }
+}
 
 /// Decode `count` values of `bit_width` bits (at most 32) from `data` into `out` (appended).
 ///
 /// Returns `None` when the data ends before `count` values or a header is malformed; a run
 /// longer than needed is cut at `count` (the last bit-packed group is padded by writers).
+#[cfg(test)]
 pub(crate) fn decode(data: &[u8], bit_width: u8, count: usize, out: &mut Vec<u32>) -> Option<()> {
-    if bit_width > 32 {
-        return None;
-    }
-    let bw = bit_width as usize;
-    let value_bytes = bw.div_ceil(8);
-    let mask = if bw == 32 { u32::MAX as u64 } else { (1u64 << bw) - 1 };
-    out.reserve(count);
-    let mut pos = 0usize;
-    let mut left = count;
-    while left > 0 {
-        let header = uleb128(data, &mut pos)?;
-        if header & 1 == 0 {
-            let run = usize::try_from(header >> 1).ok()?;
-            if run == 0 {
-                return None;
-            }
-            let bytes = data.get(pos..pos + value_bytes)?;
-            pos += value_bytes;
-            let value = bytes.iter().rev().fold(0u64, |v, &b| (v << 8) | b as u64) & mask;
-            let n = run.min(left);
-            out.extend(std::iter::repeat_n(value as u32, n));
-            left -= n;
-        } else {
-            let groups = usize::try_from(header >> 1).ok()?;
-            if groups == 0 {
-                return None;
-            }
-            // Only the bytes holding the values still needed must be present.
-            let values = groups.checked_mul(8)?.min(left);
-            let need = (values * bw).div_ceil(8);
-            let bytes = data.get(pos..pos.checked_add(need)?)?;
-            pos = pos.checked_add(groups.checked_mul(bw)?)?.min(data.len());
-            unpack(bytes, bw, mask, values, out);
-            left -= values;
-        }
-    }
-    Some(())
+    Decoder::new(data, bit_width)?.decode(count, out)
 }
 
-/// Append `n` values of `bw` bits packed LSB-first in `bytes` (which holds at least `n · bw` bits).
-fn unpack(bytes: &[u8], bw: usize, mask: u64, n: usize, out: &mut Vec<u32>) {
+/// The (up to 57) bits of `data` from bit `bit` on, low bits first (zeros past the end).
+#[inline]
+fn read_bits(data: &[u8], bit: usize) -> u64 {
+    let byte = bit / 8;
+    let mut word = [0u8; 8];
+    let rest = data.get(byte..).unwrap_or_default();
+    let avail = rest.len().min(8);
+    word[..avail].copy_from_slice(&rest[..avail]);
+    u64::from_le_bytes(word) >> (bit % 8)
+}
+
+/// Append the `n` values of `bw` bits packed LSB-first in `data` from bit `bit` (the caller
+/// checked that they are all present).
+fn unpack(data: &[u8], bit: usize, bw: usize, mask: u64, n: usize, out: &mut Vec<u32>) {
     if bw == 0 {
         out.extend(std::iter::repeat_n(0, n));
         return;
     }
-    let mut acc = 0u64;
-    let mut bits = 0usize;
-    let mut next = bytes.iter();
+    let mut next = data[bit / 8..].iter();
+    let skip = bit % 8;
+    let mut acc = (*next.next().unwrap_or(&0) as u64) >> skip;
+    let mut bits = 8 - skip;
     for _ in 0..n {
         while bits < bw {
-            // `bytes` holds n·bw bits, so this never runs dry.
+            // The values are present, so this never runs dry.
             acc |= (*next.next().unwrap_or(&0) as u64) << bits;
             bits += 8;
         }
@@ -138,5 +247,40 @@ mod tests {
         assert!(decode(&[0xff; 11], 1, 1, &mut out).is_none(), "header too long");
         assert!(decode(&[2, 0], 33, 1, &mut out).is_none(), "bit width");
         assert!(decode(&[0xff, 0xff, 0xff, 0xff, 0x0f], 1, 3, &mut out).is_none(), "huge group count");
+    }
+
+    #[test]
+    fn a_huge_run_costs_only_the_values_read() {
+        // An RLE run of 2^31 - 1 ones (bit width 1), then a bit-packed group 0b1010_1100.
+        let mut data = vec![0xfe, 0xff, 0xff, 0xff, 0x0f, 0x01];
+        data.extend([0x03, 0b1010_1100]);
+        let mut d = Decoder::new(&data, 1).unwrap();
+        let mut out = Vec::new();
+        d.decode(3, &mut out).unwrap();
+        assert_eq!(out, [1, 1, 1]);
+        assert!(out.capacity() < 1024, "sized by the values read, not the run");
+        assert_eq!(d.skip((1 << 31) - 1 - 3 - 2).unwrap(), (1 << 31) - 1 - 3 - 2);
+        assert_eq!(d.skip(3).unwrap(), 2, "two ones, then the group's first value 0");
+        out.clear();
+        d.decode(7, &mut out).unwrap();
+        assert_eq!(out, [0, 1, 1, 0, 1, 0, 1]);
+        assert!(d.decode(1, &mut out).is_none(), "the data ends");
+    }
+
+    #[test]
+    fn skipping_then_decoding_matches_decoding_everything() {
+        for bw in [1usize, 2, 5, 8, 13, 32] {
+            let values: Vec<u32> =
+                (0..50u64).map(|i| ((i * 2_654_435_761) & ((1u64 << bw) - 1).max(1)) as u32).collect();
+            let data = bit_packed(&values, bw);
+            for at in [0usize, 1, 7, 8, 9, 31, 49] {
+                let mut d = Decoder::new(&data, bw as u8).unwrap();
+                let sum = d.skip(at).unwrap();
+                assert_eq!(sum, values[..at].iter().map(|&v| v as u64).sum::<u64>(), "bit width {bw}, skip {at}");
+                let mut out = Vec::new();
+                d.decode(values.len() - at, &mut out).unwrap();
+                assert_eq!(out, values[at..], "bit width {bw}, skip {at}");
+            }
+        }
     }
 }

@@ -15,12 +15,19 @@ use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::source::chunks;
 use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
 use crate::source::decode::{self, NullPolicy};
+use crate::source::page_map::PageMaps;
 use crate::source::pool::Pools;
 use crate::source::thrift;
 use crate::spec::{DataSpec, FeatureLayout, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
 pub const DEFAULT_MAX_COLUMN_CHUNK_BYTES: u64 = 1 << 30;
+
+/// The most rows a row group may claim per byte of its column chunks (compressed, as stored in
+/// the file). Real files hold far fewer (a page of 20,000 rows of one constant value takes about
+/// 30 bytes); the bound keeps the block index, and the time to read a file, proportional to
+/// the file's size.
+pub(crate) const MAX_ROWS_PER_BYTE: u64 = 1 << 16;
 
 /// One Parquet file of a [`ShardSet`].
 #[derive(Debug, Clone)]
@@ -88,6 +95,10 @@ pub struct ShardSet {
     spec: DataSpec,
     /// Decode buffers recycled by every reader of this set (and its clones).
     pools: Arc<Pools>,
+    /// The page maps of the column chunks read so far (shared by clones).
+    page_maps: Arc<PageMaps>,
+    /// Whether blocks of flat numeric columns take the direct decode path.
+    direct: bool,
 }
 
 fn has_glob_chars(p: &Path) -> bool {
@@ -286,7 +297,28 @@ impl ShardSet {
                         .into());
                     }
                 }
-                shard_rows += n;
+                // Nor can a row group hold more rows than its bytes can encode: the densest
+                // encoding real writers produce (an RLE run of one value, 20,000 rows per page
+                // for parquet-rs, parquet-mr and Arrow C++) stays well below this. Without it a
+                // 132-byte file could claim 2^31 rows; every block of it is then cheap to
+                // decode, but there are as many blocks as the file claims.
+                let bytes = rg_meta
+                    .columns()
+                    .iter()
+                    .map(|c| u64::try_from(c.compressed_size()).unwrap_or(0).min(file_len))
+                    .fold(0u64, u64::saturating_add)
+                    .min(file_len);
+                if n > bytes.saturating_mul(MAX_ROWS_PER_BYTE) {
+                    return Err(ErrorKind::ShardChanged {
+                        path: path.clone(),
+                        message: format!(
+                            "row group {rg}: the footer claims {n} rows but its column chunks hold only {bytes} bytes \
+                             (at most {MAX_ROWS_PER_BYTE} rows per byte are accepted)"
+                        ),
+                    }
+                    .into());
+                }
+                shard_rows = shard_rows.saturating_add(n);
             }
             // Readers disagree on such a file (pyarrow reads the row groups' rows, arrow-rs the
             // footer's): refuse it rather than pick one.
@@ -307,7 +339,7 @@ impl ShardSet {
                 metadata,
                 roots: Vec::new(),
             });
-            first_row += shard_rows;
+            first_row = first_row.saturating_add(shard_rows);
         }
         let mut set = ShardSet {
             row_groups: blocks(&shards, DEFAULT_BLOCK_ROWS),
@@ -326,6 +358,8 @@ impl ShardSet {
                 feature_shape: None,
             },
             pools: Pools::new(),
+            page_maps: Arc::default(),
+            direct: true,
         };
         if set.num_rows == 0 {
             let what = if set.shards.len() == 1 {
@@ -587,6 +621,22 @@ impl ShardSet {
 
     pub(crate) fn pools(&self) -> &Arc<Pools> {
         &self.pools
+    }
+
+    pub(crate) fn page_maps(&self) -> &PageMaps {
+        &self.page_maps
+    }
+
+    pub(crate) fn direct_path(&self) -> bool {
+        self.direct
+    }
+
+    /// Decode every block through arrow-rs, never by the direct path (which gives the same
+    /// values, faster): for the differential fuzz target, which compares the two.
+    #[doc(hidden)]
+    pub fn without_direct_path(mut self) -> Self {
+        self.direct = false;
+        self
     }
 
     /// Index into [`ShardSet::row_groups`] of the row group holding global row `row`.

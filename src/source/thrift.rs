@@ -9,8 +9,6 @@
 //! the encoding does: a boolean in a list is one byte), and rejects a collection that claims
 //! more elements than bytes remain. Valid Thrift passes unchanged; the walk is O(bytes).
 
-use std::borrow::Cow;
-
 /// How deeply structs and collections may nest (parquet's own structs need fewer than 10).
 const MAX_DEPTH: u32 = 64;
 
@@ -127,6 +125,27 @@ impl<'a> Walker<'a> {
     /// Walk one struct; `field` sees each integer field of this struct (not nested ones) as
     /// `(field id, value)`, zigzag-decoded.
     pub fn walk_struct(&mut self, depth: u32, mut field: impl FnMut(i16, i64)) -> Result<(), WalkError> {
+        self.walk_fields(depth, None, &mut |parent, id, v| {
+            if parent == 0 {
+                field(id, v)
+            }
+        })
+    }
+
+    /// Walk one struct; `field` sees `(0, id, value)` for each integer field of this struct and
+    /// `(s, id, value)` for each integer field of a struct in its field `s` (one level down).
+    pub fn walk_struct_nested(&mut self, depth: u32, field: &mut dyn FnMut(i16, i16, i64)) -> Result<(), WalkError> {
+        self.walk_fields(depth, Some(0), field)
+    }
+
+    /// Walk one struct, reporting its integer fields as `(parent, id, value)` when `parent` is
+    /// given, and those of its struct fields one level down when that parent is 0.
+    fn walk_fields(
+        &mut self,
+        depth: u32,
+        parent: Option<i16>,
+        field: &mut dyn FnMut(i16, i16, i64),
+    ) -> Result<(), WalkError> {
         if depth > MAX_DEPTH {
             return Err(format!("Thrift data nested deeper than {MAX_DEPTH} at byte {}", self.pos));
         }
@@ -143,7 +162,12 @@ impl<'a> Walker<'a> {
             };
             last_id = id;
             if (4..=6).contains(&ty) {
-                field(id, zigzag(self.varint()?));
+                let v = zigzag(self.varint()?);
+                field(parent.unwrap_or(0), id, v);
+            } else if ty == 12 && parent == Some(0) {
+                self.walk_fields(depth + 1, Some(id), field)?;
+            } else if ty == 12 && parent.is_none() {
+                self.walk_fields(depth + 1, Some(-1), &mut |_, _, _| ())?;
             } else {
                 self.value(ty, depth)?;
             }
@@ -160,48 +184,111 @@ pub(crate) fn check_struct(bytes: &[u8]) -> Result<(), WalkError> {
     Walker::new(bytes).walk_struct(0, |_, _| ())
 }
 
+/// What a page header says (the fields the readers use), and where the page is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageInfo {
+    /// Offset of the header in the column chunk.
+    pub offset: u64,
+    /// Bytes of the header.
+    pub header_len: u64,
+    /// `type` (0 data, 1 index, 2 dictionary, 3 data v2; -1 when absent).
+    pub kind: i64,
+    /// `uncompressed_page_size` (-1 when absent).
+    pub uncompressed: i64,
+    /// `compressed_page_size`: the page's bytes after the header.
+    pub compressed: u64,
+    /// `num_values` of the data, dictionary or v2 header (-1 when absent).
+    pub num_values: i64,
+    /// `num_rows` of a v2 header (-1 when absent).
+    pub num_rows: i64,
+}
+
 /// Check every page header of a column chunk held in `bytes`: each must be a valid struct,
 /// followed by its `compressed_page_size` (field 3) bytes of page data.
-pub(crate) fn check_page_headers(bytes: &[u8]) -> Result<(), WalkError> {
-    check_page_headers_with(bytes.len() as u64, |pos, len| Ok(Cow::Borrowed(&bytes[pos as usize..][..len])))
+#[cfg(test)]
+pub(crate) fn check_page_headers(bytes: &[u8]) -> Result<Vec<PageInfo>, WalkError> {
+    walk_page_headers(bytes.len() as u64, |pos, buf| {
+        buf.copy_from_slice(&bytes[pos as usize..][..buf.len()]);
+        Ok(())
+    })
 }
 
 /// The largest page header looked at (statistics of long strings can make headers large).
 const MAX_HEADER_BYTES: usize = 16 << 20;
 
-/// [`check_page_headers`] for a column chunk of `len` bytes that `read(pos, n)` returns `n`
-/// bytes of (`pos + n <= len`): only the headers are read, in windows of 64 KiB and more.
-pub(crate) fn check_page_headers_with<'a>(
+/// Bytes of the chunk read at a time while walking its headers: enough for hundreds of the
+/// headers of small pages, little next to a large page (whose data is not read).
+const WALK_WINDOW_BYTES: usize = 16 << 10;
+
+/// Walk the page headers of a column chunk of `len` bytes that `read(pos, buf)` fills `buf`
+/// from (`pos + buf.len() <= len`): each header must be a valid struct followed by its
+/// `compressed_page_size` bytes. Returns what each header says. The chunk is read through a
+/// window of 16 KiB (more for a larger header, up to 16 MiB), so memory stays bounded and
+/// the walk is O(bytes) (O(pages) bytes read for pages of more than 16 KiB).
+pub(crate) fn walk_page_headers(
     len: u64,
-    mut read: impl FnMut(u64, usize) -> std::io::Result<Cow<'a, [u8]>>,
-) -> Result<(), WalkError> {
+    mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+) -> Result<Vec<PageInfo>, WalkError> {
+    let mut pages = Vec::new();
+    let mut window: Vec<u8> = Vec::new();
+    let mut window_at = 0u64;
     let mut pos = 0u64;
     while pos < len {
         let most = (len - pos).min(MAX_HEADER_BYTES as u64) as usize;
         // Headers are usually well under 1 KiB (more with statistics): start small, widen.
-        let mut window = most.min(1 << 10);
-        let (header, size) = loop {
-            let bytes = read(pos, window).map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
-            let mut w = Walker::new(&bytes);
+        let mut want = most.min(1 << 10);
+        let info = loop {
+            // The window holds [window_at, window_at + window.len()); refill it from `pos` when
+            // it does not hold `want` bytes from there.
+            let have = (window_at + window.len() as u64).saturating_sub(pos);
+            if pos < window_at || have < want as u64 {
+                let size = (len - pos).min(want.max(WALK_WINDOW_BYTES) as u64) as usize;
+                window.clear();
+                window.try_reserve(size).map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
+                window.resize(size, 0);
+                read(pos, &mut window).map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
+                window_at = pos;
+            }
+            let from = (pos - window_at) as usize;
+            let bytes = &window[from..from + want];
+            let mut w = Walker::new(bytes);
+            let mut info = PageInfo {
+                offset: pos,
+                header_len: 0,
+                kind: -1,
+                uncompressed: -1,
+                compressed: 0,
+                num_values: -1,
+                num_rows: -1,
+            };
             let mut compressed = None;
-            let walked = w.walk_struct(0, |id, v| {
-                if id == 3 {
-                    compressed = Some(v);
-                }
+            let walked = w.walk_struct_nested(0, &mut |parent, id, v| match (parent, id) {
+                (0, 1) => info.kind = v,
+                (0, 2) => info.uncompressed = v,
+                (0, 3) => compressed = Some(v),
+                (5 | 7 | 8, 1) => info.num_values = v,
+                (8, 3) => info.num_rows = v,
+                _ => {}
             });
             match walked {
-                Ok(()) => break (w.position(), compressed),
+                Ok(()) => {
+                    info.header_len = w.position() as u64;
+                    let size = compressed
+                        .filter(|&s| s >= 0)
+                        .ok_or_else(|| format!("page header at chunk byte {pos} has no valid compressed_page_size"))?;
+                    info.compressed = size as u64;
+                    break info;
+                }
                 // Perhaps only cut off by the window: look at more.
-                Err(_) if window < most => window = most.min(window * 4),
+                Err(_) if want < most => want = most.min(want * 4),
                 Err(e) => return Err(format!("page header at chunk byte {pos}: {e}")),
             }
         };
-        let size = size
-            .filter(|&s| s >= 0)
-            .ok_or_else(|| format!("page header at chunk byte {pos} has no valid compressed_page_size"))?;
-        pos = pos.saturating_add(header as u64).saturating_add(size as u64);
+        pages.try_reserve(1).map_err(|e| format!("page header at chunk byte {pos}: {e}"))?;
+        pages.push(info);
+        pos = pos.saturating_add(info.header_len).saturating_add(info.compressed);
     }
-    Ok(())
+    Ok(pages)
 }
 
 #[cfg(test)]
@@ -244,9 +331,22 @@ mod tests {
         // header { 1: i32 type 0, 2: i32 uncompressed 4, 3: i32 compressed 4 } + 4 bytes, twice.
         let page = [0x15, 0x00, 0x15, 0x08, 0x15, 0x08, 0x00, 9, 9, 9, 9];
         let two: Vec<u8> = page.iter().chain(&page).copied().collect();
-        check_page_headers(&two).unwrap();
+        let pages = check_page_headers(&two).unwrap();
+        assert_eq!(pages.len(), 2);
+        assert_eq!((pages[1].offset, pages[1].header_len, pages[1].compressed, pages[1].kind), (11, 7, 4, 0));
         let mut bad = two.clone();
         bad[11] = 0x1f; // the second header's first field: unknown type 15
         assert!(check_page_headers(&bad).is_err());
+    }
+
+    #[test]
+    fn nested_header_fields_are_reported() {
+        // header { 1: type 3, 2: 9, 3: 9, 8: struct { 1: num_values 5, 2: num_nulls 0, 3: num_rows 5 } }
+        let b = [0x15, 0x06, 0x15, 0x12, 0x15, 0x12, 0x5c, 0x15, 0x0a, 0x15, 0x00, 0x15, 0x0a, 0x00, 0x00];
+        let mut bytes = b.to_vec();
+        bytes.extend([0u8; 9]);
+        let pages = check_page_headers(&bytes).unwrap();
+        assert_eq!(pages[0].kind, 3);
+        assert_eq!((pages[0].num_values, pages[0].num_rows, pages[0].uncompressed), (5, 5, 9));
     }
 }
