@@ -64,7 +64,7 @@ pub use batch::{Batch, Origin, Provenance};
 pub use config::PipelineConfig;
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
-pub use pipeline::{Pipeline, PipelineBuilder, Stats, PREFETCH_BYTES};
+pub use pipeline::{Pipeline, PipelineBuilder, Stats, PREFETCH_BYTES, STOP_GRACE};
 pub use rng::StepRng;
 pub use settings::Settings;
 pub use sink::{

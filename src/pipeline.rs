@@ -6,11 +6,16 @@
 //! count. At most `prefetch` steps are dispatched beyond the one the consumer waits for, which
 //! bounds memory to `prefetch` batches plus the row-group cache. A panic in a stage or in the
 //! reader is caught and becomes an error naming the step; after an error the iterator ends.
-//! Dropping the pipeline closes the job channel and joins every worker.
+//!
+//! Stopping: dropping the pipeline, or its first error, raises a shared stop flag that every
+//! worker checks before each job and between stages, so the steps still queued are never run;
+//! then it closes the job channel and joins the workers that exit within [`STOP_GRACE`]. A
+//! worker still inside a (slow) stage after that is detached: it finishes that one stage call
+//! in the background and exits, so `drop` returns promptly whatever a stage costs.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +32,10 @@ use crate::stage::Stage;
 
 /// Blocks read ahead of the steps being run.
 const READ_AHEAD: u64 = 2;
+
+/// How long stopping (drop, first error) waits for the workers to exit before it detaches the
+/// ones still inside a stage.
+pub const STOP_GRACE: Duration = Duration::from_millis(20);
 
 /// The memory that the default prefetch depth aims at: 32 MiB of batches.
 pub const PREFETCH_BYTES: usize = 32 << 20;
@@ -278,6 +287,7 @@ impl PipelineBuilder {
             last_global: total_global.map(|t| t.saturating_sub(1)),
             plan,
             stats: StatsInner::new(self.stages.len()),
+            stop: AtomicBool::new(false),
             stages: self.stages,
             stage_names,
             seed: self.seed,
@@ -290,18 +300,32 @@ impl PipelineBuilder {
         } else {
             let (job_tx, job_rx) = crossbeam_channel::unbounded::<(u64, u64)>();
             let (res_tx, res_rx) = crossbeam_channel::unbounded();
+            // Never carries a message: it disconnects when the last worker has exited.
+            let (exit_tx, exit_rx) = crossbeam_channel::bounded::<()>(0);
             let handles = (0..workers)
                 .map(|i| {
                     let shared = shared.clone();
                     let jobs = job_rx.clone();
                     let results = res_tx.clone();
+                    let exit = exit_tx.clone();
                     std::thread::Builder::new()
                         .name(format!("shardmix-worker-{i}"))
-                        .spawn(move || worker(&shared, &jobs, &results))
+                        .spawn(move || {
+                            worker(&shared, &jobs, &results);
+                            drop(exit);
+                        })
                         .map_err(|e| Error::io("<worker thread>", e))
                 })
-                .collect::<Result<Vec<JoinHandle<()>>>>()?;
-            Exec::Threads { jobs: Some(job_tx), results: res_rx, handles, reorder: BTreeMap::new() }
+                .collect::<Result<Vec<JoinHandle<()>>>>();
+            let handles = match handles {
+                Ok(h) => h,
+                Err(e) => {
+                    // Stop the workers already started (they hold no job yet).
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            Exec::Threads { jobs: Some(job_tx), results: res_rx, handles, exited: exit_rx, reorder: BTreeMap::new() }
         };
         Ok(Pipeline {
             shared,
@@ -334,11 +358,18 @@ struct Shared {
     world: u64,
     spec: DataSpec,
     stats: StatsInner,
+    /// Raised when the pipeline stops (dropped, or its first error): workers run no further
+    /// job and no further stage.
+    stop: AtomicBool,
 }
 
 impl Shared {
     fn global(&self, local: u64) -> u64 {
         local * self.world + self.rank
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// Everything one step does: read, then each stage; panics contained.
@@ -359,6 +390,10 @@ impl Shared {
         };
         self.stats.read_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         for (i, stage) in self.stages.iter().enumerate() {
+            if self.stopped() {
+                // Nobody reads this result: the pipeline has stopped.
+                return Err(Error::config("pipeline", format!("step {step} abandoned: the pipeline stopped")));
+            }
             let t = Instant::now();
             let mut rng = rng::for_stage(self.seed, i, step);
             let name = &self.stage_names[i];
@@ -391,6 +426,9 @@ fn worker(shared: &Shared, jobs: &Receiver<(u64, u64)>, results: &Sender<(u64, R
             return;
         };
         shared.stats.idle_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if shared.stopped() {
+            return;
+        }
         let r = shared.run_step(global);
         if results.send((local, r)).is_err() {
             return;
@@ -404,6 +442,8 @@ enum Exec {
         jobs: Option<Sender<(u64, u64)>>,
         results: Receiver<(u64, Result<Batch>)>,
         handles: Vec<JoinHandle<()>>,
+        /// Disconnects when every worker has exited.
+        exited: Receiver<()>,
         reorder: BTreeMap<u64, Result<Batch>>,
     },
 }
@@ -478,14 +518,21 @@ impl Pipeline {
         }
     }
 
-    /// Close the job channel and join the workers. After a timeout a worker may be stuck
-    /// in a stage forever, so the workers are detached instead of joined.
+    /// Raise the stop flag, close the job channel, and join the workers that exit within
+    /// [`STOP_GRACE`]; detach the others (inside a slow stage — or, after a timeout, maybe
+    /// stuck there forever), which exit as soon as their current stage call returns.
     fn shutdown(&mut self) {
-        if let Exec::Threads { jobs, handles, .. } = &mut self.exec {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Exec::Threads { jobs, handles, exited, .. } = &mut self.exec {
             jobs.take();
-            let stuck = self.timed_out;
+            if handles.is_empty() {
+                return;
+            }
+            let grace = if self.timed_out { Duration::ZERO } else { STOP_GRACE };
+            // Err(Disconnected): every worker has exited; Err(Timeout): some are still busy.
+            let all_exited = matches!(exited.recv_timeout(grace), Err(RecvTimeoutError::Disconnected));
             for h in handles.drain(..) {
-                if !stuck {
+                if all_exited || h.is_finished() {
                     let _ = h.join();
                 }
             }
