@@ -212,14 +212,14 @@ impl Plan {
             Order::Sequential { .. } => {
                 let k = step % self.steps_per_epoch.max(1);
                 let start = k * b;
-                Rows::Range(start..(start + b).min(n))
+                Rows::Range(start..start.saturating_add(b).min(n))
             }
             Order::Shuffled { .. } => {
                 let epoch = step / self.steps_per_epoch.max(1);
                 let k = step % self.steps_per_epoch.max(1);
                 let plan = self.epoch_plan(epoch);
                 let start = k * b;
-                let end = (start + b).min(n);
+                let end = start.saturating_add(b).min(n);
                 let mut ids = Vec::with_capacity((end - start) as usize);
                 let mut w = plan.windows.partition_point(|w| w.start + w.rows <= start);
                 let mut pos = start;

@@ -37,14 +37,28 @@ const READ_AHEAD: u64 = 2;
 /// ones still inside a stage.
 pub const STOP_GRACE: Duration = Duration::from_millis(20);
 
+/// The most worker threads a pipeline starts ([`PipelineBuilder::workers`]): far more than
+/// the cores of any machine it runs on, far fewer than would exhaust the thread limit.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The deepest prefetch queue accepted ([`PipelineBuilder::prefetch`]): each step queued may
+/// hold a finished batch in memory.
+pub const MAX_PREFETCH: usize = 4096;
+
+/// The largest batch accepted, in bytes of `f32` features and targets (16 GiB): a bound on
+/// `batch_size × (features + targets) × 4` checked at build, so that a careless batch size or
+/// class count is an error rather than an allocation failure in a worker.
+pub const MAX_BATCH_BYTES: u64 = 16 << 30;
+
 /// The memory that the default prefetch depth aims at: 32 MiB of batches.
 pub const PREFETCH_BYTES: usize = 32 << 20;
 
 /// The default prefetch depth (see [`PipelineBuilder::prefetch`]).
 fn default_prefetch(set: &ShardSet, batch_size: usize, workers: usize) -> usize {
     let spec = set.spec();
-    let batch_bytes = (4 * (spec.num_features() + spec.num_targets()) * batch_size).max(1);
-    (PREFETCH_BYTES / batch_bytes).min(32).max(2 * workers).max(2)
+    let batch_bytes =
+        spec.num_features().saturating_add(spec.num_targets()).saturating_mul(4).saturating_mul(batch_size).max(1);
+    (PREFETCH_BYTES / batch_bytes).min(32).max(2 * workers).clamp(2, MAX_PREFETCH)
 }
 
 /// The decoded bytes an order has in use at once with `in_flight` steps and a read-ahead of
@@ -144,13 +158,15 @@ impl PipelineBuilder {
         self.stages.push(stage);
         self
     }
-    /// Worker threads. Default: the available cores. `0` runs every step inline on the
-    /// consumer's thread — the reference every worker count must equal.
+    /// Worker threads, at most [`MAX_WORKERS`]. Default: the available cores (capped alike).
+    /// `0` runs every step inline on the consumer's thread — the reference every worker count
+    /// must equal.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
         self
     }
-    /// Steps dispatched ahead of the consumer (finished or in progress). Default: as many
+    /// Steps dispatched ahead of the consumer (finished or in progress), 1 to
+    /// [`MAX_PREFETCH`]. Default: as many
     /// batches as fit in [`PREFETCH_BYTES`] (by the source's row size), at most 32, and at
     /// least 2 × workers: a deep enough queue that a worker rarely waits for the consumer to
     /// hand it the next step — on a busy machine each such hand-off can cost a scheduler
@@ -179,7 +195,8 @@ impl PipelineBuilder {
         self.length = Length::Unbounded;
         self
     }
-    /// Start at local step `k` (from [`Pipeline::position`] of a checkpoint). Default: 0.
+    /// Start at local step `k` (from [`Pipeline::position`] of a checkpoint), at most the
+    /// run's length. Default: 0.
     pub fn start_step(mut self, k: u64) -> Self {
         self.start_step = k;
         self
@@ -237,8 +254,11 @@ impl PipelineBuilder {
     /// Validate the configuration, check every stage against the data, start the workers.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] naming the parameter (no source, batch size, rank/world,
-    /// prefetch), and any stage's `check` error.
+    /// [`ErrorKind::Config`] naming the parameter and its valid range: no source; batch size
+    /// (≥ 1, and a batch of at most [`MAX_BATCH_BYTES`]); rank/world; workers (≤
+    /// [`MAX_WORKERS`]); prefetch (1 to [`MAX_PREFETCH`]); a class count above
+    /// [`MAX_CLASSES`](crate::MAX_CLASSES); a feature shape whose product overflows or differs
+    /// from the feature count; a start step past the run's end. Also any stage's `check` error.
     pub fn build(self) -> Result<Pipeline> {
         let set = self.source.ok_or_else(|| Error::config("source", "a pipeline needs a source (ShardSet)"))?;
         if self.world == 0 || self.rank >= self.world {
@@ -247,9 +267,13 @@ impl PipelineBuilder {
                 format!("rank {} is not below the world size {}", self.rank, self.world),
             ));
         }
-        if self.prefetch == Some(0) {
-            return Err(Error::config("prefetch", "must be at least 1"));
+        if let Some(p) = self.prefetch.filter(|p| !(1..=MAX_PREFETCH).contains(p)) {
+            return Err(Error::config("prefetch", format!("must be in [1, {MAX_PREFETCH}], got {p}")));
         }
+        if let Some(w) = self.workers.filter(|&w| w > MAX_WORKERS) {
+            return Err(Error::config("workers", format!("must be in [0, {MAX_WORKERS}] (0 runs inline), got {w}")));
+        }
+        check_spec(set.spec(), self.order.batch_size(), set.num_rows())?;
         let plan = Plan::new(self.order.clone(), set.num_rows(), set.row_groups(), self.seed)?;
         let mut spec = set.spec().clone();
         for (i, stage) in self.stages.iter().enumerate() {
@@ -270,7 +294,21 @@ impl PipelineBuilder {
         };
         let (world, rank) = (self.world as u64, self.rank as u64);
         let end = total_global.map(|t| if t > rank { (t - rank).div_ceil(world) } else { 0 });
-        let workers = self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if let Some(end) = end.filter(|&e| self.start_step > e) {
+            return Err(Error::config(
+                "start_step",
+                format!("must be at most the run's {end} local steps, got {}", self.start_step),
+            ));
+        }
+        if self.start_step.checked_mul(world).and_then(|s| s.checked_add(rank)).is_none() {
+            return Err(Error::config(
+                "start_step",
+                format!("{} × world size {world} overflows the step counter", self.start_step),
+            ));
+        }
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS));
         let prefetch = self.prefetch.unwrap_or_else(|| default_prefetch(&set, self.order.batch_size(), workers));
         let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
         // Read ahead by one and two blocks' worth of steps, so that the next blocks decode (on
@@ -340,6 +378,43 @@ impl PipelineBuilder {
             started: Instant::now(),
         })
     }
+}
+
+/// The limits on the data's shape that a batch must respect (see [`PipelineBuilder::build`]).
+fn check_spec(spec: &DataSpec, batch_size: usize, num_rows: u64) -> Result<()> {
+    if let Some(c) = spec.num_classes() {
+        if !(1..=crate::spec::MAX_CLASSES).contains(&c) {
+            return Err(Error::config("num_classes", format!("must be in [1, {}], got {c}", crate::spec::MAX_CLASSES)));
+        }
+    }
+    if let Some(shape) = &spec.feature_shape {
+        let product = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+        if product != Some(spec.num_features()) {
+            return Err(Error::config(
+                "feature_shape",
+                format!(
+                    "{shape:?} is not {} values per row ({})",
+                    spec.num_features(),
+                    product.map_or("its product overflows".to_string(), |p| format!("its product is {p}"))
+                ),
+            ));
+        }
+    }
+    let rows = (batch_size as u64).min(num_rows);
+    let row_bytes = (spec.num_features() as u64).saturating_add(spec.num_targets() as u64).saturating_mul(4);
+    let bytes = rows.saturating_mul(row_bytes);
+    if bytes > MAX_BATCH_BYTES {
+        return Err(Error::config(
+            "batch_size",
+            format!(
+                "a batch of {rows} rows × {row_bytes} bytes ({} features + {} targets, f32) is {bytes} bytes, over the {} GiB limit",
+                spec.num_features(),
+                spec.num_targets(),
+                MAX_BATCH_BYTES >> 30
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct Shared {

@@ -1,6 +1,6 @@
 //! `shardmix stream`: serve the augmented stream as Arrow IPC to an external trainer.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use shardmix::{open_stream, ErrorKind, IpcSink, Result};
 
@@ -25,6 +25,8 @@ pub struct StreamArgs {
 
 pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
     let settings = args.pipeline.settings(None)?;
+    let accept_timeout =
+        args.accept_timeout.map(|s| shardmix::settings::timeout_secs("accept_timeout", s)).transpose()?;
     // Validate everything (data, columns, stages, models) before listening.
     let mut pipeline = settings.pipeline()?;
     let spec = pipeline.spec().clone();
@@ -32,7 +34,7 @@ pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
     if args.to != "-" {
         eprintln!("listening on {}", target.description());
     }
-    let writer = target.accept(args.accept_timeout.map(Duration::from_secs))?;
+    let writer = target.accept(accept_timeout)?;
     let mut sink = IpcSink::new(writer, &args.to, &spec, settings.provenance)?;
     let bar = super::progress::bar(pipeline.total_steps(), "batches", quiet || args.to == "-");
     let started = Instant::now();
