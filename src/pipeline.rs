@@ -311,6 +311,7 @@ impl PipelineBuilder {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS));
         let prefetch = self.prefetch.unwrap_or_else(|| default_prefetch(&set, self.order.batch_size(), workers));
         let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
+        let rows_unread = self.order.rows_unread(set.num_rows(), total_global.unwrap_or(u64::MAX));
         // Read ahead by one and two blocks' worth of steps, so that the next blocks decode (on
         // the rayon pool, in parallel) while the workers still use this one.
         let max_block = set.row_groups().iter().map(|b| b.num_rows).max().unwrap_or(1);
@@ -376,6 +377,7 @@ impl PipelineBuilder {
             finished: false,
             timed_out: false,
             started: Instant::now(),
+            rows_unread,
         })
     }
 }
@@ -537,6 +539,7 @@ pub struct Pipeline {
     finished: bool,
     timed_out: bool,
     started: Instant,
+    rows_unread: Option<u64>,
 }
 
 impl Pipeline {
@@ -554,6 +557,12 @@ impl Pipeline {
     /// Local steps this pipeline yields in total (`None` when unbounded).
     pub fn total_steps(&self) -> Option<u64> {
         self.end
+    }
+
+    /// Rows of the source that no step of the whole run (every rank's steps from 0) reads —
+    /// the offset order leaves the last rows out by design; see [`Order::rows_unread`].
+    pub fn rows_unread(&self) -> Option<u64> {
+        self.rows_unread
     }
 
     /// Global steps per epoch.
@@ -590,6 +599,7 @@ impl Pipeline {
             filled_values: self.shared.reader.filled_values(),
             cache: self.shared.reader.cache_stats(),
             skipped_blocks: self.shared.reader.skipped_blocks(),
+            rows_unread: self.rows_unread,
         }
     }
 
@@ -752,4 +762,6 @@ pub struct Stats {
     pub cache: CacheStats,
     /// Blocks skipped because their shard became unreadable ([`BadShard::Skip`]).
     pub skipped_blocks: Vec<SkippedBlock>,
+    /// Rows the order leaves out of the whole run ([`Pipeline::rows_unread`]).
+    pub rows_unread: Option<u64>,
 }

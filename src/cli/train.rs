@@ -371,6 +371,7 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
         builder = builder.stage_arc(s);
     }
     let mut pipeline = builder.build()?;
+    super::report_unread(&pipeline);
     let bar = super::progress::bar(pipeline.total_steps(), "steps", quiet);
     // Shown on a terminal and in logs alike (the bar's own println is a no-op when hidden).
     let say = |msg: String| {
