@@ -64,7 +64,9 @@ pub use batch::{Batch, Origin, Provenance};
 pub use config::PipelineConfig;
 pub use error::{BadValue, Error, ErrorKind, Result};
 pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
-pub use pipeline::{Pipeline, PipelineBuilder, Stats, PREFETCH_BYTES};
+pub use pipeline::{
+    Pipeline, PipelineBuilder, Stats, MAX_BATCH_BYTES, MAX_PREFETCH, MAX_WORKERS, PREFETCH_BYTES, STOP_GRACE,
+};
 pub use rng::StepRng;
 pub use settings::Settings;
 pub use sink::{
@@ -77,5 +79,5 @@ pub use source::{
     BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, SkippedBlock, Target,
     AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
-pub use spec::{DataSpec, FeatureLayout, TargetKind};
+pub use spec::{DataSpec, FeatureLayout, TargetKind, MAX_CLASSES};
 pub use stage::{Generator, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};

@@ -11,8 +11,8 @@
 //!   the order is a pure function of `(seed, epoch, position)` that any worker computes without
 //!   shared state. Quality: rows from the same window mix uniformly; rows from different windows
 //!   never share a batch unless a batch straddles two windows. I/O: each row group is decoded
-//!   once per epoch when the cache holds `window` row groups (the default cache of 512 MiB holds
-//!   4 row groups of 65,536 rows × 500 `f32`).
+//!   once per epoch when the cache holds `window` row groups (the default cache is sized to hold
+//!   two windows, the current and the next: see [`PipelineBuilder::cache_bytes`](crate::PipelineBuilder::cache_bytes)).
 //!
 //! A step belongs to epoch `step / steps_per_epoch`. For data-parallel training, rank `r` of
 //! `w` runs the global steps `r, r + w, r + 2w, …` (the pipeline maps its local steps), so the
@@ -141,6 +141,54 @@ impl Order {
         }
     }
 
+    /// How many of `num_rows` rows no step of a run of global steps `0..steps` reads, when the
+    /// order leaves rows out by design: for `Offset`, whose offsets `(s·B) mod (N − B)` never
+    /// reach the last rows (5 of the 1,797 digits at B = 64, so three epochs read 5,376 rows
+    /// rather than 5,391; at least
+    /// `gcd(B, N − B)` rows however long the run); `Some(0)` for the other orders over whole
+    /// epochs. `None` when it is not known: a run shorter than an epoch, an invalid order, or
+    /// an offset run whose distinct offsets number more than 2²⁴ (too many to sort here).
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::Order;
+    /// assert_eq!(Order::offset(64).rows_unread(1797, 3 * (1797 / 64)), Some(5));
+    /// assert_eq!(Order::offset(4).rows_unread(10, 2), Some(2)); // rows 0..8 are read
+    /// assert_eq!(Order::sequential(64).rows_unread(5391, 85), Some(0));
+    /// ```
+    pub fn rows_unread(&self, num_rows: u64, steps: u64) -> Option<u64> {
+        if self.validate(num_rows).is_err() || steps < self.steps_per_epoch(num_rows) {
+            return None;
+        }
+        let b = self.batch_size() as u64;
+        match self {
+            Order::Offset { .. } => {
+                let m = num_rows - b;
+                let period = m / gcd(b, m);
+                let k = steps.min(period);
+                if k > 1 << 24 {
+                    return None;
+                }
+                let mut offsets: Vec<u64> = (0..k).map(|s| ((s as u128 * b as u128) % m as u128) as u64).collect();
+                offsets.sort_unstable();
+                let (mut read, mut end) = (0u64, 0u64);
+                for o in offsets {
+                    let (lo, hi) = (o.max(end), o + b);
+                    if hi > lo {
+                        read += hi - lo;
+                        end = hi;
+                    }
+                }
+                Some(num_rows - read)
+            }
+            Order::Sequential { drop_last: true, .. } => Some(num_rows % b),
+            // Shuffled with drop_last leaves out different rows each epoch.
+            Order::Shuffled { drop_last: true, .. } if steps == self.steps_per_epoch(num_rows) => Some(num_rows % b),
+            Order::Shuffled { drop_last: true, .. } => None,
+            _ => Some(0),
+        }
+    }
+
     /// Steps in one epoch over `num_rows` rows (`Offset`: N / B rounded down).
     pub fn steps_per_epoch(&self, num_rows: u64) -> u64 {
         let b = self.batch_size().max(1) as u64;
@@ -155,6 +203,13 @@ impl Order {
             }
         }
     }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
 }
 
 /// An [`Order`] bound to a dataset: computes the rows of any global step.
@@ -212,14 +267,14 @@ impl Plan {
             Order::Sequential { .. } => {
                 let k = step % self.steps_per_epoch.max(1);
                 let start = k * b;
-                Rows::Range(start..(start + b).min(n))
+                Rows::Range(start..start.saturating_add(b).min(n))
             }
             Order::Shuffled { .. } => {
                 let epoch = step / self.steps_per_epoch.max(1);
                 let k = step % self.steps_per_epoch.max(1);
                 let plan = self.epoch_plan(epoch);
                 let start = k * b;
-                let end = (start + b).min(n);
+                let end = start.saturating_add(b).min(n);
                 let mut ids = Vec::with_capacity((end - start) as usize);
                 let mut w = plan.windows.partition_point(|w| w.start + w.rows <= start);
                 let mut pos = start;

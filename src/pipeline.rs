@@ -6,11 +6,16 @@
 //! count. At most `prefetch` steps are dispatched beyond the one the consumer waits for, which
 //! bounds memory to `prefetch` batches plus the row-group cache. A panic in a stage or in the
 //! reader is caught and becomes an error naming the step; after an error the iterator ends.
-//! Dropping the pipeline closes the job channel and joins every worker.
+//!
+//! Stopping: dropping the pipeline, or its first error, raises a shared stop flag that every
+//! worker checks before each job and between stages, so the steps still queued are never run;
+//! then it closes the job channel and joins the workers that exit within [`STOP_GRACE`]. A
+//! worker still inside a (slow) stage after that is detached: it finishes that one stage call
+//! in the background and exits, so `drop` returns promptly whatever a stage costs.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,14 +33,32 @@ use crate::stage::Stage;
 /// Blocks read ahead of the steps being run.
 const READ_AHEAD: u64 = 2;
 
+/// How long stopping (drop, first error) waits for the workers to exit before it detaches the
+/// ones still inside a stage.
+pub const STOP_GRACE: Duration = Duration::from_millis(20);
+
+/// The most worker threads a pipeline starts ([`PipelineBuilder::workers`]): far more than
+/// the cores of any machine it runs on, far fewer than would exhaust the thread limit.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The deepest prefetch queue accepted ([`PipelineBuilder::prefetch`]): each step queued may
+/// hold a finished batch in memory.
+pub const MAX_PREFETCH: usize = 4096;
+
+/// The largest batch accepted, in bytes of `f32` features and targets (16 GiB): a bound on
+/// `batch_size × (features + targets) × 4` checked at build, so that a careless batch size or
+/// class count is an error rather than an allocation failure in a worker.
+pub const MAX_BATCH_BYTES: u64 = 16 << 30;
+
 /// The memory that the default prefetch depth aims at: 32 MiB of batches.
 pub const PREFETCH_BYTES: usize = 32 << 20;
 
 /// The default prefetch depth (see [`PipelineBuilder::prefetch`]).
 fn default_prefetch(set: &ShardSet, batch_size: usize, workers: usize) -> usize {
     let spec = set.spec();
-    let batch_bytes = (4 * (spec.num_features() + spec.num_targets()) * batch_size).max(1);
-    (PREFETCH_BYTES / batch_bytes).min(32).max(2 * workers).max(2)
+    let batch_bytes =
+        spec.num_features().saturating_add(spec.num_targets()).saturating_mul(4).saturating_mul(batch_size).max(1);
+    (PREFETCH_BYTES / batch_bytes).min(32).max(2 * workers).clamp(2, MAX_PREFETCH)
 }
 
 /// The decoded bytes an order has in use at once with `in_flight` steps and a read-ahead of
@@ -135,13 +158,15 @@ impl PipelineBuilder {
         self.stages.push(stage);
         self
     }
-    /// Worker threads. Default: the available cores. `0` runs every step inline on the
-    /// consumer's thread — the reference every worker count must equal.
+    /// Worker threads, at most [`MAX_WORKERS`]. Default: the available cores (capped alike).
+    /// `0` runs every step inline on the consumer's thread — the reference every worker count
+    /// must equal.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
         self
     }
-    /// Steps dispatched ahead of the consumer (finished or in progress). Default: as many
+    /// Steps dispatched ahead of the consumer (finished or in progress), 1 to
+    /// [`MAX_PREFETCH`]. Default: as many
     /// batches as fit in [`PREFETCH_BYTES`] (by the source's row size), at most 32, and at
     /// least 2 × workers: a deep enough queue that a worker rarely waits for the consumer to
     /// hand it the next step — on a busy machine each such hand-off can cost a scheduler
@@ -170,7 +195,8 @@ impl PipelineBuilder {
         self.length = Length::Unbounded;
         self
     }
-    /// Start at local step `k` (from [`Pipeline::position`] of a checkpoint). Default: 0.
+    /// Start at local step `k` (from [`Pipeline::position`] of a checkpoint), at most the
+    /// run's length. Default: 0.
     pub fn start_step(mut self, k: u64) -> Self {
         self.start_step = k;
         self
@@ -228,8 +254,11 @@ impl PipelineBuilder {
     /// Validate the configuration, check every stage against the data, start the workers.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] naming the parameter (no source, batch size, rank/world,
-    /// prefetch), and any stage's `check` error.
+    /// [`ErrorKind::Config`] naming the parameter and its valid range: no source; batch size
+    /// (≥ 1, and a batch of at most [`MAX_BATCH_BYTES`]); rank/world; workers (≤
+    /// [`MAX_WORKERS`]); prefetch (1 to [`MAX_PREFETCH`]); a class count above
+    /// [`MAX_CLASSES`](crate::MAX_CLASSES); a feature shape whose product overflows or differs
+    /// from the feature count; a start step past the run's end. Also any stage's `check` error.
     pub fn build(self) -> Result<Pipeline> {
         let set = self.source.ok_or_else(|| Error::config("source", "a pipeline needs a source (ShardSet)"))?;
         if self.world == 0 || self.rank >= self.world {
@@ -238,9 +267,13 @@ impl PipelineBuilder {
                 format!("rank {} is not below the world size {}", self.rank, self.world),
             ));
         }
-        if self.prefetch == Some(0) {
-            return Err(Error::config("prefetch", "must be at least 1"));
+        if let Some(p) = self.prefetch.filter(|p| !(1..=MAX_PREFETCH).contains(p)) {
+            return Err(Error::config("prefetch", format!("must be in [1, {MAX_PREFETCH}], got {p}")));
         }
+        if let Some(w) = self.workers.filter(|&w| w > MAX_WORKERS) {
+            return Err(Error::config("workers", format!("must be in [0, {MAX_WORKERS}] (0 runs inline), got {w}")));
+        }
+        check_spec(set.spec(), self.order.batch_size(), set.num_rows())?;
         let plan = Plan::new(self.order.clone(), set.num_rows(), set.row_groups(), self.seed)?;
         let mut spec = set.spec().clone();
         for (i, stage) in self.stages.iter().enumerate() {
@@ -261,9 +294,24 @@ impl PipelineBuilder {
         };
         let (world, rank) = (self.world as u64, self.rank as u64);
         let end = total_global.map(|t| if t > rank { (t - rank).div_ceil(world) } else { 0 });
-        let workers = self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if let Some(end) = end.filter(|&e| self.start_step > e) {
+            return Err(Error::config(
+                "start_step",
+                format!("must be at most the run's {end} local steps, got {}", self.start_step),
+            ));
+        }
+        if self.start_step.checked_mul(world).and_then(|s| s.checked_add(rank)).is_none() {
+            return Err(Error::config(
+                "start_step",
+                format!("{} × world size {world} overflows the step counter", self.start_step),
+            ));
+        }
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS));
         let prefetch = self.prefetch.unwrap_or_else(|| default_prefetch(&set, self.order.batch_size(), workers));
         let stage_names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
+        let rows_unread = self.order.rows_unread(set.num_rows(), total_global.unwrap_or(u64::MAX));
         // Read ahead by one and two blocks' worth of steps, so that the next blocks decode (on
         // the rayon pool, in parallel) while the workers still use this one.
         let max_block = set.row_groups().iter().map(|b| b.num_rows).max().unwrap_or(1);
@@ -278,6 +326,7 @@ impl PipelineBuilder {
             last_global: total_global.map(|t| t.saturating_sub(1)),
             plan,
             stats: StatsInner::new(self.stages.len()),
+            stop: AtomicBool::new(false),
             stages: self.stages,
             stage_names,
             seed: self.seed,
@@ -290,18 +339,32 @@ impl PipelineBuilder {
         } else {
             let (job_tx, job_rx) = crossbeam_channel::unbounded::<(u64, u64)>();
             let (res_tx, res_rx) = crossbeam_channel::unbounded();
+            // Never carries a message: it disconnects when the last worker has exited.
+            let (exit_tx, exit_rx) = crossbeam_channel::bounded::<()>(0);
             let handles = (0..workers)
                 .map(|i| {
                     let shared = shared.clone();
                     let jobs = job_rx.clone();
                     let results = res_tx.clone();
+                    let exit = exit_tx.clone();
                     std::thread::Builder::new()
                         .name(format!("shardmix-worker-{i}"))
-                        .spawn(move || worker(&shared, &jobs, &results))
+                        .spawn(move || {
+                            worker(&shared, &jobs, &results);
+                            drop(exit);
+                        })
                         .map_err(|e| Error::io("<worker thread>", e))
                 })
-                .collect::<Result<Vec<JoinHandle<()>>>>()?;
-            Exec::Threads { jobs: Some(job_tx), results: res_rx, handles, reorder: BTreeMap::new() }
+                .collect::<Result<Vec<JoinHandle<()>>>>();
+            let handles = match handles {
+                Ok(h) => h,
+                Err(e) => {
+                    // Stop the workers already started (they hold no job yet).
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            Exec::Threads { jobs: Some(job_tx), results: res_rx, handles, exited: exit_rx, reorder: BTreeMap::new() }
         };
         Ok(Pipeline {
             shared,
@@ -314,8 +377,46 @@ impl PipelineBuilder {
             finished: false,
             timed_out: false,
             started: Instant::now(),
+            rows_unread,
         })
     }
+}
+
+/// The limits on the data's shape that a batch must respect (see [`PipelineBuilder::build`]).
+fn check_spec(spec: &DataSpec, batch_size: usize, num_rows: u64) -> Result<()> {
+    if let Some(c) = spec.num_classes() {
+        if !(1..=crate::spec::MAX_CLASSES).contains(&c) {
+            return Err(Error::config("num_classes", format!("must be in [1, {}], got {c}", crate::spec::MAX_CLASSES)));
+        }
+    }
+    if let Some(shape) = &spec.feature_shape {
+        let product = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+        if product != Some(spec.num_features()) {
+            return Err(Error::config(
+                "feature_shape",
+                format!(
+                    "{shape:?} is not {} values per row ({})",
+                    spec.num_features(),
+                    product.map_or("its product overflows".to_string(), |p| format!("its product is {p}"))
+                ),
+            ));
+        }
+    }
+    let rows = (batch_size as u64).min(num_rows);
+    let row_bytes = (spec.num_features() as u64).saturating_add(spec.num_targets() as u64).saturating_mul(4);
+    let bytes = rows.saturating_mul(row_bytes);
+    if bytes > MAX_BATCH_BYTES {
+        return Err(Error::config(
+            "batch_size",
+            format!(
+                "a batch of {rows} rows × {row_bytes} bytes ({} features + {} targets, f32) is {bytes} bytes, over the {} GiB limit",
+                spec.num_features(),
+                spec.num_targets(),
+                MAX_BATCH_BYTES >> 30
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct Shared {
@@ -334,11 +435,18 @@ struct Shared {
     world: u64,
     spec: DataSpec,
     stats: StatsInner,
+    /// Raised when the pipeline stops (dropped, or its first error): workers run no further
+    /// job and no further stage.
+    stop: AtomicBool,
 }
 
 impl Shared {
     fn global(&self, local: u64) -> u64 {
         local * self.world + self.rank
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// Everything one step does: read, then each stage; panics contained.
@@ -359,6 +467,10 @@ impl Shared {
         };
         self.stats.read_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         for (i, stage) in self.stages.iter().enumerate() {
+            if self.stopped() {
+                // Nobody reads this result: the pipeline has stopped.
+                return Err(Error::config("pipeline", format!("step {step} abandoned: the pipeline stopped")));
+            }
             let t = Instant::now();
             let mut rng = rng::for_stage(self.seed, i, step);
             let name = &self.stage_names[i];
@@ -391,6 +503,9 @@ fn worker(shared: &Shared, jobs: &Receiver<(u64, u64)>, results: &Sender<(u64, R
             return;
         };
         shared.stats.idle_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if shared.stopped() {
+            return;
+        }
         let r = shared.run_step(global);
         if results.send((local, r)).is_err() {
             return;
@@ -404,6 +519,8 @@ enum Exec {
         jobs: Option<Sender<(u64, u64)>>,
         results: Receiver<(u64, Result<Batch>)>,
         handles: Vec<JoinHandle<()>>,
+        /// Disconnects when every worker has exited.
+        exited: Receiver<()>,
         reorder: BTreeMap<u64, Result<Batch>>,
     },
 }
@@ -422,6 +539,7 @@ pub struct Pipeline {
     finished: bool,
     timed_out: bool,
     started: Instant,
+    rows_unread: Option<u64>,
 }
 
 impl Pipeline {
@@ -439,6 +557,12 @@ impl Pipeline {
     /// Local steps this pipeline yields in total (`None` when unbounded).
     pub fn total_steps(&self) -> Option<u64> {
         self.end
+    }
+
+    /// Rows of the source that no step of the whole run (every rank's steps from 0) reads —
+    /// the offset order leaves the last rows out by design; see [`Order::rows_unread`].
+    pub fn rows_unread(&self) -> Option<u64> {
+        self.rows_unread
     }
 
     /// Global steps per epoch.
@@ -475,17 +599,25 @@ impl Pipeline {
             filled_values: self.shared.reader.filled_values(),
             cache: self.shared.reader.cache_stats(),
             skipped_blocks: self.shared.reader.skipped_blocks(),
+            rows_unread: self.rows_unread,
         }
     }
 
-    /// Close the job channel and join the workers. After a timeout a worker may be stuck
-    /// in a stage forever, so the workers are detached instead of joined.
+    /// Raise the stop flag, close the job channel, and join the workers that exit within
+    /// [`STOP_GRACE`]; detach the others (inside a slow stage — or, after a timeout, maybe
+    /// stuck there forever), which exit as soon as their current stage call returns.
     fn shutdown(&mut self) {
-        if let Exec::Threads { jobs, handles, .. } = &mut self.exec {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Exec::Threads { jobs, handles, exited, .. } = &mut self.exec {
             jobs.take();
-            let stuck = self.timed_out;
+            if handles.is_empty() {
+                return;
+            }
+            let grace = if self.timed_out { Duration::ZERO } else { STOP_GRACE };
+            // Err(Disconnected): every worker has exited; Err(Timeout): some are still busy.
+            let all_exited = matches!(exited.recv_timeout(grace), Err(RecvTimeoutError::Disconnected));
             for h in handles.drain(..) {
-                if !stuck {
+                if all_exited || h.is_finished() {
                     let _ = h.join();
                 }
             }
@@ -630,4 +762,6 @@ pub struct Stats {
     pub cache: CacheStats,
     /// Blocks skipped because their shard became unreadable ([`BadShard::Skip`]).
     pub skipped_blocks: Vec<SkippedBlock>,
+    /// Rows the order leaves out of the whole run ([`Pipeline::rows_unread`]).
+    pub rows_unread: Option<u64>,
 }

@@ -21,6 +21,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -28,9 +29,11 @@ use crate::config::PipelineConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::nn::load_generator;
 use crate::order::Order;
-use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::pipeline::{Pipeline, PipelineBuilder, MAX_PREFETCH, MAX_WORKERS};
 use crate::sink::fnv1a64;
 use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
+use crate::spec::MAX_CLASSES;
+use crate::stage::check_alpha;
 use crate::stage::{Inject, MixMode, Mixup, Stage};
 use crate::Origin;
 
@@ -171,7 +174,8 @@ impl PipelineConfig {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] naming the parameter: no data, a bad `feature_shape`, a `RANK` or
-    /// `WORLD_SIZE` that is not a number.
+    /// `WORLD_SIZE` that is not a number, and every value outside its range (see
+    /// [`Settings::validate`]).
     pub fn settings(&self, default_data: Option<&Path>) -> Result<Settings> {
         let cfg = self.clone();
         let data = match (cfg.data, default_data) {
@@ -185,7 +189,7 @@ impl PipelineConfig {
         };
         let vae = cfg.vae;
         let gan = cfg.gan;
-        Ok(Settings {
+        let settings = Settings {
             data,
             features: cfg.features,
             label: cfg.label,
@@ -222,24 +226,146 @@ impl PipelineConfig {
             gan_fraction: cfg.gan_fraction.unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
             gan,
             cache_mib: cfg.cache_mib,
-        })
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// The longest timeout accepted in seconds (one year): a larger one overflows the clock
+/// (`u64::MAX` seconds panicked in `Instant + Duration`) and means "forever", which is what
+/// leaving the timeout out says.
+pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
+/// `secs` as a timeout for the parameter `name`, if it lies in [1, [`MAX_TIMEOUT_SECS`]].
+///
+/// # Errors
+/// [`ErrorKind::Config`] naming `name` and the range.
+pub fn timeout_secs(name: &str, secs: u64) -> Result<Duration> {
+    if (1..=MAX_TIMEOUT_SECS).contains(&secs) {
+        Ok(Duration::from_secs(secs))
+    } else {
+        Err(Error::config(
+            name,
+            format!("must be in [1, {MAX_TIMEOUT_SECS}] seconds (leave it out to wait forever), got {secs}"),
+        ))
+    }
+}
+
+/// Check that `value` lies in `[lo, hi]` (`hi_open`: `[lo, hi)`), NaN never does.
+fn check_range(name: &str, value: f64, lo: f64, hi: f64, hi_open: bool) -> Result<()> {
+    let ok = value >= lo && if hi_open { value < hi } else { value <= hi };
+    if ok {
+        Ok(())
+    } else {
+        let close = if hi_open { ')' } else { ']' };
+        Err(Error::config(name, format!("must be in [{lo}, {hi}{close}, got {value}")))
+    }
+}
+
+/// Check that the whole number `value` lies in `[lo, hi]`.
+fn check_count(name: &str, value: u64, lo: u64, hi: u64, note: &str) -> Result<()> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else if hi == u64::MAX {
+        Err(Error::config(name, format!("must be at least {lo}{note}, got {value}")))
+    } else {
+        Err(Error::config(name, format!("must be in [{lo}, {hi}]{note}, got {value}")))
     }
 }
 
 /// Parse a feature shape like `28x28x1` (or `28,28,1`).
 ///
 /// # Errors
-/// [`ErrorKind::Config`] naming `feature_shape` when a dimension is not a positive whole number.
+/// [`ErrorKind::Config`] naming `feature_shape` when a dimension is not a positive whole number
+/// or the product of the dimensions overflows.
 pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
     let dims: std::result::Result<Vec<usize>, _> =
         s.split(['x', 'X', ',']).map(|d| d.trim().parse::<usize>()).collect();
     match dims {
-        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => {
+            if d.iter().try_fold(1usize, |p, &x| p.checked_mul(x)).is_none() {
+                return Err(Error::config(
+                    "feature_shape",
+                    format!("'{s}' has more values per row than a usize counts (the product overflows)"),
+                ));
+            }
+            Ok(d)
+        }
         _ => Err(Error::config("feature_shape", format!("'{s}' is not a shape like 28x28x1"))),
     }
 }
 
 impl Settings {
+    /// Check every numeric setting against its range, naming the parameter and the range:
+    /// `batch_size` ≥ 1; `num_classes` in [1, [`MAX_CLASSES`]]; `steps` and `epochs` ≥ 1;
+    /// `workers` ≤ [`MAX_WORKERS`]; `prefetch` in [1, [`MAX_PREFETCH`]]; `world_size` ≥ 1
+    /// and `rank` below it; `cache_mib` ≥ 1 with `cache_mib × 2²⁰` a `usize`; `mixup_alpha`
+    /// and `cutmix_alpha` 0 or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]];
+    /// `mixup_prob`, `cutmix_switch_prob`, `vae_fraction` and `gan_fraction` in [0, 1];
+    /// `label_smoothing` in [0, 1); a `feature_shape` of positive dimensions whose product is
+    /// a `usize`. [`PipelineConfig::settings`] calls it; what depends on the data (the batch
+    /// against the rows, the shape against the features) is checked by
+    /// [`PipelineBuilder::build`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for the first value out of range.
+    pub fn validate(&self) -> Result<()> {
+        check_count("batch_size", self.batch_size as u64, 1, u64::MAX, "")?;
+        if let Some(c) = self.num_classes {
+            check_count("num_classes", c as u64, 1, MAX_CLASSES as u64, "")?;
+        }
+        if let Some(n) = self.steps {
+            check_count("steps", n, 1, u64::MAX, "")?;
+        }
+        check_count("epochs", self.epochs, 1, u64::MAX, "")?;
+        if let Some(w) = self.workers {
+            check_count("workers", w as u64, 0, MAX_WORKERS as u64, " (0 runs inline)")?;
+        }
+        if let Some(p) = self.prefetch {
+            check_count("prefetch", p as u64, 1, MAX_PREFETCH as u64, "")?;
+        }
+        check_count("world_size", self.world_size as u64, 1, u64::MAX, "")?;
+        if self.rank >= self.world_size {
+            return Err(Error::config(
+                "rank",
+                format!("rank {} is not below the world size {}", self.rank, self.world_size),
+            ));
+        }
+        self.cache_bytes()?;
+        check_alpha("mixup_alpha", self.mixup_alpha)?;
+        check_alpha("cutmix_alpha", self.cutmix_alpha)?;
+        check_range("mixup_prob", self.mixup_prob, 0.0, 1.0, false)?;
+        check_range("cutmix_switch_prob", self.cutmix_switch_prob, 0.0, 1.0, false)?;
+        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, true)?;
+        check_range("vae_fraction", self.vae_fraction, 0.0, 1.0, false)?;
+        check_range("gan_fraction", self.gan_fraction, 0.0, 1.0, false)?;
+        if let Some(shape) = &self.feature_shape {
+            if shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)).is_none_or(|p| p == 0) {
+                return Err(Error::config(
+                    "feature_shape",
+                    format!("{shape:?} has a zero dimension or a product that overflows"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The block cache capacity in bytes (`cache_mib × 2²⁰`), `None` for the default.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming `cache_mib` when it is 0 or the bytes overflow a `usize`.
+    pub fn cache_bytes(&self) -> Result<Option<usize>> {
+        let Some(mib) = self.cache_mib else {
+            return Ok(None);
+        };
+        let max = usize::MAX >> 20;
+        match mib.checked_mul(1 << 20) {
+            Some(bytes) if mib >= 1 => Ok(Some(bytes)),
+            _ => Err(Error::config("cache_mib", format!("must be in [1, {max}] MiB, got {mib}"))),
+        }
+    }
+
     /// Open the data with the selected columns and target.
     ///
     /// # Errors
@@ -273,7 +399,7 @@ impl Settings {
     /// A pipeline builder over `set` with every setting but the stages applied.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a bad `order` or `on_bad_shard`.
+    /// [`ErrorKind::Config`] for a bad `order`, `on_bad_shard` or `cache_mib`.
     pub fn builder(&self, set: ShardSet) -> Result<PipelineBuilder> {
         let order = Order::parse(&self.order, self.batch_size)?;
         let mut b = Pipeline::builder()
@@ -283,8 +409,8 @@ impl Settings {
             .start_step(self.start_step)
             .rank(self.rank, self.world_size)
             .on_bad_shard(BadShard::parse(&self.on_bad_shard)?);
-        if let Some(mib) = self.cache_mib {
-            b = b.cache_bytes(mib << 20);
+        if let Some(bytes) = self.cache_bytes()? {
+            b = b.cache_bytes(bytes);
         }
         b = match self.steps {
             Some(n) => b.steps(n),

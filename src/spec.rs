@@ -2,6 +2,11 @@
 //! fixed when the source is opened, checked by every stage at build time, and used by the
 //! sinks to write output in the input's layout.
 
+/// The most classes a class target may have: 2²⁰ (1,048,576), the same cap as for a class
+/// count derived from the data. A batch holds `batch_size × num_classes` `f32` targets, so a
+/// careless `num_classes = 1e9` would ask for terabytes.
+pub const MAX_CLASSES: usize = 1 << 20;
+
 /// How the features are laid out in the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeatureLayout {

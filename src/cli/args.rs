@@ -42,7 +42,7 @@ pub struct PipelineArgs {
     /// Worker threads; 0 runs inline [default: available cores].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
-    /// Batches prepared ahead of the consumer [default: 2 × workers].
+    /// Batches prepared ahead of the consumer, 1 to 4096 [default: as many as fit in 32 MiB, at most 32, at least 2 × workers].
     #[arg(long, value_name = "N")]
     pub prefetch: Option<usize>,
     /// Seed of every random draw [default: 0].

@@ -110,6 +110,7 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
         builder = builder.stage_arc(s);
     }
     let mut pipeline = builder.build()?;
+    super::report_unread(&pipeline);
     let bar = super::progress::bar(Some(total.saturating_sub(resume)), "steps", quiet);
     let started = Instant::now();
     let mut rows = 0u64;

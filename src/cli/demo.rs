@@ -73,8 +73,19 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
         return Err(Error::config("train_fraction", format!("{fraction} is not within (0, 1)")));
     }
     let started = Instant::now();
-    // Validate the Mixup flags before any training.
+    // Validate the Mixup flags and every other number before any training.
     mixup(&args, args.mixup_alpha.unwrap_or(0.2))?;
+    PipelineArgs {
+        epochs: args.epochs,
+        workers: args.workers,
+        vae_fraction: args.vae_fraction,
+        gan_fraction: args.gan_fraction,
+        ..Default::default()
+    }
+    .settings(Some(Path::new("unused")))?;
+    if args.generator_epochs == Some(0) {
+        return Err(Error::config("generator_epochs", "must be at least 1, got 0"));
+    }
     let full = ShardSet::open(&data)?.features(Features::prefix("p"))?.target(Target::class("label", 10))?;
     let tmp = tempdir()?;
     let train_path = tmp.join("train.parquet");

@@ -30,6 +30,11 @@ struct Report {
     label: Option<String>,
     num_classes: Option<usize>,
     class_histogram: Option<Vec<u64>>,
+    /// Rows that no step of the run the flags describe reads (the offset order leaves the last
+    /// rows out), `None` when not known.
+    rows_unread: Option<u64>,
+    /// That run: order, batch size and global steps.
+    run: String,
 }
 
 #[derive(Serialize)]
@@ -87,6 +92,9 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
         (TargetKind::Class { column, .. }, Some(c)) => Some(class_histogram(&set, column, c)?),
         _ => None,
     };
+    let order = shardmix::Order::parse(&settings.order, settings.batch_size)?;
+    let steps = settings.steps.unwrap_or_else(|| settings.epochs.saturating_mul(order.steps_per_epoch(set.num_rows())));
+    let rows_unread = order.rows_unread(set.num_rows(), steps);
     let report = Report {
         shards: set
             .shards()
@@ -105,6 +113,8 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
         label,
         num_classes: spec.num_classes(),
         class_histogram: histogram,
+        rows_unread,
+        run: format!("{} order, batch size {}, {steps} steps", settings.order, settings.batch_size),
     };
     let text =
         if args.json { serde_json::to_string_pretty(&report).unwrap_or_default() + "\n" } else { table(&report) };
@@ -159,6 +169,19 @@ fn table(r: &Report) -> String {
         (Some(l), None) => writeln!(o, "label:    {l}"),
         (None, _) => writeln!(o, "label:    none"),
     };
+    match r.rows_unread {
+        Some(u) if u > 0 => {
+            let _ = writeln!(
+                o,
+                "unread:   {u} of {} rows ({}: the offset order never reaches the last rows)",
+                r.rows, r.run
+            );
+        }
+        Some(_) => {
+            let _ = writeln!(o, "unread:   none ({})", r.run);
+        }
+        None => {}
+    }
     if let Some(h) = &r.class_histogram {
         let max = h.iter().copied().max().unwrap_or(1).max(1);
         let _ = writeln!(o, "\nclass histogram:");

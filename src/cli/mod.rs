@@ -69,6 +69,17 @@ pub fn write_stdout(text: &str) -> shardmix::Result<()> {
     out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| shardmix::Error::io("<stdout>", e))
 }
 
+/// Say how many rows the order leaves out of the run (the offset order never reaches the last
+/// rows), on stderr, when there are any.
+pub fn report_unread(pipeline: &shardmix::Pipeline) {
+    if let Some(u) = pipeline.rows_unread().filter(|&u| u > 0) {
+        eprintln!(
+            "note: the offset order leaves {u} of {} rows unread over this run (offset = step·B mod (N − B) never reaches the last rows; --order sequential or shuffled reads every row)",
+            pipeline.shard_set().num_rows()
+        );
+    }
+}
+
 /// Warn about rows the run skipped (null policy, unreadable shards).
 pub fn report_skips(stats: &shardmix::Stats) {
     for b in &stats.skipped_blocks {

@@ -1,6 +1,6 @@
 //! `shardmix stream`: serve the augmented stream as Arrow IPC to an external trainer.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use shardmix::{open_stream, Error, IpcSink, Result};
 
@@ -46,6 +46,8 @@ fn send_timeout(secs: Option<u64>) -> Result<Option<Duration>> {
 pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
     let send_timeout = send_timeout(args.send_timeout)?;
     let settings = args.pipeline.settings(None)?;
+    let accept_timeout =
+        args.accept_timeout.map(|s| shardmix::settings::timeout_secs("accept_timeout", s)).transpose()?;
     // Validate everything (data, columns, stages, models) before listening.
     let mut pipeline = settings.pipeline()?;
     let spec = pipeline.spec().clone();
@@ -53,7 +55,7 @@ pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
     if args.to != "-" {
         eprintln!("listening on {}", target.description());
     }
-    let writer = target.accept(args.accept_timeout.map(Duration::from_secs))?;
+    let writer = target.accept(accept_timeout)?;
     let mut sink = IpcSink::new(writer, &args.to, &spec, settings.provenance)?;
     let bar = super::progress::bar(pipeline.total_steps(), "batches", quiet || args.to == "-");
     let started = Instant::now();

@@ -52,6 +52,20 @@ pub struct TrainArgs {
     pub holdout: Option<f64>,
 }
 
+/// The widest latent or hidden layer `train` accepts: a 16,384 × 16,384 layer already holds
+/// 1 GiB of `f32` weights (and as much again for each Adam moment).
+pub const MAX_WIDTH: usize = 1 << 14;
+
+/// Check a `--latent` or `--hidden` width against [1, [`MAX_WIDTH`]].
+fn check_width(name: &str, width: Option<usize>) -> Result<()> {
+    match width {
+        Some(w) if !(1..=MAX_WIDTH).contains(&w) => {
+            Err(Error::config(name, format!("widths must be in [1, {MAX_WIDTH}], got {w}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Rows per evaluation batch of the held-out rows.
 const EVAL_ROWS: usize = 1024;
 
@@ -332,13 +346,17 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?,
         ),
     };
+    check_width("latent", args.latent)?;
+    for &w in hidden.iter().flatten() {
+        check_width("hidden", Some(w))?;
+    }
     let mut model = Model::new(args.kind, &set, settings.seed, args.latent, hidden, args.lr, scale)?;
     let validation = match args.holdout {
         Some(f) if f != 0.0 => Some(Validation::new(
             &set,
             f,
             settings.seed,
-            settings.cache_mib.map_or(shardmix::AUTO_CACHE_MIN_BYTES, |m| m << 20),
+            settings.cache_bytes()?.unwrap_or(shardmix::AUTO_CACHE_MIN_BYTES),
         )?),
         _ => None,
     };
@@ -353,6 +371,7 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
         builder = builder.stage_arc(s);
     }
     let mut pipeline = builder.build()?;
+    super::report_unread(&pipeline);
     let bar = super::progress::bar(pipeline.total_steps(), "steps", quiet);
     // Shown on a terminal and in logs alike (the bar's own println is a no-op when hidden).
     let say = |msg: String| {

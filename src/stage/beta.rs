@@ -12,9 +12,26 @@ use rand::Rng;
 
 use crate::rng::uniform;
 
-/// One draw from Beta(α, α). `alpha` must be positive and finite (the caller validates).
+/// The smallest α for which every draw is finite.
+///
+/// Jöhnk's branch computes `1/α` and, when both powers underflow, `ln(u)/α` for the uniforms
+/// `u` ∈ {0} ∪ [2⁻⁵³, 1) of [`crate::rng::uniform`]. `1/α` overflows to ∞ below
+/// `1/f64::MAX` ≈ 5.6e-309 — then every draw is `(−∞) − (−∞)` = NaN (α = 1e-310 gave NaN
+/// features) — and `ln(2⁻⁵³)/α` ≈ −36.7/α overflows below 36.7/`f64::MAX` ≈ 2.05e-307, where
+/// a draw whose two uniforms are both tiny is NaN. 1e-300 keeps a margin of 10⁷ above that;
+/// at α = 1e-300 λ is 0 or 1 for all practical purposes (as it already is below ~1e-3).
+pub const MIN_ALPHA: f64 = 1e-300;
+
+/// The largest α accepted: above 1 the draw is `X / (X + Y)` with `X`, `Y` ≈ α (Gamma(α, 1)
+/// concentrates at α), and `X + Y` overflows to ∞ (λ = 0 instead of ≈ 0.5) for α near
+/// `f64::MAX / 2`; 1e300 keeps a margin of 10⁸. Beta(α, α) is already a point mass at ½ for
+/// α ≫ 1e6.
+pub const MAX_ALPHA: f64 = 1e300;
+
+/// One draw from Beta(α, α). `alpha` must lie in [[`MIN_ALPHA`], [`MAX_ALPHA`]] (the caller
+/// validates).
 pub(crate) fn beta_symmetric(alpha: f64, rng: &mut impl Rng) -> f64 {
-    debug_assert!(alpha > 0.0 && alpha.is_finite());
+    debug_assert!((MIN_ALPHA..=MAX_ALPHA).contains(&alpha));
     if alpha <= 1.0 {
         johnk(alpha, rng)
     } else {
@@ -106,6 +123,30 @@ mod tests {
         }
         let (_, var) = moments(0.005, 10_000);
         assert!(var > 0.24, "var {var}");
+    }
+
+    #[test]
+    fn the_alpha_bounds_keep_every_draw_finite_and_below_them_nan_appears() {
+        for alpha in [MIN_ALPHA, 1e-200, 1e-20, MAX_ALPHA, 1e200] {
+            let mut r = derive(5, 6, alpha.to_bits());
+            for _ in 0..20_000 {
+                let l = beta_symmetric(alpha, &mut r);
+                assert!(l.is_finite() && (0.0..=1.0).contains(&l), "alpha {alpha}: {l}");
+            }
+        }
+        // Why the lower bound exists: 1/α overflows and every draw is NaN.
+        let mut r = derive(5, 6, 7);
+        assert!(johnk(1e-310, &mut r).is_nan());
+        // And the upper one: X + Y overflows and λ collapses to 0 instead of ≈ ½.
+        let mut r = derive(5, 6, 8);
+        let l = beta_symmetric_unchecked_large(f64::MAX / 1.5, &mut r);
+        assert!(l < 0.25, "{l}");
+    }
+
+    fn beta_symmetric_unchecked_large(alpha: f64, rng: &mut impl Rng) -> f64 {
+        let x = gamma_ge1(alpha, rng);
+        let y = gamma_ge1(alpha, rng);
+        x / (x + y)
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::rng::{permutation, uniform, StepRng};
 use crate::spec::{DataSpec, TargetKind};
-use crate::stage::beta::beta_symmetric;
+use crate::stage::beta::{beta_symmetric, MAX_ALPHA, MIN_ALPHA};
 use crate::stage::cutmix::{paste, rand_box, CutBox, Shape};
 use crate::stage::Stage;
 
@@ -110,21 +110,32 @@ fn check_unit(name: &str, p: f64) -> Result<f64> {
     }
 }
 
-fn check_alpha(name: &str, alpha: f64) -> Result<f64> {
-    if alpha.is_finite() && alpha >= 0.0 {
+/// `alpha` if it is 0 (off) or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]].
+pub(crate) fn check_alpha(name: &str, alpha: f64) -> Result<f64> {
+    if alpha == 0.0 || (MIN_ALPHA..=MAX_ALPHA).contains(&alpha) {
         Ok(alpha)
     } else {
-        Err(Error::config(name, format!("must be finite and ≥ 0 (0 disables it), got {alpha}")))
+        Err(Error::config(
+            name,
+            format!("must be 0 (off) or in [{MIN_ALPHA:e}, {MAX_ALPHA:e}] (where Beta(α, α) draws stay finite), got {alpha:e}"),
+        ))
     }
 }
 
 impl Mixup {
+    /// The smallest positive α (Mixup and CutMix) accepted: below it Beta(α, α) draws become
+    /// NaN (`1/α` overflows); see the derivation in `src/stage/beta.rs`.
+    pub const MIN_ALPHA: f64 = MIN_ALPHA;
+    /// The largest α accepted: above it the Gamma ratio overflows.
+    pub const MAX_ALPHA: f64 = MAX_ALPHA;
+
     /// Mixup with λ ~ Beta(`alpha`, `alpha`); `alpha = 0` disables mixing (the seed's
     /// default is 0.2). Defaults: [`MixMode::Elem`], prob 1, no label smoothing, no CutMix.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `mixup_alpha` when `alpha` is
-    /// negative, NaN or infinite.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `mixup_alpha` unless `alpha` is 0
+    /// or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]] (negative, NaN, infinite, or so
+    /// small that λ would be NaN).
     ///
     /// # Example
     /// ```
@@ -197,8 +208,8 @@ impl Mixup {
     /// CutMix with probability [`switch_prob`](Mixup::switch_prob).
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `cutmix_alpha` when negative, NaN
-    /// or infinite.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `cutmix_alpha` unless 0 or in
+    /// [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]].
     ///
     /// # Example
     /// ```
@@ -259,8 +270,8 @@ impl Mixup {
     /// [`crate::rng::uniform`] so its stream is stable across dependency upgrades.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `mixup_alpha` unless `alpha` is
-    /// positive and finite.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `mixup_alpha` unless `alpha` is in
+    /// [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]].
     ///
     /// # Example
     /// ```
@@ -270,8 +281,11 @@ impl Mixup {
     /// # Ok::<(), shardmix::Error>(())
     /// ```
     pub fn sample_lambda(alpha: f64, rng: &mut impl Rng) -> Result<f64> {
-        if !(alpha.is_finite() && alpha > 0.0) {
-            return Err(Error::config("mixup_alpha", format!("must be positive and finite to sample λ, got {alpha}")));
+        if !(MIN_ALPHA..=MAX_ALPHA).contains(&alpha) {
+            return Err(Error::config(
+                "mixup_alpha",
+                format!("must be in [{MIN_ALPHA:e}, {MAX_ALPHA:e}] to sample λ, got {alpha:e}"),
+            ));
         }
         Ok(beta_symmetric(alpha, rng))
     }

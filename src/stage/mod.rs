@@ -21,6 +21,7 @@ mod standardize;
 pub use generator::{Generator, ModelInfo};
 pub use inject::Inject;
 pub use map::Map;
+pub(crate) use mixup::check_alpha;
 pub use mixup::{MixMode, Mixup};
 pub use standardize::Standardize;
 
