@@ -16,12 +16,14 @@ mod generator;
 mod inject;
 mod map;
 mod mixup;
+mod normalize;
 mod standardize;
 
 pub use generator::{Generator, ModelInfo};
 pub use inject::Inject;
 pub use map::Map;
 pub use mixup::{MixMode, Mixup};
+pub use normalize::Normalize;
 pub use standardize::Standardize;
 
 /// A transformation of batches.
