@@ -43,7 +43,8 @@
 //! The modules follow the data: [`ShardSet`] (footers, columns, global row index) →
 //! [`Order`] (step → rows) → [`Reader`] (rows → [`Batch`], through a bounded block cache) →
 //! stages → [`Pipeline`] (workers, re-order buffer) → your loop, [`ParquetSink`] or [`IpcSink`].
-//! Generative models live in [`nn`].
+//! Generative models live in [`nn`]. [`settings`] turns a [`PipelineConfig`] (the command
+//! line's flags or TOML file) into validated [`Settings`] and a ready [`Pipeline`].
 #![deny(missing_docs)]
 
 mod batch;
@@ -53,6 +54,7 @@ pub mod nn;
 mod order;
 mod pipeline;
 pub mod rng;
+pub mod settings;
 mod sink;
 mod source;
 mod spec;
@@ -64,6 +66,7 @@ pub use error::{BadValue, Error, ErrorKind, Result};
 pub use order::{Order, DEFAULT_SHUFFLE_WINDOW};
 pub use pipeline::{Pipeline, PipelineBuilder, Stats, PREFETCH_BYTES};
 pub use rng::StepRng;
+pub use settings::Settings;
 pub use sink::{
     fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32, DirLock, IpcSink,
     Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, StreamTarget, Trailer, MANIFEST_FILE,

@@ -1,14 +1,9 @@
-//! The pipeline flags shared by `augment`, `stream`, `train` and `demo`, their TOML config
-//! file, and how they become a [`Pipeline`].
+//! The pipeline flags shared by `augment`, `stream`, `train` and `demo`, and their TOML config
+//! file; [`shardmix::Settings`] turns them into a [`shardmix::Pipeline`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use serde::Serialize;
-use shardmix::{
-    BadShard, Error, Features, NullPolicy, Order, Pipeline, PipelineBuilder, PipelineConfig, Result, ShardSet, Stage,
-    Target,
-};
+use shardmix::{PipelineConfig, Result, Settings};
 
 /// Pipeline flags. Every flag may also come from `--config pipeline.toml` (same names with
 /// `_` for `-`); flags given on the command line override the file.
@@ -119,205 +114,51 @@ pub struct MixupArgs {
     pub feature_shape: Option<String>,
 }
 
-/// Every setting with its value in force (flags over file over defaults).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Settings {
-    pub data: Vec<PathBuf>,
-    pub features: Option<String>,
-    pub label: Option<String>,
-    pub num_classes: Option<usize>,
-    pub no_label: bool,
-    pub batch_size: usize,
-    pub order: String,
-    pub steps: Option<u64>,
-    pub epochs: u64,
-    pub start_step: u64,
-    /// Not part of the output's identity (any worker count gives the same output).
-    #[serde(skip)]
-    pub workers: Option<usize>,
-    #[serde(skip)]
-    pub prefetch: Option<usize>,
-    pub seed: u64,
-    pub rank: usize,
-    pub world_size: usize,
-    pub null_policy: String,
-    pub on_bad_shard: String,
-    pub mixup_alpha: f64,
-    pub mixup_mode: String,
-    pub mixup_prob: f64,
-    pub label_smoothing: f64,
-    pub cutmix_alpha: f64,
-    pub cutmix_switch_prob: f64,
-    pub feature_shape: Option<Vec<usize>>,
-    pub provenance: bool,
-    pub vae: Option<PathBuf>,
-    pub vae_fraction: f64,
-    pub gan: Option<PathBuf>,
-    pub gan_fraction: f64,
-    #[serde(skip)]
-    pub cache_mib: Option<usize>,
-}
-
-fn env_usize(name: &str) -> Result<Option<usize>> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map(Some).map_err(|_| Error::config(name, format!("'{v}' is not a whole number")))
-        }
-        _ => Ok(None),
-    }
-}
-
 impl PipelineArgs {
-    /// Merge flags over the config file over defaults.
+    /// The flags given, as a [`PipelineConfig`] (unset flags are `None`).
+    pub fn to_config(&self) -> PipelineConfig {
+        let a = self;
+        PipelineConfig {
+            data: (!a.data.is_empty()).then(|| a.data.clone()),
+            features: a.features.clone(),
+            label: a.label.clone(),
+            num_classes: a.num_classes,
+            no_label: a.no_label.then_some(true),
+            batch_size: a.batch_size,
+            order: a.order.clone(),
+            steps: a.steps,
+            epochs: a.epochs,
+            start_step: a.start_step,
+            workers: a.workers,
+            prefetch: a.prefetch,
+            seed: a.seed,
+            rank: a.rank,
+            world_size: a.world_size,
+            null_policy: a.null_policy.clone(),
+            on_bad_shard: a.on_bad_shard.clone(),
+            mixup_alpha: a.mixup_alpha,
+            mixup_mode: a.mixup.mixup_mode.clone(),
+            mixup_prob: a.mixup.mixup_prob,
+            label_smoothing: a.mixup.label_smoothing,
+            cutmix_alpha: a.mixup.cutmix_alpha,
+            cutmix_switch_prob: a.mixup.cutmix_switch_prob,
+            feature_shape: a.mixup.feature_shape.clone(),
+            provenance: a.provenance.then_some(true),
+            vae: a.vae.clone(),
+            vae_fraction: a.vae_fraction,
+            gan: a.gan.clone(),
+            gan_fraction: a.gan_fraction,
+            cache_mib: a.cache_mib,
+        }
+    }
+
+    /// Merge flags over the config file over defaults ([`PipelineConfig::settings`]).
     pub fn settings(&self, default_data: Option<&Path>) -> Result<Settings> {
-        let cfg = match &self.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-                PipelineConfig::parse(&text, p)?
-            }
+        let file = match &self.config {
+            Some(p) => PipelineConfig::from_file(p)?,
             None => PipelineConfig::default(),
         };
-        let a = self;
-        let data = if !a.data.is_empty() {
-            a.data.clone()
-        } else if let Some(d) = cfg.data.clone() {
-            d
-        } else if let Some(d) = default_data {
-            vec![d.to_path_buf()]
-        } else {
-            return Err(Error::config("data", "no input: give --data PATH"));
-        };
-        let feature_shape = match a.mixup.feature_shape.clone().or(cfg.feature_shape.clone()) {
-            None => None,
-            Some(s) => Some(parse_shape(&s)?),
-        };
-        let vae = a.vae.clone().or(cfg.vae.clone());
-        let gan = a.gan.clone().or(cfg.gan.clone());
-        Ok(Settings {
-            data,
-            features: a.features.clone().or(cfg.features),
-            label: a.label.clone().or(cfg.label),
-            num_classes: a.num_classes.or(cfg.num_classes),
-            no_label: a.no_label || cfg.no_label.unwrap_or(false),
-            batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(256),
-            order: a.order.clone().or(cfg.order).unwrap_or_else(|| "offset".into()),
-            steps: a.steps.or(if a.epochs.is_some() { None } else { cfg.steps }),
-            epochs: a.epochs.or(cfg.epochs).unwrap_or(1),
-            start_step: a.start_step.or(cfg.start_step).unwrap_or(0),
-            workers: a.workers.or(cfg.workers),
-            prefetch: a.prefetch.or(cfg.prefetch),
-            seed: a.seed.or(cfg.seed).unwrap_or(0),
-            rank: match a.rank.or(cfg.rank) {
-                Some(r) => r,
-                None => env_usize("RANK")?.unwrap_or(0),
-            },
-            world_size: match a.world_size.or(cfg.world_size) {
-                Some(w) => w,
-                None => env_usize("WORLD_SIZE")?.unwrap_or(1),
-            },
-            null_policy: a.null_policy.clone().or(cfg.null_policy).unwrap_or_else(|| "error".into()),
-            on_bad_shard: a.on_bad_shard.clone().or(cfg.on_bad_shard).unwrap_or_else(|| "fail".into()),
-            mixup_alpha: a.mixup_alpha.or(cfg.mixup_alpha).unwrap_or(0.2),
-            mixup_mode: a.mixup.mixup_mode.clone().or(cfg.mixup_mode).unwrap_or_else(|| "elem".into()),
-            mixup_prob: a.mixup.mixup_prob.or(cfg.mixup_prob).unwrap_or(1.0),
-            label_smoothing: a.mixup.label_smoothing.or(cfg.label_smoothing).unwrap_or(0.0),
-            cutmix_alpha: a.mixup.cutmix_alpha.or(cfg.cutmix_alpha).unwrap_or(0.0),
-            cutmix_switch_prob: a.mixup.cutmix_switch_prob.or(cfg.cutmix_switch_prob).unwrap_or(0.5),
-            feature_shape,
-            provenance: a.provenance || cfg.provenance.unwrap_or(false),
-            vae_fraction: a.vae_fraction.or(cfg.vae_fraction).unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
-            vae,
-            gan_fraction: a.gan_fraction.or(cfg.gan_fraction).unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
-            gan,
-            cache_mib: a.cache_mib.or(cfg.cache_mib),
-        })
-    }
-}
-
-/// Parse `28x28x1` (or `28,28,1`).
-pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
-    let dims: std::result::Result<Vec<usize>, _> =
-        s.split(['x', 'X', ',']).map(|d| d.trim().parse::<usize>()).collect();
-    match dims {
-        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
-        _ => Err(Error::config("feature_shape", format!("'{s}' is not a shape like 28x28x1"))),
-    }
-}
-
-impl Settings {
-    /// Open the data with the selected columns.
-    pub fn open_source(&self) -> Result<ShardSet> {
-        let mut set = ShardSet::open_many(&self.data)?.null_policy(NullPolicy::parse(&self.null_policy)?);
-        let has = |name: &str| set.arrow_schema().field_with_name(name).is_ok();
-        let label = if self.no_label {
-            None
-        } else {
-            match &self.label {
-                Some(l) => Some(l.clone()),
-                None => ["label", "target", "y", "class"].iter().find(|c| has(c)).map(|c| c.to_string()),
-            }
-        };
-        let target = match (&label, self.num_classes) {
-            (None, _) => Target::None,
-            (Some(l), Some(c)) => Target::class(l, c),
-            (Some(l), None) => Target::auto(l),
-        };
-        set = set.target(target)?;
-        if let Some(f) = &self.features {
-            set = set.features(Features::parse(f))?;
-        }
-        if let Some(shape) = &self.feature_shape {
-            set = set.feature_shape(shape)?;
-        }
-        Ok(set)
-    }
-
-    /// A pipeline builder with every setting but the stages applied.
-    pub fn builder(&self, set: ShardSet) -> Result<PipelineBuilder> {
-        let order = Order::parse(&self.order, self.batch_size)?;
-        let mut b = Pipeline::builder()
-            .source(set)
-            .order(order)
-            .seed(self.seed)
-            .start_step(self.start_step)
-            .rank(self.rank, self.world_size)
-            .on_bad_shard(BadShard::parse(&self.on_bad_shard)?);
-        if let Some(mib) = self.cache_mib {
-            b = b.cache_bytes(mib << 20);
-        }
-        b = match self.steps {
-            Some(n) => b.steps(n),
-            None => b.epochs(self.epochs),
-        };
-        if let Some(w) = self.workers {
-            b = b.workers(w);
-        }
-        if let Some(p) = self.prefetch {
-            b = b.prefetch(p);
-        }
-        Ok(b)
-    }
-
-    /// The augmentation stages these settings ask for, in order: injection, then Mixup.
-    pub fn stages(&self, set: &ShardSet) -> Result<Vec<Arc<dyn Stage>>> {
-        super::stages::build(self, set)
-    }
-
-    /// Build the whole pipeline.
-    pub fn pipeline(&self) -> Result<Pipeline> {
-        let set = self.open_source()?;
-        let stages = self.stages(&set)?;
-        let mut b = self.builder(set)?;
-        for s in stages {
-            b = b.stage_arc(s);
-        }
-        b.build()
-    }
-
-    /// A stable fingerprint of everything that determines the output.
-    pub fn fingerprint(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        format!("{:016x}", shardmix::fnv1a64(json.as_bytes()))
+        self.to_config().over(file).settings(default_data)
     }
 }
 
@@ -340,12 +181,5 @@ mod tests {
         let s = args.settings(None).unwrap();
         assert_eq!((s.batch_size, s.seed, s.order.as_str()), (32, 9, "sequential"));
         assert_eq!(s.data, vec![PathBuf::from("x.parquet")]);
-    }
-
-    #[test]
-    fn shapes_parse() {
-        assert_eq!(parse_shape("28x28x1").unwrap(), vec![28, 28, 1]);
-        assert!(parse_shape("28x0").is_err());
-        assert!(parse_shape("abc").is_err());
     }
 }

@@ -5,7 +5,6 @@ pub mod augment;
 pub mod demo;
 pub mod inspect;
 pub mod progress;
-pub mod stages;
 pub mod stream;
 pub mod train;
 

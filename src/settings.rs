@@ -1,0 +1,410 @@
+//! [`Settings`]: the pipeline settings in force — a [`PipelineConfig`] (flags or TOML) merged
+//! over the defaults — and how they become a [`ShardSet`], the augmentation stages and a
+//! [`Pipeline`]: what `shardmix augment|stream|train` do with their flags, for any front end
+//! (the command line, Rust code, bindings).
+//!
+//! # Example
+//! ```
+//! use shardmix::PipelineConfig;
+//! let config = PipelineConfig {
+//!     data: Some(vec!["examples/data/digits.parquet".into()]),
+//!     batch_size: Some(64),
+//!     steps: Some(3),
+//!     ..Default::default()
+//! };
+//! let settings = config.settings(None)?;
+//! assert_eq!((settings.batch_size, settings.mixup_alpha), (64, 0.2));
+//! let batches = settings.pipeline()?.collect::<Result<Vec<_>, _>>()?;
+//! assert_eq!(batches.len(), 3);
+//! # Ok::<(), shardmix::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::PipelineConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::nn::load_generator;
+use crate::order::Order;
+use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::sink::fnv1a64;
+use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
+use crate::stage::{Inject, MixMode, Mixup, Stage};
+use crate::Origin;
+
+/// Every pipeline setting with its value in force (given values over defaults), as made by
+/// [`PipelineConfig::settings`]. Its JSON form (serde) is the run's configuration, and
+/// [`Settings::fingerprint`] its identity.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Settings {
+    /// Input paths: files, directories or globs (`--data`).
+    pub data: Vec<PathBuf>,
+    /// Feature columns (`--features`); `None`: every numeric column but the label.
+    pub features: Option<String>,
+    /// Target column (`--label`); `None`: `label`, `target`, `y` or `class` if present.
+    pub label: Option<String>,
+    /// Classes of an integer label (`--num-classes`); `None`: largest label + 1.
+    pub num_classes: Option<usize>,
+    /// No target column (`--no-label`).
+    pub no_label: bool,
+    /// Rows per batch (`--batch-size`, default 256).
+    pub batch_size: usize,
+    /// Batch order: `offset`, `sequential` or `shuffled` (`--order`, default `offset`).
+    pub order: String,
+    /// Global steps to run (`--steps`); `None`: run [`Settings::epochs`] epochs.
+    pub steps: Option<u64>,
+    /// Epochs to run when `steps` is `None` (`--epochs`, default 1).
+    pub epochs: u64,
+    /// The local step to resume at (`--start-step`, default 0).
+    pub start_step: u64,
+    /// Worker threads (`--workers`); `None`: the available cores. Not part of the output's
+    /// identity (any worker count gives the same output).
+    #[serde(skip)]
+    pub workers: Option<usize>,
+    /// Batches prepared ahead (`--prefetch`); `None`: the pipeline's default. Not part of the
+    /// output's identity.
+    #[serde(skip)]
+    pub prefetch: Option<usize>,
+    /// Seed of every random draw (`--seed`, default 0).
+    pub seed: u64,
+    /// Data-parallel rank (`--rank`, default `$RANK` or 0).
+    pub rank: usize,
+    /// Data-parallel world size (`--world-size`, default `$WORLD_SIZE` or 1).
+    pub world_size: usize,
+    /// Null/NaN/Inf policy: `error`, `skip-row` or `fill(VALUE)` (`--null-policy`, default `error`).
+    pub null_policy: String,
+    /// Policy for a shard unreadable mid-run: `fail` or `skip` (`--on-bad-shard`, default `fail`).
+    pub on_bad_shard: String,
+    /// Mixup α; 0 turns Mixup off (`--mixup-alpha`, default 0.2).
+    pub mixup_alpha: f64,
+    /// Mixup mode: `elem`, `batch` or `pair` (`--mixup-mode`, default `elem`).
+    pub mixup_mode: String,
+    /// Probability of mixing a batch (`--mixup-prob`, default 1).
+    pub mixup_prob: f64,
+    /// Label smoothing before mixing (`--label-smoothing`, default 0).
+    pub label_smoothing: f64,
+    /// CutMix α; 0 turns CutMix off (`--cutmix-alpha`, default 0).
+    pub cutmix_alpha: f64,
+    /// Probability of CutMix instead of Mixup when both are on (`--cutmix-switch-prob`, default 0.5).
+    pub cutmix_switch_prob: f64,
+    /// Tensor shape of each row's features, e.g. `[28, 28, 1]` (`--feature-shape`).
+    pub feature_shape: Option<Vec<usize>>,
+    /// Add the provenance columns (`--provenance`).
+    pub provenance: bool,
+    /// A VAE model whose samples replace `vae_fraction` of each batch (`--vae`).
+    pub vae: Option<PathBuf>,
+    /// Fraction of each batch replaced by VAE samples (`--vae-fraction`, default 0.25 with a VAE, else 0).
+    pub vae_fraction: f64,
+    /// A GAN model whose samples replace `gan_fraction` of each batch (`--gan`).
+    pub gan: Option<PathBuf>,
+    /// Fraction of each batch replaced by GAN samples (`--gan-fraction`, default 0.25 with a GAN, else 0).
+    pub gan_fraction: f64,
+    /// Block cache capacity in MiB (`--cache-mib`); `None`: the pipeline's default. Not part
+    /// of the output's identity.
+    #[serde(skip)]
+    pub cache_mib: Option<usize>,
+}
+
+/// A whole number from the environment variable `name`, if set and not blank.
+fn env_usize(name: &str) -> Result<Option<usize>> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map(Some).map_err(|_| Error::config(name, format!("'{v}' is not a whole number")))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl PipelineConfig {
+    /// Read and parse the TOML config file at `path`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when it cannot be read; as [`PipelineConfig::parse`] otherwise.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        PipelineConfig::parse(&text, path)
+    }
+
+    /// `self` with every unset key taken from `under` (how flags override a config file).
+    /// Setting `epochs` here hides the `steps` of `under`, as `--epochs` overrides a file's
+    /// `steps`; the switches `no_label` and `provenance` are on when either side turns them on.
+    pub fn over(self, under: PipelineConfig) -> PipelineConfig {
+        let steps = self.steps.or(if self.epochs.is_some() { None } else { under.steps });
+        PipelineConfig {
+            data: self.data.or(under.data),
+            features: self.features.or(under.features),
+            label: self.label.or(under.label),
+            num_classes: self.num_classes.or(under.num_classes),
+            no_label: if self.no_label == Some(true) { Some(true) } else { under.no_label.or(self.no_label) },
+            batch_size: self.batch_size.or(under.batch_size),
+            order: self.order.or(under.order),
+            steps,
+            epochs: self.epochs.or(under.epochs),
+            start_step: self.start_step.or(under.start_step),
+            workers: self.workers.or(under.workers),
+            prefetch: self.prefetch.or(under.prefetch),
+            seed: self.seed.or(under.seed),
+            rank: self.rank.or(under.rank),
+            world_size: self.world_size.or(under.world_size),
+            null_policy: self.null_policy.or(under.null_policy),
+            on_bad_shard: self.on_bad_shard.or(under.on_bad_shard),
+            mixup_alpha: self.mixup_alpha.or(under.mixup_alpha),
+            mixup_mode: self.mixup_mode.or(under.mixup_mode),
+            mixup_prob: self.mixup_prob.or(under.mixup_prob),
+            label_smoothing: self.label_smoothing.or(under.label_smoothing),
+            cutmix_alpha: self.cutmix_alpha.or(under.cutmix_alpha),
+            cutmix_switch_prob: self.cutmix_switch_prob.or(under.cutmix_switch_prob),
+            feature_shape: self.feature_shape.or(under.feature_shape),
+            provenance: if self.provenance == Some(true) { Some(true) } else { under.provenance.or(self.provenance) },
+            vae: self.vae.or(under.vae),
+            vae_fraction: self.vae_fraction.or(under.vae_fraction),
+            gan: self.gan.or(under.gan),
+            gan_fraction: self.gan_fraction.or(under.gan_fraction),
+            cache_mib: self.cache_mib.or(under.cache_mib),
+        }
+    }
+
+    /// The settings in force: every key given here, the defaults for the others (`data`
+    /// defaults to `default_data`; `rank` and `world_size` to `$RANK` and `$WORLD_SIZE`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming the parameter: no data, a bad `feature_shape`, a `RANK` or
+    /// `WORLD_SIZE` that is not a number.
+    pub fn settings(&self, default_data: Option<&Path>) -> Result<Settings> {
+        let cfg = self.clone();
+        let data = match (cfg.data, default_data) {
+            (Some(d), _) => d,
+            (None, Some(d)) => vec![d.to_path_buf()],
+            (None, None) => return Err(Error::config("data", "no input: give --data PATH")),
+        };
+        let feature_shape = match cfg.feature_shape {
+            None => None,
+            Some(s) => Some(parse_shape(&s)?),
+        };
+        let vae = cfg.vae;
+        let gan = cfg.gan;
+        Ok(Settings {
+            data,
+            features: cfg.features,
+            label: cfg.label,
+            num_classes: cfg.num_classes,
+            no_label: cfg.no_label.unwrap_or(false),
+            batch_size: cfg.batch_size.unwrap_or(256),
+            order: cfg.order.unwrap_or_else(|| "offset".into()),
+            steps: cfg.steps,
+            epochs: cfg.epochs.unwrap_or(1),
+            start_step: cfg.start_step.unwrap_or(0),
+            workers: cfg.workers,
+            prefetch: cfg.prefetch,
+            seed: cfg.seed.unwrap_or(0),
+            rank: match cfg.rank {
+                Some(r) => r,
+                None => env_usize("RANK")?.unwrap_or(0),
+            },
+            world_size: match cfg.world_size {
+                Some(w) => w,
+                None => env_usize("WORLD_SIZE")?.unwrap_or(1),
+            },
+            null_policy: cfg.null_policy.unwrap_or_else(|| "error".into()),
+            on_bad_shard: cfg.on_bad_shard.unwrap_or_else(|| "fail".into()),
+            mixup_alpha: cfg.mixup_alpha.unwrap_or(0.2),
+            mixup_mode: cfg.mixup_mode.unwrap_or_else(|| "elem".into()),
+            mixup_prob: cfg.mixup_prob.unwrap_or(1.0),
+            label_smoothing: cfg.label_smoothing.unwrap_or(0.0),
+            cutmix_alpha: cfg.cutmix_alpha.unwrap_or(0.0),
+            cutmix_switch_prob: cfg.cutmix_switch_prob.unwrap_or(0.5),
+            feature_shape,
+            provenance: cfg.provenance.unwrap_or(false),
+            vae_fraction: cfg.vae_fraction.unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
+            vae,
+            gan_fraction: cfg.gan_fraction.unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
+            gan,
+            cache_mib: cfg.cache_mib,
+        })
+    }
+}
+
+/// Parse a feature shape like `28x28x1` (or `28,28,1`).
+///
+/// # Errors
+/// [`ErrorKind::Config`] naming `feature_shape` when a dimension is not a positive whole number.
+pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
+    let dims: std::result::Result<Vec<usize>, _> =
+        s.split(['x', 'X', ',']).map(|d| d.trim().parse::<usize>()).collect();
+    match dims {
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
+        _ => Err(Error::config("feature_shape", format!("'{s}' is not a shape like 28x28x1"))),
+    }
+}
+
+impl Settings {
+    /// Open the data with the selected columns and target.
+    ///
+    /// # Errors
+    /// Any error of opening the shards or selecting the columns, the target or the shape.
+    pub fn open_source(&self) -> Result<ShardSet> {
+        let mut set = ShardSet::open_many(&self.data)?.null_policy(NullPolicy::parse(&self.null_policy)?);
+        let has = |name: &str| set.arrow_schema().field_with_name(name).is_ok();
+        let label = if self.no_label {
+            None
+        } else {
+            match &self.label {
+                Some(l) => Some(l.clone()),
+                None => ["label", "target", "y", "class"].iter().find(|c| has(c)).map(|c| c.to_string()),
+            }
+        };
+        let target = match (&label, self.num_classes) {
+            (None, _) => Target::None,
+            (Some(l), Some(c)) => Target::class(l, c),
+            (Some(l), None) => Target::auto(l),
+        };
+        set = set.target(target)?;
+        if let Some(f) = &self.features {
+            set = set.features(Features::parse(f))?;
+        }
+        if let Some(shape) = &self.feature_shape {
+            set = set.feature_shape(shape)?;
+        }
+        Ok(set)
+    }
+
+    /// A pipeline builder over `set` with every setting but the stages applied.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a bad `order` or `on_bad_shard`.
+    pub fn builder(&self, set: ShardSet) -> Result<PipelineBuilder> {
+        let order = Order::parse(&self.order, self.batch_size)?;
+        let mut b = Pipeline::builder()
+            .source(set)
+            .order(order)
+            .seed(self.seed)
+            .start_step(self.start_step)
+            .rank(self.rank, self.world_size)
+            .on_bad_shard(BadShard::parse(&self.on_bad_shard)?);
+        if let Some(mib) = self.cache_mib {
+            b = b.cache_bytes(mib << 20);
+        }
+        b = match self.steps {
+            Some(n) => b.steps(n),
+            None => b.epochs(self.epochs),
+        };
+        if let Some(w) = self.workers {
+            b = b.workers(w);
+        }
+        if let Some(p) = self.prefetch {
+            b = b.prefetch(p);
+        }
+        Ok(b)
+    }
+
+    /// The augmentation stages these settings ask for, in order: injection (VAE, then GAN, so
+    /// that Mixup mixes synthetic rows too), then Mixup/CutMix.
+    ///
+    /// # Errors
+    /// A model that cannot be loaded or is of the wrong kind; a bad Mixup/CutMix setting.
+    pub fn stages(&self, set: &ShardSet) -> Result<Vec<Arc<dyn Stage>>> {
+        let _ = set;
+        let mut stages: Vec<Arc<dyn Stage>> = Vec::new();
+        if let Some(path) = &self.vae {
+            stages.push(Arc::new(inject(path, Origin::Vae, self.vae_fraction)?));
+        }
+        if let Some(path) = &self.gan {
+            stages.push(Arc::new(inject(path, Origin::Gan, self.gan_fraction)?));
+        }
+        if let Some(m) = self.mixup()? {
+            stages.push(Arc::new(m));
+        }
+        Ok(stages)
+    }
+
+    /// The Mixup/CutMix stage, or `None` when both are off (both α are 0).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming the bad Mixup/CutMix setting.
+    pub fn mixup(&self) -> Result<Option<Mixup>> {
+        if self.mixup_alpha == 0.0 && self.cutmix_alpha == 0.0 {
+            return Ok(None);
+        }
+        let mode = match self.mixup_mode.as_str() {
+            "elem" => MixMode::Elem,
+            "batch" => MixMode::Batch,
+            "pair" => MixMode::Pair,
+            other => return Err(Error::config("mixup_mode", format!("'{other}' is not one of elem, batch, pair"))),
+        };
+        let mut m =
+            Mixup::new(self.mixup_alpha)?.mode(mode).prob(self.mixup_prob)?.label_smoothing(self.label_smoothing)?;
+        if self.cutmix_alpha > 0.0 {
+            let shape = self
+                .feature_shape
+                .as_deref()
+                .ok_or_else(|| Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC"))?;
+            m = m.cutmix(self.cutmix_alpha)?.switch_prob(self.cutmix_switch_prob)?.feature_shape(shape)?;
+        }
+        Ok(Some(m))
+    }
+
+    /// Build the whole pipeline: [`Settings::open_source`], [`Settings::stages`],
+    /// [`Settings::builder`], [`PipelineBuilder::build`].
+    ///
+    /// # Errors
+    /// Any error of those steps.
+    pub fn pipeline(&self) -> Result<Pipeline> {
+        let set = self.open_source()?;
+        let stages = self.stages(&set)?;
+        let mut b = self.builder(set)?;
+        for s in stages {
+            b = b.stage_arc(s);
+        }
+        b.build()
+    }
+
+    /// A stable fingerprint (16 hex digits) of everything that determines the output: the
+    /// FNV-1a hash of the JSON form, which leaves out `workers`, `prefetch` and `cache_mib`.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", fnv1a64(json.as_bytes()))
+    }
+}
+
+/// An injection stage over the model in `path`, which must be of kind `origin`.
+fn inject(path: &Path, origin: Origin, fraction: f64) -> Result<Inject> {
+    let generator = load_generator(path)?;
+    let kind = generator.info().origin;
+    if kind != origin {
+        return Err(ErrorKind::Model {
+            path: path.to_path_buf(),
+            message: format!("is a {} model, given as --{}", kind.as_str(), origin.as_str()),
+        }
+        .into());
+    }
+    Inject::replace(generator, fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse() {
+        assert_eq!(parse_shape("28x28x1").unwrap(), vec![28, 28, 1]);
+        assert!(parse_shape("28x0").is_err());
+        assert!(parse_shape("abc").is_err());
+    }
+
+    #[test]
+    fn given_keys_override_under() {
+        let file = PipelineConfig { batch_size: Some(64), seed: Some(9), steps: Some(5), ..Default::default() };
+        let flags = PipelineConfig { batch_size: Some(32), epochs: Some(2), ..Default::default() };
+        let s = flags.over(file).settings(Some(Path::new("x.parquet"))).unwrap();
+        assert_eq!((s.batch_size, s.seed, s.steps, s.epochs), (32, 9, None, 2));
+        assert_eq!(s.data, vec![PathBuf::from("x.parquet")]);
+    }
+
+    #[test]
+    fn no_data_is_named() {
+        let e = PipelineConfig::default().settings(None).unwrap_err();
+        assert!(e.to_string().contains("data"), "{e}");
+    }
+}
