@@ -293,3 +293,43 @@ fn cutmix_and_normalize_over_images_are_deterministic_across_workers() {
     let want: Vec<f32> = expected_gray(0).iter().map(|v| (v - 0.5) / 0.25).collect();
     assert_eq!(b.features.row(0).to_vec(), want);
 }
+
+#[test]
+fn augment_with_cutmix_and_normalize_from_the_command_line() {
+    let dir = common::tempdir();
+    let images: Vec<Option<Vec<u8>>> = (0..40).map(|i| Some(png_gray(6, 4, (i * 5) as u8))).collect();
+    let path = hf_file(&dir.path().join("hf.parquet"), &images);
+    let out = dir.path().join("out");
+    // CutMix needs no --feature-shape: the image column gives it.
+    let o = Command::new(env!("CARGO_BIN_EXE_shardmix"))
+        .args(["augment", "--quiet", "--batch-size", "8", "--order", "sequential", "--workers", "2"])
+        .args(["--cutmix-alpha", "1", "--normalize", "0.5/0.25", "--features", "image", "--data"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let part = out.join("part-00000.parquet");
+    let file = std::fs::File::open(&part).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let field = reader.schema().field_with_name("image").unwrap().clone();
+    assert!(
+        matches!(field.data_type(), DataType::FixedSizeList(f, 24) if f.data_type() == &DataType::Float32),
+        "{field:?}"
+    );
+    let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 40);
+    // Normalize needs a feature shape: tabular data without one is refused before any work.
+    let tabular = dir.path().join("tab.parquet");
+    common::classification_file(&tabular, 0, 50, 3, 2, 50);
+    let o = Command::new(env!("CARGO_BIN_EXE_shardmix"))
+        .args(["augment", "--quiet", "--batch-size", "8", "--normalize", "0.5/0.25", "--data"])
+        .arg(&tabular)
+        .arg("--out")
+        .arg(dir.path().join("out2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("normalize") && err.contains("feature shape"), "{err}");
+}
