@@ -69,6 +69,9 @@ pub struct PipelineConfig {
     pub cutmix_switch_prob: Option<f64>,
     /// `--feature-shape`.
     pub feature_shape: Option<String>,
+    /// `--normalize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<String>,
     /// `--provenance`.
     pub provenance: Option<bool>,
     /// `--vae`.

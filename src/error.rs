@@ -251,6 +251,19 @@ pub enum ErrorKind {
         /// The length of the first row.
         expected: usize,
     },
+    /// An image of an image feature column cannot be decoded, or its shape differs from the
+    /// first image's.
+    #[error("{}, column '{column}', row {row}: {message}", path.display())]
+    Image {
+        /// The shard.
+        path: PathBuf,
+        /// The image column.
+        column: String,
+        /// Global row id.
+        row: u64,
+        /// What is wrong (the decoder's error, or the two shapes).
+        message: String,
+    },
     /// A shard became unreadable or changed while the pipeline ran.
     #[error("{}: {message}", path.display())]
     ShardChanged {

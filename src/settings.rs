@@ -34,7 +34,7 @@ use crate::sink::fnv1a64;
 use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
 use crate::spec::MAX_CLASSES;
 use crate::stage::check_alpha;
-use crate::stage::{Inject, MixMode, Mixup, Stage};
+use crate::stage::{Inject, MixMode, Mixup, Normalize, Stage};
 use crate::Origin;
 
 /// Every pipeline setting with its value in force (given values over defaults), as made by
@@ -94,6 +94,10 @@ pub struct Settings {
     pub cutmix_switch_prob: f64,
     /// Tensor shape of each row's features, e.g. `[28, 28, 1]` (`--feature-shape`).
     pub feature_shape: Option<Vec<usize>>,
+    /// Per-channel `MEAN/STD` of a [`Normalize`] stage run first (`--normalize`), or `None`.
+    /// Left out of the JSON form when unset, so that earlier runs keep their fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<String>,
     /// Add the provenance columns (`--provenance`).
     pub provenance: bool,
     /// A VAE model whose samples replace `vae_fraction` of each batch (`--vae`).
@@ -160,6 +164,7 @@ impl PipelineConfig {
             cutmix_alpha: self.cutmix_alpha.or(under.cutmix_alpha),
             cutmix_switch_prob: self.cutmix_switch_prob.or(under.cutmix_switch_prob),
             feature_shape: self.feature_shape.or(under.feature_shape),
+            normalize: self.normalize.or(under.normalize),
             provenance: if self.provenance == Some(true) { Some(true) } else { under.provenance.or(self.provenance) },
             vae: self.vae.or(under.vae),
             vae_fraction: self.vae_fraction.or(under.vae_fraction),
@@ -220,6 +225,7 @@ impl PipelineConfig {
             cutmix_alpha: cfg.cutmix_alpha.unwrap_or(0.0),
             cutmix_switch_prob: cfg.cutmix_switch_prob.unwrap_or(0.5),
             feature_shape,
+            normalize: cfg.normalize,
             provenance: cfg.provenance.unwrap_or(false),
             vae_fraction: cfg.vae_fraction.unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
             vae,
@@ -425,21 +431,26 @@ impl Settings {
         Ok(b)
     }
 
-    /// The augmentation stages these settings ask for, in order: injection (VAE, then GAN, so
-    /// that Mixup mixes synthetic rows too), then Mixup/CutMix.
+    /// The augmentation stages these settings ask for, in order: `Normalize` (when
+    /// `normalize` is set), injection (VAE, then GAN, so that Mixup mixes synthetic rows too),
+    /// then Mixup/CutMix. CutMix takes `feature_shape`, or else the data's own (an image
+    /// column's `H × W × C`).
     ///
     /// # Errors
-    /// A model that cannot be loaded or is of the wrong kind; a bad Mixup/CutMix setting.
+    /// A model that cannot be loaded or is of the wrong kind; a bad Mixup/CutMix or
+    /// normalize setting.
     pub fn stages(&self, set: &ShardSet) -> Result<Vec<Arc<dyn Stage>>> {
-        let _ = set;
         let mut stages: Vec<Arc<dyn Stage>> = Vec::new();
+        if let Some(n) = &self.normalize {
+            stages.push(Arc::new(Normalize::parse(n)?));
+        }
         if let Some(path) = &self.vae {
             stages.push(Arc::new(inject(path, Origin::Vae, self.vae_fraction)?));
         }
         if let Some(path) = &self.gan {
             stages.push(Arc::new(inject(path, Origin::Gan, self.gan_fraction)?));
         }
-        if let Some(m) = self.mixup()? {
+        if let Some(m) = self.mixup_with_shape(self.feature_shape.as_deref().or(set.spec().feature_shape.as_deref()))? {
             stages.push(Arc::new(m));
         }
         Ok(stages)
@@ -450,6 +461,11 @@ impl Settings {
     /// # Errors
     /// [`ErrorKind::Config`] naming the bad Mixup/CutMix setting.
     pub fn mixup(&self) -> Result<Option<Mixup>> {
+        self.mixup_with_shape(self.feature_shape.as_deref())
+    }
+
+    /// [`Settings::mixup`] with CutMix over `shape`.
+    fn mixup_with_shape(&self, shape: Option<&[usize]>) -> Result<Option<Mixup>> {
         if self.mixup_alpha == 0.0 && self.cutmix_alpha == 0.0 {
             return Ok(None);
         }
@@ -462,10 +478,9 @@ impl Settings {
         let mut m =
             Mixup::new(self.mixup_alpha)?.mode(mode).prob(self.mixup_prob)?.label_smoothing(self.label_smoothing)?;
         if self.cutmix_alpha > 0.0 {
-            let shape = self
-                .feature_shape
-                .as_deref()
-                .ok_or_else(|| Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC"))?;
+            let shape = shape.ok_or_else(|| {
+                Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC (or an image feature column)")
+            })?;
             m = m.cutmix(self.cutmix_alpha)?.switch_prob(self.cutmix_switch_prob)?.feature_shape(shape)?;
         }
         Ok(Some(m))

@@ -66,6 +66,9 @@ pub struct PipelineArgs {
     /// The other Mixup/CutMix flags, shared with `demo`.
     #[command(flatten)]
     pub mixup: MixupArgs,
+    /// Per-channel normalisation before the other stages, as torchvision's Normalize: MEAN/STD with one comma-separated value per channel (0.1307/0.3081, 0.5,0.5,0.5/0.25,0.25,0.25) or `imagenet`; needs a feature shape.
+    #[arg(long, value_name = "MEAN/STD")]
+    pub normalize: Option<String>,
     /// Add the provenance columns step, origin, row_a, row_b, lambda.
     #[arg(long)]
     pub provenance: bool,
@@ -103,13 +106,13 @@ pub struct MixupArgs {
     /// Label smoothing applied to class targets before mixing [default: 0].
     #[arg(long, value_name = "S")]
     pub label_smoothing: Option<f64>,
-    /// CutMix α (needs --feature-shape); 0 turns it off [default: 0].
+    /// CutMix α (needs --feature-shape, or an image column); 0 turns it off [default: 0].
     #[arg(long, value_name = "A")]
     pub cutmix_alpha: Option<f64>,
     /// Probability of CutMix instead of Mixup when both are on [default: 0.5].
     #[arg(long, value_name = "P")]
     pub cutmix_switch_prob: Option<f64>,
-    /// Tensor shape of each row's features, HxWxC (e.g. 28x28x1, or 8x8x1 for the digits).
+    /// Tensor shape of each row's features, HxWxC (e.g. 28x28x1, or 8x8x1 for the digits) [default: an image column's].
     #[arg(long, value_name = "SHAPE")]
     pub feature_shape: Option<String>,
 }
@@ -143,6 +146,7 @@ impl PipelineArgs {
             cutmix_alpha: a.mixup.cutmix_alpha,
             cutmix_switch_prob: a.mixup.cutmix_switch_prob,
             feature_shape: a.mixup.feature_shape.clone(),
+            normalize: a.normalize.clone(),
             provenance: a.provenance.then_some(true),
             vae: a.vae.clone(),
             vae_fraction: a.vae_fraction,

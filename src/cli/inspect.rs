@@ -35,6 +35,17 @@ struct Report {
     rows_unread: Option<u64>,
     /// That run: order, batch size and global steps.
     run: String,
+    /// The image feature column, with the shape of its first image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<ImageRow>,
+}
+
+#[derive(Serialize)]
+struct ImageRow {
+    column: String,
+    /// `[H, W, C]`.
+    shape: [usize; 3],
+    layout: &'static str,
 }
 
 #[derive(Serialize)]
@@ -67,6 +78,7 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
         TargetKind::None => None,
     };
     let features = spec.feature_names();
+    let image = set.image();
     let feature_cols: Vec<String> = match &spec.features {
         shardmix::FeatureLayout::Columns(c) => c.clone(),
         shardmix::FeatureLayout::List { column, .. } => vec![column.clone()],
@@ -81,6 +93,8 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
             nullable: f.is_nullable(),
             role: if Some(f.name()) == label.as_ref() {
                 "label".into()
+            } else if let Some(i) = image.as_ref().filter(|i| &i.column == f.name()) {
+                format!("image {}x{}x{}", i.shape[0], i.shape[1], i.shape[2])
             } else if feature_cols.contains(f.name()) {
                 "feature".into()
             } else {
@@ -115,6 +129,11 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
         class_histogram: histogram,
         rows_unread,
         run: format!("{} order, batch size {}, {steps} steps", settings.order, settings.batch_size),
+        image: image.map(|i| ImageRow {
+            column: i.column,
+            shape: i.shape,
+            layout: if i.hf_layout { "hf-image" } else { "binary" },
+        }),
     };
     let text =
         if args.json { serde_json::to_string_pretty(&report).unwrap_or_default() + "\n" } else { table(&report) };
@@ -163,7 +182,20 @@ fn table(r: &Report) -> String {
     } else {
         f.join(", ")
     };
-    let _ = writeln!(o, "\nfeatures: {shown}");
+    match &r.image {
+        Some(i) => {
+            let [h, w, c] = i.shape;
+            let _ = writeln!(
+                o,
+                "\nfeatures: image column '{}' ({h}x{w}x{c} images, H x W x C, {} values; decoded to f32 in [0, 1])",
+                i.column,
+                h * w * c
+            );
+        }
+        None => {
+            let _ = writeln!(o, "\nfeatures: {shown}");
+        }
+    }
     let _ = match (&r.label, r.num_classes) {
         (Some(l), Some(c)) => writeln!(o, "label:    {l} ({c} classes)"),
         (Some(l), None) => writeln!(o, "label:    {l}"),

@@ -150,7 +150,16 @@ mod tests {
     use super::*;
 
     fn decoded(n: usize) -> Decoded {
-        Decoded { rows: n, features: vec![0.0; n], targets: Vec::new(), keep: None, skipped: 0, filled: 0, pool: None }
+        Decoded {
+            rows: n,
+            features: vec![0.0; n],
+            targets: Vec::new(),
+            keep: None,
+            skipped: 0,
+            filled: 0,
+            pool: None,
+            images: None,
+        }
     }
 
     #[test]

@@ -17,8 +17,9 @@ use crate::spec::{DataSpec, FeatureLayout, TargetKind};
 /// let by_glob = Features::glob("f*");
 /// let explicit = Features::columns(&["height", "weight"]);
 /// let tensor = Features::list("pixels");
+/// let images = Features::image("image");
 /// let default = Features::auto();
-/// # let _ = (by_prefix, by_glob, explicit, tensor, default);
+/// # let _ = (by_prefix, by_glob, explicit, tensor, images, default);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Features {
@@ -30,6 +31,10 @@ pub enum Features {
     Glob(String),
     /// One list column of numbers; every row must have the same length.
     List(String),
+    /// One column of encoded PNG or JPEG images — the Hugging Face layout (a struct
+    /// `{bytes: binary, path: string}`) or a plain binary column — decoded to `H × W × C`
+    /// floats in [0, 1], channels last; every image must have the first image's shape.
+    Image(String),
 }
 
 impl Features {
@@ -54,6 +59,11 @@ impl Features {
         Features::List(column.to_string())
     }
 
+    /// One column of encoded PNG or JPEG images (see [`Features::Image`]).
+    pub fn image(column: &str) -> Self {
+        Features::Image(column.to_string())
+    }
+
     /// Parse the CLI's `--features` value: `a,b,c`, a `prefix*` glob, or one list column.
     pub fn parse(spec: &str) -> Self {
         let spec = spec.trim();
@@ -64,7 +74,7 @@ impl Features {
         } else if spec.contains(['*', '?']) {
             Features::Glob(spec.to_string())
         } else {
-            // One name: a list column or a single scalar column, decided against the schema.
+            // One name: a list, image or single scalar column, decided against the schema.
             Features::Columns(vec![spec.to_string()])
         }
     }
@@ -186,7 +196,42 @@ pub(crate) struct ColumnPlan {
 #[derive(Debug, Clone)]
 pub(crate) enum FeatureSource {
     Columns(Vec<String>),
-    List { column: String, len: Option<usize> },
+    List {
+        column: String,
+        len: Option<usize>,
+    },
+    /// Encoded images, decoded when a batch is assembled (see [`super::image`]); `shape` is
+    /// `[H, W, C]`, probed from the first image.
+    Image {
+        column: String,
+        kind: ImageKind,
+        shape: Option<[usize; 3]>,
+    },
+}
+
+/// How an image column holds its encoded bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImageKind {
+    /// Hugging Face's `Image` layout: a struct whose field `bytes` is binary (found by name
+    /// in each shard, so the fields may come in any order).
+    Struct,
+    /// A plain binary column.
+    Binary,
+}
+
+fn is_binary(dt: &DataType) -> bool {
+    matches!(dt, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+}
+
+/// Whether a column can hold encoded images, and how.
+pub(crate) fn image_kind(dt: &DataType) -> Option<ImageKind> {
+    match dt {
+        DataType::Struct(fields) => {
+            fields.iter().any(|f| f.name() == "bytes" && is_binary(f.data_type())).then_some(ImageKind::Struct)
+        }
+        dt if is_binary(dt) => Some(ImageKind::Binary),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +345,16 @@ pub(crate) fn resolve(
                 }
             }
             if names.is_empty() {
+                // No numeric column: a lone image column is the features.
+                let images: Vec<&Field> = schema
+                    .fields()
+                    .iter()
+                    .filter(|f| Some(f.name().as_str()) != target_col && image_kind(f.data_type()).is_some())
+                    .map(|f| f.as_ref())
+                    .collect();
+                if let [image] = images.as_slice() {
+                    return resolve(schema, path, &Features::Image(image.name().clone()), target, derived_classes);
+                }
                 let non_target = schema.fields().iter().find(|f| Some(f.name().as_str()) != target_col);
                 return Err(match non_target {
                     Some(f) => type_error(path, f, "features (no numeric feature column found)"),
@@ -336,6 +391,12 @@ pub(crate) fn resolve(
         {
             return resolve(schema, path, &Features::List(cols[0].clone()), target, derived_classes);
         }
+        Features::Columns(cols)
+            if cols.len() == 1
+                && find(schema, path, &cols[0]).is_ok_and(|(_, f)| image_kind(f.data_type()).is_some()) =>
+        {
+            return resolve(schema, path, &Features::Image(cols[0].clone()), target, derived_classes);
+        }
         Features::Columns(cols) => {
             if cols.is_empty() {
                 return Err(Error::config("features", "the column list is empty"));
@@ -361,6 +422,24 @@ pub(crate) fn resolve(
                 FeatureLayout::List { column: col.clone(), len: len.unwrap_or(0) },
             )
         }
+        Features::Image(col) => {
+            let (_, f) = find(schema, path, col)?;
+            let Some(kind) = image_kind(f.data_type()) else {
+                return Err(type_error(
+                    path,
+                    f,
+                    "an image column (a struct {bytes: binary, path: string} or a binary column is needed)",
+                ));
+            };
+            if Some(col.as_str()) == target_col {
+                return Err(Error::config("features", format!("column '{col}' is both a feature and the target")));
+            }
+            // The shape is the first image's, probed by the shard set (`image::resolve_shape`).
+            (
+                FeatureSource::Image { column: col.clone(), kind, shape: None },
+                FeatureLayout::List { column: col.clone(), len: 0 },
+            )
+        }
     };
     if let Some(t) = target_col {
         if let FeatureSource::Columns(c) = &source {
@@ -384,7 +463,7 @@ pub(crate) fn check_shard(
 ) -> Result<Vec<usize>> {
     let mut names: Vec<&str> = match &plan.features {
         FeatureSource::Columns(c) => c.iter().map(String::as_str).collect(),
-        FeatureSource::List { column, .. } => vec![column.as_str()],
+        FeatureSource::List { column, .. } | FeatureSource::Image { column, .. } => vec![column.as_str()],
     };
     if let Some(t) = &plan.target {
         names.push(t.column());
@@ -394,7 +473,9 @@ pub(crate) fn check_shard(
         let (i, f) = find(schema, path, name)?;
         let (_, f0) = find(first_schema, first, name)?;
         let (a, b) = (f.data_type(), f0.data_type());
+        let image = matches!(&plan.features, FeatureSource::Image { column, .. } if column == name);
         let compatible = a == b
+            || (image && image_kind(a).is_some() && image_kind(b).is_some())
             || (is_integer(a) && is_integer(b))
             || (is_numeric(a) && is_numeric(b) && !is_integer(b))
             || matches!((list_element(a), list_element(b)), (Some((ea, la)), Some((eb, lb))) if is_numeric(ea) && is_numeric(eb) && (la.is_none() || lb.is_none() || la == lb));

@@ -23,6 +23,7 @@ use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
 use crate::source::chunks::open_row_group;
 use crate::source::columns::{FeatureSource, TargetSource};
 use crate::source::direct;
+use crate::source::image::{self, EncodedImages};
 use crate::source::pool::Pools;
 use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
 use crate::source::transpose::{all_finite, put_f32_columns, Values};
@@ -91,6 +92,9 @@ pub(crate) struct Decoded {
     pub filled: u64,
     /// Where the buffers go when the block is dropped.
     pub pool: Option<Arc<Pools>>,
+    /// An image feature column's encoded rows (`features` is then empty: the rows of a batch
+    /// are decoded when it is assembled, see [`super::image`]).
+    pub images: Option<EncodedImages>,
 }
 
 impl Drop for Decoded {
@@ -104,7 +108,9 @@ impl Drop for Decoded {
 
 impl Decoded {
     pub fn bytes(&self) -> usize {
-        (self.features.len() + self.targets.len()) * 4 + self.keep.as_ref().map_or(0, Vec::len)
+        (self.features.len() + self.targets.len()) * 4
+            + self.keep.as_ref().map_or(0, Vec::len)
+            + self.images.as_ref().map_or(0, EncodedImages::bytes)
     }
 }
 
@@ -212,10 +218,11 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
     // Separate columns are transposed tile by tile onto the end of an empty buffer; a list
     // column (whose null rows are skipped) is written in place into a zeroed one.
     let columns = matches!(plan.features, FeatureSource::Columns(_));
+    let images = matches!(plan.features, FeatureSource::Image { .. });
     let mut out = Decoded {
         rows: expected_rows,
-        features: if columns {
-            pool.floats.take_empty(expected_rows * f)
+        features: if columns || images {
+            pool.floats.take_empty(if images { 0 } else { expected_rows * f })
         } else {
             pool.floats.take(expected_rows * f, true)
         },
@@ -224,6 +231,7 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
         skipped: 0,
         filled: 0,
         pool: Some(pool.clone()),
+        images: images.then(|| EncodedImages::new(expected_rows)),
     };
     let mut finite = true;
     let site = Site { shard, row_group, first_row };
@@ -312,6 +320,9 @@ fn put_features(
                     apply_nulls(arr, out, f, j, row0, name, site, policy, true)?;
                 }
             }
+        }
+        FeatureSource::Image { column: name, kind, .. } => {
+            image::put_encoded(column(batch, name, site)?, *kind, out, row0, name, site, policy)?;
         }
         FeatureSource::List { column: name, .. } => {
             let arr = column(batch, name, site)?;
@@ -500,7 +511,9 @@ pub(super) fn check_finite(
             let name = if features {
                 match &plan.features {
                     FeatureSource::Columns(n) => n[col].clone(),
-                    FeatureSource::List { column, .. } => format!("{column}[{col}]"),
+                    FeatureSource::List { column, .. } | FeatureSource::Image { column, .. } => {
+                        format!("{column}[{col}]")
+                    }
                 }
             } else {
                 plan.target.as_ref().map(|t| t.column().to_string()).unwrap_or_default()

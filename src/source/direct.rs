@@ -116,6 +116,7 @@ pub(crate) fn decode(
         features: pool.floats.take_empty(rows * f),
         targets: pool.floats.take(rows * c, true),
         keep: None,
+        images: None,
         skipped: 0,
         filled: 0,
         pool: Some(pool.clone()),

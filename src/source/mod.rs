@@ -6,6 +6,7 @@
 //! * [`decode`]: one row group → `f32` buffers, the boundary with untrusted bytes;
 //! * [`direct`]: the fast path of `decode` for flat numeric columns, pages straight into
 //!   the row-major block ([`pages`] reads them, [`rle`] decodes levels and dictionary indices);
+//! * [`image`]: encoded PNG/JPEG columns, kept encoded in blocks and decoded per batch;
 //! * [`transpose`]: the column-major → row-major kernels both paths share;
 //! * [`pool`]: recycled decode buffers;
 //! * [`cache`]: the bounded, shared row-group cache;
@@ -19,6 +20,7 @@ pub(crate) mod columns;
 pub(crate) mod decode;
 pub(crate) mod direct;
 pub(crate) mod page_map;
+pub(crate) mod image;
 pub(crate) mod pages;
 pub(crate) mod pool;
 pub(crate) mod reader;
@@ -30,5 +32,6 @@ pub(crate) mod transpose;
 pub use cache::CacheStats;
 pub use columns::{Features, Target};
 pub use decode::NullPolicy;
+pub use image::{ImageColumn, MAX_IMAGE_VALUES};
 pub use reader::{BadShard, Reader, Rows, SkippedBlock, AUTO_CACHE_MIN_BYTES};
 pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

@@ -13,6 +13,7 @@ use crate::batch::{Batch, Provenance};
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::cache::{CacheStats, RowGroupCache};
 use crate::source::decode::{decode_block, Decoded};
+use crate::source::image;
 use crate::source::shards::ShardSet;
 
 /// The least capacity a pipeline gives its block cache when none is set: 64 MiB (see
@@ -184,6 +185,7 @@ impl Reader {
                         skipped: 0,
                         filled: 0,
                         pool: None,
+                        images: None,
                     });
                 }
                 Err(e) => return Err(e),
@@ -258,7 +260,8 @@ impl Reader {
         // over instead of copying them.
         if let (Rows::Range(r), [idx]) = (rows, needed.as_slice()) {
             let rg = self.set.row_groups()[*idx];
-            if r.start == rg.first_row && r.end == rg.first_row + rg.num_rows && groups[0].keep.is_none() {
+            let whole = r.start == rg.first_row && r.end == rg.first_row + rg.num_rows;
+            if whole && groups[0].keep.is_none() && groups[0].images.is_none() {
                 if let Some(g) = groups.pop() {
                     match Arc::try_unwrap(g) {
                         Ok(mut d) => {
@@ -273,21 +276,29 @@ impl Reader {
         let mut features = Vec::with_capacity(n * f);
         let mut targets = Vec::with_capacity(n * c);
         let mut ids = Vec::with_capacity(n);
+        // Rows of an image column, decoded once the batch's rows are known.
+        let mut images = Vec::new();
         let rg_refs = self.set.row_groups();
-        let mut copy_run = |g: &Decoded, first_row: u64, local: Range<usize>| match &g.keep {
-            None => {
-                features.extend_from_slice(&g.features[local.start * f..local.end * f]);
-                targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
-                ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
-            }
-            Some(keep) => {
-                for i in local {
-                    if keep[i] {
-                        features.extend_from_slice(&g.features[i * f..(i + 1) * f]);
-                        targets.extend_from_slice(&g.targets[i * c..(i + 1) * c]);
-                        ids.push(first_row + i as u64);
-                    }
+        let mut copy_run = |k: usize, idx: usize, local: Range<usize>| {
+            let (g, first_row) = (&groups[k], rg_refs[idx].first_row);
+            let kept: Vec<usize> = match &g.keep {
+                Some(keep) => local.filter(|&i| keep[i]).collect(),
+                None if g.images.is_some() => local.collect(),
+                None => {
+                    features.extend_from_slice(&g.features[local.start * f..local.end * f]);
+                    targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
+                    ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
+                    return;
                 }
+            };
+            for i in kept {
+                if g.images.is_some() {
+                    images.push(image::Item { group: k, local: i, block: idx });
+                } else {
+                    features.extend_from_slice(&g.features[i * f..(i + 1) * f]);
+                }
+                targets.extend_from_slice(&g.targets[i * c..(i + 1) * c]);
+                ids.push(first_row + i as u64);
             }
         };
         match rows {
@@ -296,18 +307,20 @@ impl Reader {
                     let rg = rg_refs[idx];
                     let start = r.start.max(rg.first_row) - rg.first_row;
                     let end = r.end.min(rg.first_row + rg.num_rows) - rg.first_row;
-                    copy_run(&groups[k], rg.first_row, start as usize..end as usize);
+                    copy_run(k, idx, start as usize..end as usize);
                 }
             }
             Rows::Ids(v) => {
                 for &id in v {
                     let idx = self.set.locate(id);
                     let k = needed.partition_point(|&x| x < idx);
-                    let rg = rg_refs[idx];
-                    let local = (id - rg.first_row) as usize;
-                    copy_run(&groups[k], rg.first_row, local..local + 1);
+                    let local = (id - rg_refs[idx].first_row) as usize;
+                    copy_run(k, idx, local..local + 1);
                 }
             }
+        }
+        if !images.is_empty() {
+            image::assemble(&self.set, &groups, &images, f, &mut features)?;
         }
         self.batch(step, features, targets, ids, (f, c))
     }

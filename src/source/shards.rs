@@ -479,6 +479,7 @@ impl ShardSet {
             plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
             spec.features = FeatureLayout::List { column: column.clone(), len };
         }
+        crate::source::image::resolve_shape(self, &mut plan, &mut spec)?;
         if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
             let width = self.probe_list_len(&column)?;
             plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });

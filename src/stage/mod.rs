@@ -16,6 +16,7 @@ mod generator;
 mod inject;
 mod map;
 mod mixup;
+mod normalize;
 mod standardize;
 
 pub use generator::{Generator, ModelInfo};
@@ -23,6 +24,7 @@ pub use inject::Inject;
 pub use map::Map;
 pub(crate) use mixup::check_alpha;
 pub use mixup::{MixMode, Mixup};
+pub use normalize::Normalize;
 pub use standardize::Standardize;
 
 /// A transformation of batches.

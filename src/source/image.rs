@@ -1,0 +1,517 @@
+//! Encoded image columns: PNG or JPEG files stored in a Parquet column — Hugging Face's
+//! `Image` layout (a struct `{bytes: binary, path: string}`) or a plain binary column.
+//!
+//! **Where images are decoded.** A block keeps the *encoded* bytes of its rows
+//! ([`EncodedImages`]: one buffer and offsets; a 28 × 28 PNG is ~10× smaller than its 784
+//! `f32`), so the block cache holds encoded images and its byte bound counts encoded bytes.
+//! The rows of a batch are decoded when the batch is assembled ([`assemble`]), on the thread
+//! that assembles it — so the pipeline's workers decode in parallel, each its own batches —
+//! and within a batch in chunks of rows on the rayon pool. Decoding is a pure function of the
+//! bytes, so batches stay bit-identical for any worker count; the first failing row of a batch
+//! (in row order) is the one reported.
+//!
+//! Pixels become `f32` in [0, 1] as torchvision's `ToTensor` computes them (`v as f32 / 255`),
+//! channels last (`H × W × C`). PNG: 8-bit gray, gray + alpha, RGB and RGBA as stored;
+//! palette images and gray of 1, 2 or 4 bits are expanded to 8 bits (a palette to RGB, or RGBA
+//! with a `tRNS` chunk, as Pillow's `convert("RGB")`/`convert("RGBA")`), 16-bit samples keep
+//! their high byte. JPEG: gray (C = 1) and YCbCr (C = 3, RGB). Every image must have the shape
+//! of the first one; its header is checked before its pixels are decoded, so a small file
+//! claiming a huge image costs nothing.
+
+use std::io::Cursor;
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+
+use crate::error::{BadValue, Error, ErrorKind, Result};
+use crate::source::columns::{ColumnPlan, FeatureSource, ImageKind};
+use crate::source::decode::{handle_bad, Decoded, NullPolicy, Site};
+use crate::source::shards::ShardSet;
+use crate::spec::{DataSpec, FeatureLayout};
+
+/// The most values (H × W × C) one image may have: 2²⁶ (e.g. 4096 × 4096 × 4).
+pub const MAX_IMAGE_VALUES: usize = 1 << 26;
+
+/// Rows decoded per rayon task when a batch is assembled.
+const ROWS_PER_TASK: usize = 16;
+
+/// An image feature column of a [`ShardSet`], as [`ShardSet::image`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageColumn {
+    /// The column.
+    pub column: String,
+    /// `[H, W, C]` of every image (the first image's shape).
+    pub shape: [usize; 3],
+    /// `true` for Hugging Face's struct layout, `false` for a plain binary column.
+    pub hf_layout: bool,
+}
+
+impl ShardSet {
+    /// The image column the features come from, if they come from one (see
+    /// [`Features::image`](crate::Features::image)).
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::ShardSet;
+    /// let set = ShardSet::open("examples/data/digits.parquet")?;
+    /// assert!(set.image().is_none());
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    pub fn image(&self) -> Option<ImageColumn> {
+        match &self.plan().features {
+            FeatureSource::Image { column, kind, shape: Some(shape) } => {
+                Some(ImageColumn { column: column.clone(), shape: *shape, hf_layout: *kind == ImageKind::Struct })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The encoded images of one block's rows.
+#[derive(Debug, Default)]
+pub(crate) struct EncodedImages {
+    /// Every row's file, back to back.
+    data: Vec<u8>,
+    /// Row `i` is `data[offsets[i]..offsets[i + 1]]`.
+    offsets: Vec<usize>,
+    /// `Some` when a row is null (its bytes are empty); filled under the fill policy.
+    nulls: Option<Vec<bool>>,
+}
+
+impl EncodedImages {
+    /// Room for `rows` rows.
+    pub fn new(rows: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        EncodedImages { data: Vec::new(), offsets, nulls: None }
+    }
+
+    /// Bytes held, for the cache's bound.
+    pub fn bytes(&self) -> usize {
+        self.data.len() + self.offsets.len() * std::mem::size_of::<usize>() + self.nulls.as_ref().map_or(0, Vec::len)
+    }
+
+    fn rows(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn row(&self, i: usize) -> &[u8] {
+        &self.data[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    fn is_null(&self, i: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n[i])
+    }
+
+    fn push(&mut self, bytes: Option<&[u8]>) {
+        let rows = self.rows();
+        match bytes {
+            Some(b) => {
+                self.data.extend_from_slice(b);
+                if let Some(n) = &mut self.nulls {
+                    n.push(false);
+                }
+            }
+            None => self.nulls.get_or_insert_with(|| vec![false; rows]).push(true),
+        }
+        self.offsets.push(self.data.len());
+    }
+}
+
+/// The binary values of an image column's array (the struct's `bytes` field, or the array).
+fn bytes_array<'a>(arr: &'a ArrayRef, kind: ImageKind, name: &str, site: &Site) -> Result<(&'a ArrayRef, bool)> {
+    match kind {
+        ImageKind::Binary => Ok((arr, false)),
+        ImageKind::Struct => {
+            let s = arr.as_struct_opt().ok_or_else(|| unsupported(arr.data_type(), name, site))?;
+            let b = s.column_by_name("bytes").ok_or_else(|| unsupported(arr.data_type(), name, site))?;
+            Ok((b, true))
+        }
+    }
+}
+
+fn unsupported(dt: &DataType, name: &str, site: &Site) -> Error {
+    ErrorKind::ColumnType {
+        path: site.shard.path.clone(),
+        column: name.to_string(),
+        found: dt.to_string(),
+        role: "an image column (a struct {bytes: binary, path: string} or a binary column is needed)".into(),
+    }
+    .into()
+}
+
+/// Append one record batch's images (rows `row0..` of the block) to `out.images`; nulls go
+/// through the policy (a null image is filled whole under `fill`).
+pub(super) fn put_encoded(
+    arr: &ArrayRef,
+    kind: ImageKind,
+    out: &mut Decoded,
+    row0: usize,
+    name: &str,
+    site: &Site,
+    policy: NullPolicy,
+) -> Result<()> {
+    let (values, nested) = bytes_array(arr, kind, name, site)?;
+    let n = arr.len();
+    let get = |i: usize| -> Option<&[u8]> {
+        if arr.is_null(i) || (nested && values.is_null(i)) {
+            return None;
+        }
+        Some(match values.data_type() {
+            DataType::Binary => values.as_binary::<i32>().value(i),
+            DataType::LargeBinary => values.as_binary::<i64>().value(i),
+            DataType::BinaryView => values.as_binary_view().value(i),
+            _ => return None,
+        })
+    };
+    if !matches!(values.data_type(), DataType::Binary | DataType::LargeBinary | DataType::BinaryView) {
+        return Err(unsupported(arr.data_type(), name, site));
+    }
+    let images = out.images.get_or_insert_with(|| EncodedImages::new(n));
+    if images.rows() != row0 {
+        let context = format!("encoded images of {} row group {}", site.shard.path.display(), site.row_group);
+        return Err(Error::shape(context, format!("{row0} rows"), images.rows()));
+    }
+    let mut null_rows = Vec::new();
+    for i in 0..n {
+        let b = get(i);
+        if b.is_none() {
+            null_rows.push(row0 + i);
+        }
+        images.push(b);
+    }
+    for row in null_rows {
+        match policy {
+            // `handle_bad` fails or drops the row; neither touches the (empty) features.
+            NullPolicy::Error | NullPolicy::SkipRow => {
+                handle_bad(out, 0, row, 0, name, site, policy, BadValue::Null, true)?
+            }
+            NullPolicy::Fill(_) => out.filled += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The pixel → `f32` table of torchvision's `ToTensor`: `v as f32 / 255`.
+fn to_tensor_table() -> &'static [f32; 256] {
+    static TABLE: OnceLock<[f32; 256]> = OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|v| v as f32 / 255.0))
+}
+
+/// An encoded image's format, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Png,
+    Jpeg,
+}
+
+fn format_of(bytes: &[u8]) -> std::result::Result<Format, String> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Ok(Format::Png)
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Ok(Format::Jpeg)
+    } else if bytes.is_empty() {
+        Err("empty image bytes".into())
+    } else {
+        let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Err(format!("neither PNG nor JPEG (first bytes {})", head.join(" ")))
+    }
+}
+
+fn png_decoder(bytes: &[u8]) -> png::Decoder<Cursor<&[u8]>> {
+    let mut d = png::Decoder::new(Cursor::new(bytes));
+    d.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    d
+}
+
+fn png_channels(color: png::ColorType) -> usize {
+    match color {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb | png::ColorType::Indexed => 3,
+        png::ColorType::Rgba => 4,
+    }
+}
+
+fn jpeg_options() -> zune_jpeg::zune_core::options::DecoderOptions {
+    zune_jpeg::zune_core::options::DecoderOptions::default()
+}
+
+/// `[H, W, C]` of an encoded image, from its header alone.
+fn shape_of(bytes: &[u8]) -> std::result::Result<[usize; 3], String> {
+    match format_of(bytes)? {
+        Format::Png => {
+            let reader = png_decoder(bytes).read_info().map_err(|e| format!("PNG: {e}"))?;
+            let (color, _) = reader.output_color_type();
+            let info = reader.info();
+            Ok([info.height as usize, info.width as usize, png_channels(color)])
+        }
+        Format::Jpeg => {
+            let mut d = zune_jpeg::JpegDecoder::new_with_options(
+                zune_jpeg::zune_core::bytestream::ZCursor::new(bytes),
+                jpeg_options(),
+            );
+            d.decode_headers().map_err(|e| format!("JPEG: {e}"))?;
+            let (w, h) = d.dimensions().ok_or("JPEG: no frame header")?;
+            Ok([h, w, jpeg_channels(d.input_colorspace().ok_or("JPEG: no colour space")?)?])
+        }
+    }
+}
+
+fn jpeg_channels(cs: zune_jpeg::zune_core::colorspace::ColorSpace) -> std::result::Result<usize, String> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    match cs {
+        ColorSpace::Luma => Ok(1),
+        ColorSpace::YCbCr | ColorSpace::RGB => Ok(3),
+        other => Err(format!("JPEG in colour space {other:?} is not supported (gray and YCbCr are)")),
+    }
+}
+
+/// Decode one image of shape `shape` into `out` (`H·W·C` floats); `scratch` holds its pixels.
+fn decode_into(
+    bytes: &[u8],
+    shape: [usize; 3],
+    out: &mut [f32],
+    scratch: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    let found = shape_of(bytes)?;
+    if found != shape {
+        return Err(format!(
+            "the image is {} × {} × {} (H × W × C) but the first image of the column is {} × {} × {}",
+            found[0], found[1], found[2], shape[0], shape[1], shape[2]
+        ));
+    }
+    let len = shape[0] * shape[1] * shape[2];
+    match format_of(bytes)? {
+        Format::Png => {
+            let mut reader = png_decoder(bytes).read_info().map_err(|e| format!("PNG: {e}"))?;
+            let need = reader.output_buffer_size().ok_or("PNG: the image is too large")?;
+            scratch.clear();
+            scratch.resize(need, 0);
+            let frame = reader.next_frame(scratch).map_err(|e| format!("PNG: {e}"))?;
+            let line = shape[1] * shape[2];
+            if frame.line_size == line {
+                map_pixels(&scratch[..len], out);
+            } else {
+                for (y, dst) in out.chunks_exact_mut(line).enumerate() {
+                    map_pixels(&scratch[y * frame.line_size..y * frame.line_size + line], dst);
+                }
+            }
+        }
+        Format::Jpeg => {
+            use zune_jpeg::zune_core::colorspace::ColorSpace;
+            let cs = if shape[2] == 1 { ColorSpace::Luma } else { ColorSpace::RGB };
+            let mut d = zune_jpeg::JpegDecoder::new_with_options(
+                zune_jpeg::zune_core::bytestream::ZCursor::new(bytes),
+                jpeg_options().jpeg_set_out_colorspace(cs),
+            );
+            let pixels = d.decode().map_err(|e| format!("JPEG: {e}"))?;
+            if pixels.len() < len {
+                return Err(format!("JPEG: decoded {} values, expected {len}", pixels.len()));
+            }
+            map_pixels(&pixels[..len], out);
+        }
+    }
+    Ok(())
+}
+
+#[inline]
+fn map_pixels(src: &[u8], dst: &mut [f32]) {
+    let table = to_tensor_table();
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = table[s as usize];
+    }
+}
+
+/// One row to decode: which fetched block (index into `groups`), its row in the block, and
+/// the block's index in the shard set (for errors).
+pub(super) struct Item {
+    pub group: usize,
+    pub local: usize,
+    pub block: usize,
+}
+
+/// Decode the images of a batch's rows into `features` (resized to `items.len() × f`), in
+/// parallel chunks of rows; the first failing row, in row order, is the error.
+pub(super) fn assemble(
+    set: &ShardSet,
+    groups: &[Arc<Decoded>],
+    items: &[Item],
+    f: usize,
+    features: &mut Vec<f32>,
+) -> Result<()> {
+    let FeatureSource::Image { column, shape: Some(shape), .. } = &set.plan().features else {
+        return Err(Error::shape("image assembly", "an image feature column", "another layout"));
+    };
+    features.clear();
+    features.resize(items.len() * f, 0.0);
+    let fill = match set.policy() {
+        NullPolicy::Fill(v) => Some(v),
+        _ => None,
+    };
+    let decode_chunk = |(dst, items): (&mut [f32], &[Item])| -> Result<()> {
+        let mut scratch = Vec::new();
+        for (dst, item) in dst.chunks_exact_mut(f.max(1)).zip(items) {
+            let block = &set.row_groups()[item.block];
+            let row = block.first_row + item.local as u64;
+            let image_err = |message: String| -> Error {
+                ErrorKind::Image { path: set.shards()[block.shard].path.clone(), column: column.clone(), row, message }
+                    .into()
+            };
+            let images = groups[item.group].images.as_ref().ok_or_else(|| image_err("no encoded images".into()))?;
+            if item.local >= images.rows() {
+                return Err(image_err(format!("the block holds {} images", images.rows())));
+            }
+            if images.is_null(item.local) {
+                // Only the fill policy lets a null image reach a batch.
+                dst.fill(fill.unwrap_or(0.0));
+                continue;
+            }
+            decode_into(images.row(item.local), *shape, dst, &mut scratch).map_err(image_err)?;
+        }
+        Ok(())
+    };
+    let chunk = ROWS_PER_TASK * f.max(1);
+    let results: Vec<Result<()>> = if items.len() > ROWS_PER_TASK {
+        features.par_chunks_mut(chunk).zip(items.par_chunks(ROWS_PER_TASK)).map(decode_chunk).collect()
+    } else {
+        vec![decode_chunk((features.as_mut_slice(), items))]
+    };
+    results.into_iter().collect()
+}
+
+/// Fill in the shape of an image feature column from the first image of the first shard:
+/// `spec` becomes a list of `H·W·C` values with `feature_shape` `[H, W, C]`.
+pub(super) fn resolve_shape(set: &ShardSet, plan: &mut ColumnPlan, spec: &mut DataSpec) -> Result<()> {
+    let FeatureSource::Image { column, kind, shape: None } = plan.features.clone() else {
+        return Ok(());
+    };
+    let (bytes, path, row) = first_image(set, &column, kind)?;
+    let shape = shape_of(&bytes).map_err(|message| {
+        Error::from(ErrorKind::Image { path: path.clone(), column: column.clone(), row, message })
+    })?;
+    let values = shape[0].checked_mul(shape[1]).and_then(|v| v.checked_mul(shape[2])).unwrap_or(usize::MAX);
+    if values == 0 || values > MAX_IMAGE_VALUES {
+        return Err(ErrorKind::Image {
+            path,
+            column,
+            row,
+            message: format!(
+                "the first image is {} × {} × {} = {values} values (at most {MAX_IMAGE_VALUES} and at least 1 are accepted)",
+                shape[0], shape[1], shape[2]
+            ),
+        }
+        .into());
+    }
+    plan.features = FeatureSource::Image { column: column.clone(), kind, shape: Some(shape) };
+    spec.features = FeatureLayout::List { column, len: values };
+    spec.feature_shape = Some(shape.to_vec());
+    Ok(())
+}
+
+/// The bytes of the first non-null image of the column (in the first row group holding one),
+/// its shard and its global row.
+fn first_image(set: &ShardSet, column: &str, kind: ImageKind) -> Result<(Vec<u8>, std::path::PathBuf, u64)> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    for shard in set.shards() {
+        let meta = shard.metadata.metadata();
+        let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
+            path: shard.path.clone(),
+            column: column.into(),
+            hint: String::new(),
+        })?;
+        let mut first_row = shard.first_row;
+        for rg in 0..meta.num_row_groups() {
+            let rows = u64::try_from(meta.row_group(rg).num_rows()).unwrap_or(0);
+            if rows == 0 {
+                continue;
+            }
+            let run = || -> Result<Option<(Vec<u8>, u64)>> {
+                let source = crate::source::chunks::open_row_group(set, shard, rg, &[root], true)?;
+                let descr = meta.file_metadata().schema_descr_ptr();
+                let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
+                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
+                    .with_row_groups(vec![rg])
+                    .with_projection(ProjectionMask::roots(&descr, [root]))
+                    .with_batch_size(256)
+                    .build()
+                    .map_err(err)?;
+                let site = Site { shard, row_group: rg, first_row };
+                let mut seen = 0u64;
+                for batch in reader {
+                    let batch = batch.map_err(|e| err(e.into()))?;
+                    let mut out = Decoded {
+                        rows: batch.num_rows(),
+                        features: Vec::new(),
+                        targets: Vec::new(),
+                        keep: None,
+                        skipped: 0,
+                        filled: 0,
+                        pool: None,
+                        images: None,
+                    };
+                    put_encoded(batch.column(0), kind, &mut out, 0, column, &site, NullPolicy::Fill(0.0))?;
+                    if let Some(images) = &out.images {
+                        if let Some(i) = (0..images.rows()).find(|&i| !images.is_null(i)) {
+                            return Ok(Some((images.row(i).to_vec(), first_row + seen + i as u64)));
+                        }
+                        seen += images.rows() as u64;
+                    }
+                }
+                Ok(None)
+            };
+            let found = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                Ok(r) => r?,
+                Err(p) => {
+                    return Err(ErrorKind::DecodePanic {
+                        path: shard.path.clone(),
+                        row_group: rg,
+                        message: crate::error::panic_message(&*p),
+                    }
+                    .into())
+                }
+            };
+            if let Some((bytes, row)) = found {
+                return Ok((bytes, shard.path.clone(), row));
+            }
+            first_row += rows;
+        }
+    }
+    Err(ErrorKind::Empty { what: format!("image column '{column}' (every value is null)") }.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_magic() {
+        assert_eq!(format_of(b"\x89PNG\r\n\x1a\nrest"), Ok(Format::Png));
+        assert_eq!(format_of(&[0xFF, 0xD8, 0xFF, 0xE0]), Ok(Format::Jpeg));
+        let e = format_of(b"GIF89a").unwrap_err();
+        assert!(e.contains("neither PNG nor JPEG") && e.contains("47 49 46"), "{e}");
+        assert!(format_of(b"").is_err());
+    }
+
+    #[test]
+    fn to_tensor_scale() {
+        let t = to_tensor_table();
+        assert_eq!((t[0], t[255]), (0.0, 1.0));
+        assert_eq!(t[128], 128f32 / 255f32);
+    }
+
+    #[test]
+    fn encoded_rows_and_nulls() {
+        let mut e = EncodedImages::new(3);
+        e.push(Some(b"ab"));
+        e.push(None);
+        e.push(Some(b"cde"));
+        assert_eq!(e.rows(), 3);
+        assert_eq!((e.row(0), e.row(1), e.row(2)), (&b"ab"[..], &b""[..], &b"cde"[..]));
+        assert_eq!((e.is_null(0), e.is_null(1), e.is_null(2)), (false, true, false));
+    }
+}
