@@ -25,6 +25,7 @@ from ._errors import (
     OutputLockedError as OutputLockedError,
     PanicError as PanicError,
     RaggedError as RaggedError,
+    ImageError as ImageError,
     ReadError as ReadError,
     SchemaMismatchError as SchemaMismatchError,
     ShapeError as ShapeError,
@@ -107,6 +108,7 @@ class Pipeline:
         gan: Optional[PathLike] = None,
         gan_fraction: Optional[float] = None,
         cache_mib: Optional[int] = None,
+        normalize: Optional[str] = None,
     ) -> None: ...
     def __iter__(self) -> Iterator[Batch]: ...
     def __next__(self) -> Batch: ...

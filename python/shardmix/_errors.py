@@ -69,6 +69,11 @@ class RaggedError(Error, ValueError):
     """A list column whose rows differ in length."""
 
 
+class ImageError(Error, ValueError):
+    """An encoded image that cannot be decoded, or whose shape differs from the first image's
+    (``ErrorKind::Image``; names the file, column and row)."""
+
+
 class ShardChangedError(Error):
     """A shard became unreadable or changed while the pipeline ran."""
 

@@ -22,6 +22,7 @@ pub fn class_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::BadValue { .. } => "BadValueError",
         ErrorKind::Label { .. } => "LabelError",
         ErrorKind::Ragged { .. } => "RaggedError",
+        ErrorKind::Image { .. } => "ImageError",
         ErrorKind::ShardChanged { .. } => "ShardChangedError",
         ErrorKind::Config { .. } => "ConfigError",
         ErrorKind::Shape { .. } => "ShapeError",

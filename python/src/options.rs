@@ -42,6 +42,7 @@ pub const OPTIONS: &[&str] = &[
     "gan",
     "gan_fraction",
     "cache_mib",
+    "normalize",
 ];
 
 /// `data`: a path (str or `os.PathLike`), a glob, or a list/tuple of them.

@@ -197,6 +197,8 @@ impl PyPipeline {
             map.insert("workers".into(), self.settings.workers.into());
             map.insert("prefetch".into(), self.settings.prefetch.into());
             map.insert("cache_mib".into(), self.settings.cache_mib.into());
+            // Left out of the JSON form when unset (the fingerprint of earlier runs).
+            map.entry("normalize").or_insert(serde_json::Value::Null);
         }
         py.import("json")?.call_method1("loads", (json.to_string(),))
     }
