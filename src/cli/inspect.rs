@@ -16,8 +16,70 @@ pub struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The column flags of `augment`/`stream`/`train`, and the run whose unread rows to count.
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub pipeline: InspectPipelineArgs,
+}
+
+/// The pipeline flags that change what `inspect` shows (the columns, and the order, batch size
+/// and length of the run whose unread rows it counts); the others (Mixup, models, workers…)
+/// do not apply to it. A `--config` file may still hold every pipeline key.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InspectPipelineArgs {
+    /// Input data: a directory of .parquet files, a glob, or a file (repeatable).
+    #[arg(long = "data", value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+    /// Feature columns: a comma list, a `prefix*` glob, or one list column [default: every numeric column but the label].
+    #[arg(long, value_name = "SPEC")]
+    pub features: Option<String>,
+    /// Target column: integer → classes, float → regression, list → soft labels [default: `label` if present].
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Number of classes of an integer label [default: largest label + 1].
+    #[arg(long, value_name = "C")]
+    pub num_classes: Option<usize>,
+    /// No target column.
+    #[arg(long)]
+    pub no_label: bool,
+    /// Null/NaN/Inf policy: error, skip-row or fill(VALUE) [default: error].
+    #[arg(long, value_name = "POLICY")]
+    pub null_policy: Option<String>,
+    /// Rows per batch of the run whose unread rows to count [default: 256].
+    #[arg(long, value_name = "B")]
+    pub batch_size: Option<usize>,
+    /// Batch order of that run: offset, sequential or shuffled [default: offset].
+    #[arg(long, value_name = "ORDER")]
+    pub order: Option<String>,
+    /// Global steps of that run.
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub steps: Option<u64>,
+    /// Epochs of that run [default: 1].
+    #[arg(long, value_name = "E")]
+    pub epochs: Option<u64>,
+    /// Read the pipeline flags from this TOML file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl InspectPipelineArgs {
+    /// As the full pipeline flags (the others unset).
+    fn to_pipeline_args(&self) -> PipelineArgs {
+        let a = self.clone();
+        PipelineArgs {
+            data: a.data,
+            features: a.features,
+            label: a.label,
+            num_classes: a.num_classes,
+            no_label: a.no_label,
+            null_policy: a.null_policy,
+            batch_size: a.batch_size,
+            order: a.order,
+            steps: a.steps,
+            epochs: a.epochs,
+            config: a.config,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -68,7 +130,7 @@ pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> 
     if !args.path.is_empty() {
         args.pipeline.data.extend(args.path.iter().cloned());
     }
-    let settings = args.pipeline.settings(Some(default_data))?;
+    let settings = args.pipeline.to_pipeline_args().settings(Some(default_data))?;
     let set = settings.open_source()?;
     let spec = set.spec().clone();
     let label = match &spec.target {
