@@ -28,23 +28,8 @@ pub struct StreamArgs {
     pub send_timeout: Option<u64>,
 }
 
-/// Largest `--send-timeout` (a year, in seconds).
-pub const MAX_SEND_TIMEOUT: u64 = 365 * 24 * 3600;
-
-/// `--send-timeout` as a duration: 1 s to [`MAX_SEND_TIMEOUT`].
-fn send_timeout(secs: Option<u64>) -> Result<Option<Duration>> {
-    match secs {
-        None => Ok(None),
-        Some(s) if (1..=MAX_SEND_TIMEOUT).contains(&s) => Ok(Some(Duration::from_secs(s))),
-        Some(s) => Err(Error::config(
-            "send_timeout",
-            format!("{s} is not a number of seconds from 1 to {MAX_SEND_TIMEOUT} (a year)"),
-        )),
-    }
-}
-
 pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
-    let send_timeout = send_timeout(args.send_timeout)?;
+    let send_timeout = args.send_timeout.map(|s| shardmix::settings::timeout_secs("send_timeout", s)).transpose()?;
     let settings = args.pipeline.settings(None)?;
     let accept_timeout =
         args.accept_timeout.map(|s| shardmix::settings::timeout_secs("accept_timeout", s)).transpose()?;
