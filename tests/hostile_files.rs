@@ -204,7 +204,8 @@ fn a_million_one_value_pages_stream_in_linear_time() {
     let took = start.elapsed();
     assert_eq!(all.features.dim(), (N, 1));
     assert!(all.features.iter().enumerate().all(|(i, &v)| v == i as f32), "values out of order");
-    // A release build takes ~0.3 s (see the README); the test profile (opt-level 1) is slower.
+    // A release build streams it in 0.6 s of CPU (see the README); the test profile
+    // (opt-level 1) is slower, and the machine may be shared: a loose bound.
     // Before the page map this took 24 s in a release build.
     assert!(took < Duration::from_secs(4), "read_rows took {took:?}");
 

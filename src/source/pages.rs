@@ -112,7 +112,11 @@ impl PlainColumn {
         let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
         // With a page map, the reader gets the locations of the block's pages only.
         let map = map.filter(|m| m.rows == rows as u64 && !m.locations.is_empty() && block.start < block.end);
-        let pages_of_block = map.map(|m| (m.page_of(block.start as u64), m.page_of(block.end as u64 - 1)));
+        // (A block that ends the chunk takes its pages of no rows too: finish() reads them.)
+        let pages_of_block = map.map(|m| {
+            let last = if block.end >= rows { m.locations.len() - 1 } else { m.page_of(block.end as u64 - 1) };
+            (m.page_of(block.start as u64), last)
+        });
         let raw;
         let meta = if snappy {
             raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
@@ -415,6 +419,15 @@ impl PageStream {
                 if bounds.pop_front() != Some(n) {
                     return None;
                 }
+            }
+            // arrow-rs sets up a page's decoder even when the page holds no values: it fails on
+            // a dictionary-encoded page without a dictionary, and on an encoding it does not
+            // read. Such a page is left to arrow-rs, whatever its size.
+            let dictionary_encoded = matches!(encoding, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+            if dictionary_encoded && self.dictionary.is_none()
+                || !dictionary_encoded && !matches!(encoding, Encoding::PLAIN | Encoding::BYTE_STREAM_SPLIT)
+            {
+                return None;
             }
             if n == 0 {
                 self.recycle(page);
