@@ -429,9 +429,12 @@ impl PageStream {
             {
                 return None;
             }
+            // A data page of no values is left to arrow-rs: what it makes of one varies with
+            // the pages around it (after a dictionary page it can end the chunk early, so the
+            // row group decodes to fewer rows than its footer says, an error). Writers do not
+            // leave such pages in files with rows, so nothing fast is lost.
             if n == 0 {
-                self.recycle(page);
-                continue;
+                return None;
             }
             let row = self.next_row;
             if row.checked_add(n)? > self.rows {
