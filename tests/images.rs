@@ -243,9 +243,16 @@ fn not_an_image_is_an_error_naming_the_row() {
     let e = ShardSet::open(&path).unwrap().target(Target::auto("label")).unwrap().read_rows(0..10).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Image { row: 3, .. }), "{e}");
     assert!(e.to_string().contains("neither PNG nor JPEG"), "{e}");
-    // A first image that is no image fails at open, naming it.
+    // A first value that is no PNG or JPEG at all fails at open: the column holds something
+    // else, so it is the wrong type for image features (named with the row).
     images[0] = Some(vec![1, 2, 3]);
     let path = hf_file(&dir.path().join("bad_first.parquet"), &images);
+    let e = ShardSet::open(&path).unwrap().features(Features::image("image")).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::ColumnType { .. }), "{e}");
+    assert!(e.to_string().contains("row 0") && e.to_string().contains("neither PNG nor JPEG"), "{e}");
+    // A first image that is a PNG but broken is an image error naming the row.
+    images[0] = Some(png_gray(6, 4, 0)[..20].to_vec());
+    let path = hf_file(&dir.path().join("broken_first.parquet"), &images);
     let e = ShardSet::open(&path).unwrap().features(Features::image("image")).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Image { row: 0, .. }), "{e}");
 }

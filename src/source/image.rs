@@ -390,6 +390,20 @@ pub(super) fn resolve_shape(set: &ShardSet, plan: &mut ColumnPlan, spec: &mut Da
         return Ok(());
     };
     let (bytes, path, row) = first_image(set, &column, kind)?;
+    // A binary column whose first value is no PNG or JPEG at all holds something else (text,
+    // serialised objects): a column of the wrong type for features, not a broken image.
+    if let Err(why) = format_of(&bytes) {
+        return Err(ErrorKind::ColumnType {
+            path,
+            column,
+            found: match kind {
+                ImageKind::Struct => "struct {bytes, path}".into(),
+                ImageKind::Binary => "binary".into(),
+            },
+            role: format!("image features (row {row}: {why})"),
+        }
+        .into());
+    }
     let shape = shape_of(&bytes).map_err(|message| {
         Error::from(ErrorKind::Image { path: path.clone(), column: column.clone(), row, message })
     })?;
