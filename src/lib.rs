@@ -50,6 +50,7 @@
 mod batch;
 mod config;
 mod error;
+pub mod inspect;
 pub mod nn;
 mod order;
 mod pipeline;

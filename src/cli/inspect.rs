@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
-use shardmix::{Features, Result, ShardSet, TargetKind};
+use shardmix::inspect::Report;
+use shardmix::Result;
 
 use super::args::PipelineArgs;
 
@@ -82,139 +82,15 @@ impl InspectPipelineArgs {
     }
 }
 
-#[derive(Serialize)]
-struct Report {
-    shards: Vec<ShardRow>,
-    rows: u64,
-    row_groups: usize,
-    schema: Vec<ColumnRow>,
-    features: Vec<String>,
-    label: Option<String>,
-    num_classes: Option<usize>,
-    class_histogram: Option<Vec<u64>>,
-    /// Rows that no step of the run the flags describe reads (the offset order leaves the last
-    /// rows out), `None` when not known.
-    rows_unread: Option<u64>,
-    /// That run: order, batch size and global steps.
-    run: String,
-    /// The image feature column, with the shape of its first image.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    image: Option<ImageRow>,
-}
-
-#[derive(Serialize)]
-struct ImageRow {
-    column: String,
-    /// `[H, W, C]`.
-    shape: [usize; 3],
-    layout: &'static str,
-}
-
-#[derive(Serialize)]
-struct ShardRow {
-    path: String,
-    rows: u64,
-    row_groups: usize,
-    bytes: u64,
-}
-
-#[derive(Serialize)]
-struct ColumnRow {
-    name: String,
-    r#type: String,
-    nullable: bool,
-    role: String,
-}
-
 pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> {
     if !args.path.is_empty() {
         args.pipeline.data.extend(args.path.iter().cloned());
     }
     let settings = args.pipeline.to_pipeline_args().settings(Some(default_data))?;
-    let set = settings.open_source()?;
-    let spec = set.spec().clone();
-    let label = match &spec.target {
-        TargetKind::Class { column, .. } | TargetKind::Regression { column } | TargetKind::Soft { column, .. } => {
-            Some(column.clone())
-        }
-        TargetKind::None => None,
-    };
-    let features = spec.feature_names();
-    let image = set.image();
-    let feature_cols: Vec<String> = match &spec.features {
-        shardmix::FeatureLayout::Columns(c) => c.clone(),
-        shardmix::FeatureLayout::List { column, .. } => vec![column.clone()],
-    };
-    let schema = set
-        .arrow_schema()
-        .fields()
-        .iter()
-        .map(|f| ColumnRow {
-            name: f.name().clone(),
-            r#type: f.data_type().to_string(),
-            nullable: f.is_nullable(),
-            role: if Some(f.name()) == label.as_ref() {
-                "label".into()
-            } else if let Some(i) = image.as_ref().filter(|i| &i.column == f.name()) {
-                format!("image {}x{}x{}", i.shape[0], i.shape[1], i.shape[2])
-            } else if feature_cols.contains(f.name()) {
-                "feature".into()
-            } else {
-                "-".into()
-            },
-        })
-        .collect();
-    let histogram = match (&spec.target, spec.num_classes()) {
-        (TargetKind::Class { column, .. }, Some(c)) => Some(class_histogram(&set, column, c)?),
-        _ => None,
-    };
-    let order = shardmix::Order::parse(&settings.order, settings.batch_size)?;
-    let steps = settings.steps.unwrap_or_else(|| settings.epochs.saturating_mul(order.steps_per_epoch(set.num_rows())));
-    let rows_unread = order.rows_unread(set.num_rows(), steps);
-    let report = Report {
-        shards: set
-            .shards()
-            .iter()
-            .map(|s| ShardRow {
-                path: s.path.display().to_string(),
-                rows: s.num_rows,
-                row_groups: s.num_row_groups,
-                bytes: std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0),
-            })
-            .collect(),
-        rows: set.num_rows(),
-        row_groups: set.row_groups().len(),
-        schema,
-        features,
-        label,
-        num_classes: spec.num_classes(),
-        class_histogram: histogram,
-        rows_unread,
-        run: format!("{} order, batch size {}, {steps} steps", settings.order, settings.batch_size),
-        image: image.map(|i| ImageRow {
-            column: i.column,
-            shape: i.shape,
-            layout: if i.hf_layout { "hf-image" } else { "binary" },
-        }),
-    };
+    let report = shardmix::inspect::report(&settings)?;
     let text =
         if args.json { serde_json::to_string_pretty(&report).unwrap_or_default() + "\n" } else { table(&report) };
     super::write_stdout(&text)
-}
-
-fn class_histogram(set: &ShardSet, column: &str, classes: usize) -> Result<Vec<u64>> {
-    // Read only the label column, as a one-feature set.
-    let labels = set.clone().target(shardmix::Target::None)?.features(Features::columns(&[column]))?;
-    let mut hist = vec![0u64; classes];
-    for rg in labels.row_groups() {
-        let b = labels.read_rows(rg.first_row..rg.first_row + rg.num_rows)?;
-        for &v in b.features.iter() {
-            if let Some(h) = hist.get_mut(v as usize) {
-                *h += 1;
-            }
-        }
-    }
-    Ok(hist)
 }
 
 fn table(r: &Report) -> String {
