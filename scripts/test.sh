@@ -63,7 +63,7 @@ else
 fi
 
 # 2. Rust tests.
-run_cargo all-targets cargo test --all-targets "$@"
+run_cargo all-targets cargo test --all-targets --no-fail-fast "$@"
 run_cargo doc cargo test --doc "$@"
 
 # 3. Standalone Python tests.
