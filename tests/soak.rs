@@ -51,15 +51,22 @@ fn twenty_epochs_with_random_drops_leak_nothing() {
             pipeline.next().unwrap().unwrap();
         }
         drop(pipeline);
-        if epoch == 1 {
-            base_threads = threads();
-        } else if epoch > 1 {
-            // Joined threads leave /proc/self/task at once; allow a moment for the kernel anyway.
+        // Dropping joins the workers that stop within STOP_GRACE and detaches any still busy
+        // (on a loaded machine a worker may need longer to wake up); a detached worker exits
+        // when its current job returns. So wait for the count to settle before comparing.
+        let settled = |limit: usize| {
             let t = std::time::Instant::now();
-            while threads() != base_threads && t.elapsed() < std::time::Duration::from_millis(500) {
+            while threads() > limit && t.elapsed() < std::time::Duration::from_secs(2) {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            assert_eq!(threads(), base_threads, "epoch {epoch}: worker threads left behind");
+            threads()
+        };
+        if epoch == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            base_threads = settled(0);
+        } else if epoch > 1 {
+            let now = settled(base_threads);
+            assert!(now <= base_threads, "epoch {epoch}: worker threads left behind ({now} > {base_threads})");
         }
         if epoch == 4 {
             rss_after_warmup = rss_kib();

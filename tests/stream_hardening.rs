@@ -153,10 +153,13 @@ fn send_timeout_is_validated_and_huge_timeouts_do_not_overflow() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (_, trailer) = shardmix::read_verified_stream(o.stdout.as_slice()).unwrap();
     assert_eq!(trailer.batches, 2);
-    let run = start(
-        &stream_args(3, "tcp:127.0.0.1:0"),
-        &["--accept-timeout", "18446744073709551615", "--send-timeout", "31536000"],
-    );
+    // A huge --accept-timeout is a flag error naming it (it used to overflow the clock).
+    let o = bin().args(digits).args(["--accept-timeout", "18446744073709551615"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("accept_timeout") && !err.contains("panicked"), "{err}");
+    let run =
+        start(&stream_args(3, "tcp:127.0.0.1:0"), &["--accept-timeout", "31536000", "--send-timeout", "31536000"]);
     let s = std::net::TcpStream::connect(run.addr.strip_prefix("tcp:").unwrap()).unwrap();
     let (_, trailer) = shardmix::read_verified_stream(s).unwrap();
     assert_eq!(trailer.batches, 3);
