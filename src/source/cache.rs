@@ -150,16 +150,7 @@ mod tests {
     use super::*;
 
     fn decoded(n: usize) -> Decoded {
-        Decoded {
-            rows: n,
-            features: vec![0.0; n],
-            targets: Vec::new(),
-            keep: None,
-            skipped: 0,
-            filled: 0,
-            pool: None,
-            images: None,
-        }
+        Decoded::new(n, vec![0.0; n], Vec::new(), None)
     }
 
     #[test]

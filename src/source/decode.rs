@@ -107,6 +107,11 @@ impl Drop for Decoded {
 }
 
 impl Decoded {
+    /// A block of `rows` rows in these buffers, nothing skipped or filled yet, no images.
+    pub fn new(rows: usize, features: Vec<f32>, targets: Vec<f32>, pool: Option<Arc<Pools>>) -> Self {
+        Decoded { rows, features, targets, keep: None, skipped: 0, filled: 0, pool, images: None }
+    }
+
     pub fn bytes(&self) -> usize {
         (self.features.len() + self.targets.len()) * 4
             + self.keep.as_ref().map_or(0, Vec::len)
@@ -219,20 +224,17 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
     // column (whose null rows are skipped) is written in place into a zeroed one.
     let columns = matches!(plan.features, FeatureSource::Columns(_));
     let images = matches!(plan.features, FeatureSource::Image { .. });
-    let mut out = Decoded {
-        rows: expected_rows,
-        features: if columns || images {
+    let mut out = Decoded::new(
+        expected_rows,
+        if columns || images {
             pool.floats.take_empty(if images { 0 } else { expected_rows * f })
         } else {
             pool.floats.take(expected_rows * f, true)
         },
-        targets: pool.floats.take(expected_rows * c, true),
-        keep: None,
-        skipped: 0,
-        filled: 0,
-        pool: Some(pool.clone()),
-        images: images.then(|| EncodedImages::new(expected_rows)),
-    };
+        pool.floats.take(expected_rows * c, true),
+        Some(pool.clone()),
+    );
+    out.images = images.then(|| EncodedImages::new(expected_rows));
     let mut finite = true;
     let site = Site { shard, row_group, first_row };
     let policy = set.policy();

@@ -111,16 +111,8 @@ pub(crate) fn decode(
     let f = features.len();
     let c = set.spec().num_targets();
     let pool = set.pools();
-    let mut out = Decoded {
-        rows,
-        features: pool.floats.take_empty(rows * f),
-        targets: pool.floats.take(rows * c, true),
-        keep: None,
-        images: None,
-        skipped: 0,
-        filled: 0,
-        pool: Some(pool.clone()),
-    };
+    let mut out =
+        Decoded::new(rows, pool.floats.take_empty(rows * f), pool.floats.take(rows * c, true), Some(pool.clone()));
     let Some(mut finite) = transpose(&mut features, rows, &mut out.features) else { return Ok(None) };
     for column in features.iter_mut().chain(&mut target_column) {
         if column.finish().is_none() {

@@ -458,16 +458,7 @@ fn first_image(set: &ShardSet, column: &str, kind: ImageKind) -> Result<(Vec<u8>
                 let mut seen = 0u64;
                 for batch in reader {
                     let batch = batch.map_err(|e| err(e.into()))?;
-                    let mut out = Decoded {
-                        rows: batch.num_rows(),
-                        features: Vec::new(),
-                        targets: Vec::new(),
-                        keep: None,
-                        skipped: 0,
-                        filled: 0,
-                        pool: None,
-                        images: None,
-                    };
+                    let mut out = Decoded::new(batch.num_rows(), Vec::new(), Vec::new(), None);
                     put_encoded(batch.column(0), kind, &mut out, 0, column, &site, NullPolicy::Fill(0.0))?;
                     if let Some(images) = &out.images {
                         if let Some(i) = (0..images.rows()).find(|&i| !images.is_null(i)) {

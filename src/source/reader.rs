@@ -177,16 +177,10 @@ impl Reader {
                         });
                     }
                     let n = rg.num_rows as usize;
-                    return Ok(Decoded {
-                        rows: n,
-                        features: Vec::new(),
-                        targets: Vec::new(),
-                        keep: Some(vec![false; n]),
-                        skipped: 0,
-                        filled: 0,
-                        pool: None,
-                        images: None,
-                    });
+                    // Every row skipped: an empty block that keeps none of them.
+                    let mut none = Decoded::new(n, Vec::new(), Vec::new(), None);
+                    none.keep = Some(vec![false; n]);
+                    return Ok(none);
                 }
                 Err(e) => return Err(e),
             };
