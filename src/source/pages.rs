@@ -429,6 +429,11 @@ impl PageStream {
             {
                 return None;
             }
+            // arrow-rs reads a dictionary-encoded page's index bit width when it sets the page
+            // up, and refuses one over 32 even when no value is decoded (all nulls, say).
+            if dictionary_encoded && page.bytes().get(data.clone()).and_then(|d| d.first()).is_some_and(|&w| w > 32) {
+                return None;
+            }
             // A data page of no values is left to arrow-rs: what it makes of one varies with
             // the pages around it (after a dictionary page it can end the chunk early, so the
             // row group decodes to fewer rows than its footer says, an error). Writers do not
