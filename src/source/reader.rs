@@ -275,17 +275,17 @@ impl Reader {
         let rg_refs = self.set.row_groups();
         let mut copy_run = |k: usize, idx: usize, local: Range<usize>| {
             let (g, first_row) = (&groups[k], rg_refs[idx].first_row);
-            let kept: Vec<usize> = match &g.keep {
-                Some(keep) => local.filter(|&i| keep[i]).collect(),
-                None if g.images.is_some() => local.collect(),
-                None => {
-                    features.extend_from_slice(&g.features[local.start * f..local.end * f]);
-                    targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
-                    ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
-                    return;
+            if g.keep.is_none() && g.images.is_none() {
+                features.extend_from_slice(&g.features[local.start * f..local.end * f]);
+                targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
+                ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
+                return;
+            }
+            // Row by row (no allocation: this runs once per row for the shuffled order).
+            for i in local {
+                if g.keep.as_ref().is_some_and(|keep| !keep[i]) {
+                    continue;
                 }
-            };
-            for i in kept {
                 if g.images.is_some() {
                     images.push(image::Item { group: k, local: i, block: idx });
                 } else {
