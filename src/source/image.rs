@@ -277,17 +277,14 @@ fn decode_into(
     out: &mut [f32],
     scratch: &mut Vec<u8>,
 ) -> std::result::Result<(), String> {
-    let found = shape_of(bytes)?;
-    if found != shape {
-        return Err(format!(
-            "the image is {} × {} × {} (H × W × C) but the first image of the column is {} × {} × {}",
-            found[0], found[1], found[2], shape[0], shape[1], shape[2]
-        ));
-    }
     let len = shape[0] * shape[1] * shape[2];
     match format_of(bytes)? {
         Format::Png => {
+            // One parse of the header serves the shape check and the decode.
             let mut reader = png_decoder(bytes).read_info().map_err(|e| format!("PNG: {e}"))?;
+            let (color, _) = reader.output_color_type();
+            let info = reader.info();
+            same_shape([info.height as usize, info.width as usize, png_channels(color)], shape)?;
             let need = reader.output_buffer_size().ok_or("PNG: the image is too large")?;
             scratch.clear();
             scratch.resize(need, 0);
@@ -303,6 +300,7 @@ fn decode_into(
         }
         Format::Jpeg => {
             use zune_jpeg::zune_core::colorspace::ColorSpace;
+            same_shape(shape_of(bytes)?, shape)?;
             let cs = if shape[2] == 1 { ColorSpace::Luma } else { ColorSpace::RGB };
             let mut d = zune_jpeg::JpegDecoder::new_with_options(
                 zune_jpeg::zune_core::bytestream::ZCursor::new(bytes),
@@ -316,6 +314,18 @@ fn decode_into(
         }
     }
     Ok(())
+}
+
+/// Every image of a column must have the first image's shape (checked from the header, before
+/// its pixels are decoded).
+fn same_shape(found: [usize; 3], shape: [usize; 3]) -> std::result::Result<(), String> {
+    if found == shape {
+        return Ok(());
+    }
+    Err(format!(
+        "the image is {} × {} × {} (H × W × C) but the first image of the column is {} × {} × {}",
+        found[0], found[1], found[2], shape[0], shape[1], shape[2]
+    ))
 }
 
 #[inline]
