@@ -17,24 +17,15 @@
 // Public items used from the next commits on (the object-store backend implements its traits).
 #[allow(dead_code)]
 pub(crate) mod bytes;
-pub(crate) mod cache;
-pub(crate) mod chunks;
-pub(crate) mod columns;
 pub(crate) mod decode;
-pub(crate) mod direct;
-pub(crate) mod image;
-pub(crate) mod page_map;
+pub(crate) mod footer;
 pub(crate) mod pages;
-pub(crate) mod pool;
 pub(crate) mod reader;
-pub(crate) mod rle;
 pub(crate) mod shards;
-pub(crate) mod thrift;
-pub(crate) mod transpose;
 
-pub use cache::CacheStats;
-pub use columns::{Features, Target};
-pub use decode::NullPolicy;
-pub use image::{ImageColumn, MAX_IMAGE_VALUES};
+pub use decode::arrow::NullPolicy;
+pub use decode::columns::{Features, Target};
+pub use decode::image::{ImageColumn, MAX_IMAGE_VALUES};
+pub use reader::cache::CacheStats;
 pub use reader::{BadShard, Reader, Rows, SkippedBlock, AUTO_CACHE_MIN_BYTES};
 pub use shards::{RowGroupRef, ShardInfo, ShardSet, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub mod local;
+pub(crate) mod pool;
 
 /// One opened object (a local file, an S3 object…), pinned to the version seen at open.
 pub trait ByteSource: Send + Sync + Debug {

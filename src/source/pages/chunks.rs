@@ -21,10 +21,10 @@ use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::page_map::PageMap;
-use crate::source::pool::{PooledBytes, Pools};
+use crate::source::bytes::pool::{PooledBytes, Pools};
+use crate::source::footer::thrift::{self, PageInfo};
+use crate::source::pages::page_map::PageMap;
 use crate::source::shards::{ShardInfo, ShardSet};
-use crate::source::thrift::{self, PageInfo};
 
 /// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
 /// `roots`: the file's length is checked against the one seen at open, every column chunk's

@@ -21,10 +21,10 @@ use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
-use crate::source::chunks::ChunkSource;
-use crate::source::page_map::PageMap;
-use crate::source::pool::Pools;
-use crate::source::rle;
+use crate::source::bytes::pool::Pools;
+use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::page_map::PageMap;
+use crate::source::pages::rle;
 
 /// The value types the direct path reads, each stored as itself in Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

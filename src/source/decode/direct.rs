@@ -20,12 +20,12 @@ use std::sync::Arc;
 use parquet::file::metadata::RowGroupMetaData;
 
 use crate::error::{BadValue, Result};
-use crate::source::chunks::ChunkSource;
-use crate::source::columns::{FeatureSource, TargetSource};
-use crate::source::decode::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
-use crate::source::pages::{Plain, PlainColumn};
+use crate::source::decode::arrow::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
+use crate::source::decode::columns::{FeatureSource, TargetSource};
+use crate::source::decode::transpose::{extend_streaming, put_f32_columns, Values};
+use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::plain::{Plain, PlainColumn};
 use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
-use crate::source::transpose::{extend_streaming, put_f32_columns, Values};
 
 /// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
 /// each feature column, then of the target column if any.
@@ -292,8 +292,8 @@ mod tests {
     use parquet::file::properties::{WriterProperties, WriterVersion};
 
     use super::*;
-    use crate::source::chunks::open_row_group;
-    use crate::source::decode::decode_block_with;
+    use crate::source::decode::arrow::decode_block_with;
+    use crate::source::pages::chunks::open_row_group;
     use crate::{Features, NullPolicy, Target};
 
     const ROWS: usize = 1000;

@@ -27,8 +27,8 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::error::{BadValue, Error, ErrorKind, Result};
-use crate::source::columns::{ColumnPlan, FeatureSource, ImageKind};
-use crate::source::decode::{handle_bad, Decoded, NullPolicy, Site};
+use crate::source::decode::arrow::{handle_bad, Decoded, NullPolicy, Site};
+use crate::source::decode::columns::{ColumnPlan, FeatureSource, ImageKind};
 use crate::source::shards::ShardSet;
 use crate::spec::{DataSpec, FeatureLayout};
 
@@ -338,7 +338,7 @@ fn map_pixels(src: &[u8], dst: &mut [f32]) {
 
 /// One row to decode: which fetched block (index into `groups`), its row in the block, and
 /// the block's index in the shard set (for errors).
-pub(super) struct Item {
+pub(crate) struct Item {
     pub group: usize,
     pub local: usize,
     pub block: usize,
@@ -346,7 +346,7 @@ pub(super) struct Item {
 
 /// Decode the images of a batch's rows into `features` (resized to `items.len() × f`), in
 /// parallel chunks of rows; the first failing row, in row order, is the error.
-pub(super) fn assemble(
+pub(crate) fn assemble(
     set: &ShardSet,
     groups: &[Arc<Decoded>],
     items: &[Item],
@@ -395,7 +395,7 @@ pub(super) fn assemble(
 
 /// Fill in the shape of an image feature column from the first image of the first shard:
 /// `spec` becomes a list of `H·W·C` values with `feature_shape` `[H, W, C]`.
-pub(super) fn resolve_shape(set: &ShardSet, plan: &mut ColumnPlan, spec: &mut DataSpec) -> Result<()> {
+pub(crate) fn resolve_shape(set: &ShardSet, plan: &mut ColumnPlan, spec: &mut DataSpec) -> Result<()> {
     let FeatureSource::Image { column, kind, shape: None } = plan.features.clone() else {
         return Ok(());
     };
@@ -455,7 +455,7 @@ fn first_image(set: &ShardSet, column: &str, kind: ImageKind) -> Result<(Vec<u8>
                 continue;
             }
             let run = || -> Result<Option<(Vec<u8>, u64)>> {
-                let source = crate::source::chunks::open_row_group(set, shard, rg, &[root], true)?;
+                let source = crate::source::pages::chunks::open_row_group(set, shard, rg, &[root], true)?;
                 let descr = meta.file_metadata().schema_descr_ptr();
                 let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
                 let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())

@@ -1,5 +1,7 @@
 //! [`Reader`]: global row ranges or row ids → a [`Batch`], through the shared row-group cache.
 
+pub(crate) mod cache;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
@@ -11,9 +13,9 @@ use rayon::prelude::*;
 
 use crate::batch::{Batch, Provenance};
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::cache::{CacheStats, RowGroupCache};
-use crate::source::decode::{decode_block, Decoded};
-use crate::source::image;
+use crate::source::decode::arrow::{decode_block, Decoded};
+use crate::source::decode::image;
+use crate::source::reader::cache::{CacheStats, RowGroupCache};
 use crate::source::shards::ShardSet;
 
 /// The least capacity a pipeline gives its block cache when none is set: 64 MiB (see

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use parquet::file::page_index::offset_index::PageLocation;
 
-use crate::source::thrift::PageInfo;
+use crate::source::footer::thrift::PageInfo;
 
 /// The data pages of one flat column chunk, in order.
 #[derive(Debug)]

@@ -12,12 +12,12 @@ use parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
-use crate::source::chunks;
-use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
-use crate::source::decode::{self, NullPolicy};
-use crate::source::page_map::PageMaps;
-use crate::source::pool::Pools;
-use crate::source::thrift;
+use crate::source::bytes::pool::Pools;
+use crate::source::decode::arrow::{self as decode, NullPolicy};
+use crate::source::decode::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
+use crate::source::footer::thrift;
+use crate::source::pages::chunks;
+use crate::source::pages::page_map::PageMaps;
 use crate::spec::{DataSpec, FeatureLayout, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
@@ -479,7 +479,7 @@ impl ShardSet {
             plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
             spec.features = FeatureLayout::List { column: column.clone(), len };
         }
-        crate::source::image::resolve_shape(self, &mut plan, &mut spec)?;
+        crate::source::decode::image::resolve_shape(self, &mut plan, &mut spec)?;
         if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
             let width = self.probe_list_len(&column)?;
             plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });

@@ -20,13 +20,13 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
-use crate::source::chunks::open_row_group;
-use crate::source::columns::{FeatureSource, TargetSource};
-use crate::source::direct;
-use crate::source::image::{self, EncodedImages};
-use crate::source::pool::Pools;
+use crate::source::bytes::pool::Pools;
+use crate::source::decode::columns::{FeatureSource, TargetSource};
+use crate::source::decode::direct;
+use crate::source::decode::image::{self, EncodedImages};
+use crate::source::decode::transpose::{all_finite, put_f32_columns, Values};
+use crate::source::pages::chunks::open_row_group;
 use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
-use crate::source::transpose::{all_finite, put_f32_columns, Values};
 
 /// What to do with a null, NaN or infinite value in a feature or target.
 ///
@@ -492,7 +492,7 @@ pub(super) fn check_finite(
     f: usize,
     c: usize,
     site: &Site,
-    plan: &crate::source::columns::ColumnPlan,
+    plan: &crate::source::decode::columns::ColumnPlan,
     policy: NullPolicy,
 ) -> Result<()> {
     for features in [true, false] {
