@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub mod local;
 pub(crate) mod pool;
+mod read;
+
+pub(crate) use read::{changed_in, ReadAt};
 
 /// One opened object (a local file, an S3 object…), pinned to the version seen at open.
 pub trait ByteSource: Send + Sync + Debug {

@@ -1,7 +1,7 @@
 //! One flat numeric column chunk read page by page into runs of plain little-endian values,
 //! without Arrow arrays: a plain page with no nulls is used as decompressed, with no copy.
 //!
-//! This serves the direct decode path ([`super::direct`]). It handles what numeric training
+//! This serves the direct decode path ([`crate::source::decode::direct`]). It handles what numeric training
 //! data is written with (PLAIN, BYTE_STREAM_SPLIT and dictionary-encoded values, v1 and v2 data
 //! pages, optional columns whose definition levels are RLE); anything else, and anything malformed, gives
 //! `None` so that the caller falls back to arrow-rs, which decodes the rest and words the errors.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::Result;
-use crate::source::decode::arrow::Decoded;
+use crate::source::decode::Decoded;
 
 type Cell = Arc<OnceLock<Result<Arc<Decoded>>>>;
 

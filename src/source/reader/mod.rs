@@ -13,8 +13,8 @@ use rayon::prelude::*;
 
 use crate::batch::{Batch, Provenance};
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::decode::arrow::{decode_block, Decoded};
 use crate::source::decode::image;
+use crate::source::decode::Decoded;
 use crate::source::reader::cache::{CacheStats, RowGroupCache};
 use crate::source::shards::ShardSet;
 
@@ -160,7 +160,7 @@ impl Reader {
     fn row_group(&self, idx: usize) -> Result<Arc<Decoded>> {
         let rg = self.set.row_groups()[idx];
         self.cache.get(idx, || {
-            let d = match decode_block(&self.set, &rg) {
+            let d = match self.set.decode_block(&rg) {
                 Ok(d) => d,
                 Err(e)
                     if self.on_bad_shard == BadShard::Skip
@@ -316,7 +316,8 @@ impl Reader {
             }
         }
         if !images.is_empty() {
-            image::assemble(&self.set, &groups, &images, f, &mut features)?;
+            let (ctx, shards, blocks) = (self.set.decode_context(), self.set.shards(), self.set.row_groups());
+            image::assemble(ctx, shards, blocks, &groups, &images, f, &mut features)?;
         }
         self.batch(step, features, targets, ids, (f, c))
     }
