@@ -11,7 +11,6 @@
 //! elements with `io::copy`, which against a reader that quietly returns 0 at the end spins for
 //! minutes (found by fuzzing; `tests/fuzz_regressions.rs`).
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::sync::Arc;
@@ -21,36 +20,32 @@ use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::page_map::PageMap;
-use crate::source::pool::{PooledBytes, Pools};
-use crate::source::shards::{ShardInfo, ShardSet};
-use crate::source::thrift::{self, PageInfo};
+use crate::source::bytes::pool::{PooledBytes, Pools};
+use crate::source::bytes::{changed_in, ByteSource, ReadAt};
+use crate::source::footer::thrift::{self, PageInfo};
+use crate::source::footer::ShardInfo;
+use crate::source::pages::page_map::{PageMap, PageMaps};
 
 /// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
 /// `roots`: the file's length is checked against the one seen at open, every column chunk's
 /// byte range against the file, and every page header with [`thrift`] (linear time; arrow-rs's
 /// own Thrift reader can spin for hours on a crafted header). With `whole`, the column chunks
-/// are read into memory at once; otherwise pages are read as the decoder asks for them.
+/// are read into memory at once (into buffers of `pools`); otherwise pages are read as the
+/// decoder asks for them. The page maps walked are kept in `page_maps` for later blocks.
 ///
 /// # Errors
 /// [`ErrorKind::Io`] or [`ErrorKind::ShardChanged`] for the file, [`ErrorKind::Decode`]
 /// naming the row group and the column chunk for a bad range or page header.
 pub(crate) fn open_row_group(
-    set: &ShardSet,
     shard: &ShardInfo,
     row_group: usize,
     roots: &[usize],
     whole: bool,
+    pools: &Arc<Pools>,
+    page_maps: &PageMaps,
 ) -> Result<ChunkSource> {
-    let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
-    if file_len != shard.file_len {
-        return Err(ErrorKind::ShardChanged {
-            path: shard.path.clone(),
-            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
-        }
-        .into());
-    }
+    let file = shard.open()?;
+    let file_len = file.len();
     let bad = |message: String| -> Error {
         ErrorKind::Decode { path: shard.path.clone(), row_group, source: ParquetError::General(message) }.into()
     };
@@ -66,14 +61,17 @@ pub(crate) fn open_row_group(
         })?;
         ranges.push((start..end, leaf));
     }
-    let mut source = ChunkSource::new(file, file_len, set.pools().clone());
+    let mut source = ChunkSource::new(file, pools.clone());
     if whole {
-        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| bad(e.to_string()))?;
+        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| match changed_in(&e) {
+            Some(changed) => ErrorKind::ShardChanged { path: shard.path.clone(), message: changed.0.clone() }.into(),
+            None => bad(e.to_string()),
+        })?;
     }
     // The page headers of a chunk are walked (and checked) once; later blocks reuse the map.
     for (range, leaf) in ranges {
         let key = (shard.path.clone(), row_group, leaf);
-        let map = set.page_maps().get_or_walk(key, || {
+        let map = page_maps.get_or_walk(key, || {
             let column = || descr.column(leaf).path().string();
             let pages =
                 source.walk_pages(range.clone()).map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
@@ -101,10 +99,10 @@ const HEADER_READ_BYTES: usize = 1 << 10;
 /// Gap between two chunks below which they are read together (the gap is read and ignored).
 const COALESCE_GAP: u64 = 64 << 10;
 
-/// A shard file with some byte ranges already in memory (cloning shares them).
+/// A shard's bytes with some byte ranges already in memory (cloning shares them).
 #[derive(Clone)]
 pub(crate) struct ChunkSource {
-    file: Arc<File>,
+    file: Arc<dyn ByteSource>,
     len: u64,
     /// In-memory ranges: (first byte offset, bytes), sorted and disjoint.
     loaded: Vec<(u64, Bytes)>,
@@ -115,9 +113,9 @@ pub(crate) struct ChunkSource {
 }
 
 impl ChunkSource {
-    /// A source reading `file` of `len` bytes lazily.
-    pub fn new(file: File, len: u64, pools: Arc<Pools>) -> Self {
-        ChunkSource { file: Arc::new(file), len, loaded: Vec::new(), pools, maps: Vec::new() }
+    /// A source reading `file` lazily.
+    pub fn new(file: Arc<dyn ByteSource>, pools: Arc<Pools>) -> Self {
+        ChunkSource { len: file.len(), file, loaded: Vec::new(), pools, maps: Vec::new() }
     }
 
     /// The buffer pools this source reads into.
@@ -140,7 +138,7 @@ impl ChunkSource {
                 return Err(eof(run.end, self.len));
             }
             let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize, false);
-            read_exact_at(&self.file, buf.as_mut_slice(), run.start)?;
+            self.file.read_exact_at(run.start, buf.as_mut_slice())?;
             self.loaded.push((run.start, Bytes::from_owner(buf)));
         }
         Ok(())
@@ -162,7 +160,7 @@ impl ChunkSource {
                 buf.copy_from_slice(&chunk[pos as usize..][..buf.len()]);
                 Ok(())
             }
-            None => read_exact_at(&self.file, buf, range.start + pos),
+            None => self.file.read_exact_at(range.start + pos, buf),
         })
     }
 
@@ -194,7 +192,8 @@ impl ChunkReader for ChunkSource {
         if start > self.len {
             return Err(ParquetError::EOF(format!("no byte {start} in a {}-byte file", self.len)));
         }
-        let at = FileAt { file: self.file.clone(), pos: start, end: self.len };
+        let at = ReadAt::new(self.file.clone(), start)
+            .ok_or_else(|| ParquetError::EOF(format!("no byte {start} in a {}-byte file", self.len)))?;
         Ok(ChunkRead::File(BufReader::with_capacity(HEADER_READ_BYTES, at)))
     }
 
@@ -210,7 +209,7 @@ impl ChunkReader for ChunkSource {
         }
         // A page read lazily: into a recycled buffer, back to the pool when the page is dropped.
         let mut buf = PooledBytes::take(&self.pools, length, true);
-        read_exact_at(&self.file, buf.as_mut_slice(), start)?;
+        self.file.read_exact_at(start, buf.as_mut_slice())?;
         Ok(Bytes::from_owner(buf))
     }
 }
@@ -221,7 +220,7 @@ pub(crate) enum ChunkRead {
     /// From a loaded range (up to its end).
     Memory(Bytes),
     /// From the file (up to its end).
-    File(BufReader<FileAt>),
+    File(BufReader<ReadAt>),
 }
 
 impl Read for ChunkRead {
@@ -244,57 +243,6 @@ impl Read for ChunkRead {
     }
 }
 
-/// Positional reads of a shared file, from `pos` to `end`.
-pub(crate) struct FileAt {
-    file: Arc<File>,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for FileAt {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.pos >= self.end {
-            return Err(eof(self.pos + 1, self.end));
-        }
-        let n = (buf.len() as u64).min(self.end - self.pos) as usize;
-        let got = read_at(&self.file, &mut buf[..n], self.pos)?;
-        if got == 0 {
-            // The file shrank since it was opened.
-            return Err(eof(self.pos + 1, self.end));
-        }
-        self.pos += got as u64;
-        Ok(got)
-    }
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
-}
-
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    while !buf.is_empty() {
-        match read_at(file, buf, offset) {
-            Ok(0) => return Err(eof(offset + buf.len() as u64, offset)),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 #[allow(clippy::single_range_in_vec_init)] // lists of byte ranges, some of one
 mod tests {
@@ -304,8 +252,8 @@ mod tests {
     fn source(data: &[u8]) -> (tempfile::NamedTempFile, ChunkSource) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(data).unwrap();
-        let file = File::open(f.path()).unwrap();
-        let src = ChunkSource::new(file, data.len() as u64, Pools::new());
+        let file = crate::source::bytes::local::LocalFile::open(f.path()).unwrap();
+        let src = ChunkSource::new(Arc::new(file), Pools::new());
         (f, src)
     }
 
