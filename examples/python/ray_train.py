@@ -64,11 +64,11 @@ def train_loop(config):
     common = total // world
     every = max(1, common // config["reports"])
     seen = ds.state_dict()["start_step"]
-    losses, rows = [], 0
+    losses, rows, first_loss = [], 0, None
 
     def report():
-        metrics = {"loss": sum(losses) / max(1, len(losses)), "rank": rank, "world_size": world,
-                   "position": ds.state_dict()["start_step"], "rows": rows, "total_steps": total}
+        metrics = {"loss": sum(losses) / max(1, len(losses)), "first_loss": first_loss, "rank": rank,
+                   "world_size": world, "position": ds.state_dict()["start_step"], "rows": rows, "total_steps": total}
         losses.clear()
         with tempfile.TemporaryDirectory() as d:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "data": ds.state_dict()},
@@ -83,6 +83,7 @@ def train_loop(config):
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        first_loss = losses[0] if first_loss is None else first_loss
         rows += len(x)
         seen += 1
         if seen % every == 0 and seen < common:

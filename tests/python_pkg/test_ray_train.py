@@ -17,9 +17,9 @@ import ray_train  # noqa: E402  (examples/python, on sys.path through conftest)
 
 
 def test_two_ray_train_workers_each_train_on_their_rank(ray_cluster, digits, tmp_path):  # noqa: F811
-    result = ray_train.fit(digits, workers=2, epochs=2, batch_size=64, reports=2, storage=str(tmp_path))
+    result = ray_train.fit(digits, workers=2, epochs=1, batch_size=64, reports=2, storage=str(tmp_path))
     m = result.metrics
-    opts = dict(batch_size=64, order="shuffled", epochs=2, seed=7, workers=0)
+    opts = dict(batch_size=64, order="shuffled", epochs=1, seed=7, workers=0)
     total = len(shardmix.Pipeline(digits, **opts))
     assert m["world_size"] == 2 and m["total_steps"] == total
     # Every rank took total // 2 steps: its own (s mod 2 == rank), as the pipeline of rank 0
@@ -27,7 +27,8 @@ def test_two_ray_train_workers_each_train_on_their_rank(ray_cluster, digits, tmp
     rank0 = itertools.islice(shardmix.Pipeline(digits, rank=0, world_size=2, **opts), total // 2)
     assert m["rank"] == 0 and m["position"] == total // 2
     assert m["rows"] == sum(len(b) for b in rank0)
-    assert math.isfinite(m["loss"]) and m["loss"] < math.log(10), m
+    # It learnt: the mean loss of the last half is below the first batch's.
+    assert math.isfinite(m["loss"]) and m["loss"] < m["first_loss"], m
     # The last checkpoint holds each rank's model and dataset position.
     with result.checkpoint.as_directory() as d:
         names = sorted(os.listdir(d))
