@@ -130,3 +130,19 @@ def test_step_column_on_ray_data_gives_the_pipeline_batches(ray_cluster, digits)
     x = got[[f"p{i}" for i in range(64)]].to_numpy(np.float32)
     assert x.tobytes() == np.concatenate([r.features for r in ref]).tobytes()
     assert np.stack(got["target"].to_numpy()).tobytes() == np.concatenate([r.targets for r in ref]).tobytes()
+
+
+def test_cutmix_on_a_tensor_column_equals_the_pipeline(digits):
+    """One (B, 8, 8, 1) image column in, the same shape out; CutMix as the pipeline cuts."""
+    opts = dict(mixup_alpha=0, cutmix_alpha=1.0, feature_shape=(8, 8, 1), seed=2)
+    raw = raw_batches(digits)
+    ref = list(shardmix.Pipeline(digits, batch_size=B, steps=STEPS, **opts))
+    stage = shardmix.ray.Mixup(alpha=0, cutmix_alpha=1.0, feature_shape=(8, 8, 1), seed=2, num_classes=10,
+                               features="image", step_column="step")
+    for batch, want in zip(raw, ref):
+        images = as_matrix(batch).reshape(B, 8, 8, 1)
+        got = stage({"image": images, "label": batch["label"], "step": batch["step"]})
+        assert got["image"].shape == (B, 8, 8, 1) and got["image"].dtype == np.float32
+        assert got["image"].tobytes() == want.features.tobytes()
+        assert got["target"].tobytes() == want.targets.tobytes()
+        assert got["image"].tobytes() != images.tobytes()
