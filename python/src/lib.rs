@@ -5,6 +5,7 @@
 //! holds the exception classes, the PyTorch adapter and the type stubs.
 
 mod array_stage;
+mod augment;
 mod batch;
 mod errors;
 mod inspect;
@@ -48,6 +49,8 @@ fn _shardmix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<batch::PyBatch>()?;
     m.add_class::<array_stage::PyArrayStage>()?;
+    m.add_class::<augment::PyAugmentPlan>()?;
+    m.add_function(wrap_pyfunction!(augment::_augment_plan_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
