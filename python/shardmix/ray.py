@@ -258,7 +258,7 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
 
     import ray
 
-    from . import AugmentPlan
+    from . import augment_plan
 
     started = time.perf_counter()
     if not ray.is_initialized():
@@ -270,7 +270,7 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
     for key in ("vae", "gan"):
         if options.get(key) is not None:
             options[key] = os.path.abspath(os.fspath(options[key]))
-    plan = AugmentPlan(data, out, config=config, **options)
+    plan = augment_plan(data, out, config=config, **options)
     prepared = plan.prepare()
     summary = {"path": out, "fingerprint": plan.fingerprint, "steps": plan.total_steps, "shards": plan.num_shards,
                "shards_kept": prepared["kept_shards"], "already_complete": prepared["complete"], "tasks": 0,
