@@ -202,15 +202,31 @@ class GanInject(_Stage):
         super().__init__(gan=model, gan_fraction=fraction, **kwargs)
 
 
-def _write_shards(plan, first, stop, on_shard):
-    """A Ray task: write shards ``first..stop`` of ``plan`` (those not written yet)."""
-    if on_shard is None:
-        return [plan.write_shards((first, stop))]
-    done = []
-    for k in range(first, stop):
-        done.append(plan.write_shards(k))
-        on_shard(k, done[-1])
-    return done
+def _write_shards(plan_state, cwd, first, stop, on_shard):
+    """A Ray task: write shards ``first..stop`` of the plan (those not written yet), in the
+    driver's working directory ``cwd`` when this node has it (the plan's relative paths are
+    relative to it), then back to where the worker was."""
+    import os
+    import pickle
+
+    here = os.getcwd()
+    moved = cwd != here and os.path.isdir(cwd)
+    if moved:
+        os.chdir(cwd)
+    try:
+        # Made again here from its options, validating everything (a relative path with no
+        # driver directory to resolve it in is refused, naming it).
+        plan = pickle.loads(plan_state)
+        if on_shard is None:
+            return [plan.write_shards((first, stop))]
+        done = []
+        for k in range(first, stop):
+            done.append(plan.write_shards(k))
+            on_shard(k, done[-1])
+        return done
+    finally:
+        if moved:
+            os.chdir(here)
 
 
 def _ranges(shards, tasks):
@@ -253,6 +269,7 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
     ``already_complete``.
     """
     import os
+    import pickle
     import sys
     import time
 
@@ -263,16 +280,9 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init()
-    data = _absolute(data)
-    out = os.path.abspath(os.fspath(out))
-    if config is not None:
-        config = os.path.abspath(os.fspath(config))
-    for key in ("vae", "gan"):
-        if options.get(key) is not None:
-            options[key] = os.path.abspath(os.fspath(options[key]))
     plan = augment_plan(data, out, config=config, **options)
     prepared = plan.prepare()
-    summary = {"path": out, "fingerprint": plan.fingerprint, "steps": plan.total_steps, "shards": plan.num_shards,
+    summary = {"path": os.fspath(out), "fingerprint": plan.fingerprint, "steps": plan.total_steps, "shards": plan.num_shards,
                "shards_kept": prepared["kept_shards"], "already_complete": prepared["complete"], "tasks": 0,
                "shards_written": 0, "rows_written": 0}
     if not quiet:
@@ -284,7 +294,8 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
         workers = ray_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ranges = _ranges(remaining, tasks or workers)
         task = ray.remote(_write_shards).options(max_retries=max_retries, num_cpus=num_cpus)
-        refs = [task.remote(plan, a, b, on_shard) for a, b in ranges]
+        state, cwd = pickle.dumps(plan), os.getcwd()
+        refs = [task.remote(state, cwd, a, b, on_shard) for a, b in ranges]
         # At most `workers` tasks run at once when tasks > workers: Ray's scheduler holds the
         # rest until CPUs free up (each task reserves num_cpus).
         for result in ray.get(refs):
@@ -300,9 +311,3 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
               f"{summary['tasks']} Ray task(s) in {summary['seconds']:.2f} s", file=sys.stderr)
     return summary
 
-
-def _absolute(data):
-    import os
-    if isinstance(data, (list, tuple)):
-        return [_absolute(d) for d in data]
-    return os.path.abspath(os.fspath(data))

@@ -67,6 +67,20 @@ def test_one_task_per_shard_is_identical_too(ray_cluster, cli_out, digits, tmp_p
     assert_identical(out, cli_out)
 
 
+def test_relative_paths_resolve_in_the_drivers_directory(ray_cluster, cli, digits, tmp_path,  # noqa: F811
+                                                          monkeypatch):
+    """The data path is part of the run's fingerprint as given: a relative one stays relative,
+    and the tasks, whose processes run in another directory (the repository), resolve it in
+    the driver's."""
+    (tmp_path / "in").mkdir()
+    os.symlink(digits, tmp_path / "in" / "d.parquet")
+    subprocess.run([str(cli), "--quiet", "augment", "--data", "in/d.parquet", "--out", "cli", *flags(OPTS)],
+                   cwd=tmp_path, check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)
+    shardmix.ray.augment("in/d.parquet", "ray", ray_workers=2, quiet=True, **OPTS)
+    assert_identical(tmp_path / "ray", files(tmp_path / "cli"))
+
+
 # Hooks defined outside any importable module, so that Ray sends them to its workers by value.
 HOOKS = {"__name__": "shardmix_ray_test_hooks"}
 exec(textwrap.dedent("""
