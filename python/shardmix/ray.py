@@ -246,15 +246,17 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
 
     ``data``, ``options`` and ``config``: as ``shardmix.augment`` — the pipeline's options
     plus ``rows_per_shard``, ``row_group_size``, ``compression``, ``overwrite``. Paths are
-    made absolute before they are sent to the tasks.
+    kept as given (they are part of the run's fingerprint, as on the command line): the
+    tasks run in the driver's working directory, which must exist on every node, as must
+    every path (a shared filesystem).
 
     * The driver makes the plan (validating everything, reading the data's footers and any
       model), makes ``out`` ready (``prepare``: keeps the complete shards of an interrupted
       run of the same configuration, or with ``overwrite`` replaces another's), then sends
-      the shards not written yet to ``tasks`` Ray tasks (default ``ray_workers``, itself
-      default the cluster's CPU count), each a contiguous range of whole shards written by
-      one pipeline (``AugmentPlan.write_shards``), and last writes the manifest
-      (``finish``).
+      the shards not written yet to ``tasks`` Ray tasks (default ``ray_workers``), each a
+      contiguous range of whole shards written by one pipeline
+      (``AugmentPlan.write_shards``), at most ``ray_workers`` of them at once (default the
+      cluster's CPU count), and last writes the manifest (``finish``).
     * Each shard is written to a temporary file and renamed into place, and a task skips the
       shards already written: Ray retries a task whose worker died (``max_retries`` times),
       and the retry writes only what is missing, with no shard duplicated or lost. A rerun
@@ -295,11 +297,14 @@ def augment(data, out, *, ray_workers=None, tasks=None, max_retries=3, num_cpus=
         ranges = _ranges(remaining, tasks or workers)
         task = ray.remote(_write_shards).options(max_retries=max_retries, num_cpus=num_cpus)
         state, cwd = pickle.dumps(plan), os.getcwd()
-        refs = [task.remote(state, cwd, a, b, on_shard) for a, b in ranges]
-        # At most `workers` tasks run at once when tasks > workers: Ray's scheduler holds the
-        # rest until CPUs free up (each task reserves num_cpus).
-        for result in ray.get(refs):
-            for r in result:
+        # At most `workers` tasks in flight: the next range is sent when one finishes.
+        pending, running = list(ranges), []
+        while pending or running:
+            while pending and len(running) < workers:
+                a, b = pending.pop(0)
+                running.append(task.remote(state, cwd, a, b, on_shard))
+            done, running = ray.wait(running, num_returns=1)
+            for r in ray.get(done[0]):
                 summary["shards_written"] += len(r["written"])
                 summary["rows_written"] += r["rows"]
         summary["tasks"] = len(ranges)

@@ -53,7 +53,19 @@ class VaeInject(_Stage):
         stage_index: int = 0,
     ) -> None: ...
 
-class GanInject(VaeInject): ...
+class GanInject(_Stage):
+    def __init__(
+        self,
+        model: Any,
+        fraction: float = 0.25,
+        *,
+        seed: int = 0,
+        label: Optional[str] = "label",
+        num_classes: Optional[int] = None,
+        features: Union[None, str, Sequence[str]] = None,
+        step_column: Optional[str] = None,
+        stage_index: int = 0,
+    ) -> None: ...
 
 def augment(
     data: Data,

@@ -60,10 +60,12 @@ def test_output_is_byte_identical_to_the_cli(ray_cluster, cli_out, digits, tmp_p
     assert_identical(out, cli_out)
 
 
-def test_one_task_per_shard_is_identical_too(ray_cluster, cli_out, digits, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("ray_workers,tasks", [(2, 4), (1, 3)])
+def test_more_tasks_than_workers_is_identical_too(ray_cluster, cli_out, digits, tmp_path, ray_workers,  # noqa: F811
+                                                  tasks):
     out = tmp_path / "out"
-    s = shardmix.ray.augment(digits, out, ray_workers=2, tasks=4, quiet=True, **OPTS)
-    assert s["tasks"] == 4
+    s = shardmix.ray.augment(digits, out, ray_workers=ray_workers, tasks=tasks, quiet=True, **OPTS)
+    assert s["tasks"] == tasks and s["shards_written"] == 4
     assert_identical(out, cli_out)
 
 
