@@ -14,7 +14,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${SHARDMIX_VENV:-$repo/.venv}"
 base_python="${PYTHON:-python3}"
-reqs=("$repo/scripts/requirements.txt" "$@")
+reqs=("$repo/scripts/requirements.txt" "$repo/scripts/requirements-ray.txt" "$@")
 
 log() { echo "python-env: $*" >&2; }
 

@@ -47,6 +47,7 @@
 //! line's flags or TOML file) into validated [`Settings`] and a ready [`Pipeline`].
 #![deny(missing_docs)]
 
+pub mod augment;
 mod batch;
 mod config;
 mod error;
@@ -54,6 +55,7 @@ pub mod inspect;
 pub mod nn;
 mod order;
 mod pipeline;
+pub mod report;
 pub mod rng;
 pub mod settings;
 mod sink;
@@ -71,10 +73,10 @@ pub use pipeline::{
 pub use rng::StepRng;
 pub use settings::Settings;
 pub use sink::{
-    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, Compression, Crc32, DirLock, IpcSink,
-    Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, StreamTarget, Trailer, MANIFEST_FILE,
-    MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, RUN_FILE, TARGET_COLUMN,
-    TRAILER_ALGORITHM, TRAILER_KEY,
+    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, shard_state, Compression, Crc32, DirLock,
+    IpcSink, Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, ShardState, StreamTarget, Trailer,
+    MANIFEST_FILE, MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, RUN_FILE,
+    TARGET_COLUMN, TRAILER_ALGORITHM, TRAILER_KEY,
 };
 pub use source::{
     BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, SkippedBlock, Target,

@@ -20,7 +20,7 @@ import json as _json
 
 from . import _errors
 from ._errors import *  # noqa: F401,F403  (Error and one subclass per error kind)
-from ._shardmix import Batch, Pipeline, __version__
+from ._shardmix import AugmentPlan, Batch, Pipeline, __version__
 from ._shardmix import inspect_json as _inspect_json
 from ._shardmix import option_names as _option_names
 
@@ -40,4 +40,28 @@ def inspect(data, **options):
     return _json.loads(_inspect_json(data, **options))
 
 
-__all__ = ["Pipeline", "Batch", "inspect", "ORIGINS", "OPTIONS", "__version__"] + list(_errors.__all__)
+def augment(data, out, *, config=None, quiet=False, **options):
+    """Write the augmented stream to the directory ``out`` as Parquet shards: what
+    ``shardmix augment --data DATA --out OUT`` does, resumably, with the same options
+    (the pipeline's, plus ``rows_per_shard``, ``row_group_size``, ``compression`` and
+    ``overwrite``), defaults, validation and messages, and the same files byte for byte.
+    Notes and warnings go to ``sys.stderr`` unless ``quiet``; no progress bar.
+
+    Returns a dict: ``path``, ``rows``, ``shards``, ``steps`` (of the whole output),
+    ``rows_written``, ``shards_written``, ``shards_kept`` (of this call; a rerun after an
+    interruption keeps the complete shards), ``already_complete``, ``seconds``,
+    ``warnings``, ``fingerprint``."""
+    return AugmentPlan(data, out, config=config, **options).run(quiet=quiet)
+
+
+def augment_plan(data, out, *, config=None, **options):
+    """For integrations that write one ``augment`` output from several processes (e.g.
+    ``shardmix.ray``): the plan of ``augment(data, out, **options)``, with its pieces
+    ``prepare()`` (once, first), ``write_shards(range(a, b))`` (any ranges, in any
+    processes, at once) and ``finish()`` (once, last; writes the manifest). The directory
+    they make is byte for byte the one ``augment`` writes. The plan pickles (as its
+    options: give absolute paths when the other processes run elsewhere)."""
+    return AugmentPlan(data, out, config=config, **options)
+
+
+__all__ = ["Pipeline", "Batch", "inspect", "augment", "augment_plan", "AugmentPlan", "ORIGINS", "OPTIONS", "__version__"] + list(_errors.__all__)

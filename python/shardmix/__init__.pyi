@@ -129,3 +129,70 @@ class Pipeline:
 
 def inspect(data: Data, **options: Any) -> Dict[str, Any]:
     """What `shardmix inspect --json` prints, as a dict."""
+
+def augment(
+    data: Data,
+    out: PathLike,
+    *,
+    config: Optional[PathLike] = None,
+    quiet: bool = False,
+    rows_per_shard: Optional[int] = None,
+    row_group_size: Optional[int] = None,
+    compression: Optional[str] = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> Dict[str, Any]:
+    """`shardmix augment`: write the augmented stream to `out` as Parquet shards (resumable,
+    the CLI's files byte for byte). `options` are `Pipeline`'s. Returns a summary dict:
+    path, rows, shards, steps, rows_written, shards_written, shards_kept, already_complete,
+    seconds, warnings, fingerprint."""
+    ...
+
+def augment_plan(
+    data: Data,
+    out: PathLike,
+    *,
+    config: Optional[PathLike] = None,
+    rows_per_shard: Optional[int] = None,
+    row_group_size: Optional[int] = None,
+    compression: Optional[str] = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> "AugmentPlan":
+    """For integrations writing one `augment` output from several processes: the plan, with
+    `prepare()`, `write_shards(range)` and `finish()`."""
+    ...
+
+class AugmentPlan:
+    """The plan of an `augment` run. Pickles as its options (the receiving process makes it
+    again and validates everything; relative paths need the same working directory)."""
+
+    def __init__(self, data: Data, out: PathLike, *, config: Optional[PathLike] = None, **options: Any) -> None: ...
+    @property
+    def total_steps(self) -> int: ...
+    @property
+    def steps_per_shard(self) -> int: ...
+    @property
+    def num_shards(self) -> int: ...
+    @property
+    def out(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    def shard_steps(self, k: int) -> range:
+        """The steps shard `k` holds."""
+        ...
+    def prepare(self) -> Dict[str, Any]:
+        """Once, first: create/lock/resume (or overwrite) `out` and write the run file.
+        Returns complete, kept_shards, resume_step, locked, strays."""
+        ...
+    def write_shards(self, shards: Union[range, Tuple[int, int], int]) -> Dict[str, Any]:
+        """Write the whole shards of `shards` not written yet (any ranges, any processes, at
+        once). Returns written (per shard: file, rows, first_step, end_step, bytes, crc32),
+        skipped (indices already there), rows."""
+        ...
+    def finish(self) -> Dict[str, Any]:
+        """Once, last: check every shard and write the manifest; returns it as a dict."""
+        ...
+    def run(self, *, quiet: bool = False) -> Dict[str, Any]:
+        """The single-process run (what `augment()` does)."""
+        ...

@@ -4,6 +4,8 @@
 //! error messages and batches are the CLI's. The pure-Python part (`python/shardmix/`)
 //! holds the exception classes, the PyTorch adapter and the type stubs.
 
+mod array_stage;
+mod augment;
 mod batch;
 mod errors;
 mod inspect;
@@ -46,6 +48,9 @@ fn option_names() -> Vec<&'static str> {
 fn _shardmix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<batch::PyBatch>()?;
+    m.add_class::<array_stage::PyArrayStage>()?;
+    m.add_class::<augment::PyAugmentPlan>()?;
+    m.add_function(wrap_pyfunction!(augment::_augment_plan_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -72,20 +72,14 @@ pub fn write_stdout(text: &str) -> shardmix::Result<()> {
 /// Say how many rows the order leaves out of the run (the offset order never reaches the last
 /// rows), on stderr, when there are any.
 pub fn report_unread(pipeline: &shardmix::Pipeline) {
-    if let Some(u) = pipeline.rows_unread().filter(|&u| u > 0) {
-        eprintln!(
-            "note: the offset order leaves {u} of {} rows unread over this run (offset = step·B mod (N − B) never reaches the last rows; --order sequential or shuffled reads every row)",
-            pipeline.shard_set().num_rows()
-        );
+    if let Some(note) = shardmix::report::unread_note(pipeline) {
+        eprintln!("{note}");
     }
 }
 
 /// Warn about rows the run skipped (null policy, unreadable shards).
 pub fn report_skips(stats: &shardmix::Stats) {
-    for b in &stats.skipped_blocks {
-        eprintln!("warning: skipped {} rows of {} (row group {}): {}", b.rows, b.path.display(), b.row_group, b.error);
-    }
-    if stats.skipped_rows > 0 {
-        eprintln!("warning: {} rows skipped in total", stats.skipped_rows);
+    for note in shardmix::report::skip_notes(stats) {
+        eprintln!("{note}");
     }
 }

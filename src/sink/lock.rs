@@ -43,8 +43,24 @@ impl DirLock {
     /// when another handle holds the lock — another process, or another sink in this
     /// process; [`ErrorKind::Io`] when the directory cannot be opened.
     pub fn acquire(dir: &Path) -> Result<DirLock> {
+        Self::lock(dir, false)
+    }
+
+    /// Lock `dir` shared, without waiting: any number of shared holders coexist (the tasks
+    /// of a distributed run, each writing its own shards), and each excludes an exclusive
+    /// holder ([`acquire`](Self::acquire): a single-process run, or the preparation and the
+    /// manifest of a distributed one).
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire), when an exclusive holder has the directory.
+    pub fn acquire_shared(dir: &Path) -> Result<DirLock> {
+        Self::lock(dir, true)
+    }
+
+    fn lock(dir: &Path, shared: bool) -> Result<DirLock> {
         let handle = File::open(dir).map_err(|e| Error::io(dir, e))?;
-        match handle.try_lock() {
+        let locked = if shared { handle.try_lock_shared() } else { handle.try_lock() };
+        match locked {
             Ok(()) => Ok(DirLock { dir: dir.to_path_buf(), handle: Some(handle) }),
             Err(TryLockError::WouldBlock) => {
                 Err(ErrorKind::OutputLocked { path: dir.to_path_buf(), pid: holder_pid(&handle) }.into())
@@ -153,6 +169,19 @@ mod tests {
         assert_eq!(again.dir(), dir.path());
         // Nothing is left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_exclude_an_exclusive_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = DirLock::acquire_shared(dir.path()).unwrap();
+        let b = DirLock::acquire_shared(dir.path()).unwrap();
+        let err = DirLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::OutputLocked { .. }), "{err:?}");
+        drop((a, b));
+        let x = DirLock::acquire(dir.path()).unwrap();
+        assert!(DirLock::acquire_shared(dir.path()).is_err());
+        drop(x);
     }
 
     #[test]

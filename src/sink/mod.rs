@@ -25,7 +25,7 @@ pub use listen::{open_stream, StreamTarget};
 pub use lock::DirLock;
 pub use manifest::{Manifest, ManifestShard, MANIFEST_FILE, MANIFEST_FORMAT, RUN_FILE};
 pub use owned::shard_file_name;
-pub use parquet::{Compression, ParquetSink, ParquetSinkOptions};
+pub use parquet::{shard_state, Compression, ParquetSink, ParquetSinkOptions, ShardState};
 pub use schema::{
     schema_hash, OutputSchema, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, TARGET_COLUMN,
 };

@@ -259,6 +259,61 @@ impl Write for ShardFile {
     }
 }
 
+/// What the final name of one shard of a run holds (see [`shard_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardState {
+    /// The shard of this run: shardmix's, with this index, fingerprint and steps.
+    Written,
+    /// No file at the shard's name.
+    Missing,
+    /// shardmix's shard of another run or index, or an unreadable file: rewritten.
+    Stale,
+    /// A file shardmix did not write (why): never replaced.
+    Foreign(String),
+}
+
+/// The state of shard `index` of the run `fingerprint` in `dir`, which covers `steps`
+/// (its footer read with the checks input footers get; not its CRC, which the manifest
+/// records).
+pub fn shard_state(dir: &Path, index: u64, fingerprint: &str, steps: std::ops::Range<u64>) -> ShardState {
+    let path = dir.join(shard_file_name(index));
+    if fs::symlink_metadata(&path).is_err() {
+        return ShardState::Missing;
+    }
+    if !path.is_file() {
+        return ShardState::Foreign("not a regular file".into());
+    }
+    match check_shard(&path) {
+        ShardCheck::Ours(m)
+            if m.index == index
+                && m.fingerprint == fingerprint
+                && m.first_step == steps.start
+                && m.end_step == steps.end =>
+        {
+            ShardState::Written
+        }
+        ShardCheck::Ours(_) | ShardCheck::Damaged(_) => ShardState::Stale,
+        ShardCheck::Foreign(why) => ShardState::Foreign(why),
+    }
+}
+
+/// Create (or truncate) a shard's temporary file under an exclusive `flock`, so that two
+/// writers of the same shard (two tasks of a distributed run given it) cannot interleave
+/// their bytes: the second fails at once. Where the filesystem has no locks, it is not
+/// protected.
+fn create_locked(tmp: &Path) -> Result<File> {
+    let file =
+        fs::OpenOptions::new().write(true).create(true).truncate(false).open(tmp).map_err(|e| Error::io(tmp, e))?;
+    match file.try_lock() {
+        Ok(()) | Err(fs::TryLockError::Error(_)) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(ErrorKind::OutputLocked { path: tmp.to_path_buf(), pid: super::lock::holder_pid(&file) }.into())
+        }
+    }
+    file.set_len(0).map_err(|e| Error::io(tmp, e))?;
+    Ok(file)
+}
+
 /// The same OS error (io::Error is not `Clone`).
 fn copy_io_error(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
@@ -330,6 +385,8 @@ pub struct ParquetSink {
     current: Option<OpenShard>,
     complete: Option<Manifest>,
     failed: bool,
+    /// Opened by [`open_shards`](Self::open_shards): writes shards, never the manifest.
+    range: bool,
     /// Held until the sink is dropped (fields drop after `Drop::drop`, so the lock outlives
     /// the removal of an unfinished temporary file).
     lock: DirLock,
@@ -388,6 +445,7 @@ impl ParquetSink {
             current: None,
             complete: None,
             failed: false,
+            range: false,
             lock,
             #[cfg(test)]
             budget: None,
@@ -398,24 +456,7 @@ impl ParquetSink {
             return sink.replace(&entries);
         }
         let run = sink.read_run_file(&entries)?;
-        let mismatch = match &run {
-            None => Some(format!("is not empty and was not made by shardmix (no readable {RUN_FILE})")),
-            Some(r) if r.run.fingerprint != fingerprint => Some(format!(
-                "holds the output of a different configuration (fingerprint '{}', this run '{}')",
-                r.run.fingerprint, fingerprint
-            )),
-            Some(r) if r.run.steps_per_shard != sink.opts.steps_per_shard => Some(format!(
-                "was written with {} steps per shard, this run uses {}",
-                r.run.steps_per_shard, sink.opts.steps_per_shard
-            )),
-            Some(r) if r.run.schema_hash != sink.schema.hash() => {
-                Some(format!("was written with schema {}, this run's is {}", r.run.schema_hash, sink.schema.hash()))
-            }
-            Some(r) if r.writer != sink.opts.writer_layout() => {
-                Some(format!("was written with {}, this run uses {}", r.writer, sink.opts.writer_layout()))
-            }
-            Some(_) => None,
-        };
+        let mismatch = sink.mismatch(run.as_ref());
         let Some(why) = mismatch else {
             sink.resume(&entries)?;
             return Ok(sink);
@@ -437,6 +478,102 @@ impl ParquetSink {
                  wrote there, or choose another directory"
             ),
         ))
+    }
+
+    /// Open `out`, made ready by [`open`](Self::open) for the same run (fingerprint, steps
+    /// per shard, schema and writer layout), to write whole shards from shard `first_shard`
+    /// on, for one task of a distributed run: batches start at step `first_shard × steps per
+    /// shard`, and [`close_shards`](Self::close_shards) ends the last shard without writing
+    /// the manifest (the run's [`open`](Self::open) + [`finish`](Self::finish) does that
+    /// once every shard is there).
+    ///
+    /// The directory is locked shared ([`DirLock::acquire_shared`]): tasks writing other
+    /// shards run at once, a single-process run or a [`open`](Self::open) is refused while
+    /// any of them runs. Each shard's temporary file is locked too, so two tasks given the
+    /// same shard cannot interleave its bytes. A final-named shard is replaced only when it
+    /// is shardmix's (or unreadable); a foreign file at that name is refused when the shard
+    /// is closed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Output`] when `out` was not made ready for this run (no run file, or one
+    /// of another configuration); [`ErrorKind::OutputLocked`] while a single-process run
+    /// holds it; [`ErrorKind::Config`] for invalid options.
+    pub fn open_shards(
+        out: &Path,
+        spec: &DataSpec,
+        opts: ParquetSinkOptions,
+        fingerprint: &str,
+        first_shard: u64,
+    ) -> Result<ParquetSink> {
+        opts.validate()?;
+        let schema = OutputSchema::new(spec, opts.provenance)?;
+        if !out.is_dir() {
+            return Err(output(out, "does not exist: prepare the run first (ParquetSink::open)"));
+        }
+        let lock = DirLock::acquire_shared(out)?;
+        let next_step = first_shard
+            .checked_mul(opts.steps_per_shard)
+            .ok_or_else(|| Error::config("first_shard", format!("shard {first_shard} is past the last step")))?;
+        let sink = ParquetSink {
+            dir: out.to_path_buf(),
+            schema,
+            opts,
+            fingerprint: fingerprint.to_string(),
+            shards: Vec::new(),
+            next_step,
+            current: None,
+            complete: None,
+            failed: false,
+            range: true,
+            lock,
+            #[cfg(test)]
+            budget: None,
+        };
+        let entries: Vec<Entry> = sink.list()?.iter().map(|n| Entry::new(n)).collect();
+        let run = sink.read_run_file(&entries)?;
+        if let Some(why) = sink.mismatch(run.as_ref()) {
+            return Err(output(out, format!("{why}; prepare the run first (ParquetSink::open) with these settings")));
+        }
+        Ok(sink)
+    }
+
+    /// Close the last shard of a sink from [`open_shards`](Self::open_shards) and return
+    /// the shards it wrote (no manifest is written).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Write`]/[`ErrorKind::Io`] when closing fails (the temporary file is
+    /// removed); [`ErrorKind::Output`] after an earlier failure.
+    pub fn close_shards(mut self) -> Result<Vec<ManifestShard>> {
+        if self.failed {
+            return Err(output(&self.dir, "an earlier write failed; the sink accepts no more batches"));
+        }
+        if let Err(e) = self.close_shard() {
+            self.fail();
+            return Err(e);
+        }
+        Ok(std::mem::take(&mut self.shards))
+    }
+
+    /// Why the run file `run` does not describe this run, or `None` when it does.
+    fn mismatch(&self, run: Option<&RunFile>) -> Option<String> {
+        match run {
+            None => Some(format!("is not empty and was not made by shardmix (no readable {RUN_FILE})")),
+            Some(r) if r.run.fingerprint != self.fingerprint => Some(format!(
+                "holds the output of a different configuration (fingerprint '{}', this run '{}')",
+                r.run.fingerprint, self.fingerprint
+            )),
+            Some(r) if r.run.steps_per_shard != self.opts.steps_per_shard => Some(format!(
+                "was written with {} steps per shard, this run uses {}",
+                r.run.steps_per_shard, self.opts.steps_per_shard
+            )),
+            Some(r) if r.run.schema_hash != self.schema.hash() => {
+                Some(format!("was written with schema {}, this run's is {}", r.run.schema_hash, self.schema.hash()))
+            }
+            Some(r) if r.writer != self.opts.writer_layout() => {
+                Some(format!("was written with {}, this run uses {}", r.writer, self.opts.writer_layout()))
+            }
+            Some(_) => None,
+        }
     }
 
     /// The first step the pipeline must produce: 0 for a new run, the end of the complete
@@ -531,6 +668,9 @@ impl ParquetSink {
     /// [`ErrorKind::Output`] when steps are missing or the run found complete has another
     /// step count; [`ErrorKind::Write`]/[`ErrorKind::Io`] when closing or writing fails.
     pub fn finish(mut self, total_steps: u64) -> Result<Manifest> {
+        if self.range {
+            return Err(output(&self.dir, "a sink of open_shards writes no manifest: call close_shards"));
+        }
         if let Some(m) = self.complete.take() {
             if m.steps != total_steps {
                 return Err(output(
@@ -803,7 +943,7 @@ impl ParquetSink {
         let tmp = self.dir.join(temp_name(&shard_file_name(index)));
         let failure = Arc::new(OnceLock::new());
         let file = ShardFile {
-            file: File::create(&tmp).map_err(|e| Error::io(&tmp, e))?,
+            file: create_locked(&tmp)?,
             failure: failure.clone(),
             #[cfg(test)]
             budget: self.budget.clone(),
@@ -850,14 +990,22 @@ impl ParquetSink {
             let failure = cur.failure.clone();
             let file = cur.writer.into_inner().map_err(|e| write_error(&tmp, e, &failure))?.file;
             file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
             let found = read_shard_meta(&tmp)?;
             if found != meta {
                 return Err(output(&tmp, format!("re-read shard metadata {found:?} differs from what was written")));
             }
             let (bytes, crc) = file_crc32(&tmp)?;
             let dest = self.dir.join(&name);
+            if self.range && dest.exists() {
+                // Another task's shard (the same bytes) or a stale one of ours is replaced;
+                // a file shardmix did not write is not.
+                if let ShardCheck::Foreign(why) = check_shard(&dest) {
+                    return Err(refuse(&self.dir, "replace", &[(name.clone(), why)]));
+                }
+            }
             fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+            // The temporary file's lock is held until it has its final name.
+            drop(file);
             sync_dir(&self.dir)?;
             Ok(ManifestShard {
                 file: name,
