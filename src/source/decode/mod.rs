@@ -58,10 +58,8 @@ pub struct RowGroupRef {
 /// them).
 #[derive(Debug, Clone)]
 pub(crate) struct DecodeContext {
-    /// The columns read, by name.
+    /// The columns read, and the data spec they give.
     pub plan: ColumnPlan,
-    /// The data spec the columns give.
-    pub spec: DataSpec,
     /// What to do with nulls, NaN and infinities.
     pub policy: NullPolicy,
     /// The most bytes a column chunk may claim uncompressed.
@@ -80,7 +78,7 @@ impl DecodeContext {
     }
 
     pub fn spec(&self) -> &DataSpec {
-        &self.spec
+        &self.plan.spec
     }
 
     pub fn policy(&self) -> NullPolicy {
