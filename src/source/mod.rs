@@ -32,4 +32,4 @@ pub use decode::RowGroupRef;
 pub use footer::ShardInfo;
 pub use reader::cache::CacheStats;
 pub use reader::{BadShard, Reader, Rows, SkippedBlock, AUTO_CACHE_MIN_BYTES};
-pub use shards::{ShardSet, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};
+pub use shards::{ShardSet, ShardSetBuilder, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES};

@@ -17,12 +17,13 @@ use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
 use crate::source::decode::block::{
     check_finite, handle_bad, put_class, Decoded, NullPolicy, Site, DECODE_BATCH_ROWS, TRANSPOSE_BYTES,
 };
-use crate::source::decode::columns::{FeatureSource, TargetSource};
+use crate::source::decode::columns::ColumnPlan;
 use crate::source::decode::image::{self, EncodedImages};
 use crate::source::decode::transpose::{put_f32_columns, Values};
 use crate::source::decode::{decode_error, DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::{open_row_group, ChunkSource};
+use crate::spec::{FeatureLayout, TargetKind};
 
 /// Decode `block` of `shard` from `source` (its column chunks, opened by
 /// [`super::decode_block`]) through arrow-rs's record batches.
@@ -59,8 +60,8 @@ pub(super) fn decode(
     let pool = ctx.pools();
     // Separate columns are transposed tile by tile onto the end of an empty buffer; a list
     // column (whose null rows are skipped) is written in place into a zeroed one.
-    let columns = matches!(plan.features, FeatureSource::Columns(_));
-    let images = matches!(plan.features, FeatureSource::Image { .. });
+    let columns = matches!(plan.spec.features, FeatureLayout::Columns(_));
+    let images = plan.image.is_some();
     let mut out = Decoded::new(
         expected_rows,
         if columns || images {
@@ -82,10 +83,8 @@ pub(super) fn decode(
         if row0 + n > expected_rows {
             return Err(row_count_error(shard, row_group, row0 + n, expected_rows));
         }
-        finite &= put_features(&batch, &plan.features, &mut out, f, row0, &site, policy)?;
-        if let Some(t) = &plan.target {
-            finite &= put_target(&batch, t, &mut out, c, row0, &site, policy)?;
-        }
+        finite &= put_features(&batch, plan, &mut out, f, row0, &site, policy)?;
+        finite &= put_target(&batch, &plan.spec.target, &mut out, c, row0, &site, policy)?;
         row0 += n;
     }
     if row0 != expected_rows {
@@ -115,7 +114,7 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, site: &Site) -> Result<&'a Arr
 /// NaN or infinite (the caller then looks for it).
 fn put_features(
     batch: &RecordBatch,
-    src: &FeatureSource,
+    plan: &ColumnPlan,
     out: &mut Decoded,
     f: usize,
     row0: usize,
@@ -123,8 +122,8 @@ fn put_features(
     policy: NullPolicy,
 ) -> Result<bool> {
     let mut finite = true;
-    match src {
-        FeatureSource::Columns(names) => {
+    match (&plan.spec.features, plan.image) {
+        (FeatureLayout::Columns(names), _) => {
             let arrays = names.iter().map(|name| column(batch, name, site)).collect::<Result<Vec<_>>>()?;
             let values =
                 arrays.iter().zip(names).map(|(arr, name)| values_of(arr, name, site)).collect::<Result<Vec<_>>>()?;
@@ -160,10 +159,10 @@ fn put_features(
                 }
             }
         }
-        FeatureSource::Image { column: name, kind, .. } => {
-            image::put_encoded(column(batch, name, site)?, *kind, out, row0, name, site, policy)?;
+        (FeatureLayout::List { column: name, .. }, Some(image)) => {
+            image::put_encoded(column(batch, name, site)?, image.kind, out, row0, name, site, policy)?;
         }
-        FeatureSource::List { column: name, .. } => {
+        (FeatureLayout::List { column: name, .. }, None) => {
             let arr = column(batch, name, site)?;
             finite &= write_list(arr, &mut out.features, f, row0, name, site)?;
             if arr.null_count() > 0 {
@@ -180,10 +179,10 @@ fn put_features(
     Ok(finite)
 }
 
-/// As [`put_features`], for the target.
+/// As [`put_features`], for the target (nothing without one).
 fn put_target(
     batch: &RecordBatch,
-    t: &TargetSource,
+    t: &TargetKind,
     out: &mut Decoded,
     c: usize,
     row0: usize,
@@ -191,23 +190,24 @@ fn put_target(
     policy: NullPolicy,
 ) -> Result<bool> {
     let mut finite = true;
-    let name = t.column();
+    let Some(name) = t.column() else { return Ok(true) };
     let arr = column(batch, name, site)?;
     match t {
-        TargetSource::Class { num_classes, .. } => {
+        TargetKind::None => {}
+        TargetKind::Class { num_classes, .. } => {
             let labels = integer_values(arr, name, site)?;
             for (i, &v) in labels.iter().enumerate() {
                 let label = if arr.is_null(i) { None } else { Some(v) };
                 put_class(out, c, row0 + i, label, *num_classes, name, site, policy)?;
             }
         }
-        TargetSource::Regression { .. } => {
+        TargetKind::Regression { .. } => {
             finite &= write_scalars(arr, &mut out.targets, c, 0, row0, name, site)?;
             if arr.null_count() > 0 {
                 apply_nulls(arr, out, c, 0, row0, name, site, policy, false)?;
             }
         }
-        TargetSource::Soft { .. } => {
+        TargetKind::Soft { .. } => {
             finite &= write_list(arr, &mut out.targets, c, row0, name, site)?;
             for i in 0..arr.len() {
                 if arr.is_null(i) {

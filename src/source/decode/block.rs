@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use crate::error::{BadValue, Error, ErrorKind, Result};
 use crate::source::bytes::pool::Pools;
-use crate::source::decode::columns::{ColumnPlan, FeatureSource};
+use crate::source::decode::columns::ColumnPlan;
 use crate::source::decode::image::EncodedImages;
 use crate::source::decode::transpose::all_finite;
 use crate::source::footer::ShardInfo;
+use crate::spec::FeatureLayout;
 
 /// What to do with a null, NaN or infinite value in a feature or target.
 ///
@@ -237,14 +238,12 @@ pub(super) fn check_finite(
                 continue;
             }
             let name = if features {
-                match &plan.features {
-                    FeatureSource::Columns(n) => n[col].clone(),
-                    FeatureSource::List { column, .. } | FeatureSource::Image { column, .. } => {
-                        format!("{column}[{col}]")
-                    }
+                match &plan.spec.features {
+                    FeatureLayout::Columns(n) => n[col].clone(),
+                    FeatureLayout::List { column, .. } => format!("{column}[{col}]"),
                 }
             } else {
-                plan.target.as_ref().map(|t| t.column().to_string()).unwrap_or_default()
+                plan.spec.target.column().unwrap_or_default().to_string()
             };
             let kind = if v.is_nan() { BadValue::NaN } else { BadValue::Infinite };
             handle_bad(out, width, row, col, &name, site, policy, kind, features)?;

@@ -24,12 +24,12 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use crate::error::{BadValue, Result};
 use crate::source::decode::block::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
-use crate::source::decode::columns::{FeatureSource, TargetSource};
 use crate::source::decode::transpose::{extend_streaming, put_f32_columns, Values};
 use crate::source::decode::{DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::plain::{Plain, PlainColumn};
+use crate::spec::{FeatureLayout, TargetKind};
 
 /// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
 /// each feature column, then of the target column if any.
@@ -42,11 +42,11 @@ pub(crate) struct DirectPlan {
 pub(crate) fn plan(ctx: &DecodeContext, shard: &ShardInfo) -> Option<DirectPlan> {
     let meta = shard.metadata.metadata();
     let plan = ctx.plan();
-    let FeatureSource::Columns(names) = &plan.features else { return None };
-    let target = match &plan.target {
-        None => None,
-        Some(TargetSource::Soft { .. }) => return None,
-        Some(t) => Some(t),
+    let FeatureLayout::Columns(names) = &plan.spec.features else { return None };
+    let target = match &plan.spec.target {
+        TargetKind::None => None,
+        TargetKind::Soft { .. } => return None,
+        t => Some(t),
     };
     let descr = meta.file_metadata().schema_descr();
     let schema = shard.metadata.schema();
@@ -68,8 +68,8 @@ pub(crate) fn plan(ctx: &DecodeContext, shard: &ShardInfo) -> Option<DirectPlan>
     };
     let mut columns = names.iter().map(|n| locate(n)).collect::<Option<Vec<_>>>()?;
     if let Some(t) = target {
-        let located = locate(t.column())?;
-        if matches!(t, TargetSource::Class { .. }) && !matches!(located.1, Plain::I32 | Plain::I64) {
+        let located = locate(t.column()?)?;
+        if matches!(t, TargetKind::Class { .. }) && !matches!(located.1, Plain::I32 | Plain::I64) {
             return None;
         }
         columns.push(located);
@@ -95,7 +95,7 @@ pub(crate) fn decode(
     let rg_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
     let first = block.offset as usize;
     let plan = ctx.plan();
-    let FeatureSource::Columns(names) = &plan.features else { return Ok(None) };
+    let FeatureLayout::Columns(names) = &plan.spec.features else { return Ok(None) };
     let mut source = source.clone();
     preload_small_pages(&mut source, rg_meta, &direct.columns, first..first + rows);
     let source = Arc::new(source);
@@ -104,7 +104,7 @@ pub(crate) fn decode(
         PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows, map)
     };
     let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };
-    let mut target_column = plan.target.as_ref().and_then(|_| columns.pop());
+    let mut target_column = plan.spec.target.column().and_then(|_| columns.pop());
     let mut features = columns;
     if let Some(t) = &mut target_column {
         if t.fill_to(rows).is_none() {
@@ -136,8 +136,8 @@ pub(crate) fn decode(
                 null_at[j] += 1;
             }
         }
-        let (Some(t), Some(column)) = (&plan.target, &target_column) else { continue };
-        let name = t.column();
+        let t = &plan.spec.target;
+        let (Some(name), Some(column)) = (t.column(), &target_column) else { continue };
         let mut row = batch;
         while row < end {
             let (bytes, stop) = column.values(row, end);
@@ -145,7 +145,7 @@ pub(crate) fn decode(
                 return Ok(None);
             }
             match t {
-                TargetSource::Class { num_classes, .. } => {
+                TargetKind::Class { num_classes, .. } => {
                     for (i, label) in labels(column.kind(), bytes).enumerate() {
                         let r = row + i;
                         let null = column.nulls.get(target_null_at) == Some(&r);
@@ -161,7 +161,7 @@ pub(crate) fn decode(
             }
             row = stop;
         }
-        if !matches!(t, TargetSource::Class { .. }) {
+        if !matches!(t, TargetKind::Class { .. }) {
             while let Some(&r) = column.nulls.get(target_null_at).filter(|&&r| r < end) {
                 handle_bad(&mut out, c, r, 0, name, &site, policy, BadValue::Null, false)?;
                 target_null_at += 1;

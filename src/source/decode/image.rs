@@ -28,11 +28,11 @@ use rayon::prelude::*;
 
 use crate::error::{BadValue, Error, ErrorKind, Result};
 use crate::source::decode::block::{handle_bad, Decoded, NullPolicy, Site};
-use crate::source::decode::columns::{ColumnPlan, FeatureSource, ImageKind};
+use crate::source::decode::columns::{ColumnPlan, ImageKind, ImageSource};
 use crate::source::decode::{DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::open_row_group;
-use crate::spec::{DataSpec, FeatureLayout};
+use crate::spec::FeatureLayout;
 
 /// The most values (H × W × C) one image may have: 2²⁶ (e.g. 4096 × 4096 × 4).
 pub const MAX_IMAGE_VALUES: usize = 1 << 26;
@@ -338,7 +338,7 @@ pub(crate) fn assemble(
     f: usize,
     features: &mut Vec<f32>,
 ) -> Result<()> {
-    let FeatureSource::Image { column, shape: Some(shape), .. } = &ctx.plan().features else {
+    let Some((column, ImageSource { shape: Some(shape), .. })) = ctx.plan().image_column() else {
         return Err(Error::shape("image assembly", "an image feature column", "another layout"));
     };
     features.clear();
@@ -353,7 +353,8 @@ pub(crate) fn assemble(
             let block = &blocks[item.block];
             let row = block.first_row + item.local as u64;
             let image_err = |message: String| -> Error {
-                ErrorKind::Image { path: shards[block.shard].path.clone(), column: column.clone(), row, message }.into()
+                ErrorKind::Image { path: shards[block.shard].path.clone(), column: column.to_string(), row, message }
+                    .into()
             };
             let images = groups[item.group].images.as_ref().ok_or_else(|| image_err("no encoded images".into()))?;
             if item.local >= images.rows() {
@@ -364,7 +365,7 @@ pub(crate) fn assemble(
                 dst.fill(fill.unwrap_or(0.0));
                 continue;
             }
-            decode_into(images.row(item.local), *shape, dst, &mut scratch).map_err(image_err)?;
+            decode_into(images.row(item.local), shape, dst, &mut scratch).map_err(image_err)?;
         }
         Ok(())
     };
@@ -378,17 +379,13 @@ pub(crate) fn assemble(
 }
 
 /// Fill in the shape of an image feature column from the first image of the first shard:
-/// `spec` becomes a list of `H·W·C` values with `feature_shape` `[H, W, C]`. Of `ctx`, only
+/// the plan's spec becomes a list of `H·W·C` values with `feature_shape` `[H, W, C]`. Of `ctx`, only
 /// the buffers and page maps are used.
-pub(crate) fn resolve_shape(
-    ctx: &DecodeContext,
-    shards: &[ShardInfo],
-    plan: &mut ColumnPlan,
-    spec: &mut DataSpec,
-) -> Result<()> {
-    let FeatureSource::Image { column, kind, shape: None } = plan.features.clone() else {
+pub(crate) fn resolve_shape(ctx: &DecodeContext, shards: &[ShardInfo], plan: &mut ColumnPlan) -> Result<()> {
+    let Some((column, ImageSource { kind, shape: None })) = plan.image_column() else {
         return Ok(());
     };
+    let column = column.to_string();
     let (bytes, path, row) = first_image(ctx, shards, &column, kind)?;
     // A binary column whose first value is no PNG or JPEG at all holds something else (text,
     // serialised objects): a column of the wrong type for features, not a broken image.
@@ -420,9 +417,9 @@ pub(crate) fn resolve_shape(
         }
         .into());
     }
-    plan.features = FeatureSource::Image { column: column.clone(), kind, shape: Some(shape) };
-    spec.features = FeatureLayout::List { column, len: values };
-    spec.feature_shape = Some(shape.to_vec());
+    plan.image = Some(ImageSource { kind, shape: Some(shape) });
+    plan.spec.features = FeatureLayout::List { column, len: values };
+    plan.spec.feature_shape = Some(shape.to_vec());
     Ok(())
 }
 

@@ -58,10 +58,8 @@ pub struct RowGroupRef {
 /// them).
 #[derive(Debug, Clone)]
 pub(crate) struct DecodeContext {
-    /// The columns read, by name.
+    /// The columns read, and the data spec they give.
     pub plan: ColumnPlan,
-    /// The data spec the columns give.
-    pub spec: DataSpec,
     /// What to do with nulls, NaN and infinities.
     pub policy: NullPolicy,
     /// The most bytes a column chunk may claim uncompressed.
@@ -75,26 +73,32 @@ pub(crate) struct DecodeContext {
 }
 
 impl DecodeContext {
+    /// The columns read.
     pub fn plan(&self) -> &ColumnPlan {
         &self.plan
     }
 
+    /// The data spec the columns give.
     pub fn spec(&self) -> &DataSpec {
-        &self.spec
+        &self.plan.spec
     }
 
+    /// What to do with nulls, NaN and infinities.
     pub fn policy(&self) -> NullPolicy {
         self.policy
     }
 
+    /// The most bytes a column chunk may claim uncompressed.
     pub fn chunk_limit(&self) -> u64 {
         self.max_chunk
     }
 
+    /// The decode buffers shared by every reader.
     pub fn pools(&self) -> &Arc<Pools> {
         &self.pools
     }
 
+    /// The page maps of the column chunks read so far.
     pub fn page_maps(&self) -> &PageMaps {
         &self.page_maps
     }

@@ -13,7 +13,7 @@ use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::source::bytes::local::{LocalFile, LocalStorage};
 use crate::source::bytes::pool::Pools;
 use crate::source::bytes::{storage_for, ByteSource, Storage};
-use crate::source::decode::columns::{self, ColumnPlan, FeatureSource, Features, ImageKind, Target, TargetSource};
+use crate::source::decode::columns::{self, ColumnPlan, Features, ImageKind, ImageSource, Target};
 use crate::source::decode::image::{self, ImageColumn};
 use crate::source::decode::{self, DecodeContext, Decoded, NullPolicy, RowGroupRef};
 use crate::source::footer::{self, ShardInfo};
@@ -89,7 +89,124 @@ fn blocks(shards: &[ShardInfo], block_rows: u64) -> Vec<RowGroupRef> {
     out
 }
 
+/// How to open a [`ShardSet`]: every setting given first, then [`open`](Self::open) reads the
+/// footers and resolves the columns once (each setter of an opened [`ShardSet`] resolves them
+/// again, and a derived class count scans the label column each time).
+///
+/// # Example
+/// ```
+/// use shardmix::{Features, ShardSet, Target};
+/// let set = ShardSet::builder()
+///     .features(Features::prefix("p"))
+///     .target(Target::class_auto("label"))
+///     .feature_shape(&[8, 8, 1])
+///     .open("examples/data/digits.parquet")?;
+/// assert_eq!(set.spec().num_classes(), Some(10));
+/// assert_eq!(set.spec().feature_shape, Some(vec![8, 8, 1]));
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShardSetBuilder {
+    features: Features,
+    target: Target,
+    null_policy: NullPolicy,
+    max_chunk: u64,
+    block_rows: u64,
+    feature_shape: Option<Vec<usize>>,
+}
+
+impl Default for ShardSetBuilder {
+    fn default() -> Self {
+        ShardSetBuilder {
+            features: Features::Auto,
+            target: Target::None,
+            null_policy: NullPolicy::Error,
+            max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+            block_rows: DEFAULT_BLOCK_ROWS,
+            feature_shape: None,
+        }
+    }
+}
+
+impl ShardSetBuilder {
+    /// Select the feature columns (default [`Features::auto`]).
+    pub fn features(mut self, features: Features) -> Self {
+        self.features = features;
+        self
+    }
+
+    /// Select the target (default none).
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// What to do with nulls, NaN and infinities (default [`NullPolicy::Error`]).
+    pub fn null_policy(mut self, policy: NullPolicy) -> Self {
+        self.null_policy = policy;
+        self
+    }
+
+    /// As [`ShardSet::max_column_chunk_bytes`].
+    pub fn max_column_chunk_bytes(mut self, bytes: u64) -> Self {
+        self.max_chunk = bytes;
+        self
+    }
+
+    /// As [`ShardSet::block_rows`]; 0 is refused by [`open`](Self::open).
+    pub fn block_rows(mut self, rows: u64) -> Self {
+        self.block_rows = rows;
+        self
+    }
+
+    /// As [`ShardSet::feature_shape`]; checked against the features by [`open`](Self::open).
+    pub fn feature_shape(mut self, shape: &[usize]) -> Self {
+        self.feature_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Open a directory, a glob or one file (as [`ShardSet::open`]) with these settings.
+    ///
+    /// # Errors
+    /// As [`ShardSet::open`]; [`ErrorKind::Config`] for 0 block rows; [`ErrorKind::Shape`] for
+    /// a feature shape whose product is not the feature count.
+    pub fn open(self, spec: impl AsRef<Path>) -> Result<ShardSet> {
+        self.open_many(&[spec])
+    }
+
+    /// Open several specs as one dataset, in the order given, with these settings.
+    ///
+    /// # Errors
+    /// As [`ShardSetBuilder::open`].
+    pub fn open_many<P: AsRef<Path>>(self, specs: &[P]) -> Result<ShardSet> {
+        self.apply(ShardSet::read_footers(specs)?)
+    }
+
+    /// Resolve `set` (footers read, nothing resolved) with these settings, once.
+    pub(crate) fn apply(self, mut set: ShardSet) -> Result<ShardSet> {
+        if self.block_rows == 0 {
+            return Err(Error::config("block_rows", "must be at least 1"));
+        }
+        set.block_rows = self.block_rows;
+        set.row_groups = blocks(&set.shards, self.block_rows);
+        set.features = self.features;
+        set.target = self.target;
+        set.ctx.policy = self.null_policy;
+        set.ctx.max_chunk = self.max_chunk;
+        set.resolve()?;
+        match &self.feature_shape {
+            Some(shape) => set.feature_shape(shape),
+            None => Ok(set),
+        }
+    }
+}
+
 impl ShardSet {
+    /// A [`ShardSetBuilder`]: settings first, then one open that resolves the columns once.
+    pub fn builder() -> ShardSetBuilder {
+        ShardSetBuilder::default()
+    }
+
     /// Open a directory (its `*.parquet` files, not hidden ones), a glob (`data/*.parquet`) or
     /// one file. Only footers are read. Features default to [`Features::auto`], no target.
     ///
@@ -106,6 +223,13 @@ impl ShardSet {
     /// # Errors
     /// As [`ShardSet::open`].
     pub fn open_many<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
+        ShardSet::builder().open_many(specs)
+    }
+
+    /// The shards of `specs` by their footers, their columns not resolved yet: what
+    /// [`ShardSetBuilder::apply`] takes. Its schema ([`ShardSet::arrow_schema`]) may be read
+    /// in between.
+    pub(crate) fn read_footers<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
         let mut files: Vec<(PathBuf, Arc<dyn Storage>)> = Vec::new();
         for s in specs {
             let s = s.as_ref();
@@ -198,7 +322,7 @@ impl ShardSet {
             });
             first_row = first_row.saturating_add(shard_rows);
         }
-        let mut set = ShardSet {
+        let set = ShardSet {
             row_groups: blocks(&shards, DEFAULT_BLOCK_ROWS),
             shards,
             num_rows: first_row,
@@ -207,11 +331,13 @@ impl ShardSet {
             block_rows: DEFAULT_BLOCK_ROWS,
             feature_shape: None,
             ctx: DecodeContext {
-                plan: ColumnPlan { features: FeatureSource::Columns(Vec::new()), target: None },
-                spec: DataSpec {
-                    features: FeatureLayout::Columns(Vec::new()),
-                    target: TargetKind::None,
-                    feature_shape: None,
+                plan: ColumnPlan {
+                    spec: DataSpec {
+                        features: FeatureLayout::Columns(Vec::new()),
+                        target: TargetKind::None,
+                        feature_shape: None,
+                    },
+                    image: None,
                 },
                 policy: NullPolicy::Error,
                 max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
@@ -228,22 +354,25 @@ impl ShardSet {
             };
             return Err(ErrorKind::Empty { what }.into());
         }
-        set.resolve()?;
         Ok(set)
     }
 
-    /// Select the feature columns (default [`Features::auto`]).
+    /// Select the feature columns (default [`Features::auto`]). This resolves the columns again
+    /// (and scans the label column again for a derived class count): to set several things,
+    /// [`ShardSet::builder`] resolves once.
     ///
     /// # Errors
     /// [`ErrorKind::MissingColumn`], [`ErrorKind::ColumnType`] or [`ErrorKind::SchemaMismatch`]
-    /// naming the shard and column.
+    /// naming the shard and column; [`ErrorKind::Shape`] when a feature shape declared before
+    /// does not fit the new features.
     pub fn features(mut self, features: Features) -> Result<Self> {
         self.features = features;
         self.resolve()?;
         Ok(self)
     }
 
-    /// Select the target (default none).
+    /// Select the target (default none). As [`ShardSet::features`], this resolves the columns
+    /// again.
     ///
     /// # Errors
     /// As [`ShardSet::features`]; for a derived class count also the label errors of a scan.
@@ -287,15 +416,15 @@ impl ShardSet {
     /// [`ErrorKind::Shape`] when the product differs from the feature count.
     pub fn feature_shape(mut self, shape: &[usize]) -> Result<Self> {
         let product: usize = shape.iter().product();
-        if shape.is_empty() || product != self.ctx.spec.num_features() {
+        if shape.is_empty() || product != self.ctx.plan.spec.num_features() {
             return Err(Error::shape(
                 "feature_shape",
-                format!("{} values per row", self.ctx.spec.num_features()),
+                format!("{} values per row", self.ctx.plan.spec.num_features()),
                 format!("{shape:?} = {product}"),
             ));
         }
         self.feature_shape = Some(shape.to_vec());
-        self.ctx.spec.feature_shape = Some(shape.to_vec());
+        self.ctx.plan.spec.feature_shape = Some(shape.to_vec());
         Ok(self)
     }
 
@@ -332,27 +461,34 @@ impl ShardSet {
             }
             (f, _) => f.clone(),
         };
-        let (mut plan, mut spec) = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
-        if let FeatureSource::List { column, len: None } = plan.features.clone() {
+        let mut plan = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
+        // Lengths the schema does not fix (0 in the spec) are the first row's.
+        if let (FeatureLayout::List { column, len: 0 }, None) = (&plan.spec.features, plan.image) {
+            let column = column.clone();
             let len = self.probe_list_len(&column)?;
-            plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
-            spec.features = FeatureLayout::List { column: column.clone(), len };
+            plan.spec.features = FeatureLayout::List { column, len };
         }
-        image::resolve_shape(&self.ctx, &self.shards, &mut plan, &mut spec)?;
-        if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
+        image::resolve_shape(&self.ctx, &self.shards, &mut plan)?;
+        if let TargetKind::Soft { column, width: 0 } = &plan.spec.target {
+            let column = column.clone();
             let width = self.probe_list_len(&column)?;
-            plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });
-            spec.target = TargetKind::Soft { column: column.clone(), width };
+            plan.spec.target = TargetKind::Soft { column, width };
         }
+        let spec = &mut plan.spec;
         if spec.num_features() == 0 {
             return Err(Error::shape("features", "at least one value per row", "0"));
         }
         if let Some(shape) = &self.feature_shape {
-            if shape.iter().product::<usize>() == spec.num_features() {
-                spec.feature_shape = Some(shape.clone());
-            } else {
-                self.feature_shape = None;
+            // A shape declared for other features does not fit these: refuse, not drop it.
+            let product = shape.iter().product::<usize>();
+            if product != spec.num_features() {
+                return Err(Error::shape(
+                    "feature_shape",
+                    format!("{} values per row (the features now selected)", spec.num_features()),
+                    format!("{shape:?} = {product}, declared before"),
+                ));
             }
+            spec.feature_shape = Some(shape.clone());
         }
         let first_path = first.path.clone();
         let mut roots = Vec::with_capacity(self.shards.len());
@@ -363,7 +499,6 @@ impl ShardSet {
             shard.roots = r;
         }
         self.ctx.plan = plan;
-        self.ctx.spec = spec;
         Ok(())
     }
 
@@ -458,7 +593,7 @@ impl ShardSet {
 
     /// The resolved data spec.
     pub fn spec(&self) -> &DataSpec {
-        &self.ctx.spec
+        &self.ctx.plan.spec
     }
 
     /// The Arrow schema of the first shard.
@@ -505,9 +640,9 @@ impl ShardSet {
     /// # Ok::<(), shardmix::Error>(())
     /// ```
     pub fn image(&self) -> Option<ImageColumn> {
-        match &self.ctx.plan.features {
-            FeatureSource::Image { column, kind, shape: Some(shape) } => {
-                Some(ImageColumn { column: column.clone(), shape: *shape, hf_layout: *kind == ImageKind::Struct })
+        match self.ctx.plan.image_column()? {
+            (column, ImageSource { kind, shape: Some(shape) }) => {
+                Some(ImageColumn { column: column.to_string(), shape, hf_layout: kind == ImageKind::Struct })
             }
             _ => None,
         }
