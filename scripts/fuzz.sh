@@ -45,11 +45,21 @@ command -v cargo-fuzz >/dev/null || { echo "error: cargo-fuzz missing: cargo ins
 seed_read_shard() {
     local dir=fuzz/corpus/read_shard
     mkdir -p "$dir"
-    # Every Parquet fixture (valid, odd and corrupt), under 1 MiB like the target's own cap.
-    find tests/data -name '*.parquet' -size -1024k -print0 |
+    # Every Parquet fixture (valid, odd and corrupt), under 1 MiB like the target's own cap,
+    # and the apache/parquet-testing files when the shared checkout is there.
+    local roots=(tests/data)
+    local d
+    for d in ../shared/parquet-testing ../../shared/parquet-testing; do
+        if [ -d "$d" ]; then
+            roots+=("$d")
+            break
+        fi
+    done
+    find "${roots[@]}" -name '*.parquet' -size -1024k -print0 |
         while IFS= read -r -d '' f; do
-            cp -n "$f" "$dir/seed-$(basename "$f")"
+            cp -n "$f" "$dir/seed-$(printf '%s' "$f" | cksum | cut -d' ' -f1)-$(basename "$f")"
         done
+    cp -n tests/data/fuzz-regressions/read_shard-* "$dir/"
 }
 
 # The structured targets read their choices from bytes: a few seeds of each shape.
@@ -61,6 +71,8 @@ seed_structured() {
     done
     printf '\x00\x00\x00\x00\x01\x10\x00\x00' >"$dir/seed-plain"
     printf '\x02\x00\x00\x04\x02\x00\x03\x05\x01\x02\x03\x04\x01\x08\x03' >"$dir/seed-dictionary"
+    # Both structured targets read the same choices: each one's findings seed the other.
+    cp -n tests/data/fuzz-regressions/pages-* tests/data/fuzz-regressions/differential-* "$dir/"
 }
 seed_pages() { seed_structured pages; }
 seed_differential() { seed_structured differential; }

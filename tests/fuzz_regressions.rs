@@ -481,3 +481,47 @@ fn differential_regression_inputs_agree() {
     }
     assert!(seen > 0, "no differential-* inputs found");
 }
+
+// Every committed input of the pages target (tests/data/fuzz-regressions/pages-*): read or
+// rejected without a panic.
+#[test]
+fn every_pages_input_is_ok_or_err() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.parquet");
+    let all = inputs("pages");
+    assert!(!all.is_empty(), "no pages-* inputs found");
+    for file in all {
+        let data = std::fs::read(&file).unwrap();
+        catch_unwind(AssertUnwindSafe(|| harness::pages_bytes(&data, &path)))
+            .unwrap_or_else(|_| panic!("pages panicked on {}", name(&file)));
+    }
+}
+
+// Timeout found by fuzzing the pages target (29 s under ASan on a loaded machine; 17 s in the
+// test profile): a 230-byte file whose row group claims 5,744,435 rows (within the 65,536 rows
+// per byte allowed), read in blocks of 23 rows, so 249,759 blocks, each failing (a page of
+// 6,793,012 values without definition levels). `read_rows` decoded every block before
+// reporting the first failure; it now decodes a few blocks per thread at a time, in row
+// order, and stops at the first that fails.
+#[test]
+fn pages_many_failing_blocks_stop_at_the_first() {
+    const NAME: &str = "pages-timeout-30be4c30bb2f26d7c7881b3e73396e16c4e1f9b4";
+    let data = std::fs::read(dir().join(NAME)).unwrap();
+    let s = harness::structured(&data);
+    assert_eq!((s.block_rows, s.file.row_groups[0].num_rows), (23, 5_744_435), "the input's shape");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("p.parquet");
+    for differential in [false, true] {
+        let start = Instant::now();
+        if differential {
+            harness::differential_bytes(&data, &path).expect("written");
+        } else {
+            let e = harness::pages_bytes(&data, &path).expect("written").unwrap_err();
+            assert!(matches!(e.kind(), ErrorKind::Decode { row_group: 0, .. }), "{}", e.chain());
+            assert!(e.chain().contains("insufficient definition levels"), "{}", e.chain());
+        }
+        let took = start.elapsed();
+        // 55 ms in the test profile; the bound leaves room for a loaded machine.
+        assert!(took < Duration::from_secs(2), "differential {differential}: took {took:?}");
+    }
+}

@@ -17,6 +17,7 @@ pub const DOUBLE: i32 = 5;
 pub const PLAIN: i32 = 0;
 pub const PLAIN_DICTIONARY: i32 = 2;
 pub const RLE: i32 = 3;
+pub const DELTA_BINARY_PACKED: i32 = 5;
 pub const RLE_DICTIONARY: i32 = 8;
 pub const BYTE_STREAM_SPLIT: i32 = 9;
 

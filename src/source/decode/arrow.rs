@@ -5,13 +5,18 @@
 //! [`NullPolicy`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy,
+    RowSelector,
+};
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::ParquetMetaDataBuilder;
 
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
 use crate::source::decode::block::{
@@ -23,15 +28,18 @@ use crate::source::decode::transpose::{put_f32_columns, Values};
 use crate::source::decode::{decode_error, DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::{open_row_group, ChunkSource};
+use crate::source::pages::page_map::MapIndex;
 use crate::spec::{FeatureLayout, TargetKind};
 
 /// Decode `block` of `shard` from `source` (its column chunks, opened by
-/// [`super::decode_block`]) through arrow-rs's record batches.
+/// [`super::decode_block`]) through arrow-rs's record batches; `whole` when `source` already
+/// holds the whole row group's column chunks in memory.
 pub(super) fn decode(
     ctx: &DecodeContext,
     shard: &ShardInfo,
     block: &RowGroupRef,
-    source: ChunkSource,
+    mut source: ChunkSource,
+    whole: bool,
 ) -> Result<Decoded> {
     let (row_group, first_row) = (block.row_group, block.first_row);
     let meta = shard.metadata.metadata();
@@ -41,16 +49,30 @@ pub(super) fn decode(
     let descr = meta.file_metadata().schema_descr();
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
     let decode_err = |source| decode_error(shard, row_group, source);
-    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
+    if !whole {
+        // The block's pages in one read per chunk when they are small, not one read each.
+        let leaves: Vec<usize> = source.page_maps().iter().map(|(leaf, _)| *leaf).collect();
+        let first = block.offset as usize;
+        super::direct::preload_small_pages(&mut source, rg_meta, leaves, first..first + expected_rows);
+    }
+    // A block of part of a row group skips the rows before it: with the page maps as offset
+    // index, by page location (without, arrow-rs walks the chunk's page headers from its
+    // start for every block).
+    let indexed = if expected_rows < rg_rows { indexed_metadata(shard, row_group, &source) } else { None };
+    let (metadata, reader_row_group) = match indexed {
+        Some(m) => (m, 0),
+        None => (shard.metadata.clone(), row_group),
+    };
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
         .with_projection(mask)
-        .with_row_groups(vec![row_group])
+        .with_row_groups(vec![reader_row_group])
         .with_batch_size(expected_rows.clamp(1, DECODE_BATCH_ROWS));
     if expected_rows < rg_rows {
         let offset = block.offset as usize;
-        builder = builder.with_row_selection(RowSelection::from(vec![
-            RowSelector::skip(offset),
-            RowSelector::select(expected_rows),
-        ]));
+        // Selectors, never a mask: a mask decodes the rows it drops.
+        builder = builder.with_row_selection_policy(RowSelectionPolicy::Selectors).with_row_selection(
+            RowSelection::from(vec![RowSelector::skip(offset), RowSelector::select(expected_rows)]),
+        );
     }
     let reader = builder.build().map_err(decode_err)?;
 
@@ -94,6 +116,23 @@ pub(super) fn decode(
         check_finite(&mut out, f, c, &site, plan, policy)?;
     }
     Ok(out)
+}
+
+/// The metadata of `shard` reduced to row group `row_group` (as its row group 0), with the
+/// page maps of `source` as its offset index ([`MapIndex`]); `None` if arrow-rs refuses it.
+/// Building it costs the row group's column metadata, not the file's.
+fn indexed_metadata(shard: &ShardInfo, row_group: usize, source: &ChunkSource) -> Option<ArrowReaderMetadata> {
+    let meta = shard.metadata.metadata();
+    let rg = meta.row_group(row_group);
+    let descr = meta.file_metadata().schema_descr();
+    let rows = u64::try_from(rg.num_rows()).ok()?;
+    let flat = |leaf: usize| descr.columns().get(leaf).is_some_and(|c| c.max_rep_level() == 0);
+    let index = MapIndex::new(meta.page_index().cloned(), row_group, rows, source.page_maps(), flat);
+    let one = ParquetMetaDataBuilder::new(meta.file_metadata().clone())
+        .add_row_group(rg.clone())
+        .set_page_index(Some(Arc::new(index)))
+        .build();
+    ArrowReaderMetadata::try_new(Arc::new(one), ArrowReaderOptions::new()).ok()
 }
 
 fn row_count_error(shard: &ShardInfo, row_group: usize, got: usize, expected: usize) -> Error {

@@ -97,7 +97,7 @@ pub(crate) fn decode(
     let plan = ctx.plan();
     let FeatureLayout::Columns(names) = &plan.spec.features else { return Ok(None) };
     let mut source = source.clone();
-    preload_small_pages(&mut source, rg_meta, &direct.columns, first..first + rows);
+    preload_small_pages(&mut source, rg_meta, direct.columns.iter().map(|c| c.0), first..first + rows);
     let source = Arc::new(source);
     let open = |&(leaf, kind, max_def): &(usize, Plain, i16)| {
         let map = source.page_map(leaf);
@@ -178,17 +178,18 @@ pub(crate) fn decode(
 /// of one read each.
 const SMALL_PAGE_BYTES: u64 = 16 << 10;
 
-/// Read into memory the pages of `rows` (and the dictionary page) of each column whose pages
-/// are small, so that a chunk of many tiny pages costs one read instead of one per page.
-/// Larger pages are read one at a time as the transpose reaches them (they stay in cache).
-fn preload_small_pages(
+/// Read into memory the pages of `rows` (and the dictionary page) of each leaf column of
+/// `leaves` whose pages are small, so that a chunk of many tiny pages costs one read instead of
+/// one per page. Larger pages are read one at a time as the decoder reaches them (they stay in
+/// cache). `source` must have nothing loaded yet.
+pub(super) fn preload_small_pages(
     source: &mut ChunkSource,
     rg_meta: &RowGroupMetaData,
-    columns: &[(usize, Plain, i16)],
+    leaves: impl IntoIterator<Item = usize>,
     rows: std::ops::Range<usize>,
 ) {
     let mut ranges = Vec::new();
-    for &(leaf, ..) in columns {
+    for leaf in leaves {
         let Some(map) = source.page_map(leaf) else { continue };
         let (i, j) = (map.page_of(rows.start as u64), map.page_of(rows.end as u64 - 1));
         let (Some(first), Some(last)) = (map.locations.get(i), map.locations.get(j)) else { continue };

@@ -170,5 +170,5 @@ fn decode_inner(ctx: &DecodeContext, shard: &ShardInfo, block: &RowGroupRef, all
             return Ok(out);
         }
     }
-    arrow::decode(ctx, shard, block, source)
+    arrow::decode(ctx, shard, block, source, whole)
 }

@@ -144,6 +144,11 @@ impl ChunkSource {
         Ok(())
     }
 
+    /// The page maps of the column chunks opened, by leaf column.
+    pub fn page_maps(&self) -> &[(usize, Arc<Option<PageMap>>)] {
+        &self.maps
+    }
+
     /// The page map of leaf column `leaf`, when it was opened and has one.
     pub fn page_map(&self, leaf: usize) -> Option<&PageMap> {
         self.maps.iter().find(|(l, _)| *l == leaf).and_then(|(_, m)| m.as_ref().as_ref())

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use parquet::file::page_index::offset_index::PageLocation;
+use parquet::file::metadata::page_index::PageIndexProvider;
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 
 use crate::source::footer::thrift::PageInfo;
 
@@ -70,6 +72,81 @@ impl PageMap {
     pub fn rows_of(&self, i: usize) -> u64 {
         let next = self.locations.get(i + 1).map_or(self.rows, |l| l.first_row_index as u64);
         next - self.locations[i].first_row_index as u64
+    }
+}
+
+/// The page index arrow-rs reads one row group with, when that row group is alone in the
+/// reader's metadata (as its row group 0): each column chunk's [`PageMap`] as its offset index,
+/// and for a chunk without one, the file's own page index.
+///
+/// Without page locations, arrow-rs walks a chunk's page headers from its start to skip to the
+/// first row of a block: a chunk of a million one-value pages read in 16 blocks walked 8
+/// million headers. With them, a block skips the pages before it without reading them.
+///
+/// A map replaces the file's own offset index: it was read from the page headers arrow-rs
+/// decodes, so the two agree. Only the page locations are served (what arrow-rs's
+/// synchronous reader asks for); [`PageIndexProvider::offset_index`] stays the file's.
+#[derive(Debug)]
+pub(crate) struct MapIndex {
+    /// The file's page index, if it has one (and it was checked when the footer was read).
+    file: Option<Arc<dyn PageIndexProvider>>,
+    /// The row group's index in the file.
+    row_group: usize,
+    /// Page maps by leaf column, of flat columns only (a v1 page's value count is its row
+    /// count only there) and only when they cover the row group's rows.
+    maps: Vec<(usize, Arc<Option<PageMap>>)>,
+}
+
+impl MapIndex {
+    /// The index of row group `row_group` of a file whose page index is `file`: `maps` of
+    /// the leaf columns for which `flat` holds and which cover `rows` rows, else the file's.
+    pub fn new(
+        file: Option<Arc<dyn PageIndexProvider>>,
+        row_group: usize,
+        rows: u64,
+        maps: &[(usize, Arc<Option<PageMap>>)],
+        flat: impl Fn(usize) -> bool,
+    ) -> Self {
+        let usable = |(leaf, map): &&(usize, Arc<Option<PageMap>>)| {
+            flat(*leaf) && map.as_ref().as_ref().is_some_and(|m| m.rows == rows && !m.locations.is_empty())
+        };
+        MapIndex { file, row_group, maps: maps.iter().filter(usable).cloned().collect() }
+    }
+
+    fn map(&self, leaf: usize) -> Option<&PageMap> {
+        self.maps.iter().find(|(l, _)| *l == leaf).and_then(|(_, m)| m.as_ref().as_ref())
+    }
+}
+
+impl PageIndexProvider for MapIndex {
+    fn has_offset_indexes(&self) -> bool {
+        true
+    }
+
+    fn has_column_indexes(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| f.has_column_indexes())
+    }
+
+    fn column_index(&self, row_group: usize, leaf: usize) -> Option<&ColumnIndexMetaData> {
+        self.file.as_ref().filter(|_| row_group == 0)?.column_index(self.row_group, leaf)
+    }
+
+    fn offset_index(&self, row_group: usize, leaf: usize) -> Option<&OffsetIndexMetaData> {
+        self.file.as_ref().filter(|_| row_group == 0)?.offset_index(self.row_group, leaf)
+    }
+
+    fn page_locations(&self, row_group: usize, leaf: usize) -> Option<&Vec<PageLocation>> {
+        if row_group != 0 {
+            return None;
+        }
+        match self.map(leaf) {
+            Some(map) => Some(&map.locations),
+            None => self.file.as_ref()?.page_locations(self.row_group, leaf),
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
