@@ -16,13 +16,19 @@ its subclasses (``ConfigError``, ``MissingColumnError``, ...). PyTorch users: se
 ``shardmix.torch``.
 """
 
+import atexit as _atexit
 import json as _json
 
-from . import _errors
+from . import _errors, _shardmix
 from ._errors import *  # noqa: F401,F403  (Error and one subclass per error kind)
 from ._shardmix import AugmentPlan, Batch, Pipeline, __version__
 from ._shardmix import inspect_json as _inspect_json
 from ._shardmix import option_names as _option_names
+from ._shardmix import train_model as _train_model
+
+# Pipelines still running at exit are stopped while the interpreter still works: their
+# workers may be waiting for the GIL to run a Python stage (see _close_all).
+_atexit.register(_shardmix._close_all)
 
 #: What the codes of ``Batch.origin`` stand for.
 ORIGINS = ("real", "vae", "gan")
@@ -54,6 +60,22 @@ def augment(data, out, *, config=None, quiet=False, **options):
     return AugmentPlan(data, out, config=config, **options).run(quiet=quiet)
 
 
+def train(kind, data, out, *, config=None, quiet=False, **options):
+    """Train a (conditional) VAE or GAN on ``data`` and save it to ``out`` (safetensors,
+    rewritten atomically after every epoch): what ``shardmix train KIND --data DATA --out
+    OUT`` does, with the same options (the pipeline's — augmentation off unless
+    ``mixup_alpha`` is given — plus ``latent``, ``hidden`` (``"128,64"`` or ``[128, 64]``),
+    ``lr``, ``scale``, ``holdout``), defaults, validation and messages; the same seed gives
+    the same weights. ``kind`` is ``"vae"`` or ``"gan"``. Progress lines go to
+    ``sys.stderr`` unless ``quiet``; no progress bar. The model feeds ``Pipeline(...,
+    vae=out)`` / ``gan=out``.
+
+    Returns a dict: ``kind``, ``path``, ``rows``, ``steps``, ``seconds``, ``last_epoch``
+    (mean training losses by name), ``held_out_before`` / ``held_out_after`` (with
+    ``holdout``, else None)."""
+    return _train_model(kind, data, out, config=config, quiet=quiet, **options)
+
+
 def augment_plan(data, out, *, config=None, **options):
     """For integrations that write one ``augment`` output from several processes (e.g.
     ``shardmix.ray``): the plan of ``augment(data, out, **options)``, with its pieces
@@ -64,4 +86,4 @@ def augment_plan(data, out, *, config=None, **options):
     return AugmentPlan(data, out, config=config, **options)
 
 
-__all__ = ["Pipeline", "Batch", "inspect", "augment", "augment_plan", "AugmentPlan", "ORIGINS", "OPTIONS", "__version__"] + list(_errors.__all__)
+__all__ = ["Pipeline", "Batch", "inspect", "augment", "augment_plan", "train", "AugmentPlan", "ORIGINS", "OPTIONS", "__version__"] + list(_errors.__all__)

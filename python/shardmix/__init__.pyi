@@ -196,3 +196,23 @@ class AugmentPlan:
     def run(self, *, quiet: bool = False) -> Dict[str, Any]:
         """The single-process run (what `augment()` does)."""
         ...
+
+def train(
+    kind: str,
+    data: Data,
+    out: PathLike,
+    *,
+    config: Optional[PathLike] = None,
+    quiet: bool = False,
+    latent: Optional[int] = None,
+    hidden: Optional[Union[str, Sequence[int]]] = None,
+    lr: Optional[float] = None,
+    scale: Optional[str] = None,
+    holdout: Optional[float] = None,
+    **options: Any,
+) -> Dict[str, Any]:
+    """`shardmix train vae|gan`: train a (conditional) VAE or GAN on `data` and save it to
+    `out` (safetensors, atomically after every epoch). `options` are `Pipeline`'s
+    (augmentation off unless `mixup_alpha` is given). Returns a dict: kind, path, rows,
+    steps, seconds, last_epoch, held_out_before, held_out_after."""
+    ...

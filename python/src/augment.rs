@@ -86,7 +86,7 @@ fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bo
 }
 
 /// Print a line on Python's `sys.stderr` (so that it is captured as Python's output is).
-fn say(line: &str) {
+pub fn say(line: &str) {
     Python::attach(|py| {
         if let Ok(stderr) = py.import("sys").and_then(|s| s.getattr("stderr")) {
             let _ = stderr.call_method1("write", (format!("{line}\n"),));

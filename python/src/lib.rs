@@ -12,6 +12,7 @@ mod inspect;
 mod options;
 mod pipeline;
 mod stage;
+mod train;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,8 @@ fn _shardmix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<array_stage::PyArrayStage>()?;
     m.add_class::<augment::PyAugmentPlan>()?;
     m.add_function(wrap_pyfunction!(augment::_augment_plan_from_state, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train_model, m)?)?;
+    m.add_function(wrap_pyfunction!(pipeline::_close_all, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

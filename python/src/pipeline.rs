@@ -2,7 +2,10 @@
 //! batches), iterated from Python.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -16,8 +19,9 @@ use crate::stage::{PyStage, Raised};
 /// A running pipeline: iterate it for `Batch` objects in step order.
 #[pyclass(module = "shardmix", name = "Pipeline", frozen)]
 pub struct PyPipeline {
-    /// `None` once finished or closed.
-    inner: Mutex<Option<Pipeline>>,
+    /// `None` once finished or closed. Shared with the registry of live pipelines, which
+    /// closes them at interpreter exit ([`_close_all`]).
+    inner: Arc<Mutex<Option<Pipeline>>>,
     settings: Settings,
     /// Local steps this object yields in all.
     len: Option<u64>,
@@ -63,9 +67,95 @@ impl PyPipeline {
     }
 }
 
+/// Set by [`_close_all`] when the interpreter exits: Python stages no longer take the GIL.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Every pipeline made, while it lives.
+static LIVE: Mutex<Vec<Weak<Mutex<Option<Pipeline>>>>> = Mutex::new(Vec::new());
+
+/// Python stage calls under way (on any pipeline's worker threads).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// The longest `_close_all` waits for Python stage calls under way to return.
+const EXIT_WAIT: Duration = Duration::from_secs(30);
+
+/// A Python stage call under way, counted until dropped.
+pub struct InFlight(());
+
+impl InFlight {
+    /// Count a call (before checking [`exiting`]).
+    pub fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// True once the interpreter has begun to exit (see [`_close_all`]).
+pub fn exiting() -> bool {
+    EXITING.load(Ordering::SeqCst)
+}
+
+/// The thread that ran [`_close_all`] (the main thread, in `atexit`).
+static CLOSER: OnceLock<ThreadId> = OnceLock::new();
+
+/// Called without the GIL by a thread about to take it back: once the interpreter exits,
+/// any thread but the one exiting is a daemon thread (Python joins the others before
+/// `atexit`), and a daemon thread that takes the GIL during finalization is ended by
+/// CPython with `pthread_exit`, whose forced unwinding through Rust frames aborts the
+/// process (`FATAL: exception not rethrown`). Such a thread waits here instead until the
+/// process ends, as CPython 3.14 makes such threads wait.
+fn park_if_exiting() {
+    if exiting() && CLOSER.get() != Some(&std::thread::current().id()) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// Keep `pipeline` in the registry of live pipelines.
+fn register(pipeline: Pipeline) -> Arc<Mutex<Option<Pipeline>>> {
+    let inner = Arc::new(Mutex::new(Some(pipeline)));
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    live.retain(|w| w.strong_count() > 0);
+    live.push(Arc::downgrade(&inner));
+    inner
+}
+
+/// Stop every live pipeline and join its workers, without the GIL: registered with
+/// `atexit` by the package, so that it runs while the interpreter still works. Without it,
+/// a pipeline dropped during finalization (a module global, an object in a reference
+/// cycle) joined workers that were waiting for the GIL to run a Python stage, and a thread
+/// taking the GIL during finalization aborts the process (`PyGILState_Release: thread
+/// state must be current`) or hangs. After it, Python stages fail at once with an error
+/// instead of taking the GIL, and iterating a closed pipeline yields nothing.
+#[pyfunction]
+pub fn _close_all(py: Python<'_>) {
+    let _ = CLOSER.set(std::thread::current().id());
+    EXITING.store(true, Ordering::SeqCst);
+    let live: Vec<_> = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    py.detach(|| {
+        for inner in live.iter().filter_map(Weak::upgrade) {
+            let p = inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(p);
+        }
+        // A worker that missed the pipeline's stop grace (a slow stage on a loaded machine)
+        // was detached, not joined: let its stage call return while the interpreter works.
+        let started = Instant::now();
+        while IN_FLIGHT.load(Ordering::SeqCst) > 0 && started.elapsed() < EXIT_WAIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
 impl Drop for PyPipeline {
     fn drop(&mut self) {
-        let pipeline = self.inner.get_mut().ok().and_then(|p| p.take());
+        let pipeline = self.inner.lock().ok().and_then(|mut p| p.take());
         if let Some(p) = pipeline {
             // Joining the workers must not hold the GIL: a worker may be waiting for it to run
             // a Python stage.
@@ -125,7 +215,7 @@ impl PyPipeline {
             steps_per_epoch: pipeline.steps_per_epoch(),
             num_features: spec.num_features(),
             num_targets: spec.num_targets(),
-            inner: Mutex::new(Some(pipeline)),
+            inner: register(pipeline),
             settings,
             raised,
             last_stats: Mutex::new(None),
@@ -146,7 +236,10 @@ impl PyPipeline {
                 let finished = guard.take();
                 drop(guard);
                 self.retire(finished);
+            } else {
+                drop(guard);
             }
+            park_if_exiting();
             r
         });
         match next {

@@ -14,7 +14,7 @@ use shardmix::nn::{Classifier, ClassifierConfig, DataScale};
 use shardmix::{Error, Features, Generator, Inject, Mixup, Order, Pipeline, Result, ShardSet, Stage, Target};
 
 use super::args::{MixupArgs, PipelineArgs};
-use super::train::{fit, Kind, Model};
+use shardmix::nn::train::{fit, Kind, Model, TrainEvent};
 
 /// Arguments of `demo`.
 #[derive(clap::Args, Debug)]
@@ -231,7 +231,12 @@ fn train_generator(
     };
     let bar = super::progress::bar(pipeline.total_steps(), what, quiet);
     let t = Instant::now();
-    let last = fit(&mut model, &mut pipeline, &bar, |_, _| Ok(()))?;
+    let mut on_event = |e: TrainEvent| match e {
+        TrainEvent::Step => bar.inc(1),
+        TrainEvent::Status(msg) => bar.set_message(msg),
+        _ => {}
+    };
+    let last = fit(&mut model, &mut pipeline, &mut on_event, |_, _| Ok(()))?;
     bar.finish_and_clear();
     model.save(out)?;
     eprintln!(

@@ -69,14 +69,6 @@ pub fn write_stdout(text: &str) -> shardmix::Result<()> {
     out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| shardmix::Error::io("<stdout>", e))
 }
 
-/// Say how many rows the order leaves out of the run (the offset order never reaches the last
-/// rows), on stderr, when there are any.
-pub fn report_unread(pipeline: &shardmix::Pipeline) {
-    if let Some(note) = shardmix::report::unread_note(pipeline) {
-        eprintln!("{note}");
-    }
-}
-
 /// Warn about rows the run skipped (null policy, unreadable shards).
 pub fn report_skips(stats: &shardmix::Stats) {
     for note in shardmix::report::skip_notes(stats) {

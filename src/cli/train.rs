@@ -1,24 +1,13 @@
-//! `shardmix train vae|gan`: train a generative model on Parquet data, fed by the pipeline.
+//! `shardmix train vae|gan`: train a generative model on Parquet data, fed by the pipeline
+//! (the library's [`shardmix::nn::train`]).
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::PathBuf;
 
 use indicatif::ProgressBar;
-use shardmix::nn::{DataScale, Gan, GanConfig, Holdout, Standardization, Vae, VaeConfig};
-use shardmix::{Batch, Error, Map, Pipeline, Reader, Result, Rows, ShardSet};
+use shardmix::nn::train::{train, Kind, TrainEvent, TrainOptions};
+use shardmix::Result;
 
 use super::args::PipelineArgs;
-
-/// Which model to train.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A (conditional) variational autoencoder.
-    Vae,
-    /// A (conditional) generative adversarial network.
-    Gan,
-}
 
 /// Arguments of `train`.
 #[derive(clap::Args, Debug)]
@@ -52,384 +41,53 @@ pub struct TrainArgs {
     pub holdout: Option<f64>,
 }
 
-/// The widest latent or hidden layer `train` accepts: a 16,384 × 16,384 layer already holds
-/// 1 GiB of `f32` weights (and as much again for each Adam moment).
-pub const MAX_WIDTH: usize = 1 << 14;
-
-/// Check a `--latent` or `--hidden` width against [1, [`MAX_WIDTH`]].
-fn check_width(name: &str, width: Option<usize>) -> Result<()> {
-    match width {
-        Some(w) if !(1..=MAX_WIDTH).contains(&w) => {
-            Err(Error::config(name, format!("widths must be in [1, {MAX_WIDTH}], got {w}")))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Rows per evaluation batch of the held-out rows.
-const EVAL_ROWS: usize = 1024;
-
-/// Named loss values, printed as `name value, name value`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Losses(pub Vec<(&'static str, f64)>);
-
-impl Losses {
-    /// The first value (the VAE's negative ELBO, the GAN's D loss).
-    pub fn main(&self) -> f64 {
-        self.0.first().map_or(f64::NAN, |(_, v)| *v)
-    }
-}
-
-impl fmt::Display for Losses {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (name, v)) in self.0.iter().enumerate() {
-            write!(f, "{}{name} {v:.4}", if i > 0 { ", " } else { "" })?;
-        }
-        Ok(())
-    }
-}
-
-/// The held-out rows and a reader for them.
-pub struct Validation {
-    holdout: Holdout,
-    reader: Reader,
-    rows: u64,
-}
-
-impl Validation {
-    /// The held-out split of `set` (`fraction > 0`).
-    pub fn new(set: &ShardSet, fraction: f64, seed: u64, cache_bytes: usize) -> Result<Self> {
-        let holdout = Holdout::new(fraction, seed)?;
-        let rows = holdout.held_out_rows(set.num_rows()).count() as u64;
-        if rows == 0 {
-            return Err(Error::config(
-                "holdout",
-                format!("{fraction} of {} rows holds out no row; raise it or drop --holdout", set.num_rows()),
-            ));
-        }
-        Ok(Validation { holdout, reader: Reader::new(Arc::new(set.clone()), cache_bytes), rows })
-    }
-
-    /// The split.
-    pub fn holdout(&self) -> Holdout {
-        self.holdout
-    }
-
-    /// Number of held-out rows.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    /// `model`'s losses on every held-out row (means over rows).
-    pub fn evaluate(&self, model: &Model) -> Result<Losses> {
-        let mut sums: Vec<(&'static str, f64)> = Vec::new();
-        let mut n = 0usize;
-        for batch in self.holdout.batches(&self.reader, EVAL_ROWS)? {
-            let batch = batch?;
-            let rows = batch.rows();
-            let losses = model.eval(&batch)?;
-            if sums.is_empty() {
-                sums = losses.0.iter().map(|&(name, _)| (name, 0.0)).collect();
-            }
-            for (s, (_, v)) in sums.iter_mut().zip(&losses.0) {
-                s.1 += v * rows as f64;
-            }
-            n += rows;
-        }
-        Ok(Losses(sums.into_iter().map(|(name, s)| (name, s / n.max(1) as f64)).collect()))
-    }
-}
-
-/// A model being trained.
-pub enum Model {
-    /// A VAE.
-    Vae(Box<Vae>),
-    /// A GAN.
-    Gan(Box<Gan>),
-}
-
-impl Model {
-    /// A new model for the data of `set`.
-    pub fn new(
-        kind: Kind,
-        set: &ShardSet,
-        seed: u64,
-        latent: Option<usize>,
-        hidden: Option<Vec<usize>>,
-        lr: Option<f64>,
-        scale: DataScale,
-    ) -> Result<Model> {
-        let spec = set.spec();
-        let f = spec.num_features();
-        let classes = spec.num_classes();
-        let names = Some(spec.feature_names());
-        let standardization = match scale {
-            DataScale::Real => Some(fit_standardization(set)?),
-            DataScale::Unit => None,
-        };
-        Ok(match kind {
-            Kind::Vae => {
-                let mut c = VaeConfig {
-                    num_classes: classes,
-                    feature_names: names,
-                    scale,
-                    standardization,
-                    ..VaeConfig::new(f)
-                };
-                if let Some(l) = latent {
-                    c.latent_dim = l;
+/// A progress bar as the sink of training events: notes always, progress lines unless
+/// `quiet`, steps and the epoch status on the bar (created at the start).
+pub fn bar_events(bar: &mut Option<ProgressBar>, quiet: bool) -> impl FnMut(TrainEvent) + '_ {
+    move |e| match e {
+        TrainEvent::Note(line) => match bar {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        },
+        TrainEvent::Info(line) => {
+            if !quiet {
+                match bar {
+                    Some(b) => b.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
                 }
-                if let Some(h) = hidden {
-                    c.hidden = h;
-                }
-                if let Some(lr) = lr {
-                    c.adam.lr = lr as f32;
-                }
-                Model::Vae(Box::new(Vae::new(c, seed)?))
             }
-            Kind::Gan => {
-                let mut c = GanConfig {
-                    num_classes: classes,
-                    feature_names: names,
-                    scale,
-                    standardization,
-                    ..GanConfig::new(f)
-                };
-                if let Some(l) = latent {
-                    c.latent_dim = l;
-                }
-                if let Some(h) = hidden {
-                    c.generator_hidden = h.clone();
-                    c.discriminator_hidden = h;
-                }
-                if let Some(lr) = lr {
-                    c.generator_adam.lr = lr as f32;
-                    c.discriminator_adam.lr = lr as f32;
-                }
-                Model::Gan(Box::new(Gan::new(c, seed)?))
+        }
+        TrainEvent::Start(total) => *bar = Some(super::progress::bar(total, "steps", quiet)),
+        TrainEvent::Step => {
+            if let Some(b) = bar {
+                b.inc(1)
             }
-        })
-    }
-
-    /// One training step; returns the losses as `(name, value)` pairs.
-    pub fn step(&mut self, batch: &shardmix::Batch) -> Result<[(&'static str, f32); 2]> {
-        Ok(match self {
-            Model::Vae(m) => {
-                let l = m.train_step(batch)?;
-                [("recon", l.reconstruction), ("kl", l.kl)]
+        }
+        TrainEvent::Status(msg) => {
+            if let Some(b) = bar {
+                b.set_message(msg)
             }
-            Model::Gan(m) => {
-                let l = m.train_step(batch)?;
-                [("d_loss", l.d_loss), ("g_loss", l.g_loss)]
-            }
-        })
-    }
-
-    /// The losses on `batch` without training: the VAE's negative ELBO with its
-    /// reconstruction and KL terms, the GAN's D loss (clean labels) and G loss.
-    pub fn eval(&self, batch: &Batch) -> Result<Losses> {
-        Ok(match self {
-            Model::Vae(m) => {
-                let l = m.eval_loss(batch)?;
-                Losses(vec![("neg_elbo", l.total as f64), ("recon", l.reconstruction as f64), ("kl", l.kl as f64)])
-            }
-            Model::Gan(m) => {
-                let l = m.eval_loss(batch)?;
-                Losses(vec![("d_loss", l.d_loss as f64), ("g_loss", l.g_loss as f64)])
-            }
-        })
-    }
-
-    /// Save atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        match self {
-            Model::Vae(m) => m.save(path),
-            Model::Gan(m) => m.save(path),
         }
     }
-}
-
-/// Mean/std of every feature from one pass over the data.
-fn fit_standardization(set: &ShardSet) -> Result<Standardization> {
-    let s = shardmix::Standardize::fit(set)?;
-    Standardization::new(s.mean().to_vec(), s.std().to_vec())
-}
-
-/// `unit` when every feature value lies in [0, 1] (one pass over the data), else `real`.
-pub fn detect_scale(set: &ShardSet) -> Result<DataScale> {
-    let reader = shardmix::Reader::new(std::sync::Arc::new(set.clone()), 0);
-    for rg in set.row_groups() {
-        let b = reader.read(0, &Rows::Range(rg.first_row..rg.first_row + rg.num_rows))?;
-        if b.features.iter().any(|v| !(0.0..=1.0).contains(v)) {
-            return Ok(DataScale::Real);
-        }
-    }
-    Ok(DataScale::Unit)
-}
-
-/// Feed `pipeline` into `model`, showing the losses on `bar`; after every epoch call
-/// `on_epoch(epoch)`. Returns the mean losses of the last epoch.
-pub fn fit(
-    model: &mut Model,
-    pipeline: &mut Pipeline,
-    bar: &ProgressBar,
-    mut on_epoch: impl FnMut(&Model, u64) -> Result<()>,
-) -> Result<[(&'static str, f32); 2]> {
-    let last = fit_epochs(model, pipeline, bar, |m, epoch, _| on_epoch(m, epoch))?;
-    let get = |i: usize| last.0.get(i).map_or(("", 0.0), |&(n, v)| (n, v as f32));
-    Ok([get(0), get(1)])
-}
-
-/// [`fit`], giving `on_epoch(model, epoch, mean training losses of the epoch)` too. Empty
-/// batches (every row held out) are skipped.
-pub fn fit_epochs(
-    model: &mut Model,
-    pipeline: &mut Pipeline,
-    bar: &ProgressBar,
-    mut on_epoch: impl FnMut(&Model, u64, &Losses) -> Result<()>,
-) -> Result<Losses> {
-    let spe = pipeline.steps_per_epoch().max(1);
-    let mut names = [""; 2];
-    let mut sums = [0f64; 2];
-    let mut count = 0u64;
-    let mut last = Losses(Vec::new());
-    let mut step = 0u64;
-    let mean = |names: [&'static str; 2], sums: [f64; 2], count: u64| {
-        Losses(names.iter().zip(sums).map(|(&n, s)| (n, s / count.max(1) as f64)).collect())
-    };
-    for batch in pipeline.by_ref() {
-        let batch = batch?;
-        step += 1;
-        bar.inc(1);
-        if batch.rows() > 0 {
-            let losses = model.step(&batch)?;
-            for (i, (name, v)) in losses.iter().enumerate() {
-                names[i] = name;
-                sums[i] += *v as f64;
-            }
-            count += 1;
-        }
-        if step.is_multiple_of(spe) {
-            last = mean(names, sums, count);
-            bar.set_message(format!("epoch {} {last}", step / spe));
-            sums = [0.0; 2];
-            count = 0;
-            on_epoch(model, step / spe, &last)?;
-        }
-    }
-    if count > 0 {
-        last = mean(names, sums, count);
-    }
-    Ok(last)
 }
 
 pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
     // Augmentation is off unless asked for: the model learns the data as it is.
     args.pipeline.mixup_alpha.get_or_insert(0.0);
     let settings = args.pipeline.settings(None)?;
-    let set = settings.open_source()?;
-    let scale = match args.scale.as_deref().unwrap_or("auto") {
-        "unit" => DataScale::Unit,
-        "real" => DataScale::Real,
-        "auto" => detect_scale(&set)?,
-        other => return Err(Error::config("scale", format!("'{other}' is not one of unit, real, auto"))),
+    let options = TrainOptions {
+        out: args.out,
+        latent: args.latent,
+        hidden: args.hidden,
+        lr: args.lr,
+        scale: args.scale,
+        holdout: args.holdout,
     };
-    let hidden = match &args.hidden {
-        None => None,
-        Some(h) => Some(
-            h.split(',')
-                .map(|w| {
-                    w.trim()
-                        .parse::<usize>()
-                        .map_err(|_| Error::config("hidden", format!("'{h}' is not a comma list of widths")))
-                })
-                .collect::<Result<Vec<_>>>()?,
-        ),
-    };
-    check_width("latent", args.latent)?;
-    for &w in hidden.iter().flatten() {
-        check_width("hidden", Some(w))?;
+    let mut bar = None;
+    let summary = train(args.kind, &settings, &options, &mut bar_events(&mut bar, quiet))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
-    let mut model = Model::new(args.kind, &set, settings.seed, args.latent, hidden, args.lr, scale)?;
-    let validation = match args.holdout {
-        Some(f) if f != 0.0 => Some(Validation::new(
-            &set,
-            f,
-            settings.seed,
-            settings.cache_bytes()?.unwrap_or(shardmix::AUTO_CACHE_MIN_BYTES),
-        )?),
-        _ => None,
-    };
-    let stages = settings.stages(&set)?;
-    let mut builder = settings.builder(set)?;
-    if let Some(v) = &validation {
-        // First, so that no later stage (Mixup) sees a held-out row.
-        let h = v.holdout();
-        builder = builder.stage(Map::new("holdout", move |b, _| Ok(h.training_rows(b))));
-    }
-    for s in stages {
-        builder = builder.stage_arc(s);
-    }
-    let mut pipeline = builder.build()?;
-    super::report_unread(&pipeline);
-    let bar = super::progress::bar(pipeline.total_steps(), "steps", quiet);
-    // Shown on a terminal and in logs alike (the bar's own println is a no-op when hidden).
-    let say = |msg: String| {
-        if !quiet {
-            bar.suspend(|| eprintln!("{msg}"));
-        }
-    };
-    let initial = match &validation {
-        None => None,
-        Some(v) => {
-            let l = v.evaluate(&model)?;
-            say(format!(
-                "held-out: {} rows (fraction {} by row id, seed {}); before training: {l}",
-                v.rows(),
-                v.holdout().fraction(),
-                settings.seed
-            ));
-            Some(l)
-        }
-    };
-    let started = Instant::now();
-    let out = args.out.clone();
-    let mut last_held_out = initial.clone();
-    let last = fit_epochs(&mut model, &mut pipeline, &bar, |m, epoch, train| {
-        m.save(&out)?;
-        let held = match &validation {
-            Some(v) => {
-                let l = v.evaluate(m)?;
-                let msg = format!("; held-out {l}");
-                last_held_out = Some(l);
-                msg
-            }
-            None => String::new(),
-        };
-        say(format!("epoch {epoch}: train {train}{held}; checkpoint {}", out.display()));
-        Ok(())
-    })?;
-    model.save(&args.out)?;
-    bar.finish_and_clear();
-    let stats = pipeline.stats();
-    let held = match (&initial, &last_held_out) {
-        (Some(a), Some(b)) => {
-            let name = a.0.first().map_or("loss", |(n, _)| *n);
-            format!("; held-out {name} {:.4} before training, {:.4} after ({b})", a.main(), b.main())
-        }
-        _ => String::new(),
-    };
-    eprintln!(
-        "trained {} on {} rows in {:.2} s ({:.0} rows/s); last epoch {}{held}; saved {}",
-        match args.kind {
-            Kind::Vae => "vae",
-            Kind::Gan => "gan",
-        },
-        stats.rows,
-        started.elapsed().as_secs_f64(),
-        stats.rows as f64 / started.elapsed().as_secs_f64().max(1e-9),
-        last,
-        args.out.display()
-    );
+    eprintln!("{}", summary.message());
     Ok(())
 }

@@ -58,6 +58,7 @@ mod mlp;
 mod par;
 mod sampler;
 mod scale;
+pub mod train;
 mod vae;
 mod vmath;
 pub mod weights;
