@@ -316,7 +316,37 @@ pub(crate) fn save(path: &Path, arch: &Architecture, nets: &[&[Linear]]) -> Resu
         (ARCHITECTURE_KEY.to_string(), json),
     ]);
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| model_err(path, format!("serialising: {e}")))?;
+    let bytes = canonical_header(bytes).map_err(|e| model_err(path, format!("serialising: {e}")))?;
     write_atomic(path, &bytes)
+}
+
+/// `bytes` (a safetensors file) with its JSON header's keys in sorted order. safetensors
+/// serialises the `__metadata__` map from a `HashMap`, whose order differs per process, so the
+/// same model would give different files; the tensors' data offsets are relative to the end
+/// of the header, so only the header and its length prefix change.
+fn canonical_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let prefix: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or("no header length")?;
+    let len = usize::try_from(u64::from_le_bytes(prefix)).map_err(|e| e.to_string())?;
+    let header = bytes.get(8..8 + len).ok_or("header longer than the file")?;
+    let parsed: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let sorted: BTreeMap<&String, serde_json::Value> = parsed
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.as_object() {
+                Some(map) => serde_json::to_value(map.iter().collect::<BTreeMap<_, _>>()).unwrap_or_else(|_| v.clone()),
+                None => v.clone(),
+            };
+            (k, v)
+        })
+        .collect();
+    let mut json = serde_json::to_vec(&sorted).map_err(|e| e.to_string())?;
+    // The data that follows stays aligned to 8 bytes, as safetensors pads it.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - len);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + len..]);
+    Ok(out)
 }
 
 fn to_bytes<'a>(values: impl Iterator<Item = &'a f32>) -> Vec<u8> {
@@ -467,4 +497,30 @@ pub fn read_architecture(path: impl AsRef<Path>) -> Result<Architecture> {
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| model_err(path, format!("not a valid safetensors file: {e}")))?;
     architecture_from_metadata(path, meta.metadata().as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny safetensors file whose metadata map is a fresh `HashMap` (its own random order).
+    fn serialised(data: &[u8]) -> Vec<u8> {
+        let view = TensorView::new(Dtype::F32, vec![2], data).unwrap();
+        let meta: HashMap<String, String> = (0..12).map(|i| (format!("key{i}"), format!("value{i}"))).collect();
+        safetensors::serialize(vec![("t".to_string(), view)], Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn the_header_is_the_same_whatever_the_maps_order() {
+        let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let raw: Vec<Vec<u8>> = (0..16).map(|_| serialised(&data)).collect();
+        assert!(raw.iter().any(|r| r != &raw[0]), "the maps never differed in order: the test shows nothing");
+        let canonical: Vec<Vec<u8>> = raw.into_iter().map(|r| canonical_header(r).unwrap()).collect();
+        assert!(canonical.iter().all(|c| c == &canonical[0]));
+        let parsed = SafeTensors::deserialize(&canonical[0]).unwrap();
+        assert_eq!(parsed.tensor("t").unwrap().data(), &data[..]);
+        let (_, meta) = SafeTensors::read_metadata(&canonical[0]).unwrap();
+        assert_eq!(meta.metadata().as_ref().map(HashMap::len), Some(12));
+        assert_eq!((u64::from_le_bytes(canonical[0][..8].try_into().unwrap()) % 8), 0);
+    }
 }
