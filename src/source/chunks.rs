@@ -11,7 +11,6 @@
 //! elements with `io::copy`, which against a reader that quietly returns 0 at the end spins for
 //! minutes (found by fuzzing; `tests/fuzz_regressions.rs`).
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::sync::Arc;
@@ -21,6 +20,8 @@ use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::source::bytes::local::LocalFile;
+use crate::source::bytes::{ByteSource, Changed};
 use crate::source::page_map::PageMap;
 use crate::source::pool::{PooledBytes, Pools};
 use crate::source::shards::{ShardInfo, ShardSet};
@@ -42,8 +43,16 @@ pub(crate) fn open_row_group(
     roots: &[usize],
     whole: bool,
 ) -> Result<ChunkSource> {
-    let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-    let file_len = file.metadata().map_err(|e| Error::io(&shard.path, e))?.len();
+    // An object-store shard is read through the source pinned when the set was opened (its
+    // size and ETag are checked by every read); a local file is opened per row group.
+    let (file, file_len): (Arc<dyn ByteSource>, u64) = match &shard.remote {
+        Some(remote) => (remote.clone(), remote.len()),
+        None => {
+            let file = LocalFile::open(&shard.path)?;
+            let len = file.len();
+            (Arc::new(file), len)
+        }
+    };
     if file_len != shard.file_len {
         return Err(ErrorKind::ShardChanged {
             path: shard.path.clone(),
@@ -66,9 +75,15 @@ pub(crate) fn open_row_group(
         })?;
         ranges.push((start..end, leaf));
     }
-    let mut source = ChunkSource::new(file, file_len, set.pools().clone());
+    // An object store answers each request after a round trip: read a remote block's column
+    // chunks at once (a few coalesced requests in flight) rather than page by page, unless
+    // they are too large to hold.
+    let remote = shard.remote.is_some();
+    let projected: u64 = ranges.iter().map(|(r, _)| r.end - r.start).sum();
+    let whole = whole || remote && projected <= REMOTE_PRELOAD_MAX;
+    let mut source = ChunkSource::new(file, file_len, set.pools().clone(), remote);
     if whole {
-        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| bad(e.to_string()))?;
+        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| read_error(shard, e, &bad))?;
     }
     // The page headers of a chunk are walked (and checked) once; later blocks reuse the map.
     for (range, leaf) in ranges {
@@ -94,6 +109,23 @@ pub(crate) fn open_row_group(
     Ok(source)
 }
 
+/// A failed read of `shard`: [`ErrorKind::ShardChanged`] when the bytes changed since the
+/// set was opened, [`ErrorKind::Io`] naming the object when an object store failed, else (a
+/// local file that ends early: a bad range) `bad`.
+fn read_error(shard: &ShardInfo, e: io::Error, bad: &dyn Fn(String) -> Error) -> Error {
+    if let Some(changed) = e.get_ref().and_then(|inner| inner.downcast_ref::<Changed>()) {
+        return ErrorKind::ShardChanged { path: shard.path.clone(), message: changed.to_string() }.into();
+    }
+    if shard.remote.is_some() && e.kind() != io::ErrorKind::UnexpectedEof {
+        return Error::io(&shard.path, e);
+    }
+    bad(e.to_string())
+}
+
+/// The most bytes of column chunks an object-store block reads at once (above, it reads
+/// page by page, as for a slice of a large local row group).
+const REMOTE_PRELOAD_MAX: u64 = 256 << 20;
+
 /// Read-ahead for page headers read from the file (they are usually under 1 KiB; the page
 /// data after a header is read separately, with `get_bytes`).
 const HEADER_READ_BYTES: usize = 1 << 10;
@@ -104,8 +136,11 @@ const COALESCE_GAP: u64 = 64 << 10;
 /// A shard file with some byte ranges already in memory (cloning shares them).
 #[derive(Clone)]
 pub(crate) struct ChunkSource {
-    file: Arc<File>,
+    file: Arc<dyn ByteSource>,
     len: u64,
+    /// Whether `file` is in an object store: preloads are one `read_ranges` call (its requests
+    /// in flight together) rather than one positional read per run into a pooled buffer.
+    remote: bool,
     /// In-memory ranges: (first byte offset, bytes), sorted and disjoint.
     loaded: Vec<(u64, Bytes)>,
     /// Where the in-memory buffers come from and go back to.
@@ -116,8 +151,8 @@ pub(crate) struct ChunkSource {
 
 impl ChunkSource {
     /// A source reading `file` of `len` bytes lazily.
-    pub fn new(file: File, len: u64, pools: Arc<Pools>) -> Self {
-        ChunkSource { file: Arc::new(file), len, loaded: Vec::new(), pools, maps: Vec::new() }
+    pub fn new(file: Arc<dyn ByteSource>, len: u64, pools: Arc<Pools>, remote: bool) -> Self {
+        ChunkSource { file, len, remote, loaded: Vec::new(), pools, maps: Vec::new() }
     }
 
     /// The buffer pools this source reads into.
@@ -135,12 +170,17 @@ impl ChunkSource {
                 _ => runs.push(r),
             }
         }
+        if let Some(run) = runs.iter().find(|run| run.end > self.len) {
+            return Err(eof(run.end, self.len));
+        }
+        if self.remote {
+            let got = self.file.read_ranges(&runs)?;
+            self.loaded.extend(runs.iter().map(|r| r.start).zip(got));
+            return Ok(());
+        }
         for run in runs {
-            if run.end > self.len {
-                return Err(eof(run.end, self.len));
-            }
             let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize, false);
-            read_exact_at(&self.file, buf.as_mut_slice(), run.start)?;
+            self.file.read_exact_at(run.start, buf.as_mut_slice())?;
             self.loaded.push((run.start, Bytes::from_owner(buf)));
         }
         Ok(())
@@ -162,7 +202,7 @@ impl ChunkSource {
                 buf.copy_from_slice(&chunk[pos as usize..][..buf.len()]);
                 Ok(())
             }
-            None => read_exact_at(&self.file, buf, range.start + pos),
+            None => self.file.read_exact_at(range.start + pos, buf),
         })
     }
 
@@ -210,7 +250,7 @@ impl ChunkReader for ChunkSource {
         }
         // A page read lazily: into a recycled buffer, back to the pool when the page is dropped.
         let mut buf = PooledBytes::take(&self.pools, length, true);
-        read_exact_at(&self.file, buf.as_mut_slice(), start)?;
+        self.file.read_exact_at(start, buf.as_mut_slice())?;
         Ok(Bytes::from_owner(buf))
     }
 }
@@ -246,7 +286,7 @@ impl Read for ChunkRead {
 
 /// Positional reads of a shared file, from `pos` to `end`.
 pub(crate) struct FileAt {
-    file: Arc<File>,
+    file: Arc<dyn ByteSource>,
     pos: u64,
     end: u64,
 }
@@ -260,39 +300,11 @@ impl Read for FileAt {
             return Err(eof(self.pos + 1, self.end));
         }
         let n = (buf.len() as u64).min(self.end - self.pos) as usize;
-        let got = read_at(&self.file, &mut buf[..n], self.pos)?;
-        if got == 0 {
-            // The file shrank since it was opened.
-            return Err(eof(self.pos + 1, self.end));
-        }
-        self.pos += got as u64;
-        Ok(got)
+        // A file that shrank since it was opened fails here (Changed or UnexpectedEof).
+        self.file.read_exact_at(self.pos, &mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
     }
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
-}
-
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    while !buf.is_empty() {
-        match read_at(file, buf, offset) {
-            Ok(0) => return Err(eof(offset + buf.len() as u64, offset)),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -304,8 +316,8 @@ mod tests {
     fn source(data: &[u8]) -> (tempfile::NamedTempFile, ChunkSource) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(data).unwrap();
-        let file = File::open(f.path()).unwrap();
-        let src = ChunkSource::new(file, data.len() as u64, Pools::new());
+        let file = Arc::new(LocalFile::open(f.path()).unwrap());
+        let src = ChunkSource::new(file, data.len() as u64, Pools::new(), false);
         (f, src)
     }
 

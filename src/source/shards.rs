@@ -12,6 +12,7 @@ use parquet::file::metadata::PageIndexPolicy;
 use rayon::prelude::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::source::bytes::{is_url, storage_for, ByteSource, Storage};
 use crate::source::chunks;
 use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
 use crate::source::decode::{self, NullPolicy};
@@ -41,6 +42,9 @@ pub struct ShardInfo {
     /// Global id of the shard's first row.
     pub first_row: u64,
     pub(crate) file_len: u64,
+    /// An object-store shard's source, pinned to the size and ETag seen at open (`None` for a
+    /// local file, opened again for each row group).
+    pub(crate) remote: Option<Arc<dyn ByteSource>>,
     pub(crate) metadata: ArrowReaderMetadata,
     /// Projection roots of the selected columns in this shard's schema.
     pub(crate) roots: Vec<usize>,
@@ -152,22 +156,25 @@ fn read_range(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Read `len` bytes at an offset of a shard.
+type ReadRange<'a> = &'a (dyn Fn(u64, u64) -> std::io::Result<Vec<u8>> + Sync);
+
 /// The Thrift checks of [`thrift`] on the footer: `Err` with the reason when it fails.
-fn check_footer_thrift(file: &File, len: u64) -> std::result::Result<(), String> {
+fn check_footer_thrift(file: ReadRange<'_>, len: u64) -> std::result::Result<(), String> {
     if len < 12 {
         return Ok(()); // arrow-rs reports the short file
     }
-    let tail = read_range(file, len - 8, 8).map_err(|e| e.to_string())?;
+    let tail = file(len - 8, 8).map_err(|e| e.to_string())?;
     let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     if &tail[4..] != b"PAR1" || meta_len + 8 > len {
         return Ok(()); // not plain Parquet, or a bad length: arrow-rs reports it
     }
-    let meta = read_range(file, len - 8 - meta_len, meta_len).map_err(|e| e.to_string())?;
+    let meta = file(len - 8 - meta_len, meta_len).map_err(|e| e.to_string())?;
     thrift::check_struct(&meta).map_err(|e| format!("footer metadata: {e}"))
 }
 
 /// The Thrift checks on the page index (column and offset indexes) that `metadata` points to.
-fn check_page_index_thrift(file: &File, len: u64, metadata: &ArrowReaderMetadata) -> bool {
+fn check_page_index_thrift(file: ReadRange<'_>, len: u64, metadata: &ArrowReaderMetadata) -> bool {
     let mut ranges = Vec::new();
     for rg in metadata.metadata().row_groups() {
         for col in rg.columns() {
@@ -190,7 +197,7 @@ fn check_page_index_thrift(file: &File, len: u64, metadata: &ArrowReaderMetadata
     if hi - lo > 256 << 20 {
         return false; // an index spread over more than 256 MiB: read without it
     }
-    let Ok(bytes) = read_range(file, lo, hi - lo) else { return false };
+    let Ok(bytes) = file(lo, hi - lo) else { return false };
     ranges.iter().all(|r| thrift::check_struct(&bytes[(r.start - lo) as usize..(r.end - lo) as usize]).is_ok())
 }
 
@@ -198,9 +205,39 @@ fn check_page_index_thrift(file: &File, len: u64, metadata: &ArrowReaderMetadata
 pub(crate) fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let metadata = load_footer(path, &file, &|offset, n| read_range(&file, offset, n), len)?;
+    Ok((metadata, len))
+}
+
+/// Read and check the footer of an object-store shard through its pinned `source`.
+fn read_remote_footer(source: &Arc<dyn ByteSource>) -> Result<ArrowReaderMetadata> {
+    let path = source.name();
+    let len = source.len();
+    let read = |offset: u64, n: u64| -> std::io::Result<Vec<u8>> {
+        let got = source.read_ranges(std::slice::from_ref(&(offset..offset.saturating_add(n))))?;
+        Ok(got.into_iter().next().map(|b| b.to_vec()).unwrap_or_default())
+    };
+    let chunks = chunks::ChunkSource::new(source.clone(), len, Pools::new(), true);
+    load_footer(path, &chunks, &read, len).map_err(|e| match e.kind() {
+        // A store that failed (not a bad footer) is an I/O error naming the object.
+        ErrorKind::Footer { source: parquet::errors::ParquetError::External(inner), .. } => {
+            Error::io(path, std::io::Error::other(inner.to_string()))
+        }
+        _ => e,
+    })
+}
+
+/// The footer checks and parse of [`read_footer`] on any [`ChunkReader`](parquet::file::reader::ChunkReader)
+/// of `len` bytes, `read` giving its raw bytes.
+fn load_footer<R: parquet::file::reader::ChunkReader + 'static>(
+    path: &Path,
+    file: &R,
+    read: ReadRange<'_>,
+    len: u64,
+) -> Result<ArrowReaderMetadata> {
     // arrow-rs's Thrift reader can spin for hours on crafted metadata (see thrift.rs): check
     // the footer, then the page index it points to, before arrow-rs parses either.
-    if let Err(why) = check_footer_thrift(&file, len) {
+    if let Err(why) = check_footer_thrift(read, len) {
         return Err(ErrorKind::Footer {
             path: path.to_path_buf(),
             source: parquet::errors::ParquetError::General(why),
@@ -211,14 +248,14 @@ pub(crate) fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
     // without one (or with a broken one) is read without it.
     let with_index = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let loaded = catch_unwind(AssertUnwindSafe(|| {
-        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())?;
-        if !check_page_index_thrift(&file, len, &plain) {
+        let plain = ArrowReaderMetadata::load(file, ArrowReaderOptions::new())?;
+        if !check_page_index_thrift(read, len, &plain) {
             return Ok(plain);
         }
-        Ok(ArrowReaderMetadata::load(&file, with_index).unwrap_or(plain))
+        Ok(ArrowReaderMetadata::load(file, with_index).unwrap_or(plain))
     }));
     match loaded {
-        Ok(Ok(m)) => Ok((m, len)),
+        Ok(Ok(m)) => Ok(m),
         Ok(Err(source)) => Err(ErrorKind::Footer { path: path.to_path_buf(), source }.into()),
         Err(p) => Err(ErrorKind::DecodePanic {
             path: path.to_path_buf(),
@@ -265,19 +302,37 @@ impl ShardSet {
     /// # Errors
     /// As [`ShardSet::open`].
     pub fn open_many<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
-        let mut files = Vec::new();
+        // Local paths are expanded here; a URL (`s3://…`) is listed by its object store.
+        let mut files: Vec<(PathBuf, Option<Arc<dyn Storage>>)> = Vec::new();
         for s in specs {
-            files.extend(expand(s.as_ref())?);
+            match s.as_ref().to_str().filter(|t| is_url(t)) {
+                Some(url) => {
+                    let storage = storage_for(url)?;
+                    files.extend(storage.list(url)?.into_iter().map(|name| (name, Some(storage.clone()))));
+                }
+                None => files.extend(expand(s.as_ref())?.into_iter().map(|p| (p, None))),
+            }
         }
         if files.is_empty() {
             let spec = specs.iter().map(|s| s.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
             return Err(ErrorKind::NoShards { spec }.into());
         }
-        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> = files.par_iter().map(|p| read_footer(p)).collect();
+        type Footer = (ArrowReaderMetadata, u64, Option<Arc<dyn ByteSource>>);
+        let footers: Vec<Result<Footer>> = files
+            .par_iter()
+            .map(|(p, storage)| match storage {
+                None => read_footer(p).map(|(m, len)| (m, len, None)),
+                Some(storage) => {
+                    let source = storage.open(p)?;
+                    let metadata = read_remote_footer(&source)?;
+                    Ok((metadata, source.len(), Some(source)))
+                }
+            })
+            .collect();
         let mut shards = Vec::with_capacity(files.len());
         let mut first_row = 0u64;
-        for (path, footer) in files.into_iter().zip(footers) {
-            let (metadata, file_len) = footer?;
+        for ((path, _), footer) in files.into_iter().zip(footers) {
+            let (metadata, file_len, remote) = footer?;
             let meta = metadata.metadata().clone();
             let mut shard_rows = 0u64;
             for (rg, rg_meta) in meta.row_groups().iter().enumerate() {
@@ -336,6 +391,7 @@ impl ShardSet {
                 num_row_groups: meta.num_row_groups(),
                 first_row,
                 file_len,
+                remote,
                 metadata,
                 roots: Vec::new(),
             });
