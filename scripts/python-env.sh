@@ -15,6 +15,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${SHARDMIX_VENV:-$repo/.venv}"
 base_python="${PYTHON:-python3}"
 reqs=("$repo/scripts/requirements.txt" "$@")
+reqs+=("$repo/scripts/requirements-s3.txt") # moto's S3 server for tests/object_store.rs
 
 log() { echo "python-env: $*" >&2; }
 
