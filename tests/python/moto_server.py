@@ -8,7 +8,8 @@ benches/peers/object_store.sh: moto's server mode, optionally behind a fault pro
         every K-th request with FAIL-STATUS without forwarding it. Prints one line
         `READY <proxy_port> <moto_port>` on stdout, then serves until stdin closes or the
         process is killed. `GET /__proxy/stats` on the proxy answers
-        {"requests": N, "injected": N, "data_reads": N} as JSON.
+        {"requests": N, "injected": N, "data_reads": N} as JSON; `GET /__proxy/latency/MS`
+        sets the added latency (and answers the same).
         --on-data-read acts on the first GET with a bounded `Range: bytes=A-B` (a column
         chunk; opening a shard asks for a suffix, `bytes=-N`): `exit` ends the process (moto and
         the proxy: the store is gone), `hang` never answers it nor anything after it,
@@ -60,6 +61,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if self.path.startswith("/__proxy/latency/"):
+            Proxy.latency = float(self.path.rsplit("/", 1)[1]) / 1000.0
+            self.path = "/__proxy/stats"
         if self.path == "/__proxy/stats":
             with Proxy.lock:
                 data = json.dumps(
