@@ -11,7 +11,7 @@
 //!   arrow-rs's page reader: the codecs, every page as `kind:ENCODING` (`dict`, `v1`, `v2`;
 //!   `v1` with a nullable column also names its definition-level encoding) with its count, the
 //!   maximum definition level, and `predicted`: whether the direct path reads every page by the
-//!   rules of `src/source/pages.rs` as of this commit (PLAIN, BYTE_STREAM_SPLIT and dictionary
+//!   rules of `src/source/pages/plain.rs` as of this commit (PLAIN, BYTE_STREAM_SPLIT and dictionary
 //!   values; v1 and v2 data pages; RLE definition levels; flat f32/f64/i32/i64 columns), or the
 //!   first page it would not read. This is a prediction from those rules, not an observation.
 //! - `BLOCK file block rows` before and `BLOCKEND file block secs` after shardmix decodes one

@@ -77,8 +77,8 @@ pub use sink::{
     TRAILER_ALGORITHM, TRAILER_KEY,
 };
 pub use source::{
-    BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, SkippedBlock, Target,
-    AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+    BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, ShardSetBuilder,
+    SkippedBlock, Target, AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use source::{ImageColumn, MAX_IMAGE_VALUES};
 pub use spec::{DataSpec, FeatureLayout, TargetKind, MAX_CLASSES};

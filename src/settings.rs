@@ -377,7 +377,10 @@ impl Settings {
     /// # Errors
     /// Any error of opening the shards or selecting the columns, the target or the shape.
     pub fn open_source(&self) -> Result<ShardSet> {
-        let mut set = ShardSet::open_many(&self.data)?.null_policy(NullPolicy::parse(&self.null_policy)?);
+        // The footers first (the label's default depends on the schema), then the columns
+        // resolved once with every setting.
+        let policy = NullPolicy::parse(&self.null_policy)?;
+        let set = ShardSet::read_footers(&self.data)?;
         let has = |name: &str| set.arrow_schema().field_with_name(name).is_ok();
         let label = if self.no_label {
             None
@@ -392,14 +395,14 @@ impl Settings {
             (Some(l), Some(c)) => Target::class(l, c),
             (Some(l), None) => Target::auto(l),
         };
-        set = set.target(target)?;
+        let mut builder = ShardSet::builder().null_policy(policy).target(target);
         if let Some(f) = &self.features {
-            set = set.features(Features::parse(f))?;
+            builder = builder.features(Features::parse(f));
         }
         if let Some(shape) = &self.feature_shape {
-            set = set.feature_shape(shape)?;
+            builder = builder.feature_shape(shape);
         }
-        Ok(set)
+        builder.apply(set)
     }
 
     /// A pipeline builder over `set` with every setting but the stages applied.

@@ -47,6 +47,18 @@ pub enum TargetKind {
     },
 }
 
+impl TargetKind {
+    /// The target column, if there is a target.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            TargetKind::None => None,
+            TargetKind::Class { column, .. } | TargetKind::Regression { column } | TargetKind::Soft { column, .. } => {
+                Some(column)
+            }
+        }
+    }
+}
+
 /// The shape of the data flowing through a pipeline.
 ///
 /// # Example

@@ -105,7 +105,7 @@ fn non_utf8_config_is_skipped() {
 // that parquet 60.1's Thrift reader skips (`parquet_thrift.rs`, `skip_till_depth`): a list of up
 // to i32::MAX doubles, and `skip_bytes` (`io::copy` of `take(n)` into a sink) returned Ok at end
 // of file, so every element cost a `read(2)` that returned 0. shardmix now decodes through its
-// own ChunkReader (src/source/chunks.rs), whose readers fail at the end of the column chunk
+// own ChunkReader (src/source/pages/chunks.rs), whose readers fail at the end of the column chunk
 // instead of returning 0 bytes, so the skip stops at the first element past the end.
 #[test]
 fn read_shard_thrift_skip_hang_is_bounded() {
@@ -196,7 +196,7 @@ fn read_shard_contains_bit_chunk_panic() {
     assert!(m.contains("offset + len out of bounds"), "{m}");
 }
 
-/// The page-header check (src/source/thrift.rs) rejected `name` in row group 0, before arrow-rs.
+/// The page-header check (src/source/footer/thrift.rs) rejected `name` in row group 0, before arrow-rs.
 fn page_header_rejected(name: &str) -> String {
     let e = read_shard(name).unwrap_err();
     match e.kind() {

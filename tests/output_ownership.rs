@@ -161,7 +161,7 @@ fn a_run_that_failed_before_its_first_shard_does_not_block_the_corrected_rerun()
 
 /// `bytes` (a Parquet file) with an unknown field appended to its footer's FileMetaData: a
 /// list of `n` lists of 2^31 − 1 booleans each. parquet 60.1's Thrift skip spends about a
-/// second per inner list without consuming a byte (see src/source/thrift.rs).
+/// second per inner list without consuming a byte (see src/source/footer/thrift.rs).
 fn with_hostile_footer(bytes: &[u8], n: u8) -> Vec<u8> {
     let len = bytes.len();
     assert_eq!(&bytes[len - 4..], b"PAR1");

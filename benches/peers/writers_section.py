@@ -183,7 +183,7 @@ def report(writers, runs, python, writers_py, probe_bin, tmp, fmt_cell, fmt_rati
     w("")
     w(f"Blocks: the blocks of `ShardSet::row_groups()` (row groups cut at 65,536 rows), each decoded once by "
       f"`ShardSet::read_rows` in `examples/peer_probe.rs`. Fallback to arrow-rs: {how}. \"predicted\": the "
-      "direct path's rules (`src/source/pages.rs` at this commit) applied to every page. Codecs and encodings: "
+      "direct path's rules (`src/source/pages/plain.rs` at this commit) applied to every page. Codecs and encodings: "
       "pyarrow's `ColumnChunkMetaData` (`compression`, `encodings`); pages: arrow-rs's page reader, as "
       "`kind:ENCODING ×count` over all files (v1 pages of nullable columns name their level encoding). "
       f"ms per block: medians over the blocks of one decode of the block on one thread — its first pass "

@@ -354,7 +354,7 @@ unsafe fn block8_avx2(src: *const f32, src_stride: usize, dst: *mut f32, dst_str
     use std::arch::x86_64::*;
     unsafe {
         let r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * src_stride)));
-        let cols = crate::source::transpose::transpose8x8(r);
+        let cols = crate::source::decode::transpose::transpose8x8(r);
         for (c, col) in cols.into_iter().enumerate() {
             _mm256_storeu_ps(dst.add(c * dst_stride), col);
         }

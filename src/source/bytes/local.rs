@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{ByteSource, Changed, Storage};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// One local file, opened once and read with positional reads from any thread.
 #[derive(Debug)]
@@ -147,13 +147,6 @@ impl Storage for LocalStorage {
     }
 }
 
-/// The [`ErrorKind`] for an error of a [`ByteSource`] read: [`ErrorKind::ShardChanged`] when
-/// the object changed since it was opened, else `None` (the caller gives its own context).
-pub(crate) fn changed_kind(name: &Path, e: &io::Error) -> Option<ErrorKind> {
-    let changed = e.get_ref()?.downcast_ref::<Changed>()?;
-    Some(ErrorKind::ShardChanged { path: name.to_path_buf(), message: changed.0.clone() })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,8 +167,7 @@ mod tests {
         // Shrunk under the open file: the read ends early and says the file changed.
         f.as_file().set_len(3).unwrap();
         let err = src.read_exact_at(2, &mut buf).unwrap_err();
-        let kind = changed_kind(src.name(), &err).expect("a Changed error");
-        assert!(matches!(kind, ErrorKind::ShardChanged { .. }), "{kind:?}");
+        assert!(crate::source::bytes::changed_in(&err).is_some(), "{err}");
     }
 
     #[test]

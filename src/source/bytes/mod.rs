@@ -7,6 +7,10 @@ use std::sync::Arc;
 pub mod local;
 #[cfg(feature = "object-store")]
 pub(crate) mod object;
+pub(crate) mod pool;
+mod read;
+
+pub(crate) use read::{changed_in, ReadAt};
 
 /// One opened object (a local file, an S3 object…), pinned to the version seen at open.
 pub trait ByteSource: Send + Sync + Debug {
@@ -17,6 +21,11 @@ pub trait ByteSource: Send + Sync + Debug {
     /// Fill `buf` from byte `offset`. A read past the end is `io::ErrorKind::UnexpectedEof`;
     /// an object that changed since it was opened is `io::Error::other(Changed(..))`.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+    /// Whether every read costs a round trip (an object store): readers then fetch a block's
+    /// column chunks at once rather than page by page.
+    fn is_remote(&self) -> bool {
+        false
+    }
     /// Several ranges at once (a remote store coalesces neighbours and fetches concurrently).
     fn read_ranges(&self, ranges: &[Range<u64>]) -> std::io::Result<Vec<Bytes>> {
         ranges
@@ -58,8 +67,9 @@ pub fn is_url(spec: &str) -> bool {
 /// anything else.
 ///
 /// # Errors
-/// [`crate::ErrorKind::Config`] for a malformed URL, a store whose client cannot be set up from
-/// its environment variables, or a URL scheme when the `object-store` feature is off.
+/// [`crate::ErrorKind::Config`] for a malformed URL, another scheme, a store whose client
+/// cannot be set up from its environment variables, or any URL when the `object-store` feature
+/// is off.
 pub fn storage_for(spec: &str) -> crate::error::Result<Arc<dyn Storage>> {
     #[cfg(feature = "object-store")]
     if let Some(store) = object::storage_for_url(spec) {
@@ -68,7 +78,7 @@ pub fn storage_for(spec: &str) -> crate::error::Result<Arc<dyn Storage>> {
     if is_url(spec) {
         let scheme = spec.split_once("://").map_or("", |(s, _)| s);
         let why = if cfg!(feature = "object-store") {
-            "is not a supported scheme (s3, gs, az, abfs, abfss, http, https)"
+            "is not a supported scheme (s3, s3a, gs, az, azure, abfs, abfss, http, https)"
         } else {
             "needs shardmix built with the `object-store` feature"
         };

@@ -10,8 +10,9 @@ pub(crate) mod runtime;
 pub(crate) mod source;
 pub(crate) mod url;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::TryStreamExt;
 use object_store::path::Path as Key;
@@ -31,6 +32,9 @@ pub(crate) struct ObjectStorage {
     rt: Arc<Blocking>,
     /// Requests in flight per read ([`source::REQUESTS_ENV`]).
     parallel: usize,
+    /// The objects opened so far: a shard is opened again for every block it gives, and must
+    /// stay the version (size and ETag) seen when its footer was read.
+    opened: Mutex<HashMap<PathBuf, Arc<ObjectSource>>>,
 }
 
 /// The storage for `spec` when it is an object-store URL (`s3://`, `gs://`, `az://`,
@@ -60,7 +64,7 @@ impl ObjectStorage {
         let parallel = source::requests_from_env()?;
         let store = url.build_store(timeout)?;
         let rt = Blocking::new(timeout).map_err(|e| Error::io(url.base.clone(), e))?;
-        Ok(ObjectStorage { url, store, rt: Arc::new(rt), parallel })
+        Ok(ObjectStorage { url, store, rt: Arc::new(rt), parallel, opened: Mutex::default() })
     }
 
     /// An error about the spec or object `what`.
@@ -165,10 +169,15 @@ impl Storage for ObjectStorage {
     }
 
     fn open(&self, name: &Path) -> Result<Arc<dyn ByteSource>> {
+        if let Some(source) = self.opened.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(source.clone());
+        }
         let key = self.key_of(name)?;
         let source = ObjectSource::open(name.to_path_buf(), self.store.clone(), key, self.rt.clone(), self.parallel)
             .map_err(|e| Error::io(name, e))?;
-        Ok(Arc::new(source))
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        // Two threads may open the same object at once: the first one in is kept.
+        Ok(opened.entry(name.to_path_buf()).or_insert_with(|| Arc::new(source)).clone())
     }
 }
 

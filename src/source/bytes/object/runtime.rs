@@ -52,12 +52,7 @@ impl Blocking {
         Ok(Blocking { rt: Some(rt), timeout })
     }
 
-    /// The bound on one [`Blocking::run`].
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Run `fut` on the runtime and wait for it, at most [`Blocking::timeout`]: then the error
+    /// Run `fut` on the runtime and wait for it, at most the store's timeout: then the error
     /// is [`io::ErrorKind::TimedOut`]. Safe to call from any thread, also from inside another
     /// tokio runtime (the future is spawned, not `block_on`'d).
     pub fn run<T, F>(&self, fut: F) -> io::Result<T>

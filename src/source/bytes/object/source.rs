@@ -79,9 +79,9 @@ impl std::fmt::Debug for ObjectSource {
 /// [`Changed`].
 pub(crate) fn io_error(e: object_store::Error) -> io::Error {
     match e {
-        object_store::Error::Precondition { .. } => {
-            io::Error::other(Changed("its ETag no longer matches (the object was replaced)".into()))
-        }
+        object_store::Error::Precondition { .. } => io::Error::other(Changed(
+            "the object changed since it was opened: its ETag no longer matches (it was replaced)".into(),
+        )),
         object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
         other => io::Error::other(other.to_string()),
     }
@@ -219,16 +219,23 @@ async fn get_pinned(
     let got: GetResult = match store.get_opts(key, options).await {
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => {
-            return Err(io::Error::other(Changed("the object no longer exists".into())));
+            return Err(io::Error::other(Changed(
+                "the object changed since it was opened: it no longer exists".into(),
+            )));
         }
         Err(e) => return Err(io_error(e)),
     };
     if got.meta.size != len {
-        return Err(io::Error::other(Changed(format!("it is now {} bytes, it was {len} when opened", got.meta.size))));
+        return Err(io::Error::other(Changed(format!(
+            "the object changed since it was opened: it is now {} bytes, it was {len}",
+            got.meta.size
+        ))));
     }
     if let (Some(then), Some(now)) = (&etag, &got.meta.e_tag) {
         if then != now {
-            return Err(io::Error::other(Changed(format!("its ETag is now {now}, it was {then} when opened"))));
+            return Err(io::Error::other(Changed(format!(
+                "the object changed since it was opened: its ETag is now {now}, it was {then}"
+            ))));
         }
     }
     let bytes = got.bytes().await.map_err(io_error)?;
@@ -256,6 +263,10 @@ impl ByteSource for ObjectSource {
 
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn is_remote(&self) -> bool {
+        true
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {

@@ -4,28 +4,32 @@
 //! Through arrow-rs, every value is written three times after decompression: into a zeroed
 //! Arrow buffer, copied out of the decoder's staging, then transposed into rows. Here a plain
 //! page without nulls is transposed from the decompressed page bytes themselves, and a
-//! dictionary or nullable page is expanded once ([`pages`]).
+//! dictionary or nullable page is expanded once ([`plain`]).
 //!
-//! The null policy, the class-label checks and their errors come from [`decode`] and run in
+//! The null policy, the class-label checks and their errors come from the block writer
+//! ([`block`]) that the arrow-rs path ([`arrow`]) writes through too, and run in
 //! the same order as on the Arrow path (record batch by record batch, features before the
 //! target), so both paths give the same block and the same first error. A block that is a
 //! slice of a row group skips the pages before it by their headers. A block the direct path
 //! does not take (a list column, soft labels, another type or encoding, a malformed page) goes
 //! to arrow-rs, which then also words any error.
 //!
-//! [`decode`]: super::decode
+//! [`plain`]: crate::source::pages::plain
+//! [`block`]: super::block
+//! [`arrow`]: super::arrow
 
 use std::sync::Arc;
 
 use parquet::file::metadata::RowGroupMetaData;
 
 use crate::error::{BadValue, Result};
-use crate::source::chunks::ChunkSource;
-use crate::source::columns::{FeatureSource, TargetSource};
-use crate::source::decode::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
-use crate::source::pages::{Plain, PlainColumn};
-use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
-use crate::source::transpose::{extend_streaming, put_f32_columns, Values};
+use crate::source::decode::block::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
+use crate::source::decode::transpose::{extend_streaming, put_f32_columns, Values};
+use crate::source::decode::{DecodeContext, RowGroupRef};
+use crate::source::footer::ShardInfo;
+use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::plain::{Plain, PlainColumn};
+use crate::spec::{FeatureLayout, TargetKind};
 
 /// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
 /// each feature column, then of the target column if any.
@@ -35,14 +39,14 @@ pub(crate) struct DirectPlan {
 
 /// The direct path's plan for the blocks of `shard`, or `None` when it does not take them (a
 /// list column, soft labels, a nested column or another type).
-pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo) -> Option<DirectPlan> {
+pub(crate) fn plan(ctx: &DecodeContext, shard: &ShardInfo) -> Option<DirectPlan> {
     let meta = shard.metadata.metadata();
-    let plan = set.plan();
-    let FeatureSource::Columns(names) = &plan.features else { return None };
-    let target = match &plan.target {
-        None => None,
-        Some(TargetSource::Soft { .. }) => return None,
-        Some(t) => Some(t),
+    let plan = ctx.plan();
+    let FeatureLayout::Columns(names) = &plan.spec.features else { return None };
+    let target = match &plan.spec.target {
+        TargetKind::None => None,
+        TargetKind::Soft { .. } => return None,
+        t => Some(t),
     };
     let descr = meta.file_metadata().schema_descr();
     let schema = shard.metadata.schema();
@@ -64,8 +68,8 @@ pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo) -> Option<DirectPlan> {
     };
     let mut columns = names.iter().map(|n| locate(n)).collect::<Option<Vec<_>>>()?;
     if let Some(t) = target {
-        let located = locate(t.column())?;
-        if matches!(t, TargetSource::Class { .. }) && !matches!(located.1, Plain::I32 | Plain::I64) {
+        let located = locate(t.column()?)?;
+        if matches!(t, TargetKind::Class { .. }) && !matches!(located.1, Plain::I32 | Plain::I64) {
             return None;
         }
         columns.push(located);
@@ -77,10 +81,10 @@ pub(crate) fn plan(set: &ShardSet, shard: &ShardInfo) -> Option<DirectPlan> {
 /// outside what the direct path reads, or malformed, and arrow-rs must decode the block.
 ///
 /// # Errors
-/// As [`decode`](super::decode): a null, NaN or infinity under the `error` policy, or a class
+/// As [`arrow::decode`](super::arrow::decode): a null, NaN or infinity under the `error` policy, or a class
 /// label out of range, naming file, row group, column and row.
 pub(crate) fn decode(
-    set: &ShardSet,
+    ctx: &DecodeContext,
     shard: &ShardInfo,
     block: &RowGroupRef,
     direct: &DirectPlan,
@@ -90,8 +94,8 @@ pub(crate) fn decode(
     let rows = block.num_rows as usize;
     let rg_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
     let first = block.offset as usize;
-    let plan = set.plan();
-    let FeatureSource::Columns(names) = &plan.features else { return Ok(None) };
+    let plan = ctx.plan();
+    let FeatureLayout::Columns(names) = &plan.spec.features else { return Ok(None) };
     let mut source = source.clone();
     preload_small_pages(&mut source, rg_meta, &direct.columns, first..first + rows);
     let source = Arc::new(source);
@@ -100,7 +104,7 @@ pub(crate) fn decode(
         PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows, map)
     };
     let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };
-    let mut target_column = plan.target.as_ref().and_then(|_| columns.pop());
+    let mut target_column = plan.spec.target.column().and_then(|_| columns.pop());
     let mut features = columns;
     if let Some(t) = &mut target_column {
         if t.fill_to(rows).is_none() {
@@ -109,8 +113,8 @@ pub(crate) fn decode(
     }
 
     let f = features.len();
-    let c = set.spec().num_targets();
-    let pool = set.pools();
+    let c = ctx.spec().num_targets();
+    let pool = ctx.pools();
     let mut out =
         Decoded::new(rows, pool.floats.take_empty(rows * f), pool.floats.take(rows * c, true), Some(pool.clone()));
     let Some(mut finite) = transpose(&mut features, rows, &mut out.features) else { return Ok(None) };
@@ -121,7 +125,7 @@ pub(crate) fn decode(
     }
 
     let site = Site { shard, row_group: block.row_group, first_row: block.first_row };
-    let policy = set.policy();
+    let policy = ctx.policy();
     let mut null_at = vec![0usize; f];
     let mut target_null_at = 0;
     for batch in (0..rows).step_by(DECODE_BATCH_ROWS) {
@@ -132,8 +136,8 @@ pub(crate) fn decode(
                 null_at[j] += 1;
             }
         }
-        let (Some(t), Some(column)) = (&plan.target, &target_column) else { continue };
-        let name = t.column();
+        let t = &plan.spec.target;
+        let (Some(name), Some(column)) = (t.column(), &target_column) else { continue };
         let mut row = batch;
         while row < end {
             let (bytes, stop) = column.values(row, end);
@@ -141,7 +145,7 @@ pub(crate) fn decode(
                 return Ok(None);
             }
             match t {
-                TargetSource::Class { num_classes, .. } => {
+                TargetKind::Class { num_classes, .. } => {
                     for (i, label) in labels(column.kind(), bytes).enumerate() {
                         let r = row + i;
                         let null = column.nulls.get(target_null_at) == Some(&r);
@@ -157,7 +161,7 @@ pub(crate) fn decode(
             }
             row = stop;
         }
-        if !matches!(t, TargetSource::Class { .. }) {
+        if !matches!(t, TargetKind::Class { .. }) {
             while let Some(&r) = column.nulls.get(target_null_at).filter(|&&r| r < end) {
                 handle_bad(&mut out, c, r, 0, name, &site, policy, BadValue::Null, false)?;
                 target_null_at += 1;
@@ -292,8 +296,9 @@ mod tests {
     use parquet::file::properties::{WriterProperties, WriterVersion};
 
     use super::*;
-    use crate::source::chunks::open_row_group;
     use crate::source::decode::decode_block_with;
+    use crate::source::pages::chunks::open_row_group;
+    use crate::ShardSet;
     use crate::{Features, NullPolicy, Target};
 
     const ROWS: usize = 1000;
@@ -356,10 +361,12 @@ mod tests {
     fn compare(set: &ShardSet, what: &str) {
         for block in set.row_groups() {
             let shard = &set.shards()[block.shard];
-            let plan = plan(set, shard).unwrap_or_else(|| panic!("{what}: no direct plan"));
-            let source = open_row_group(set, shard, block.row_group, &shard.roots, false).unwrap();
-            let direct = decode(set, shard, block, &plan, &source);
-            let arrow = decode_block_with(set, block, false);
+            let ctx = set.decode_context();
+            let plan = plan(ctx, shard).unwrap_or_else(|| panic!("{what}: no direct plan"));
+            let source =
+                open_row_group(shard, block.row_group, &shard.roots, false, ctx.pools(), ctx.page_maps()).unwrap();
+            let direct = decode(ctx, shard, block, &plan, &source);
+            let arrow = decode_block_with(ctx, shard, block, false);
             match (direct, arrow) {
                 (Ok(Some(d)), Ok(a)) => {
                     let (a_rows, a_keep) = (a.rows, a.keep.clone());
@@ -477,11 +484,13 @@ mod tests {
             .unwrap();
         for block in set.row_groups() {
             let shard = &set.shards()[block.shard];
-            let plan = plan(&set, shard).expect("flat int columns are planned");
-            let source = open_row_group(&set, shard, block.row_group, &shard.roots, false).unwrap();
-            assert!(decode(&set, shard, block, &plan, &source).unwrap().is_none(), "DELTA_BINARY_PACKED pages");
-            let both = decode_block_with(&set, block, true).unwrap();
-            let arrow = decode_block_with(&set, block, false).unwrap();
+            let ctx = set.decode_context();
+            let plan = plan(ctx, shard).expect("flat int columns are planned");
+            let source =
+                open_row_group(shard, block.row_group, &shard.roots, false, ctx.pools(), ctx.page_maps()).unwrap();
+            assert!(decode(ctx, shard, block, &plan, &source).unwrap().is_none(), "DELTA_BINARY_PACKED pages");
+            let both = decode_block_with(ctx, shard, block, true).unwrap();
+            let arrow = decode_block_with(ctx, shard, block, false).unwrap();
             assert_eq!(both.features, arrow.features);
         }
     }

@@ -6,7 +6,7 @@
 //! one-value pages took 24 s to stream. With it, the headers of a chunk are read once, and a
 //! block finds its first page by binary search and reads only its own pages.
 //!
-//! [`thrift::walk_page_headers`]: super::thrift::walk_page_headers
+//! [`thrift::walk_page_headers`]: crate::source::footer::thrift::walk_page_headers
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use parquet::file::page_index::offset_index::PageLocation;
 
-use crate::source::thrift::PageInfo;
+use crate::source::footer::thrift::PageInfo;
 
 /// The data pages of one flat column chunk, in order.
 #[derive(Debug)]

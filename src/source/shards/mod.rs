@@ -2,23 +2,22 @@
 //! and a global row index — with the feature and target columns resolved and checked in
 //! every shard before any data is decoded.
 
-use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::file::metadata::PageIndexPolicy;
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use rayon::prelude::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
-use crate::source::bytes::{is_url, storage_for, ByteSource, Storage};
-use crate::source::chunks;
-use crate::source::columns::{self, ColumnPlan, FeatureSource, Features, Target, TargetSource};
-use crate::source::decode::{self, NullPolicy};
-use crate::source::page_map::PageMaps;
-use crate::source::pool::Pools;
-use crate::source::thrift;
+use crate::source::bytes::local::{LocalFile, LocalStorage};
+use crate::source::bytes::pool::Pools;
+use crate::source::bytes::{storage_for, ByteSource, Storage};
+use crate::source::decode::columns::{self, ColumnPlan, Features, ImageKind, ImageSource, Target};
+use crate::source::decode::image::{self, ImageColumn};
+use crate::source::decode::{self, DecodeContext, Decoded, NullPolicy, RowGroupRef};
+use crate::source::footer::{self, ShardInfo};
+use crate::source::pages::chunks;
 use crate::spec::{DataSpec, FeatureLayout, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
@@ -30,45 +29,8 @@ pub const DEFAULT_MAX_COLUMN_CHUNK_BYTES: u64 = 1 << 30;
 /// the file's size.
 pub(crate) const MAX_ROWS_PER_BYTE: u64 = 1 << 16;
 
-/// One Parquet file of a [`ShardSet`].
-#[derive(Debug, Clone)]
-pub struct ShardInfo {
-    /// The file.
-    pub path: PathBuf,
-    /// Rows, from the footer.
-    pub num_rows: u64,
-    /// Row groups, from the footer.
-    pub num_row_groups: usize,
-    /// Global id of the shard's first row.
-    pub first_row: u64,
-    pub(crate) file_len: u64,
-    /// An object-store shard's source, pinned to the size and ETag seen at open (`None` for a
-    /// local file, opened again for each row group).
-    pub(crate) remote: Option<Arc<dyn ByteSource>>,
-    pub(crate) metadata: ArrowReaderMetadata,
-    /// Projection roots of the selected columns in this shard's schema.
-    pub(crate) roots: Vec<usize>,
-}
-
 /// Default block size: row groups larger than this are decoded in blocks of this many rows.
 pub const DEFAULT_BLOCK_ROWS: u64 = 65_536;
-
-/// One block of the global row index: a whole row group, or a run of at most
-/// [`ShardSet::block_rows`] rows of a larger one. Blocks are the unit of decoding and caching,
-/// so a row group of ten million rows never has to be decoded (or held) at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RowGroupRef {
-    /// Index of the shard in [`ShardSet::shards`].
-    pub shard: usize,
-    /// Row group within the shard.
-    pub row_group: usize,
-    /// Offset of the block's first row within its row group.
-    pub offset: u64,
-    /// Global id of the block's first row.
-    pub first_row: u64,
-    /// The block's rows.
-    pub num_rows: u64,
-}
 
 /// A set of Parquet shards with resolved feature and target columns.
 ///
@@ -91,179 +53,21 @@ pub struct ShardSet {
     num_rows: u64,
     features: Features,
     target: Target,
-    null_policy: NullPolicy,
-    max_chunk: u64,
     block_rows: u64,
     feature_shape: Option<Vec<usize>>,
-    plan: ColumnPlan,
-    spec: DataSpec,
-    /// Decode buffers recycled by every reader of this set (and its clones).
-    pools: Arc<Pools>,
-    /// The page maps of the column chunks read so far (shared by clones).
-    page_maps: Arc<PageMaps>,
-    /// Whether blocks of flat numeric columns take the direct decode path.
-    direct: bool,
+    /// The resolved columns, policies and limits, and the buffers and page maps shared by
+    /// every reader of this set (and its clones).
+    ctx: DecodeContext,
 }
 
-fn has_glob_chars(p: &Path) -> bool {
-    p.to_str().is_some_and(|s| s.contains(['*', '?', '[']))
-}
-
-/// Expand a directory, a glob or a file into a sorted list of files.
-fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
-    if has_glob_chars(spec) && !spec.exists() {
-        let pattern = spec.to_str().unwrap_or_default();
-        let paths = glob::glob(pattern).map_err(|e| Error::config("data", format!("bad pattern '{pattern}': {e}")))?;
-        let mut out = Vec::new();
-        for p in paths {
-            let p = p.map_err(|e| Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string())))?;
-            if p.is_file() {
-                out.push(p);
-            }
-        }
-        out.sort();
-        return Ok(out);
-    }
-    let meta = std::fs::metadata(spec).map_err(|e| Error::io(spec, e))?;
-    if meta.is_dir() {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(spec).map_err(|e| Error::io(spec, e))? {
-            let entry = entry.map_err(|e| Error::io(spec, e))?;
-            let p = entry.path();
-            let is_parquet = p.extension().is_some_and(|e| e == "parquet");
-            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(['.', '_']));
-            if is_parquet && !hidden && p.is_file() {
-                out.push(p);
-            }
-        }
-        out.sort();
-        Ok(out)
-    } else {
-        Ok(vec![spec.to_path_buf()])
-    }
-}
-
-/// Read `len` bytes at `offset` of `file`.
-fn read_range(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))?;
-    let mut buf = Vec::with_capacity(len as usize);
-    f.take(len).read_to_end(&mut buf)?;
-    if buf.len() as u64 != len {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file ends early"));
-    }
-    Ok(buf)
-}
-
-/// Read `len` bytes at an offset of a shard.
-type ReadRange<'a> = &'a (dyn Fn(u64, u64) -> std::io::Result<Vec<u8>> + Sync);
-
-/// The Thrift checks of [`thrift`] on the footer: `Err` with the reason when it fails.
-fn check_footer_thrift(file: ReadRange<'_>, len: u64) -> std::result::Result<(), String> {
-    if len < 12 {
-        return Ok(()); // arrow-rs reports the short file
-    }
-    let tail = file(len - 8, 8).map_err(|e| e.to_string())?;
-    let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-    if &tail[4..] != b"PAR1" || meta_len + 8 > len {
-        return Ok(()); // not plain Parquet, or a bad length: arrow-rs reports it
-    }
-    let meta = file(len - 8 - meta_len, meta_len).map_err(|e| e.to_string())?;
-    thrift::check_struct(&meta).map_err(|e| format!("footer metadata: {e}"))
-}
-
-/// The Thrift checks on the page index (column and offset indexes) that `metadata` points to.
-fn check_page_index_thrift(file: ReadRange<'_>, len: u64, metadata: &ArrowReaderMetadata) -> bool {
-    let mut ranges = Vec::new();
-    for rg in metadata.metadata().row_groups() {
-        for col in rg.columns() {
-            for (offset, length) in [
-                (col.offset_index_offset(), col.offset_index_length()),
-                (col.column_index_offset(), col.column_index_length()),
-            ] {
-                if let (Some(o), Some(l)) = (offset, length) {
-                    match (u64::try_from(o), u64::try_from(l)) {
-                        (Ok(o), Ok(l)) if o.checked_add(l).is_some_and(|e| e <= len) => ranges.push(o..o + l),
-                        _ => return false,
-                    }
-                }
-            }
-        }
-    }
-    let (Some(lo), Some(hi)) = (ranges.iter().map(|r| r.start).min(), ranges.iter().map(|r| r.end).max()) else {
-        return true;
-    };
-    if hi - lo > 256 << 20 {
-        return false; // an index spread over more than 256 MiB: read without it
-    }
-    let Ok(bytes) = file(lo, hi - lo) else { return false };
-    ranges.iter().all(|r| thrift::check_struct(&bytes[(r.start - lo) as usize..(r.end - lo) as usize]).is_ok())
-}
-
-/// Read and check the footer of `path` (also used on `augment`'s own output when it resumes).
+/// Read and check the footer of the local file `path` (`augment` reads its own output's
+/// footers with it when it resumes): the footer and its file's length.
+///
+/// # Errors
+/// As [`footer::read_footer`], and [`ErrorKind::Io`] when the file cannot be opened.
 pub(crate) fn read_footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let metadata = load_footer(path, &file, &|offset, n| read_range(&file, offset, n), len)?;
-    Ok((metadata, len))
-}
-
-/// Read and check the footer of an object-store shard through its pinned `source`.
-fn read_remote_footer(source: &Arc<dyn ByteSource>) -> Result<ArrowReaderMetadata> {
-    let path = source.name();
-    let len = source.len();
-    let read = |offset: u64, n: u64| -> std::io::Result<Vec<u8>> {
-        let got = source.read_ranges(std::slice::from_ref(&(offset..offset.saturating_add(n))))?;
-        Ok(got.into_iter().next().map(|b| b.to_vec()).unwrap_or_default())
-    };
-    let chunks = chunks::ChunkSource::new(source.clone(), len, Pools::new(), true);
-    load_footer(path, &chunks, &read, len).map_err(|e| match e.kind() {
-        // A store that failed (not a bad footer) is an I/O error naming the object.
-        ErrorKind::Footer { source: parquet::errors::ParquetError::External(inner), .. } => {
-            Error::io(path, std::io::Error::other(inner.to_string()))
-        }
-        _ => e,
-    })
-}
-
-/// The footer checks and parse of [`read_footer`] on any [`ChunkReader`](parquet::file::reader::ChunkReader)
-/// of `len` bytes, `read` giving its raw bytes.
-fn load_footer<R: parquet::file::reader::ChunkReader + 'static>(
-    path: &Path,
-    file: &R,
-    read: ReadRange<'_>,
-    len: u64,
-) -> Result<ArrowReaderMetadata> {
-    // arrow-rs's Thrift reader can spin for hours on crafted metadata (see thrift.rs): check
-    // the footer, then the page index it points to, before arrow-rs parses either.
-    if let Err(why) = check_footer_thrift(read, len) {
-        return Err(ErrorKind::Footer {
-            path: path.to_path_buf(),
-            source: parquet::errors::ParquetError::General(why),
-        }
-        .into());
-    }
-    // The offset index lets a block of a large row group skip the pages before it; a file
-    // without one (or with a broken one) is read without it.
-    let with_index = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let loaded = catch_unwind(AssertUnwindSafe(|| {
-        let plain = ArrowReaderMetadata::load(file, ArrowReaderOptions::new())?;
-        if !check_page_index_thrift(read, len, &plain) {
-            return Ok(plain);
-        }
-        Ok(ArrowReaderMetadata::load(file, with_index).unwrap_or(plain))
-    }));
-    match loaded {
-        Ok(Ok(m)) => Ok(m),
-        Ok(Err(source)) => Err(ErrorKind::Footer { path: path.to_path_buf(), source }.into()),
-        Err(p) => Err(ErrorKind::DecodePanic {
-            path: path.to_path_buf(),
-            row_group: 0,
-            message: format!("while reading the footer: {}", panic_message(&*p)),
-        }
-        .into()),
-    }
+    let source: Arc<dyn ByteSource> = Arc::new(LocalFile::open(path)?);
+    Ok((footer::read_footer(&source)?, source.len()))
 }
 
 /// Split every non-empty row group into blocks of at most `block_rows` rows.
@@ -285,7 +89,124 @@ fn blocks(shards: &[ShardInfo], block_rows: u64) -> Vec<RowGroupRef> {
     out
 }
 
+/// How to open a [`ShardSet`]: every setting given first, then [`open`](Self::open) reads the
+/// footers and resolves the columns once (each setter of an opened [`ShardSet`] resolves them
+/// again, and a derived class count scans the label column each time).
+///
+/// # Example
+/// ```
+/// use shardmix::{Features, ShardSet, Target};
+/// let set = ShardSet::builder()
+///     .features(Features::prefix("p"))
+///     .target(Target::class_auto("label"))
+///     .feature_shape(&[8, 8, 1])
+///     .open("examples/data/digits.parquet")?;
+/// assert_eq!(set.spec().num_classes(), Some(10));
+/// assert_eq!(set.spec().feature_shape, Some(vec![8, 8, 1]));
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShardSetBuilder {
+    features: Features,
+    target: Target,
+    null_policy: NullPolicy,
+    max_chunk: u64,
+    block_rows: u64,
+    feature_shape: Option<Vec<usize>>,
+}
+
+impl Default for ShardSetBuilder {
+    fn default() -> Self {
+        ShardSetBuilder {
+            features: Features::Auto,
+            target: Target::None,
+            null_policy: NullPolicy::Error,
+            max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+            block_rows: DEFAULT_BLOCK_ROWS,
+            feature_shape: None,
+        }
+    }
+}
+
+impl ShardSetBuilder {
+    /// Select the feature columns (default [`Features::auto`]).
+    pub fn features(mut self, features: Features) -> Self {
+        self.features = features;
+        self
+    }
+
+    /// Select the target (default none).
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// What to do with nulls, NaN and infinities (default [`NullPolicy::Error`]).
+    pub fn null_policy(mut self, policy: NullPolicy) -> Self {
+        self.null_policy = policy;
+        self
+    }
+
+    /// As [`ShardSet::max_column_chunk_bytes`].
+    pub fn max_column_chunk_bytes(mut self, bytes: u64) -> Self {
+        self.max_chunk = bytes;
+        self
+    }
+
+    /// As [`ShardSet::block_rows`]; 0 is refused by [`open`](Self::open).
+    pub fn block_rows(mut self, rows: u64) -> Self {
+        self.block_rows = rows;
+        self
+    }
+
+    /// As [`ShardSet::feature_shape`]; checked against the features by [`open`](Self::open).
+    pub fn feature_shape(mut self, shape: &[usize]) -> Self {
+        self.feature_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Open a directory, a glob or one file (as [`ShardSet::open`]) with these settings.
+    ///
+    /// # Errors
+    /// As [`ShardSet::open`]; [`ErrorKind::Config`] for 0 block rows; [`ErrorKind::Shape`] for
+    /// a feature shape whose product is not the feature count.
+    pub fn open(self, spec: impl AsRef<Path>) -> Result<ShardSet> {
+        self.open_many(&[spec])
+    }
+
+    /// Open several specs as one dataset, in the order given, with these settings.
+    ///
+    /// # Errors
+    /// As [`ShardSetBuilder::open`].
+    pub fn open_many<P: AsRef<Path>>(self, specs: &[P]) -> Result<ShardSet> {
+        self.apply(ShardSet::read_footers(specs)?)
+    }
+
+    /// Resolve `set` (footers read, nothing resolved) with these settings, once.
+    pub(crate) fn apply(self, mut set: ShardSet) -> Result<ShardSet> {
+        if self.block_rows == 0 {
+            return Err(Error::config("block_rows", "must be at least 1"));
+        }
+        set.block_rows = self.block_rows;
+        set.row_groups = blocks(&set.shards, self.block_rows);
+        set.features = self.features;
+        set.target = self.target;
+        set.ctx.policy = self.null_policy;
+        set.ctx.max_chunk = self.max_chunk;
+        set.resolve()?;
+        match &self.feature_shape {
+            Some(shape) => set.feature_shape(shape),
+            None => Ok(set),
+        }
+    }
+}
+
 impl ShardSet {
+    /// A [`ShardSetBuilder`]: settings first, then one open that resolves the columns once.
+    pub fn builder() -> ShardSetBuilder {
+        ShardSetBuilder::default()
+    }
+
     /// Open a directory (its `*.parquet` files, not hidden ones), a glob (`data/*.parquet`) or
     /// one file. Only footers are read. Features default to [`Features::auto`], no target.
     ///
@@ -302,37 +223,41 @@ impl ShardSet {
     /// # Errors
     /// As [`ShardSet::open`].
     pub fn open_many<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
-        // Local paths are expanded here; a URL (`s3://…`) is listed by its object store.
-        let mut files: Vec<(PathBuf, Option<Arc<dyn Storage>>)> = Vec::new();
+        ShardSet::builder().open_many(specs)
+    }
+
+    /// The shards of `specs` by their footers, their columns not resolved yet: what
+    /// [`ShardSetBuilder::apply`] takes. Its schema ([`ShardSet::arrow_schema`]) may be read
+    /// in between.
+    pub(crate) fn read_footers<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
+        let mut files: Vec<(PathBuf, Arc<dyn Storage>)> = Vec::new();
         for s in specs {
-            match s.as_ref().to_str().filter(|t| is_url(t)) {
-                Some(url) => {
-                    let storage = storage_for(url)?;
-                    files.extend(storage.list(url)?.into_iter().map(|name| (name, Some(storage.clone()))));
+            let s = s.as_ref();
+            // A spec that is no UTF-8 string is a local path.
+            let (names, storage) = match s.to_str() {
+                Some(spec) => {
+                    let storage = storage_for(spec)?;
+                    (storage.list(spec)?, storage)
                 }
-                None => files.extend(expand(s.as_ref())?.into_iter().map(|p| (p, None))),
-            }
+                None => (LocalStorage.list_path(s)?, Arc::new(LocalStorage) as Arc<dyn Storage>),
+            };
+            files.extend(names.into_iter().map(|name| (name, storage.clone())));
         }
         if files.is_empty() {
             let spec = specs.iter().map(|s| s.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
             return Err(ErrorKind::NoShards { spec }.into());
         }
-        type Footer = (ArrowReaderMetadata, u64, Option<Arc<dyn ByteSource>>);
-        let footers: Vec<Result<Footer>> = files
+        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> = files
             .par_iter()
-            .map(|(p, storage)| match storage {
-                None => read_footer(p).map(|(m, len)| (m, len, None)),
-                Some(storage) => {
-                    let source = storage.open(p)?;
-                    let metadata = read_remote_footer(&source)?;
-                    Ok((metadata, source.len(), Some(source)))
-                }
+            .map(|(name, storage)| {
+                let source = storage.open(name)?;
+                Ok((footer::read_footer(&source)?, source.len()))
             })
             .collect();
         let mut shards = Vec::with_capacity(files.len());
         let mut first_row = 0u64;
-        for ((path, _), footer) in files.into_iter().zip(footers) {
-            let (metadata, file_len, remote) = footer?;
+        for ((path, storage), footer) in files.into_iter().zip(footers) {
+            let (metadata, file_len) = footer?;
             let meta = metadata.metadata().clone();
             let mut shard_rows = 0u64;
             for (rg, rg_meta) in meta.row_groups().iter().enumerate() {
@@ -391,31 +316,35 @@ impl ShardSet {
                 num_row_groups: meta.num_row_groups(),
                 first_row,
                 file_len,
-                remote,
                 metadata,
                 roots: Vec::new(),
+                storage,
             });
             first_row = first_row.saturating_add(shard_rows);
         }
-        let mut set = ShardSet {
+        let set = ShardSet {
             row_groups: blocks(&shards, DEFAULT_BLOCK_ROWS),
             shards,
             num_rows: first_row,
             features: Features::Auto,
             target: Target::None,
-            null_policy: NullPolicy::Error,
-            max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
             block_rows: DEFAULT_BLOCK_ROWS,
             feature_shape: None,
-            plan: ColumnPlan { features: FeatureSource::Columns(Vec::new()), target: None },
-            spec: DataSpec {
-                features: FeatureLayout::Columns(Vec::new()),
-                target: TargetKind::None,
-                feature_shape: None,
+            ctx: DecodeContext {
+                plan: ColumnPlan {
+                    spec: DataSpec {
+                        features: FeatureLayout::Columns(Vec::new()),
+                        target: TargetKind::None,
+                        feature_shape: None,
+                    },
+                    image: None,
+                },
+                policy: NullPolicy::Error,
+                max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+                pools: Pools::new(),
+                page_maps: Arc::default(),
+                direct: true,
             },
-            pools: Pools::new(),
-            page_maps: Arc::default(),
-            direct: true,
         };
         if set.num_rows == 0 {
             let what = if set.shards.len() == 1 {
@@ -425,22 +354,25 @@ impl ShardSet {
             };
             return Err(ErrorKind::Empty { what }.into());
         }
-        set.resolve()?;
         Ok(set)
     }
 
-    /// Select the feature columns (default [`Features::auto`]).
+    /// Select the feature columns (default [`Features::auto`]). This resolves the columns again
+    /// (and scans the label column again for a derived class count): to set several things,
+    /// [`ShardSet::builder`] resolves once.
     ///
     /// # Errors
     /// [`ErrorKind::MissingColumn`], [`ErrorKind::ColumnType`] or [`ErrorKind::SchemaMismatch`]
-    /// naming the shard and column.
+    /// naming the shard and column; [`ErrorKind::Shape`] when a feature shape declared before
+    /// does not fit the new features.
     pub fn features(mut self, features: Features) -> Result<Self> {
         self.features = features;
         self.resolve()?;
         Ok(self)
     }
 
-    /// Select the target (default none).
+    /// Select the target (default none). As [`ShardSet::features`], this resolves the columns
+    /// again.
     ///
     /// # Errors
     /// As [`ShardSet::features`]; for a derived class count also the label errors of a scan.
@@ -452,14 +384,14 @@ impl ShardSet {
 
     /// What to do with nulls, NaN and infinities (default [`NullPolicy::Error`]).
     pub fn null_policy(mut self, policy: NullPolicy) -> Self {
-        self.null_policy = policy;
+        self.ctx.policy = policy;
         self
     }
 
     /// Refuse to decode a column chunk whose footer claims more than `bytes` uncompressed
     /// (default [`DEFAULT_MAX_COLUMN_CHUNK_BYTES`]): a guard against decompression bombs.
     pub fn max_column_chunk_bytes(mut self, bytes: u64) -> Self {
-        self.max_chunk = bytes;
+        self.ctx.max_chunk = bytes;
         self
     }
 
@@ -484,15 +416,15 @@ impl ShardSet {
     /// [`ErrorKind::Shape`] when the product differs from the feature count.
     pub fn feature_shape(mut self, shape: &[usize]) -> Result<Self> {
         let product: usize = shape.iter().product();
-        if shape.is_empty() || product != self.spec.num_features() {
+        if shape.is_empty() || product != self.ctx.plan.spec.num_features() {
             return Err(Error::shape(
                 "feature_shape",
-                format!("{} values per row", self.spec.num_features()),
+                format!("{} values per row", self.ctx.plan.spec.num_features()),
                 format!("{shape:?} = {product}"),
             ));
         }
         self.feature_shape = Some(shape.to_vec());
-        self.spec.feature_shape = Some(shape.to_vec());
+        self.ctx.plan.spec.feature_shape = Some(shape.to_vec());
         Ok(self)
     }
 
@@ -529,27 +461,34 @@ impl ShardSet {
             }
             (f, _) => f.clone(),
         };
-        let (mut plan, mut spec) = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
-        if let FeatureSource::List { column, len: None } = plan.features.clone() {
+        let mut plan = columns::resolve(&schema, &first.path, &features, &self.target, derived)?;
+        // Lengths the schema does not fix (0 in the spec) are the first row's.
+        if let (FeatureLayout::List { column, len: 0 }, None) = (&plan.spec.features, plan.image) {
+            let column = column.clone();
             let len = self.probe_list_len(&column)?;
-            plan.features = FeatureSource::List { column: column.clone(), len: Some(len) };
-            spec.features = FeatureLayout::List { column: column.clone(), len };
+            plan.spec.features = FeatureLayout::List { column, len };
         }
-        crate::source::image::resolve_shape(self, &mut plan, &mut spec)?;
-        if let Some(TargetSource::Soft { column, width: None }) = plan.target.clone() {
+        image::resolve_shape(&self.ctx, &self.shards, &mut plan)?;
+        if let TargetKind::Soft { column, width: 0 } = &plan.spec.target {
+            let column = column.clone();
             let width = self.probe_list_len(&column)?;
-            plan.target = Some(TargetSource::Soft { column: column.clone(), width: Some(width) });
-            spec.target = TargetKind::Soft { column: column.clone(), width };
+            plan.spec.target = TargetKind::Soft { column, width };
         }
+        let spec = &mut plan.spec;
         if spec.num_features() == 0 {
             return Err(Error::shape("features", "at least one value per row", "0"));
         }
         if let Some(shape) = &self.feature_shape {
-            if shape.iter().product::<usize>() == spec.num_features() {
-                spec.feature_shape = Some(shape.clone());
-            } else {
-                self.feature_shape = None;
+            // A shape declared for other features does not fit these: refuse, not drop it.
+            let product = shape.iter().product::<usize>();
+            if product != spec.num_features() {
+                return Err(Error::shape(
+                    "feature_shape",
+                    format!("{} values per row (the features now selected)", spec.num_features()),
+                    format!("{shape:?} = {product}, declared before"),
+                ));
             }
+            spec.feature_shape = Some(shape.clone());
         }
         let first_path = first.path.clone();
         let mut roots = Vec::with_capacity(self.shards.len());
@@ -559,8 +498,7 @@ impl ShardSet {
         for (shard, r) in self.shards.iter_mut().zip(roots) {
             shard.roots = r;
         }
-        self.plan = plan;
-        self.spec = spec;
+        self.ctx.plan = plan;
         Ok(())
     }
 
@@ -568,7 +506,7 @@ impl ShardSet {
         let maxes: Vec<Result<Option<i128>>> = self
             .row_groups
             .par_iter()
-            .map(|rg| decode::max_label(self, &self.shards[rg.shard], rg.row_group, column))
+            .map(|rg| decode::arrow::max_label(&self.ctx, &self.shards[rg.shard], rg.row_group, column))
             .collect();
         let mut max: Option<i128> = None;
         for m in maxes {
@@ -600,7 +538,7 @@ impl ShardSet {
             })?;
             // The first row is in the first non-empty row group.
             let rg = shard.metadata.metadata().row_groups().iter().position(|g| g.num_rows() > 0).unwrap_or(0);
-            let source = chunks::open_row_group(self, shard, rg, &[root], true)?;
+            let source = chunks::open_row_group(shard, rg, &[root], true, &self.ctx.pools, &self.ctx.page_maps)?;
             let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
             let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
             let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
@@ -655,7 +593,7 @@ impl ShardSet {
 
     /// The resolved data spec.
     pub fn spec(&self) -> &DataSpec {
-        &self.spec
+        &self.ctx.plan.spec
     }
 
     /// The Arrow schema of the first shard.
@@ -665,39 +603,48 @@ impl ShardSet {
 
     /// The null/NaN policy in force.
     pub fn policy(&self) -> NullPolicy {
-        self.null_policy
+        self.ctx.policy
     }
 
-    pub(crate) fn plan(&self) -> &ColumnPlan {
-        &self.plan
+    /// What decoding a block of this set needs besides the block.
+    pub(crate) fn decode_context(&self) -> &DecodeContext {
+        &self.ctx
     }
 
-    pub(crate) fn chunk_limit(&self) -> u64 {
-        self.max_chunk
-    }
-
-    pub(crate) fn pools(&self) -> &Arc<Pools> {
-        &self.pools
-    }
-
-    pub(crate) fn page_maps(&self) -> &PageMaps {
-        &self.page_maps
-    }
-
-    pub(crate) fn direct_path(&self) -> bool {
-        self.direct
+    /// Decode block `block` (one of [`ShardSet::row_groups`]).
+    pub(crate) fn decode_block(&self, block: &RowGroupRef) -> Result<Decoded> {
+        decode::decode_block(&self.ctx, &self.shards[block.shard], block)
     }
 
     /// Decode every block through arrow-rs, never by the direct path (which gives the same
     /// values, faster): for the differential fuzz target, which compares the two.
     #[doc(hidden)]
     pub fn without_direct_path(mut self) -> Self {
-        self.direct = false;
+        self.ctx.direct = false;
         self
     }
 
     /// Index into [`ShardSet::row_groups`] of the row group holding global row `row`.
     pub(crate) fn locate(&self, row: u64) -> usize {
         self.row_groups.partition_point(|rg| rg.first_row + rg.num_rows <= row)
+    }
+
+    /// The image column the features come from, if they come from one (see
+    /// [`Features::image`](crate::Features::image)).
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::ShardSet;
+    /// let set = ShardSet::open("examples/data/digits.parquet")?;
+    /// assert!(set.image().is_none());
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    pub fn image(&self) -> Option<ImageColumn> {
+        match self.ctx.plan.image_column()? {
+            (column, ImageSource { kind, shape: Some(shape) }) => {
+                Some(ImageColumn { column: column.to_string(), shape, hf_layout: kind == ImageKind::Struct })
+            }
+            _ => None,
+        }
     }
 }

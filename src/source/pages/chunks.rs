@@ -20,46 +20,32 @@ use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::bytes::local::LocalFile;
-use crate::source::bytes::{ByteSource, Changed};
-use crate::source::page_map::PageMap;
-use crate::source::pool::{PooledBytes, Pools};
-use crate::source::shards::{ShardInfo, ShardSet};
-use crate::source::thrift::{self, PageInfo};
+use crate::source::bytes::pool::{PooledBytes, Pools};
+use crate::source::bytes::{changed_in, ByteSource, ReadAt};
+use crate::source::footer::thrift::{self, PageInfo};
+use crate::source::footer::ShardInfo;
+use crate::source::pages::page_map::{PageMap, PageMaps};
 
 /// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
 /// `roots`: the file's length is checked against the one seen at open, every column chunk's
 /// byte range against the file, and every page header with [`thrift`] (linear time; arrow-rs's
 /// own Thrift reader can spin for hours on a crafted header). With `whole`, the column chunks
-/// are read into memory at once; otherwise pages are read as the decoder asks for them.
+/// are read into memory at once (into buffers of `pools`); otherwise pages are read as the
+/// decoder asks for them. The page maps walked are kept in `page_maps` for later blocks.
 ///
 /// # Errors
 /// [`ErrorKind::Io`] or [`ErrorKind::ShardChanged`] for the file, [`ErrorKind::Decode`]
 /// naming the row group and the column chunk for a bad range or page header.
 pub(crate) fn open_row_group(
-    set: &ShardSet,
     shard: &ShardInfo,
     row_group: usize,
     roots: &[usize],
     whole: bool,
+    pools: &Arc<Pools>,
+    page_maps: &PageMaps,
 ) -> Result<ChunkSource> {
-    // An object-store shard is read through the source pinned when the set was opened (its
-    // size and ETag are checked by every read); a local file is opened per row group.
-    let (file, file_len): (Arc<dyn ByteSource>, u64) = match &shard.remote {
-        Some(remote) => (remote.clone(), remote.len()),
-        None => {
-            let file = LocalFile::open(&shard.path)?;
-            let len = file.len();
-            (Arc::new(file), len)
-        }
-    };
-    if file_len != shard.file_len {
-        return Err(ErrorKind::ShardChanged {
-            path: shard.path.clone(),
-            message: format!("the file is now {file_len} bytes, it was {} when opened", shard.file_len),
-        }
-        .into());
-    }
+    let file = shard.open()?;
+    let file_len = file.len();
     let bad = |message: String| -> Error {
         ErrorKind::Decode { path: shard.path.clone(), row_group, source: ParquetError::General(message) }.into()
     };
@@ -75,20 +61,22 @@ pub(crate) fn open_row_group(
         })?;
         ranges.push((start..end, leaf));
     }
-    // An object store answers each request after a round trip: read a remote block's column
-    // chunks at once (a few coalesced requests in flight) rather than page by page, unless
+    // An object store answers each read after a round trip: read a remote block's column
+    // chunks at once (coalesced requests in flight together) rather than page by page, unless
     // they are too large to hold.
-    let remote = shard.remote.is_some();
     let projected: u64 = ranges.iter().map(|(r, _)| r.end - r.start).sum();
-    let whole = whole || remote && projected <= REMOTE_PRELOAD_MAX;
-    let mut source = ChunkSource::new(file, file_len, set.pools().clone(), remote);
+    let whole = whole || file.is_remote() && projected <= REMOTE_PRELOAD_MAX;
+    let mut source = ChunkSource::new(file, pools.clone());
     if whole {
-        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| read_error(shard, e, &bad))?;
+        source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| match changed_in(&e) {
+            Some(changed) => ErrorKind::ShardChanged { path: shard.path.clone(), message: changed.0.clone() }.into(),
+            None => bad(e.to_string()),
+        })?;
     }
     // The page headers of a chunk are walked (and checked) once; later blocks reuse the map.
     for (range, leaf) in ranges {
         let key = (shard.path.clone(), row_group, leaf);
-        let map = set.page_maps().get_or_walk(key, || {
+        let map = page_maps.get_or_walk(key, || {
             let column = || descr.column(leaf).path().string();
             let pages =
                 source.walk_pages(range.clone()).map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
@@ -109,19 +97,6 @@ pub(crate) fn open_row_group(
     Ok(source)
 }
 
-/// A failed read of `shard`: [`ErrorKind::ShardChanged`] when the bytes changed since the
-/// set was opened, [`ErrorKind::Io`] naming the object when an object store failed, else (a
-/// local file that ends early: a bad range) `bad`.
-fn read_error(shard: &ShardInfo, e: io::Error, bad: &dyn Fn(String) -> Error) -> Error {
-    if let Some(changed) = e.get_ref().and_then(|inner| inner.downcast_ref::<Changed>()) {
-        return ErrorKind::ShardChanged { path: shard.path.clone(), message: changed.to_string() }.into();
-    }
-    if shard.remote.is_some() && e.kind() != io::ErrorKind::UnexpectedEof {
-        return Error::io(&shard.path, e);
-    }
-    bad(e.to_string())
-}
-
 /// The most bytes of column chunks an object-store block reads at once (above, it reads
 /// page by page, as for a slice of a large local row group).
 const REMOTE_PRELOAD_MAX: u64 = 256 << 20;
@@ -133,14 +108,11 @@ const HEADER_READ_BYTES: usize = 1 << 10;
 /// Gap between two chunks below which they are read together (the gap is read and ignored).
 const COALESCE_GAP: u64 = 64 << 10;
 
-/// A shard file with some byte ranges already in memory (cloning shares them).
+/// A shard's bytes with some byte ranges already in memory (cloning shares them).
 #[derive(Clone)]
 pub(crate) struct ChunkSource {
     file: Arc<dyn ByteSource>,
     len: u64,
-    /// Whether `file` is in an object store: preloads are one `read_ranges` call (its requests
-    /// in flight together) rather than one positional read per run into a pooled buffer.
-    remote: bool,
     /// In-memory ranges: (first byte offset, bytes), sorted and disjoint.
     loaded: Vec<(u64, Bytes)>,
     /// Where the in-memory buffers come from and go back to.
@@ -150,9 +122,9 @@ pub(crate) struct ChunkSource {
 }
 
 impl ChunkSource {
-    /// A source reading `file` of `len` bytes lazily.
-    pub fn new(file: Arc<dyn ByteSource>, len: u64, pools: Arc<Pools>, remote: bool) -> Self {
-        ChunkSource { file, len, remote, loaded: Vec::new(), pools, maps: Vec::new() }
+    /// A source reading `file` lazily.
+    pub fn new(file: Arc<dyn ByteSource>, pools: Arc<Pools>) -> Self {
+        ChunkSource { len: file.len(), file, loaded: Vec::new(), pools, maps: Vec::new() }
     }
 
     /// The buffer pools this source reads into.
@@ -173,7 +145,8 @@ impl ChunkSource {
         if let Some(run) = runs.iter().find(|run| run.end > self.len) {
             return Err(eof(run.end, self.len));
         }
-        if self.remote {
+        if self.file.is_remote() {
+            // One call: the store fetches the runs with their requests in flight together.
             let got = self.file.read_ranges(&runs)?;
             self.loaded.extend(runs.iter().map(|r| r.start).zip(got));
             return Ok(());
@@ -234,7 +207,8 @@ impl ChunkReader for ChunkSource {
         if start > self.len {
             return Err(ParquetError::EOF(format!("no byte {start} in a {}-byte file", self.len)));
         }
-        let at = FileAt { file: self.file.clone(), pos: start, end: self.len };
+        let at = ReadAt::new(self.file.clone(), start)
+            .ok_or_else(|| ParquetError::EOF(format!("no byte {start} in a {}-byte file", self.len)))?;
         Ok(ChunkRead::File(BufReader::with_capacity(HEADER_READ_BYTES, at)))
     }
 
@@ -261,7 +235,7 @@ pub(crate) enum ChunkRead {
     /// From a loaded range (up to its end).
     Memory(Bytes),
     /// From the file (up to its end).
-    File(BufReader<FileAt>),
+    File(BufReader<ReadAt>),
 }
 
 impl Read for ChunkRead {
@@ -284,29 +258,6 @@ impl Read for ChunkRead {
     }
 }
 
-/// Positional reads of a shared file, from `pos` to `end`.
-pub(crate) struct FileAt {
-    file: Arc<dyn ByteSource>,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for FileAt {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.pos >= self.end {
-            return Err(eof(self.pos + 1, self.end));
-        }
-        let n = (buf.len() as u64).min(self.end - self.pos) as usize;
-        // A file that shrank since it was opened fails here (Changed or UnexpectedEof).
-        self.file.read_exact_at(self.pos, &mut buf[..n])?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::single_range_in_vec_init)] // lists of byte ranges, some of one
 mod tests {
@@ -316,8 +267,8 @@ mod tests {
     fn source(data: &[u8]) -> (tempfile::NamedTempFile, ChunkSource) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(data).unwrap();
-        let file = Arc::new(LocalFile::open(f.path()).unwrap());
-        let src = ChunkSource::new(file, data.len() as u64, Pools::new(), false);
+        let file = crate::source::bytes::local::LocalFile::open(f.path()).unwrap();
+        let src = ChunkSource::new(Arc::new(file), Pools::new());
         (f, src)
     }
 

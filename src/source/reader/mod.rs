@@ -1,5 +1,7 @@
 //! [`Reader`]: global row ranges or row ids → a [`Batch`], through the shared row-group cache.
 
+pub(crate) mod cache;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
@@ -11,9 +13,9 @@ use rayon::prelude::*;
 
 use crate::batch::{Batch, Provenance};
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::cache::{CacheStats, RowGroupCache};
-use crate::source::decode::{decode_block, Decoded};
-use crate::source::image;
+use crate::source::decode::image;
+use crate::source::decode::Decoded;
+use crate::source::reader::cache::{CacheStats, RowGroupCache};
 use crate::source::shards::ShardSet;
 
 /// The least capacity a pipeline gives its block cache when none is set: 64 MiB (see
@@ -158,7 +160,7 @@ impl Reader {
     fn row_group(&self, idx: usize) -> Result<Arc<Decoded>> {
         let rg = self.set.row_groups()[idx];
         self.cache.get(idx, || {
-            let d = match decode_block(&self.set, &rg) {
+            let d = match self.set.decode_block(&rg) {
                 Ok(d) => d,
                 Err(e)
                     if self.on_bad_shard == BadShard::Skip
@@ -314,7 +316,8 @@ impl Reader {
             }
         }
         if !images.is_empty() {
-            image::assemble(&self.set, &groups, &images, f, &mut features)?;
+            let (ctx, shards, blocks) = (self.set.decode_context(), self.set.shards(), self.set.row_groups());
+            image::assemble(ctx, shards, blocks, &groups, &images, f, &mut features)?;
         }
         self.batch(step, features, targets, ids, (f, c))
     }

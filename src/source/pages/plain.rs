@@ -1,7 +1,7 @@
 //! One flat numeric column chunk read page by page into runs of plain little-endian values,
 //! without Arrow arrays: a plain page with no nulls is used as decompressed, with no copy.
 //!
-//! This serves the direct decode path ([`super::direct`]). It handles what numeric training
+//! This serves the direct decode path ([`crate::source::decode::direct`]). It handles what numeric training
 //! data is written with (PLAIN, BYTE_STREAM_SPLIT and dictionary-encoded values, v1 and v2 data
 //! pages, optional columns whose definition levels are RLE); anything else, and anything malformed, gives
 //! `None` so that the caller falls back to arrow-rs, which decodes the rest and words the errors.
@@ -21,10 +21,10 @@ use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
-use crate::source::chunks::ChunkSource;
-use crate::source::page_map::PageMap;
-use crate::source::pool::Pools;
-use crate::source::rle;
+use crate::source::bytes::pool::Pools;
+use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::page_map::PageMap;
+use crate::source::pages::rle;
 
 /// The value types the direct path reads, each stored as itself in Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,16 +1,10 @@
-//! Decoding one row group of one shard into row-major `f32` buffers.
-//!
-//! This is the boundary where untrusted bytes meet the decoders: column-chunk sizes are
-//! checked against a limit before anything is decompressed, the decode runs under
-//! `catch_unwind` (arrow-rs panics on a small fraction of corrupt files), the decoded row count
-//! is checked against the footer, and nulls, NaN and infinities go through the [`NullPolicy`].
-//!
-//! A block of flat numeric columns takes the direct path ([`super::direct`]), which
-//! reads pages straight into the row-major block; everything else, and any page the direct
-//! path does not read, is decoded here through arrow-rs's record batches.
+//! The arrow-rs path of the block decoder: a block through arrow-rs's record batches into
+//! row-major `f32` buffers, for every layout (lists, soft labels, images, nested or unusual
+//! columns) and for any page the direct path ([`super::direct`]) does not read. The decoded row
+//! count is checked against the footer, and nulls, NaN and infinities go through the
+//! [`NullPolicy`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -20,189 +14,33 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{panic_message, BadValue, Error, ErrorKind, Result};
-use crate::source::chunks::open_row_group;
-use crate::source::columns::{FeatureSource, TargetSource};
-use crate::source::direct;
-use crate::source::image::{self, EncodedImages};
-use crate::source::pool::Pools;
-use crate::source::shards::{RowGroupRef, ShardInfo, ShardSet};
-use crate::source::transpose::{all_finite, put_f32_columns, Values};
+use crate::source::decode::block::{
+    check_finite, handle_bad, put_class, Decoded, NullPolicy, Site, DECODE_BATCH_ROWS, TRANSPOSE_BYTES,
+};
+use crate::source::decode::columns::ColumnPlan;
+use crate::source::decode::image::{self, EncodedImages};
+use crate::source::decode::transpose::{put_f32_columns, Values};
+use crate::source::decode::{decode_error, DecodeContext, RowGroupRef};
+use crate::source::footer::ShardInfo;
+use crate::source::pages::chunks::{open_row_group, ChunkSource};
+use crate::spec::{FeatureLayout, TargetKind};
 
-/// What to do with a null, NaN or infinite value in a feature or target.
-///
-/// # Example
-/// ```
-/// use shardmix::NullPolicy;
-/// assert_eq!(NullPolicy::parse("fill(0.5)")?, NullPolicy::Fill(0.5));
-/// assert_eq!(NullPolicy::parse("skip-row")?, NullPolicy::SkipRow);
-/// # Ok::<(), shardmix::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum NullPolicy {
-    /// Fail, naming file, row group, column and row (the default).
-    #[default]
-    Error,
-    /// Drop the row from its batch (the batch gets smaller); counted in the stats.
-    SkipRow,
-    /// Replace the value (not allowed for class labels, which then fail as under `Error`).
-    Fill(f32),
-}
-
-impl NullPolicy {
-    /// Parse `error`, `skip-row` or `fill(VALUE)`.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] for anything else.
-    pub fn parse(s: &str) -> Result<Self> {
-        let s = s.trim();
-        match s {
-            "error" => Ok(NullPolicy::Error),
-            "skip-row" | "skip" => Ok(NullPolicy::SkipRow),
-            _ => {
-                let v = s
-                    .strip_prefix("fill(")
-                    .and_then(|r| r.strip_suffix(')'))
-                    .and_then(|v| v.trim().parse::<f32>().ok())
-                    .filter(|v| v.is_finite());
-                v.map(NullPolicy::Fill).ok_or_else(|| {
-                    Error::config(
-                        "null_policy",
-                        format!("'{s}' is not one of error, skip-row, fill(VALUE) with a finite VALUE"),
-                    )
-                })
-            }
-        }
-    }
-}
-
-/// One decoded row group.
-#[derive(Debug)]
-pub(crate) struct Decoded {
-    /// Rows in the row group (kept or not).
-    pub rows: usize,
-    /// rows × F, row-major.
-    pub features: Vec<f32>,
-    /// rows × C, row-major (empty without a target).
-    pub targets: Vec<f32>,
-    /// `Some(mask)` when the skip-row policy dropped rows.
-    pub keep: Option<Vec<bool>>,
-    /// Rows dropped by the skip-row policy.
-    pub skipped: u64,
-    /// Values replaced by the fill policy.
-    pub filled: u64,
-    /// Where the buffers go when the block is dropped.
-    pub pool: Option<Arc<Pools>>,
-    /// An image feature column's encoded rows (`features` is then empty: the rows of a batch
-    /// are decoded when it is assembled, see [`super::image`]).
-    pub images: Option<EncodedImages>,
-}
-
-impl Drop for Decoded {
-    fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            pool.floats.give(std::mem::take(&mut self.features));
-            pool.floats.give(std::mem::take(&mut self.targets));
-        }
-    }
-}
-
-impl Decoded {
-    /// A block of `rows` rows in these buffers, nothing skipped or filled yet, no images.
-    pub fn new(rows: usize, features: Vec<f32>, targets: Vec<f32>, pool: Option<Arc<Pools>>) -> Self {
-        Decoded { rows, features, targets, keep: None, skipped: 0, filled: 0, pool, images: None }
-    }
-
-    pub fn bytes(&self) -> usize {
-        (self.features.len() + self.targets.len()) * 4
-            + self.keep.as_ref().map_or(0, Vec::len)
-            + self.images.as_ref().map_or(0, EncodedImages::bytes)
-    }
-}
-
-/// Rows per Arrow record batch while decoding a block: small enough that the decoded columns
-/// are still in cache when the transpose reads them, and that arrow-rs's buffers are recycled
-/// by the allocator instead of coming fresh from the kernel.
-pub(super) const DECODE_BATCH_ROWS: usize = 4096;
-
-/// Bytes of output written per transpose tile (fits in L1 with room for the inputs).
-pub(super) const TRANSPOSE_BYTES: usize = 16 << 10;
-
-/// Where a value sits, for error messages.
-pub(super) struct Site<'a> {
-    pub shard: &'a ShardInfo,
-    pub row_group: usize,
-    pub first_row: u64,
-}
-
-impl Site<'_> {
-    pub fn bad(&self, column: &str, row: usize, value: BadValue) -> Error {
-        ErrorKind::BadValue {
-            path: self.shard.path.clone(),
-            row_group: self.row_group,
-            column: column.to_string(),
-            row: self.first_row + row as u64,
-            value,
-        }
-        .into()
-    }
-}
-
-/// Decode one block (a row group, or a run of rows of one).
-pub(crate) fn decode_block(set: &ShardSet, block: &RowGroupRef) -> Result<Decoded> {
-    decode_block_with(set, block, set.direct_path())
-}
-
-/// [`decode_block`], through arrow-rs only unless `allow_direct` (the tests compare the two).
-pub(crate) fn decode_block_with(set: &ShardSet, block: &RowGroupRef, allow_direct: bool) -> Result<Decoded> {
-    let shard = &set.shards()[block.shard];
-    let row_group = block.row_group;
-    let result = catch_unwind(AssertUnwindSafe(|| decode_inner(set, shard, block, allow_direct)));
-    match result {
-        Ok(r) => r,
-        Err(payload) => {
-            Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group, message: panic_message(&*payload) }
-                .into())
-        }
-    }
-}
-
-fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_direct: bool) -> Result<Decoded> {
+/// Decode `block` of `shard` from `source` (its column chunks, opened by
+/// [`super::decode_block`]) through arrow-rs's record batches.
+pub(super) fn decode(
+    ctx: &DecodeContext,
+    shard: &ShardInfo,
+    block: &RowGroupRef,
+    source: ChunkSource,
+) -> Result<Decoded> {
     let (row_group, first_row) = (block.row_group, block.first_row);
     let meta = shard.metadata.metadata();
     let rg_meta = meta.row_group(row_group);
     let rg_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
     let expected_rows = block.num_rows as usize;
     let descr = meta.file_metadata().schema_descr();
-    let limit = set.chunk_limit();
-    for leaf in 0..rg_meta.num_columns() {
-        if !shard.roots.contains(&descr.get_column_root_idx(leaf)) {
-            continue;
-        }
-        let col = rg_meta.column(leaf);
-        let size = col.uncompressed_size();
-        if size < 0 || size as u64 > limit || col.compressed_size() < 0 {
-            return Err(ErrorKind::TooLarge {
-                path: shard.path.clone(),
-                row_group,
-                column: descr.column(leaf).path().string(),
-                size: size.max(0) as u64,
-                limit,
-            }
-            .into());
-        }
-    }
-
     let mask = ProjectionMask::roots(descr, shard.roots.iter().copied());
-    let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
-    // The direct path reads pages as it needs them; arrow-rs reads faster from memory.
-    let direct = if allow_direct { direct::plan(set, shard) } else { None };
-    let whole = direct.is_none() && expected_rows == rg_rows;
-    let source = open_row_group(set, shard, row_group, &shard.roots, whole)?;
-    if let Some(direct) = &direct {
-        if let Some(out) = direct::decode(set, shard, block, direct, &source)? {
-            return Ok(out);
-        }
-    }
+    let decode_err = |source| decode_error(shard, row_group, source);
     let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
         .with_projection(mask)
         .with_row_groups(vec![row_group])
@@ -216,14 +54,14 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
     }
     let reader = builder.build().map_err(decode_err)?;
 
-    let plan = set.plan();
-    let f = set.spec().num_features();
-    let c = set.spec().num_targets();
-    let pool = set.pools();
+    let plan = ctx.plan();
+    let f = ctx.spec().num_features();
+    let c = ctx.spec().num_targets();
+    let pool = ctx.pools();
     // Separate columns are transposed tile by tile onto the end of an empty buffer; a list
     // column (whose null rows are skipped) is written in place into a zeroed one.
-    let columns = matches!(plan.features, FeatureSource::Columns(_));
-    let images = matches!(plan.features, FeatureSource::Image { .. });
+    let columns = matches!(plan.spec.features, FeatureLayout::Columns(_));
+    let images = plan.image.is_some();
     let mut out = Decoded::new(
         expected_rows,
         if columns || images {
@@ -237,7 +75,7 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
     out.images = images.then(|| EncodedImages::new(expected_rows));
     let mut finite = true;
     let site = Site { shard, row_group, first_row };
-    let policy = set.policy();
+    let policy = ctx.policy();
     let mut row0 = 0usize;
     for batch in reader {
         let batch = batch.map_err(|e| decode_err(e.into()))?;
@@ -245,10 +83,8 @@ fn decode_inner(set: &ShardSet, shard: &ShardInfo, block: &RowGroupRef, allow_di
         if row0 + n > expected_rows {
             return Err(row_count_error(shard, row_group, row0 + n, expected_rows));
         }
-        finite &= put_features(&batch, &plan.features, &mut out, f, row0, &site, policy)?;
-        if let Some(t) = &plan.target {
-            finite &= put_target(&batch, t, &mut out, c, row0, &site, policy)?;
-        }
+        finite &= put_features(&batch, plan, &mut out, f, row0, &site, policy)?;
+        finite &= put_target(&batch, &plan.spec.target, &mut out, c, row0, &site, policy)?;
         row0 += n;
     }
     if row0 != expected_rows {
@@ -278,7 +114,7 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, site: &Site) -> Result<&'a Arr
 /// NaN or infinite (the caller then looks for it).
 fn put_features(
     batch: &RecordBatch,
-    src: &FeatureSource,
+    plan: &ColumnPlan,
     out: &mut Decoded,
     f: usize,
     row0: usize,
@@ -286,8 +122,8 @@ fn put_features(
     policy: NullPolicy,
 ) -> Result<bool> {
     let mut finite = true;
-    match src {
-        FeatureSource::Columns(names) => {
+    match (&plan.spec.features, plan.image) {
+        (FeatureLayout::Columns(names), _) => {
             let arrays = names.iter().map(|name| column(batch, name, site)).collect::<Result<Vec<_>>>()?;
             let values =
                 arrays.iter().zip(names).map(|(arr, name)| values_of(arr, name, site)).collect::<Result<Vec<_>>>()?;
@@ -323,10 +159,10 @@ fn put_features(
                 }
             }
         }
-        FeatureSource::Image { column: name, kind, .. } => {
-            image::put_encoded(column(batch, name, site)?, *kind, out, row0, name, site, policy)?;
+        (FeatureLayout::List { column: name, .. }, Some(image)) => {
+            image::put_encoded(column(batch, name, site)?, image.kind, out, row0, name, site, policy)?;
         }
-        FeatureSource::List { column: name, .. } => {
+        (FeatureLayout::List { column: name, .. }, None) => {
             let arr = column(batch, name, site)?;
             finite &= write_list(arr, &mut out.features, f, row0, name, site)?;
             if arr.null_count() > 0 {
@@ -343,10 +179,10 @@ fn put_features(
     Ok(finite)
 }
 
-/// As [`put_features`], for the target.
+/// As [`put_features`], for the target (nothing without one).
 fn put_target(
     batch: &RecordBatch,
-    t: &TargetSource,
+    t: &TargetKind,
     out: &mut Decoded,
     c: usize,
     row0: usize,
@@ -354,23 +190,24 @@ fn put_target(
     policy: NullPolicy,
 ) -> Result<bool> {
     let mut finite = true;
-    let name = t.column();
+    let Some(name) = t.column() else { return Ok(true) };
     let arr = column(batch, name, site)?;
     match t {
-        TargetSource::Class { num_classes, .. } => {
+        TargetKind::None => {}
+        TargetKind::Class { num_classes, .. } => {
             let labels = integer_values(arr, name, site)?;
             for (i, &v) in labels.iter().enumerate() {
                 let label = if arr.is_null(i) { None } else { Some(v) };
                 put_class(out, c, row0 + i, label, *num_classes, name, site, policy)?;
             }
         }
-        TargetSource::Regression { .. } => {
+        TargetKind::Regression { .. } => {
             finite &= write_scalars(arr, &mut out.targets, c, 0, row0, name, site)?;
             if arr.null_count() > 0 {
                 apply_nulls(arr, out, c, 0, row0, name, site, policy, false)?;
             }
         }
-        TargetSource::Soft { .. } => {
+        TargetKind::Soft { .. } => {
             finite &= write_list(arr, &mut out.targets, c, row0, name, site)?;
             for i in 0..arr.len() {
                 if arr.is_null(i) {
@@ -382,56 +219,6 @@ fn put_target(
         }
     }
     Ok(finite)
-}
-
-/// One-hot the class `label` (`None`: null) of `row` into the targets.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub(super) fn put_class(
-    out: &mut Decoded,
-    c: usize,
-    row: usize,
-    label: Option<i128>,
-    num_classes: usize,
-    name: &str,
-    site: &Site,
-    policy: NullPolicy,
-) -> Result<()> {
-    match label {
-        Some(v) if (0..num_classes as i128).contains(&v) => {
-            out.targets[row * c + v as usize] = 1.0;
-            Ok(())
-        }
-        _ => bad_class(out, c, row, label, num_classes, name, site, policy),
-    }
-}
-
-/// [`put_class`] for a null or out-of-range label.
-#[allow(clippy::too_many_arguments)]
-#[cold]
-fn bad_class(
-    out: &mut Decoded,
-    c: usize,
-    row: usize,
-    label: Option<i128>,
-    num_classes: usize,
-    name: &str,
-    site: &Site,
-    policy: NullPolicy,
-) -> Result<()> {
-    let Some(v) = label else {
-        // A class cannot be filled: skip the row or fail.
-        let p = if policy == NullPolicy::SkipRow { policy } else { NullPolicy::Error };
-        return handle_bad(out, c, row, 0, name, site, p, BadValue::Null, false);
-    };
-    Err(ErrorKind::Label {
-        path: site.shard.path.clone(),
-        column: name.to_string(),
-        row: site.first_row + row as u64,
-        value: v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
-        num_classes,
-    }
-    .into())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -449,79 +236,6 @@ fn apply_nulls(
     for i in 0..arr.len() {
         if arr.is_null(i) {
             handle_bad(out, width, row0 + i, col, name, site, policy, BadValue::Null, features)?;
-        }
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn handle_bad(
-    out: &mut Decoded,
-    width: usize,
-    row: usize,
-    col: usize,
-    name: &str,
-    site: &Site,
-    policy: NullPolicy,
-    value: BadValue,
-    features: bool,
-) -> Result<()> {
-    match policy {
-        NullPolicy::Error => Err(site.bad(name, row, value)),
-        NullPolicy::SkipRow => {
-            let rows = out.rows;
-            let keep = out.keep.get_or_insert_with(|| vec![true; rows]);
-            if keep[row] {
-                keep[row] = false;
-                out.skipped += 1;
-            }
-            Ok(())
-        }
-        NullPolicy::Fill(v) => {
-            let buf = if features { &mut out.features } else { &mut out.targets };
-            buf[row * width + col] = v;
-            out.filled += 1;
-            Ok(())
-        }
-    }
-}
-
-/// Find the NaN and infinite values (the transpose saw at least one) and apply the policy.
-pub(super) fn check_finite(
-    out: &mut Decoded,
-    f: usize,
-    c: usize,
-    site: &Site,
-    plan: &crate::source::columns::ColumnPlan,
-    policy: NullPolicy,
-) -> Result<()> {
-    for features in [true, false] {
-        let (width, all_finite) = if features { (f, all_finite(&out.features)) } else { (c, all_finite(&out.targets)) };
-        if all_finite || width == 0 {
-            continue;
-        }
-        let len = if features { out.features.len() } else { out.targets.len() };
-        for idx in 0..len {
-            let v = if features { out.features[idx] } else { out.targets[idx] };
-            if v.is_finite() {
-                continue;
-            }
-            let (row, col) = (idx / width, idx % width);
-            if out.keep.as_ref().is_some_and(|k| !k[row]) {
-                continue;
-            }
-            let name = if features {
-                match &plan.features {
-                    FeatureSource::Columns(n) => n[col].clone(),
-                    FeatureSource::List { column, .. } | FeatureSource::Image { column, .. } => {
-                        format!("{column}[{col}]")
-                    }
-                }
-            } else {
-                plan.target.as_ref().map(|t| t.column().to_string()).unwrap_or_default()
-            };
-            let kind = if v.is_nan() { BadValue::NaN } else { BadValue::Infinite };
-            handle_bad(out, width, row, col, &name, site, policy, kind, features)?;
         }
     }
     Ok(())
@@ -665,7 +379,12 @@ fn integer_values(arr: &ArrayRef, name: &str, site: &Site) -> Result<Vec<i128>> 
 }
 
 /// The largest label in one row group's class column (for deriving the class count).
-pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, column: &str) -> Result<Option<i128>> {
+pub(crate) fn max_label(
+    ctx: &DecodeContext,
+    shard: &ShardInfo,
+    row_group: usize,
+    column: &str,
+) -> Result<Option<i128>> {
     let run = || -> Result<Option<i128>> {
         let meta = shard.metadata.metadata();
         let descr = meta.file_metadata().schema_descr();
@@ -674,8 +393,8 @@ pub(crate) fn max_label(set: &ShardSet, shard: &ShardInfo, row_group: usize, col
             column: column.to_string(),
             hint: String::new(),
         })?;
-        let source = open_row_group(set, shard, row_group, &[root], true)?;
-        let decode_err = |source| -> Error { ErrorKind::Decode { path: shard.path.clone(), row_group, source }.into() };
+        let source = open_row_group(shard, row_group, &[root], true, ctx.pools(), ctx.page_maps())?;
+        let decode_err = |source| decode_error(shard, row_group, source);
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
             .with_projection(ProjectionMask::roots(descr, [root]))
             .with_row_groups(vec![row_group])

@@ -27,10 +27,12 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::error::{BadValue, Error, ErrorKind, Result};
-use crate::source::columns::{ColumnPlan, FeatureSource, ImageKind};
-use crate::source::decode::{handle_bad, Decoded, NullPolicy, Site};
-use crate::source::shards::ShardSet;
-use crate::spec::{DataSpec, FeatureLayout};
+use crate::source::decode::block::{handle_bad, Decoded, NullPolicy, Site};
+use crate::source::decode::columns::{ColumnPlan, ImageKind, ImageSource};
+use crate::source::decode::{DecodeContext, RowGroupRef};
+use crate::source::footer::ShardInfo;
+use crate::source::pages::chunks::open_row_group;
+use crate::spec::FeatureLayout;
 
 /// The most values (H × W × C) one image may have: 2²⁶ (e.g. 4096 × 4096 × 4).
 pub const MAX_IMAGE_VALUES: usize = 1 << 26;
@@ -38,7 +40,8 @@ pub const MAX_IMAGE_VALUES: usize = 1 << 26;
 /// Rows decoded per rayon task when a batch is assembled.
 const ROWS_PER_TASK: usize = 16;
 
-/// An image feature column of a [`ShardSet`], as [`ShardSet::image`] reports it.
+/// An image feature column of a [`ShardSet`](crate::ShardSet), as
+/// [`ShardSet::image`](crate::ShardSet::image) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageColumn {
     /// The column.
@@ -47,27 +50,6 @@ pub struct ImageColumn {
     pub shape: [usize; 3],
     /// `true` for Hugging Face's struct layout, `false` for a plain binary column.
     pub hf_layout: bool,
-}
-
-impl ShardSet {
-    /// The image column the features come from, if they come from one (see
-    /// [`Features::image`](crate::Features::image)).
-    ///
-    /// # Example
-    /// ```
-    /// use shardmix::ShardSet;
-    /// let set = ShardSet::open("examples/data/digits.parquet")?;
-    /// assert!(set.image().is_none());
-    /// # Ok::<(), shardmix::Error>(())
-    /// ```
-    pub fn image(&self) -> Option<ImageColumn> {
-        match &self.plan().features {
-            FeatureSource::Image { column, kind, shape: Some(shape) } => {
-                Some(ImageColumn { column: column.clone(), shape: *shape, hf_layout: *kind == ImageKind::Struct })
-            }
-            _ => None,
-        }
-    }
 }
 
 /// The encoded images of one block's rows.
@@ -337,38 +319,41 @@ fn map_pixels(src: &[u8], dst: &mut [f32]) {
 }
 
 /// One row to decode: which fetched block (index into `groups`), its row in the block, and
-/// the block's index in the shard set (for errors).
-pub(super) struct Item {
+/// the block's index in `blocks` (for errors).
+pub(crate) struct Item {
     pub group: usize,
     pub local: usize,
     pub block: usize,
 }
 
 /// Decode the images of a batch's rows into `features` (resized to `items.len() × f`), in
-/// parallel chunks of rows; the first failing row, in row order, is the error.
-pub(super) fn assemble(
-    set: &ShardSet,
+/// parallel chunks of rows; the first failing row, in row order, is the error. `shards` and
+/// `blocks` are the shard set's, for errors.
+pub(crate) fn assemble(
+    ctx: &DecodeContext,
+    shards: &[ShardInfo],
+    blocks: &[RowGroupRef],
     groups: &[Arc<Decoded>],
     items: &[Item],
     f: usize,
     features: &mut Vec<f32>,
 ) -> Result<()> {
-    let FeatureSource::Image { column, shape: Some(shape), .. } = &set.plan().features else {
+    let Some((column, ImageSource { shape: Some(shape), .. })) = ctx.plan().image_column() else {
         return Err(Error::shape("image assembly", "an image feature column", "another layout"));
     };
     features.clear();
     features.resize(items.len() * f, 0.0);
-    let fill = match set.policy() {
+    let fill = match ctx.policy() {
         NullPolicy::Fill(v) => Some(v),
         _ => None,
     };
     let decode_chunk = |(dst, items): (&mut [f32], &[Item])| -> Result<()> {
         let mut scratch = Vec::new();
         for (dst, item) in dst.chunks_exact_mut(f.max(1)).zip(items) {
-            let block = &set.row_groups()[item.block];
+            let block = &blocks[item.block];
             let row = block.first_row + item.local as u64;
             let image_err = |message: String| -> Error {
-                ErrorKind::Image { path: set.shards()[block.shard].path.clone(), column: column.clone(), row, message }
+                ErrorKind::Image { path: shards[block.shard].path.clone(), column: column.to_string(), row, message }
                     .into()
             };
             let images = groups[item.group].images.as_ref().ok_or_else(|| image_err("no encoded images".into()))?;
@@ -380,7 +365,7 @@ pub(super) fn assemble(
                 dst.fill(fill.unwrap_or(0.0));
                 continue;
             }
-            decode_into(images.row(item.local), *shape, dst, &mut scratch).map_err(image_err)?;
+            decode_into(images.row(item.local), shape, dst, &mut scratch).map_err(image_err)?;
         }
         Ok(())
     };
@@ -394,12 +379,14 @@ pub(super) fn assemble(
 }
 
 /// Fill in the shape of an image feature column from the first image of the first shard:
-/// `spec` becomes a list of `H·W·C` values with `feature_shape` `[H, W, C]`.
-pub(super) fn resolve_shape(set: &ShardSet, plan: &mut ColumnPlan, spec: &mut DataSpec) -> Result<()> {
-    let FeatureSource::Image { column, kind, shape: None } = plan.features.clone() else {
+/// the plan's spec becomes a list of `H·W·C` values with `feature_shape` `[H, W, C]`. Of `ctx`, only
+/// the buffers and page maps are used.
+pub(crate) fn resolve_shape(ctx: &DecodeContext, shards: &[ShardInfo], plan: &mut ColumnPlan) -> Result<()> {
+    let Some((column, ImageSource { kind, shape: None })) = plan.image_column() else {
         return Ok(());
     };
-    let (bytes, path, row) = first_image(set, &column, kind)?;
+    let column = column.to_string();
+    let (bytes, path, row) = first_image(ctx, shards, &column, kind)?;
     // A binary column whose first value is no PNG or JPEG at all holds something else (text,
     // serialised objects): a column of the wrong type for features, not a broken image.
     if let Err(why) = format_of(&bytes) {
@@ -430,18 +417,23 @@ pub(super) fn resolve_shape(set: &ShardSet, plan: &mut ColumnPlan, spec: &mut Da
         }
         .into());
     }
-    plan.features = FeatureSource::Image { column: column.clone(), kind, shape: Some(shape) };
-    spec.features = FeatureLayout::List { column, len: values };
-    spec.feature_shape = Some(shape.to_vec());
+    plan.image = Some(ImageSource { kind, shape: Some(shape) });
+    plan.spec.features = FeatureLayout::List { column, len: values };
+    plan.spec.feature_shape = Some(shape.to_vec());
     Ok(())
 }
 
 /// The bytes of the first non-null image of the column (in the first row group holding one),
 /// its shard and its global row.
-fn first_image(set: &ShardSet, column: &str, kind: ImageKind) -> Result<(Vec<u8>, std::path::PathBuf, u64)> {
+fn first_image(
+    ctx: &DecodeContext,
+    shards: &[ShardInfo],
+    column: &str,
+    kind: ImageKind,
+) -> Result<(Vec<u8>, std::path::PathBuf, u64)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
-    for shard in set.shards() {
+    for shard in shards {
         let meta = shard.metadata.metadata();
         let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
             path: shard.path.clone(),
@@ -455,7 +447,7 @@ fn first_image(set: &ShardSet, column: &str, kind: ImageKind) -> Result<(Vec<u8>
                 continue;
             }
             let run = || -> Result<Option<(Vec<u8>, u64)>> {
-                let source = crate::source::chunks::open_row_group(set, shard, rg, &[root], true)?;
+                let source = open_row_group(shard, rg, &[root], true, ctx.pools(), ctx.page_maps())?;
                 let descr = meta.file_metadata().schema_descr_ptr();
                 let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
                 let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())

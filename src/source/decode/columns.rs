@@ -184,29 +184,38 @@ pub(crate) fn list_element(dt: &DataType) -> Option<(&DataType, Option<usize>)> 
     }
 }
 
-/// How one shard's columns map to the resolved spec.
+/// The resolved columns: one column model, the [`DataSpec`] they give (its column names are
+/// the columns read), and how an image feature column holds its images.
+///
+/// While the selection is being resolved, a list feature column or soft-label column whose
+/// length the schema does not fix has length 0 in the spec, and an image column no shape: the
+/// shard set fills them in from the first row.
 #[derive(Debug, Clone)]
 pub(crate) struct ColumnPlan {
-    /// Feature source columns, by name.
-    pub features: FeatureSource,
-    /// Target source column, by name.
-    pub target: Option<TargetSource>,
+    /// The data spec; an image feature column is a list of `H·W·C` values.
+    pub spec: DataSpec,
+    /// Set when the feature column holds encoded images.
+    pub image: Option<ImageSource>,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum FeatureSource {
-    Columns(Vec<String>),
-    List {
-        column: String,
-        len: Option<usize>,
-    },
-    /// Encoded images, decoded when a batch is assembled (see [`super::image`]); `shape` is
-    /// `[H, W, C]`, probed from the first image.
-    Image {
-        column: String,
-        kind: ImageKind,
-        shape: Option<[usize; 3]>,
-    },
+impl ColumnPlan {
+    /// The feature column of images and how it holds them, when the features are images.
+    pub fn image_column(&self) -> Option<(&str, ImageSource)> {
+        match (&self.spec.features, self.image) {
+            (FeatureLayout::List { column, .. }, Some(image)) => Some((column, image)),
+            _ => None,
+        }
+    }
+}
+
+/// An image feature column: how it holds the encoded bytes, and the `[H, W, C]` shape of its
+/// images, probed from the first image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImageSource {
+    /// The column's layout.
+    pub kind: ImageKind,
+    /// `[H, W, C]`, once probed.
+    pub shape: Option<[usize; 3]>,
 }
 
 /// How an image column holds its encoded bytes.
@@ -231,23 +240,6 @@ pub(crate) fn image_kind(dt: &DataType) -> Option<ImageKind> {
         }
         dt if is_binary(dt) => Some(ImageKind::Binary),
         _ => None,
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum TargetSource {
-    Class { column: String, num_classes: usize },
-    Regression { column: String },
-    Soft { column: String, width: Option<usize> },
-}
-
-impl TargetSource {
-    pub fn column(&self) -> &str {
-        match self {
-            TargetSource::Class { column, .. }
-            | TargetSource::Regression { column }
-            | TargetSource::Soft { column, .. } => column,
-        }
     }
 }
 
@@ -281,12 +273,12 @@ pub(crate) fn resolve(
     features: &Features,
     target: &Target,
     derived_classes: Option<usize>,
-) -> Result<(ColumnPlan, DataSpec)> {
+) -> Result<ColumnPlan> {
     let target_col = target.column();
 
     // Target first: Features::Auto excludes it.
-    let (target_source, target_kind) = match target {
-        Target::None => (None, TargetKind::None),
+    let target_kind = match target {
+        Target::None => TargetKind::None,
         _ => {
             let column = target_col.unwrap_or_default();
             let (_, field) = find(schema, path, column)?;
@@ -307,33 +299,24 @@ pub(crate) fn resolve(
                 if num_classes == 0 && derived_classes.is_some() {
                     return Err(Error::config("num_classes", "must be at least 1"));
                 }
-                (
-                    Some(TargetSource::Class { column: column.into(), num_classes }),
-                    TargetKind::Class { column: column.into(), num_classes },
-                )
+                TargetKind::Class { column: column.into(), num_classes }
             } else if matches!(target, Target::Soft(_))
                 || (matches!(target, Target::Auto(_)) && list_element(dt).is_some())
             {
                 let Some((_, len)) = list_element(dt) else {
                     return Err(type_error(path, field, "soft labels (a list of numbers is needed)"));
                 };
-                (
-                    Some(TargetSource::Soft { column: column.into(), width: len }),
-                    TargetKind::Soft { column: column.into(), width: len.unwrap_or(0) },
-                )
+                TargetKind::Soft { column: column.into(), width: len.unwrap_or(0) }
             } else {
                 if !is_numeric(dt) {
                     return Err(type_error(path, field, "a regression target (a numeric column is needed)"));
                 }
-                (
-                    Some(TargetSource::Regression { column: column.into() }),
-                    TargetKind::Regression { column: column.into() },
-                )
+                TargetKind::Regression { column: column.into() }
             }
         }
     };
 
-    let (source, layout) = match features {
+    let (layout, image) = match features {
         Features::Auto => {
             // shardmix's own output carries provenance columns that are not features.
             let ours = schema.metadata().contains_key(crate::sink::META_VERSION);
@@ -361,7 +344,7 @@ pub(crate) fn resolve(
                     None => ErrorKind::Empty { what: format!("{}: the feature selection", path.display()) }.into(),
                 });
             }
-            (FeatureSource::Columns(names.clone()), FeatureLayout::Columns(names))
+            (FeatureLayout::Columns(names), None)
         }
         Features::Glob(pattern) => {
             let pat = glob::Pattern::new(pattern)
@@ -383,7 +366,7 @@ pub(crate) fn resolve(
                 }
                 .into());
             }
-            (FeatureSource::Columns(names.clone()), FeatureLayout::Columns(names))
+            (FeatureLayout::Columns(names), None)
         }
         Features::Columns(cols)
             if cols.len() == 1
@@ -410,17 +393,14 @@ pub(crate) fn resolve(
                     return Err(type_error(path, f, "a feature"));
                 }
             }
-            (FeatureSource::Columns(cols.clone()), FeatureLayout::Columns(cols.clone()))
+            (FeatureLayout::Columns(cols.clone()), None)
         }
         Features::List(col) => {
             let (_, f) = find(schema, path, col)?;
             let Some((_, len)) = list_element(f.data_type()) else {
                 return Err(type_error(path, f, "a list feature (a list of numbers is needed)"));
             };
-            (
-                FeatureSource::List { column: col.clone(), len },
-                FeatureLayout::List { column: col.clone(), len: len.unwrap_or(0) },
-            )
+            (FeatureLayout::List { column: col.clone(), len: len.unwrap_or(0) }, None)
         }
         Features::Image(col) => {
             let (_, f) = find(schema, path, col)?;
@@ -435,21 +415,18 @@ pub(crate) fn resolve(
                 return Err(Error::config("features", format!("column '{col}' is both a feature and the target")));
             }
             // The shape is the first image's, probed by the shard set (`image::resolve_shape`).
-            (
-                FeatureSource::Image { column: col.clone(), kind, shape: None },
-                FeatureLayout::List { column: col.clone(), len: 0 },
-            )
+            (FeatureLayout::List { column: col.clone(), len: 0 }, Some(ImageSource { kind, shape: None }))
         }
     };
     if let Some(t) = target_col {
-        if let FeatureSource::Columns(c) = &source {
+        if let FeatureLayout::Columns(c) = &layout {
             if c.iter().any(|n| n == t) {
                 return Err(Error::config("features", format!("column '{t}' is both a feature and the target")));
             }
         }
     }
     let spec = DataSpec { features: layout, target: target_kind, feature_shape: None };
-    Ok((ColumnPlan { features: source, target: target_source }, spec))
+    Ok(ColumnPlan { spec, image })
 }
 
 /// Check that another shard has the selected columns with compatible types; returns the
@@ -461,19 +438,19 @@ pub(crate) fn check_shard(
     first: &Path,
     plan: &ColumnPlan,
 ) -> Result<Vec<usize>> {
-    let mut names: Vec<&str> = match &plan.features {
-        FeatureSource::Columns(c) => c.iter().map(String::as_str).collect(),
-        FeatureSource::List { column, .. } | FeatureSource::Image { column, .. } => vec![column.as_str()],
+    let mut names: Vec<&str> = match &plan.spec.features {
+        FeatureLayout::Columns(c) => c.iter().map(String::as_str).collect(),
+        FeatureLayout::List { column, .. } => vec![column.as_str()],
     };
-    if let Some(t) = &plan.target {
-        names.push(t.column());
+    if let Some(t) = plan.spec.target.column() {
+        names.push(t);
     }
     let mut roots = Vec::with_capacity(names.len());
     for name in names {
         let (i, f) = find(schema, path, name)?;
         let (_, f0) = find(first_schema, first, name)?;
         let (a, b) = (f.data_type(), f0.data_type());
-        let image = matches!(&plan.features, FeatureSource::Image { column, .. } if column == name);
+        let image = plan.image_column().is_some_and(|(column, _)| column == name);
         let compatible = a == b
             || (image && image_kind(a).is_some() && image_kind(b).is_some())
             || (is_integer(a) && is_integer(b))
@@ -513,18 +490,18 @@ mod tests {
 
     #[test]
     fn auto_takes_numeric_scalars_except_target() {
-        let (plan, spec) =
-            resolve(&schema(), Path::new("a"), &Features::Auto, &Target::class("label", 3), None).unwrap();
+        let plan = resolve(&schema(), Path::new("a"), &Features::Auto, &Target::class("label", 3), None).unwrap();
+        let spec = &plan.spec;
         assert_eq!(spec.features, FeatureLayout::Columns(vec!["f0".into(), "f1".into()]));
         assert_eq!(spec.num_targets(), 3);
-        assert!(matches!(plan.target, Some(TargetSource::Class { num_classes: 3, .. })));
+        assert!(matches!(plan.spec.target, TargetKind::Class { num_classes: 3, .. }));
     }
 
     #[test]
     fn prefix_and_list() {
-        let (_, spec) = resolve(&schema(), Path::new("a"), &Features::prefix("f"), &Target::None, None).unwrap();
+        let spec = resolve(&schema(), Path::new("a"), &Features::prefix("f"), &Target::None, None).unwrap().spec;
         assert_eq!(spec.num_features(), 2);
-        let (_, spec) = resolve(&schema(), Path::new("a"), &Features::parse("px"), &Target::None, None).unwrap();
+        let spec = resolve(&schema(), Path::new("a"), &Features::parse("px"), &Target::None, None).unwrap().spec;
         assert_eq!(spec.features, FeatureLayout::List { column: "px".into(), len: 4 });
     }
 
