@@ -255,7 +255,7 @@ fn listed(moto: &Moto, spec: &str) -> Result<Vec<String>, String> {
     }
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let mut names: Vec<String> = text
-        .split(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == ':' && false)
+        .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
         .filter(|w| w.starts_with("s3://"))
         .map(|w| w.trim_end_matches([',', ')', ':']).to_string())
         .collect();

@@ -123,7 +123,7 @@ impl ObjectSource {
 
     /// The ranges of `ranges` the tail holds, as slices of it; `None` where it does not. A
     /// read the tail cannot serve releases it.
-    fn from_tail(&self, ranges: &[Range<u64>]) -> Vec<Option<Bytes>> {
+    fn served_by_tail(&self, ranges: &[Range<u64>]) -> Vec<Option<Bytes>> {
         let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
         let out: Vec<Option<Bytes>> = ranges
             .iter()
@@ -280,7 +280,7 @@ impl ByteSource for ObjectSource {
         if let Some(r) = ranges.iter().find(|r| r.start > r.end || r.end > self.len) {
             return Err(past_end(r, self.len));
         }
-        let mut out = self.from_tail(ranges);
+        let mut out = self.served_by_tail(ranges);
         let missing: Vec<Range<u64>> =
             ranges.iter().zip(&out).filter(|(r, got)| got.is_none() && !r.is_empty()).map(|(r, _)| r.clone()).collect();
         let mut fetched = if missing.is_empty() { Vec::new() } else { self.fetch(&missing)? }.into_iter();
@@ -294,6 +294,7 @@ impl ByteSource for ObjectSource {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // lists of byte ranges, some of one
 mod tests {
     //! The range bookkeeping (tail, coalescing, splitting, reassembly) and the pinning, on
     //! `object_store`'s in-memory backend; the S3 behaviour itself is tested against a real
