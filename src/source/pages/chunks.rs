@@ -65,11 +65,14 @@ pub(crate) fn open_row_group(
     // chunks at once (coalesced requests in flight together) rather than page by page, unless
     // they are too large to hold.
     let projected: u64 = ranges.iter().map(|(r, _)| r.end - r.start).sum();
-    let whole = whole || file.is_remote() && projected <= REMOTE_PRELOAD_MAX;
+    let remote = file.is_remote();
+    let whole = whole || remote && projected <= REMOTE_PRELOAD_MAX;
     let mut source = ChunkSource::new(file, pools.clone());
     if whole {
         source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| match changed_in(&e) {
             Some(changed) => ErrorKind::ShardChanged { path: shard.path.clone(), message: changed.0.clone() }.into(),
+            // A store that failed (not a bad range of the file) is an I/O error naming it.
+            None if remote && e.kind() != io::ErrorKind::UnexpectedEof => Error::io(&shard.path, e),
             None => bad(e.to_string()),
         })?;
     }
