@@ -14,7 +14,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${SHARDMIX_VENV:-$repo/.venv}"
 base_python="${PYTHON:-python3}"
-reqs=("$repo/scripts/requirements.txt" "$repo/scripts/requirements-ray.txt" "$@")
+# Ray for tests/python_pkg/test_ray_*.py; moto's S3 server for tests/object_store.rs.
+reqs=("$repo/scripts/requirements.txt" "$repo/scripts/requirements-ray.txt" "$repo/scripts/requirements-s3.txt" "$@")
 
 log() { echo "python-env: $*" >&2; }
 

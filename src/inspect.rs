@@ -144,7 +144,7 @@ pub fn report(settings: &Settings) -> Result<Report> {
                 path: s.path.display().to_string(),
                 rows: s.num_rows,
                 row_groups: s.num_row_groups,
-                bytes: std::fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0),
+                bytes: s.file_len, // seen at open (also for an object in a store)
             })
             .collect(),
         rows: set.num_rows(),

@@ -5,6 +5,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub mod local;
+#[cfg(feature = "object-store")]
+pub(crate) mod object;
 pub(crate) mod pool;
 mod read;
 
@@ -19,6 +21,11 @@ pub trait ByteSource: Send + Sync + Debug {
     /// Fill `buf` from byte `offset`. A read past the end is `io::ErrorKind::UnexpectedEof`;
     /// an object that changed since it was opened is `io::Error::other(Changed(..))`.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+    /// Whether every read costs a round trip (an object store): readers then fetch a block's
+    /// column chunks at once rather than page by page.
+    fn is_remote(&self) -> bool {
+        false
+    }
     /// Several ranges at once (a remote store coalesces neighbours and fetches concurrently).
     fn read_ranges(&self, ranges: &[Range<u64>]) -> std::io::Result<Vec<Bytes>> {
         ranges
@@ -46,12 +53,36 @@ pub trait Storage: Send + Sync + Debug {
     fn open(&self, name: &Path) -> crate::error::Result<Arc<dyn ByteSource>>;
 }
 
-/// The storage a data spec names: the local file system for every spec today (object stores
-/// add their URL schemes here).
+/// Whether `spec` is a URL (`scheme://…`, the scheme of letters, digits, `+`, `-`, `.`) rather
+/// than a local path.
+pub fn is_url(spec: &str) -> bool {
+    spec.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// The storage a data spec names: an object store for a URL of one of its schemes (`s3://`,
+/// `gs://`, `az://`, `http(s)://`, with the `object-store` feature), the local file system for
+/// anything else.
 ///
 /// # Errors
-/// None yet; a URL naming a store that cannot be reached will be one.
+/// [`crate::ErrorKind::Config`] for a malformed URL, another scheme, a store whose client
+/// cannot be set up from its environment variables, or any URL when the `object-store` feature
+/// is off.
 pub fn storage_for(spec: &str) -> crate::error::Result<Arc<dyn Storage>> {
-    let _ = spec;
+    #[cfg(feature = "object-store")]
+    if let Some(store) = object::storage_for_url(spec) {
+        return store;
+    }
+    if is_url(spec) {
+        let scheme = spec.split_once("://").map_or("", |(s, _)| s);
+        let why = if cfg!(feature = "object-store") {
+            "is not a supported scheme (s3, s3a, gs, az, azure, abfs, abfss, http, https)"
+        } else {
+            "needs shardmix built with the `object-store` feature"
+        };
+        return Err(crate::error::Error::config("data", format!("'{spec}': {scheme}:// {why}")));
+    }
     Ok(Arc::new(local::LocalStorage))
 }

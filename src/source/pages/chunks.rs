@@ -61,10 +61,18 @@ pub(crate) fn open_row_group(
         })?;
         ranges.push((start..end, leaf));
     }
+    // An object store answers each read after a round trip: read a remote block's column
+    // chunks at once (coalesced requests in flight together) rather than page by page, unless
+    // they are too large to hold.
+    let projected: u64 = ranges.iter().map(|(r, _)| r.end - r.start).sum();
+    let remote = file.is_remote();
+    let whole = whole || remote && projected <= REMOTE_PRELOAD_MAX;
     let mut source = ChunkSource::new(file, pools.clone());
     if whole {
         source.preload(ranges.iter().map(|(r, _)| r.clone()).collect()).map_err(|e| match changed_in(&e) {
             Some(changed) => ErrorKind::ShardChanged { path: shard.path.clone(), message: changed.0.clone() }.into(),
+            // A store that failed (not a bad range of the file) is an I/O error naming it.
+            None if remote && e.kind() != io::ErrorKind::UnexpectedEof => Error::io(&shard.path, e),
             None => bad(e.to_string()),
         })?;
     }
@@ -91,6 +99,10 @@ pub(crate) fn open_row_group(
     }
     Ok(source)
 }
+
+/// The most bytes of column chunks an object-store block reads at once (above, it reads
+/// page by page, as for a slice of a large local row group).
+const REMOTE_PRELOAD_MAX: u64 = 256 << 20;
 
 /// Read-ahead for page headers read from the file (they are usually under 1 KiB; the page
 /// data after a header is read separately, with `get_bytes`).
@@ -133,10 +145,16 @@ impl ChunkSource {
                 _ => runs.push(r),
             }
         }
+        if let Some(run) = runs.iter().find(|run| run.end > self.len) {
+            return Err(eof(run.end, self.len));
+        }
+        if self.file.is_remote() {
+            // One call: the store fetches the runs with their requests in flight together.
+            let got = self.file.read_ranges(&runs)?;
+            self.loaded.extend(runs.iter().map(|r| r.start).zip(got));
+            return Ok(());
+        }
         for run in runs {
-            if run.end > self.len {
-                return Err(eof(run.end, self.len));
-            }
             let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize, false);
             self.file.read_exact_at(run.start, buf.as_mut_slice())?;
             self.loaded.push((run.start, Bytes::from_owner(buf)));
