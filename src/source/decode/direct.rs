@@ -100,7 +100,11 @@ pub(crate) fn decode(
     preload_small_pages(&mut source, rg_meta, direct.columns.iter().map(|c| c.0), first..first + rows);
     let source = Arc::new(source);
     let open = |&(leaf, kind, max_def): &(usize, Plain, i16)| {
-        let map = source.page_map(leaf);
+        // A chunk without a page map (an empty data page, an index page, a dictionary page
+        // after a data page) is left to arrow-rs: skipping to a block's first row past an
+        // empty page, the direct path never looked at it, while arrow-rs reads (and may refuse)
+        // one that starts the block (differential finding cd25b52a).
+        let map = Some(source.page_map(leaf)?);
         PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows, map)
     };
     let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };

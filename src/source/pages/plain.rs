@@ -430,8 +430,9 @@ impl PageStream {
                 return None;
             }
             // arrow-rs reads a dictionary-encoded page's index bit width when it sets the page
-            // up, and refuses one over 32 even when no value is decoded (all nulls, say).
-            if dictionary_encoded && page.bytes().get(data.clone()).and_then(|d| d.first()).is_some_and(|&w| w > 32) {
+            // up, and refuses one over 32, or none at all, even when no value is decoded (all
+            // nulls, say; differential findings 3b3bef6d and f6a5b281).
+            if dictionary_encoded && page.bytes().get(data.clone()).and_then(|d| d.first()).is_none_or(|&w| w > 32) {
                 return None;
             }
             // A data page of no values is left to arrow-rs: what it makes of one varies with

@@ -11,6 +11,9 @@
 //! for, and skips them without producing them (an RLE run in O(1), bit-packed values in time
 //! proportional to their bytes).
 
+/// The most values one run may hold (the format's bound, `2^31 - 1`).
+const MAX_RUN_VALUES: usize = i32::MAX as usize;
+
 /// A cursor over RLE / bit-packed hybrid data.
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
@@ -41,10 +44,16 @@ impl<'a> Decoder<'a> {
         Some(Decoder { data, pos: 0, bw, mask, run: Run::Rle { value: 0, left: 0 } })
     }
 
-    /// Start the next run; `None` when the data ends or the header is malformed.
+    /// Start the next run; `None` when the data ends or the header is malformed: a run of no
+    /// values, or of more than `i32::MAX` (the format's bound, which arrow-rs enforces: a
+    /// longer run that the direct path read was an error through arrow-rs, found by fuzzing).
     fn next_run(&mut self) -> Option<()> {
         let header = uleb128(self.data, &mut self.pos)?;
         let count = usize::try_from(header >> 1).ok().filter(|&c| c > 0)?;
+        let values = if header & 1 == 0 { count } else { count.checked_mul(8)? };
+        if values > MAX_RUN_VALUES {
+            return None;
+        }
         if header & 1 == 0 {
             let value_bytes = self.bw.div_ceil(8);
             let bytes = self.data.get(self.pos..self.pos.checked_add(value_bytes)?)?;
@@ -247,6 +256,18 @@ mod tests {
         assert!(decode(&[0xff; 11], 1, 1, &mut out).is_none(), "header too long");
         assert!(decode(&[2, 0], 33, 1, &mut out).is_none(), "bit width");
         assert!(decode(&[0xff, 0xff, 0xff, 0xff, 0x0f], 1, 3, &mut out).is_none(), "huge group count");
+    }
+
+    #[test]
+    fn runs_beyond_the_formats_bound_are_malformed() {
+        let mut out = Vec::new();
+        // An RLE run of 2^31 values (header 2^32), and 2^28 bit-packed groups (2^31 values).
+        assert!(decode(&[0x80, 0x80, 0x80, 0x80, 0x10, 0x01], 1, 1, &mut out).is_none(), "RLE run");
+        assert!(decode(&[0x81, 0x80, 0x80, 0x80, 0x02, 0x01], 1, 1, &mut out).is_none(), "bit-packed run");
+        // One fewer of each is within the bound.
+        decode(&[0xfe, 0xff, 0xff, 0xff, 0x0f, 0x01], 1, 1, &mut out).unwrap();
+        decode(&[0xff, 0xff, 0xff, 0xff, 0x01, 0x01], 1, 1, &mut out).unwrap();
+        assert_eq!(out, [1, 1]);
     }
 
     #[test]
