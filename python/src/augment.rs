@@ -51,17 +51,7 @@ fn split_options(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResul
                     aug.overwrite = v.extract::<Option<bool>>().map_err(|_| bad("True or False"))?.unwrap_or(false)
                 }
                 k if crate::options::OPTIONS.contains(&k) => pipeline.set_item(k, v)?,
-                _ => {
-                    return Err(errors::config(
-                        py,
-                        &key,
-                        format!(
-                            "unknown option; the options are: {}, {}, config",
-                            crate::options::OPTIONS.join(", "),
-                            AUGMENT_OPTIONS.join(", ")
-                        ),
-                    ))
-                }
+                _ => return Err(crate::options::unknown_option(py, &key, AUGMENT_OPTIONS, &["config"])),
             }
         }
     }

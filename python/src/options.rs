@@ -109,6 +109,13 @@ fn to_json(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<V
     Err(errors::config(py, key, format!("unsupported value of type {}", type_name(v))))
 }
 
+/// The error for an option `key` that is none of the pipeline's [`OPTIONS`], a function's
+/// own `options`, or `more` (listed last, e.g. `config`): it lists them all.
+pub fn unknown_option(py: Python<'_>, key: &str, options: &[&str], more: &[&str]) -> PyErr {
+    let all: Vec<&str> = OPTIONS.iter().chain(options).chain(more).copied().collect();
+    errors::config(py, key, format!("unknown option; the options are: {}", all.join(", ")))
+}
+
 /// The options as a [`PipelineConfig`], each checked on its own so that an error names it.
 pub fn from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<PipelineConfig> {
     let mut config = PipelineConfig::default();
@@ -118,11 +125,7 @@ pub fn from_kwargs(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResu
     for (k, v) in kwargs.iter() {
         let key: String = k.extract()?;
         if !OPTIONS.contains(&key.as_str()) {
-            return Err(errors::config(
-                py,
-                &key,
-                format!("unknown option; the options are: {}, config, stages", OPTIONS.join(", ")),
-            ));
+            return Err(unknown_option(py, &key, &[], &["config", "stages"]));
         }
         let Some(value) = to_json(py, &key, &v)? else {
             continue;

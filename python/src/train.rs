@@ -67,17 +67,7 @@ pub fn train_model<'py>(
                 "scale" => opts.scale = v.extract().map_err(|_| bad("unit, real or auto"))?,
                 "holdout" => opts.holdout = v.extract().map_err(|_| bad("a fraction"))?,
                 k if crate::options::OPTIONS.contains(&k) => pipeline.set_item(k, v)?,
-                _ => {
-                    return Err(errors::config(
-                        py,
-                        &key,
-                        format!(
-                            "unknown option; the options are: {}, {}, config, quiet",
-                            crate::options::OPTIONS.join(", "),
-                            TRAIN_OPTIONS.join(", ")
-                        ),
-                    ))
-                }
+                _ => return Err(crate::options::unknown_option(py, &key, TRAIN_OPTIONS, &["config", "quiet"])),
             }
         }
     }
