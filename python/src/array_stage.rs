@@ -163,7 +163,9 @@ impl PyArrayStage {
                     (settings.gan.clone(), settings.gan_fraction, Origin::Gan)
                 };
                 let path = path.ok_or_else(|| errors::config(py, "model", "no model file given"))?;
-                Arc::new(py.detach(|| inject(&path, origin, fraction)).map_err(|e| errors::to_py(py, &e))?)
+                Arc::new(
+                    crate::exit::detach(py, || inject(&path, origin, fraction)).map_err(|e| errors::to_py(py, &e))?,
+                )
             }
             other => return Err(errors::config(py, "kind", format!("'{other}' is not one of mixup, vae, gan"))),
         };
@@ -275,7 +277,7 @@ impl PyArrayStage {
         }
         let stage = self.stage.clone();
         let (seed, index) = (self.seed, self.index);
-        let out = py.detach(move || -> shardmix::Result<(Batch, u64)> {
+        let out = crate::exit::detach(py, move || -> shardmix::Result<(Batch, u64)> {
             stage.check(&spec)?;
             let step = step.unwrap_or_else(|| content_step(&features, targets.as_ref()));
             let batch = Batch::new(step, features, targets, (0..rows as u64).collect())?;

@@ -63,8 +63,8 @@ impl PyAugmentPlan {
     fn from_state(py: Python<'_>, state: State) -> PyResult<Self> {
         let settings = state.config.settings(None).map_err(|e| errors::to_py(py, &e))?;
         let text = serde_json::to_string(&state).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let plan =
-            py.detach(|| AugmentPlan::new(settings, &state.out, &state.options)).map_err(|e| errors::to_py(py, &e))?;
+        let plan = crate::exit::detach(py, || AugmentPlan::new(settings, &state.out, &state.options))
+            .map_err(|e| errors::to_py(py, &e))?;
         Ok(PyAugmentPlan { plan, state: text })
     }
 }
@@ -77,7 +77,8 @@ fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bo
 
 /// Print a line on Python's `sys.stderr` (so that it is captured as Python's output is).
 pub fn say(line: &str) {
-    Python::attach(|py| {
+    // Called from native threads too: nothing is printed once the interpreter exits.
+    crate::exit::attach(|py| {
         if let Ok(stderr) = py.import("sys").and_then(|s| s.getattr("stderr")) {
             let _ = stderr.call_method1("write", (format!("{line}\n"),));
         }
@@ -161,7 +162,7 @@ impl PyAugmentPlan {
     /// write the run file). Returns a dict: `complete`, `kept_shards`, `resume_step`,
     /// `locked`, `strays`.
     fn prepare<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let p = py.detach(|| self.plan.prepare()).map_err(|e| errors::to_py(py, &e))?;
+        let p = crate::exit::detach(py, || self.plan.prepare()).map_err(|e| errors::to_py(py, &e))?;
         to_python(
             py,
             &serde_json::json!({
@@ -180,14 +181,15 @@ impl PyAugmentPlan {
     /// written), `rows`.
     fn write_shards<'py>(&self, py: Python<'py>, shards: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let range = shard_range(py, shards)?;
-        let w = py.detach(|| self.plan.write_shards(range, &mut |_| {})).map_err(|e| errors::to_py(py, &e))?;
+        let w = crate::exit::detach(py, || self.plan.write_shards(range, &mut |_| {}))
+            .map_err(|e| errors::to_py(py, &e))?;
         to_python(py, &serde_json::json!({"written": shards_json(&w.written), "skipped": w.skipped, "rows": w.rows}))
     }
 
     /// Check that every shard is written and write the manifest; returns the manifest as a
     /// dict (what `.shardmix-manifest.json` holds).
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = py.detach(|| self.plan.finish()).map_err(|e| errors::to_py(py, &e))?;
+        let m = crate::exit::detach(py, || self.plan.finish()).map_err(|e| errors::to_py(py, &e))?;
         to_python(py, &m)
     }
 
@@ -195,15 +197,14 @@ impl PyAugmentPlan {
     /// warnings go to `sys.stderr` unless `quiet`.
     #[pyo3(signature = (*, quiet=false))]
     fn run<'py>(&self, py: Python<'py>, quiet: bool) -> PyResult<Bound<'py, PyAny>> {
-        let s = py
-            .detach(|| {
-                self.plan.run(&mut |e| {
-                    if let (Event::Note(line), false) = (e, quiet) {
-                        say(&line);
-                    }
-                })
+        let s = crate::exit::detach(py, || {
+            self.plan.run(&mut |e| {
+                if let (Event::Note(line), false) = (e, quiet) {
+                    say(&line);
+                }
             })
-            .map_err(|e| errors::to_py(py, &e))?;
+        })
+        .map_err(|e| errors::to_py(py, &e))?;
         if !quiet {
             if !s.already_complete {
                 say(&s.message());

@@ -8,6 +8,7 @@ mod array_stage;
 mod augment;
 mod batch;
 mod errors;
+mod exit;
 mod inspect;
 mod options;
 mod pipeline;
@@ -36,7 +37,7 @@ fn inspect_json(
         cfg = cfg.over(PipelineConfig::from_file(&path).map_err(|e| errors::to_py(py, &e))?);
     }
     let settings = cfg.settings(None).map_err(|e| errors::to_py(py, &e))?;
-    py.detach(|| inspect::report(&settings)).map_err(|e| errors::to_py(py, &e))
+    crate::exit::detach(py, || inspect::report(&settings)).map_err(|e| errors::to_py(py, &e))
 }
 
 /// The names of the pipeline options, in the CLI's order.
@@ -53,7 +54,7 @@ fn _shardmix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<augment::PyAugmentPlan>()?;
     m.add_function(wrap_pyfunction!(augment::_augment_plan_from_state, m)?)?;
     m.add_function(wrap_pyfunction!(train::train_model, m)?)?;
-    m.add_function(wrap_pyfunction!(pipeline::_close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(exit::_close_all, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_json, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

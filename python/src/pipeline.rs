@@ -2,10 +2,7 @@
 //! batches), iterated from Python.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::thread::ThreadId;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, Weak};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -14,6 +11,7 @@ use shardmix::{ErrorKind, Pipeline, PipelineConfig, Settings, Stage, Stats};
 
 use crate::batch::PyBatch;
 use crate::errors;
+use crate::exit;
 use crate::stage::{PyStage, Raised};
 
 /// A running pipeline: iterate it for `Batch` objects in step order.
@@ -67,56 +65,8 @@ impl PyPipeline {
     }
 }
 
-/// Set by [`_close_all`] when the interpreter exits: Python stages no longer take the GIL.
-static EXITING: AtomicBool = AtomicBool::new(false);
-
 /// Every pipeline made, while it lives.
 static LIVE: Mutex<Vec<Weak<Mutex<Option<Pipeline>>>>> = Mutex::new(Vec::new());
-
-/// Python stage calls under way (on any pipeline's worker threads).
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
-/// The longest `_close_all` waits for Python stage calls under way to return.
-const EXIT_WAIT: Duration = Duration::from_secs(30);
-
-/// A Python stage call under way, counted until dropped.
-pub struct InFlight(());
-
-impl InFlight {
-    /// Count a call (before checking [`exiting`]).
-    pub fn enter() -> InFlight {
-        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-        InFlight(())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// True once the interpreter has begun to exit (see [`_close_all`]).
-pub fn exiting() -> bool {
-    EXITING.load(Ordering::SeqCst)
-}
-
-/// The thread that ran [`_close_all`] (the main thread, in `atexit`).
-static CLOSER: OnceLock<ThreadId> = OnceLock::new();
-
-/// Called without the GIL by a thread about to take it back: once the interpreter exits,
-/// any thread but the one exiting is a daemon thread (Python joins the others before
-/// `atexit`), and a daemon thread that takes the GIL during finalization is ended by
-/// CPython with `pthread_exit`, whose forced unwinding through Rust frames aborts the
-/// process (`FATAL: exception not rethrown`). Such a thread waits here instead until the
-/// process ends, as CPython 3.14 makes such threads wait.
-fn park_if_exiting() {
-    if exiting() && CLOSER.get() != Some(&std::thread::current().id()) {
-        loop {
-            std::thread::park();
-        }
-    }
-}
 
 /// Keep `pipeline` in the registry of live pipelines.
 fn register(pipeline: Pipeline) -> Arc<Mutex<Option<Pipeline>>> {
@@ -127,30 +77,15 @@ fn register(pipeline: Pipeline) -> Arc<Mutex<Option<Pipeline>>> {
     inner
 }
 
-/// Stop every live pipeline and join its workers, without the GIL: registered with
-/// `atexit` by the package, so that it runs while the interpreter still works. Without it,
-/// a pipeline dropped during finalization (a module global, an object in a reference
-/// cycle) joined workers that were waiting for the GIL to run a Python stage, and a thread
-/// taking the GIL during finalization aborts the process (`PyGILState_Release: thread
-/// state must be current`) or hangs. After it, Python stages fail at once with an error
-/// instead of taking the GIL, and iterating a closed pipeline yields nothing.
-#[pyfunction]
-pub fn _close_all(py: Python<'_>) {
-    let _ = CLOSER.set(std::thread::current().id());
-    EXITING.store(true, Ordering::SeqCst);
+/// Stop every live pipeline and join its workers; called without the GIL by
+/// [`exit::_close_all`](crate::exit::_close_all) at interpreter exit. Iterating a closed
+/// pipeline yields nothing.
+pub fn close_live() {
     let live: Vec<_> = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
-    py.detach(|| {
-        for inner in live.iter().filter_map(Weak::upgrade) {
-            let p = inner.lock().unwrap_or_else(|e| e.into_inner()).take();
-            drop(p);
-        }
-        // A worker that missed the pipeline's stop grace (a slow stage on a loaded machine)
-        // was detached, not joined: let its stage call return while the interpreter works.
-        let started = Instant::now();
-        while IN_FLIGHT.load(Ordering::SeqCst) > 0 && started.elapsed() < EXIT_WAIT {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
+    for inner in live.iter().filter_map(Weak::upgrade) {
+        let p = inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(p);
+    }
 }
 
 impl Drop for PyPipeline {
@@ -159,7 +94,7 @@ impl Drop for PyPipeline {
         if let Some(p) = pipeline {
             // Joining the workers must not hold the GIL: a worker may be waiting for it to run
             // a Python stage.
-            Python::attach(|py| py.detach(move || drop(p)));
+            Python::attach(|py| exit::detach(py, move || drop(p)));
         }
     }
 }
@@ -197,17 +132,16 @@ impl PyPipeline {
             }
         }
         let s = settings.clone();
-        let pipeline = py
-            .detach(move || -> shardmix::Result<Pipeline> {
-                let set = s.open_source()?;
-                let builtin = s.stages(&set)?;
-                let mut b = s.builder(set)?;
-                for stage in builtin.into_iter().chain(py_stages) {
-                    b = b.stage_arc(stage);
-                }
-                b.build()
-            })
-            .map_err(|e| errors::to_py(py, &e))?;
+        let pipeline = exit::detach(py, move || -> shardmix::Result<Pipeline> {
+            let set = s.open_source()?;
+            let builtin = s.stages(&set)?;
+            let mut b = s.builder(set)?;
+            for stage in builtin.into_iter().chain(py_stages) {
+                b = b.stage_arc(stage);
+            }
+            b.build()
+        })
+        .map_err(|e| errors::to_py(py, &e))?;
         let len = pipeline.total_steps().map(|t| t.saturating_sub(settings.start_step));
         let spec = pipeline.spec();
         Ok(PyPipeline {
@@ -228,7 +162,7 @@ impl PyPipeline {
 
     /// The next batch; the GIL is released while waiting for it.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
-        let next = py.detach(|| {
+        let next = exit::detach(py, || {
             let mut guard = self.lock();
             let r = guard.as_mut().and_then(|p| p.next());
             if r.is_none() {
@@ -239,7 +173,6 @@ impl PyPipeline {
             } else {
                 drop(guard);
             }
-            park_if_exiting();
             r
         });
         match next {
@@ -259,7 +192,7 @@ impl PyPipeline {
     /// The local step of the next batch: save it in a checkpoint, resume with `start_step=`.
     #[getter]
     fn position(&self, py: Python<'_>) -> u64 {
-        py.detach(|| self.lock().as_ref().map(|p| p.position()))
+        exit::detach(py, || self.lock().as_ref().map(|p| p.position()))
             .unwrap_or(self.len.unwrap_or(0) + self.settings.start_step)
     }
 
@@ -299,7 +232,7 @@ impl PyPipeline {
     /// The run's counters: rows, batches, times (seconds), cache, skipped rows and blocks.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        let live = py.detach(|| self.lock().as_ref().map(|p| p.stats()));
+        let live = exit::detach(py, || self.lock().as_ref().map(|p| p.stats()));
         let finished = live.is_none();
         let s = match live {
             Some(s) => s,
@@ -345,7 +278,7 @@ impl PyPipeline {
 
     /// Stop the workers and free the buffers; iterating afterwards yields nothing.
     fn close(&self, py: Python<'_>) {
-        py.detach(|| {
+        exit::detach(py, || {
             let p = self.lock().take();
             self.retire(p);
         });

@@ -110,14 +110,8 @@ impl Stage for PyStage {
 
     fn apply(&self, batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
         let step = batch.step;
-        // Counted in flight before the check, so that `_close_all` (which sets the flag, then
-        // waits for the count to drop to 0) never misses a call that goes on.
-        let _call = crate::pipeline::InFlight::enter();
-        if crate::pipeline::exiting() {
-            // Taking the GIL while the interpreter finalizes aborts or hangs the process.
-            return Err(Error::config(self.name.as_str(), "not run: the Python interpreter is exiting"));
-        }
-        Python::attach(|py| match self.call(py, batch) {
+        // Taking the GIL while the interpreter finalizes aborts or hangs the process.
+        let called = crate::exit::attach(|py| match self.call(py, batch) {
             Ok(r) => r,
             Err(e) => {
                 let message = e.to_string();
@@ -127,6 +121,7 @@ impl Stage for PyStage {
                 // Seen only by Rust callers: Python gets the exception itself as the cause.
                 Err(Error::config(self.name.as_str(), format!("raised {message}")))
             }
-        })
+        });
+        called.unwrap_or_else(|| Err(Error::config(self.name.as_str(), "not run: the Python interpreter is exiting")))
     }
 }

@@ -79,14 +79,13 @@ pub fn train_model<'py>(
         cfg = cfg.over(PipelineConfig::from_file(&path).map_err(|e| errors::to_py(py, &e))?);
     }
     let settings = cfg.settings(None).map_err(|e| errors::to_py(py, &e))?;
-    let summary = py
-        .detach(|| {
-            train(kind, &settings, &opts, &mut |e| match e {
-                TrainEvent::Note(line) | TrainEvent::Info(line) if !quiet => crate::augment::say(&line),
-                _ => {}
-            })
+    let summary = crate::exit::detach(py, || {
+        train(kind, &settings, &opts, &mut |e| match e {
+            TrainEvent::Note(line) | TrainEvent::Info(line) if !quiet => crate::augment::say(&line),
+            _ => {}
         })
-        .map_err(|e| errors::to_py(py, &e))?;
+    })
+    .map_err(|e| errors::to_py(py, &e))?;
     if !quiet {
         crate::augment::say(&summary.message());
     }
