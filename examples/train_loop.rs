@@ -15,14 +15,10 @@ fn held_out(id: u64) -> bool {
 }
 
 /// Keep only the training rows of a batch (before Mixup, so held-out rows never leak in).
-fn training_rows(batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
+fn training_rows(mut batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
     let keep: Vec<bool> = batch.provenance.row_a.iter().map(|&id| !held_out(id)).collect();
-    let rows: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
-    let features = batch.features.select(ndarray::Axis(0), &rows);
-    let targets = batch.targets.as_ref().map(|t| t.select(ndarray::Axis(0), &rows));
-    let mut provenance = batch.provenance;
-    provenance.retain_rows(&keep);
-    Ok(Batch { step: batch.step, features, targets, provenance })
+    batch.retain_rows(&keep)?;
+    Ok(batch)
 }
 
 fn main() -> Result<()> {

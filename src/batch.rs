@@ -64,7 +64,11 @@ impl Provenance {
         self.row_a.is_empty()
     }
 
-    /// Keep the rows whose index `keep` returns true for.
+    /// Keep the rows `i` for which `keep[i]` is true ([`Batch::retain_rows`] checks the
+    /// mask's length and filters features and targets too).
+    ///
+    /// # Panics
+    /// When `keep` has fewer entries than there are rows.
     pub fn retain_rows(&mut self, keep: &[bool]) {
         fn filter<T: Copy>(v: &mut Vec<T>, keep: &[bool]) {
             let mut i = 0;
@@ -153,6 +157,37 @@ impl Batch {
         Ok(())
     }
 
+    /// Keep the rows `i` for which `keep[i]` is true, in order: features, targets and
+    /// provenance alike, compacted in place (no new buffers).
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::array;
+    /// use shardmix::Batch;
+    /// let mut batch = Batch::new(0, array![[0.0f32], [1.0], [2.0]], None, vec![10, 11, 12])?;
+    /// batch.retain_rows(&[true, false, true])?;
+    /// assert_eq!(batch.features, array![[0.0f32], [2.0]]);
+    /// assert_eq!(batch.provenance.row_a, vec![10, 12]);
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Shape`](crate::ErrorKind::Shape) when `keep` does not have one entry per
+    /// row (the batch is unchanged then).
+    pub fn retain_rows(&mut self, keep: &[bool]) -> Result<()> {
+        let n = self.rows();
+        if keep.len() != n {
+            return Err(Error::shape("retain_rows mask", format!("{n} entries"), format!("{} entries", keep.len())));
+        }
+        if keep.iter().all(|&k| k) {
+            return Ok(());
+        }
+        self.features = retain_array_rows(std::mem::take(&mut self.features), keep);
+        self.targets = self.targets.take().map(|t| retain_array_rows(t, keep));
+        self.provenance.retain_rows(keep);
+        Ok(())
+    }
+
     /// The class of each row (arg-max of its target), or `None` without targets.
     pub fn classes(&self) -> Option<Vec<usize>> {
         let t = self.targets.as_ref()?;
@@ -173,6 +208,22 @@ impl Batch {
     }
 }
 
+/// The rows of `a` where `keep` is true, compacted within `a`'s own buffer.
+fn retain_array_rows(a: Array2<f32>, keep: &[bool]) -> Array2<f32> {
+    let cols = a.ncols();
+    let a = a.as_standard_layout().into_owned();
+    let (mut v, _) = a.into_raw_vec_and_offset();
+    let mut kept = 0;
+    for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+        if i != kept {
+            v.copy_within(i * cols..(i + 1) * cols, kept * cols);
+        }
+        kept += 1;
+    }
+    v.truncate(kept * cols);
+    Array2::from_shape_vec((kept, cols), v).unwrap_or_else(|_| unreachable!("kept × cols values"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +241,27 @@ mod tests {
     fn classes_are_argmax() {
         let b = Batch::new(0, array![[0.0f32], [0.0]], Some(array![[0.1f32, 0.9], [0.7, 0.3]]), vec![0, 1]).unwrap();
         assert_eq!(b.classes(), Some(vec![1, 0]));
+    }
+
+    #[test]
+    fn batch_retain_rows_keeps_rows_in_order() {
+        let mut b = Batch::new(
+            3,
+            array![[0.0f32, 0.5], [1.0, 1.5], [2.0, 2.5], [3.0, 3.5]],
+            Some(array![[1.0f32], [2.0], [3.0], [4.0]]),
+            vec![7, 8, 9, 10],
+        )
+        .unwrap();
+        b.retain_rows(&[false, true, false, true]).unwrap();
+        assert_eq!(b.features, array![[1.0f32, 1.5], [3.0, 3.5]]);
+        assert_eq!(b.targets, Some(array![[2.0f32], [4.0]]));
+        assert_eq!(b.provenance.row_a, vec![8, 10]);
+        b.validate().unwrap();
+        let err = b.retain_rows(&[true]).unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::Shape { .. }), "{err}");
+        assert_eq!(b.rows(), 2);
+        b.retain_rows(&[false, false]).unwrap();
+        assert_eq!(b.features.dim(), (0, 2));
     }
 
     #[test]
