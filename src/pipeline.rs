@@ -705,7 +705,25 @@ impl Iterator for Pipeline {
         };
         self.finish_with(r)
     }
+
+    /// At most the steps left ([`total_steps`](Self::total_steps) −
+    /// [`position`](Self::position)), at least one while any is left. Not exact (so no
+    /// `ExactSizeIterator`): the first error is the last item.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.finished {
+            return (0, Some(0));
+        }
+        match self.end {
+            Some(end) => {
+                let left = usize::try_from(end.saturating_sub(self.next)).unwrap_or(usize::MAX);
+                (left.min(1), Some(left))
+            }
+            None => (1, None),
+        }
+    }
 }
+
+impl std::iter::FusedIterator for Pipeline {}
 
 impl Drop for Pipeline {
     fn drop(&mut self) {

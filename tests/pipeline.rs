@@ -182,6 +182,31 @@ fn a_panicking_stage_becomes_an_error() {
     }
 }
 
+#[test]
+fn size_hint_counts_the_steps_left_and_an_error_ends_the_iterator() {
+    let (_d, set, _) = fixture::open_dataset();
+    let mut p = Pipeline::builder().source(set.clone()).order(Order::offset(16)).workers(2).steps(5).build().unwrap();
+    assert_eq!(p.size_hint(), (1, Some(5)));
+    p.next().unwrap().unwrap();
+    assert_eq!(p.size_hint(), (1, Some(4)));
+    assert_eq!(p.by_ref().count(), 4);
+    assert_eq!(p.size_hint(), (0, Some(0)));
+    assert!(p.next().is_none());
+
+    let fails = Map::new("fails", |b: Batch, _: &mut StepRng| {
+        if b.step == 1 {
+            Err(Error::config("fails", "on purpose"))
+        } else {
+            Ok(b)
+        }
+    });
+    let mut p = Pipeline::builder().source(set).order(Order::offset(16)).steps(5).stage(fails).build().unwrap();
+    p.next().unwrap().unwrap();
+    assert!(p.next().unwrap().is_err());
+    assert_eq!(p.size_hint(), (0, Some(0)), "the first error is the last item");
+    assert!(p.next().is_none());
+}
+
 fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
