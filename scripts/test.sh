@@ -11,7 +11,8 @@
 #    repo root (exit code 0 = pass). Files not named test_*.py are helpers that the Rust tests
 #    call with arguments; a test_*.py with the line `# shardmix: needs-args` is skipped too;
 # 4. the `shardmix` Python package: `pip install .` into the venv (maturin builds the bindings
-#    in release mode), CPU use of PyTorch into the venv (scripts/python-torch.sh; wheels cached
+#    with the dev profile, whose compiled crates step 2 already made; a user's plain
+#    `pip install .` builds in release mode), CPU use of PyTorch into the venv (scripts/python-torch.sh; wheels cached
 #    outside the clone; SHARDMIX_TORCH=0 skips it and the torch tests skip), then
 #    `pytest tests/python_pkg`, whose passed/failed/skipped counts join the summary.
 #
@@ -94,7 +95,10 @@ fi
 if [[ -n "${SHARDMIX_PYTHON:-}" ]]; then
     step "pip install . (the shardmix Python package) and pytest tests/python_pkg"
     # maturin (the build backend, installed in the venv) must be on PATH for pip.
-    if PATH="$(dirname "$SHARDMIX_PYTHON"):$PATH" "$SHARDMIX_PYTHON" -m pip install --disable-pip-version-check \
+    # `--profile dev`: the crates `cargo test` compiled are reused (the test profile inherits
+    # dev), instead of a second, release build of every dependency.
+    if PATH="$(dirname "$SHARDMIX_PYTHON"):$PATH" MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile dev}" \
+        "$SHARDMIX_PYTHON" -m pip install --disable-pip-version-check \
         --no-input --quiet --no-build-isolation . >"$log_dir/pip.log" 2>&1; then
         bash scripts/python-torch.sh "$SHARDMIX_PYTHON" || echo "torch could not be installed: the torch tests skip" >&2
         # The CLI the tests compare against: the one `cargo test` just built.
