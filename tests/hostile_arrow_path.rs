@@ -129,8 +129,8 @@ fn stream(path: &Path, extra: &[&str]) -> Vec<f32> {
     let args = ["--no-label", "--batch-size", "4096", "--order", "sequential", "--mixup-alpha", "0", "--to", "-"];
     let run = cli(&[&["stream", "--data", file][..], extra, &args].concat());
     assert!(run.success, "{}", run.stderr);
-    // Before these chunks had their page map as offset index, a release build took 25 to
-    // 50 s here; it now takes about a second of CPU (the test profile's binary, more).
+    // Before these chunks had their page map as offset index, a release build took 12 to 13 s
+    // of CPU here; it now takes about 1 s (medians in the README).
     assert!(run.cpu < Duration::from_secs(10), "stream took {:?} of CPU", run.cpu);
     assert!(run.took < Duration::from_secs(120), "stream took {:?}", run.took);
     // No bound on the peak memory here: `wait4` reports the high-water mark of the test

@@ -58,8 +58,8 @@ pub(super) fn decode(
     // index, by page location (without, arrow-rs walks the chunk's page headers from its
     // start for every block). The metadata is built once for all the blocks of a row group.
     let indexed = if expected_rows < rg_rows {
-        let leaves = source.page_maps().iter().map(|(leaf, _)| *leaf).collect();
-        ctx.page_maps().indexed_or_build(&shard.path, row_group, leaves, || indexed_metadata(shard, row_group, &source))
+        let maps = source.page_maps();
+        ctx.page_maps().indexed_or_build(&shard.path, row_group, maps, || indexed_metadata(shard, row_group, &source))
     } else {
         None
     };

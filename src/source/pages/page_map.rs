@@ -247,17 +247,20 @@ impl PageMaps {
         Ok(map)
     }
 
-    /// The reader metadata of row group `row_group` of `path` for the leaf columns `leaves`
-    /// (with their page maps as offset index), built by `build` unless it was before: a row
-    /// group read in many blocks builds it once, not once per block.
+    /// The reader metadata of row group `row_group` of `path` for the leaf columns of `maps`
+    /// (with those page maps as offset index), built by `build` unless it was before: a row
+    /// group read in many blocks builds it once, not once per block. Not kept when a map is one
+    /// too large for the cache (the metadata would keep it).
     pub fn indexed_or_build(
         &self,
         path: &Path,
         row_group: usize,
-        leaves: Vec<usize>,
+        maps: &[(usize, Arc<Option<PageMap>>)],
         build: impl FnOnce() -> Option<ArrowReaderMetadata>,
     ) -> Option<ArrowReaderMetadata> {
         let key = (path.to_path_buf(), row_group);
+        let leaves: Vec<usize> = maps.iter().map(|(leaf, _)| *leaf).collect();
+        let kept = maps.iter().all(|(_, m)| m.as_ref().as_ref().is_none_or(|m| m.locations.len() <= MAX_CACHED_PAGES));
         let generation = {
             let inner = self.lock();
             if let Some((_, m)) = inner.indexed.get(&key).filter(|(l, _)| *l == leaves) {
@@ -267,7 +270,7 @@ impl PageMaps {
         };
         let built = build()?;
         let mut inner = self.lock();
-        if inner.generation == generation {
+        if kept && inner.generation == generation {
             if inner.indexed.len() >= MAX_CACHED_ROW_GROUPS {
                 inner.indexed.clear();
             }
@@ -335,5 +338,43 @@ mod tests {
         assert!(index.page_locations(1, 0).is_none(), "only row group 0");
         let short = MapIndex::new(None, 7, 5, &maps, |_| true);
         assert!((0..4).all(|leaf| short.page_locations(0, leaf).is_none()), "maps of other row counts");
+    }
+
+    #[test]
+    fn a_row_groups_reader_metadata_is_built_once() {
+        use parquet::arrow::arrow_reader::ArrowReaderOptions;
+        use parquet::file::metadata::{FileMetaData, ParquetMetaDataBuilder};
+        use parquet::schema::types::SchemaDescriptor;
+        let schema = parquet::schema::parser::parse_message_type("message m { required float x; }").unwrap();
+        let file = FileMetaData::new(1, 0, None, None, Arc::new(SchemaDescriptor::new(Arc::new(schema))), None);
+        let meta = Arc::new(ParquetMetaDataBuilder::new(file).build());
+        let build = |built: &mut usize| {
+            *built += 1;
+            ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()).ok()
+        };
+        let cache = PageMaps::default();
+        let map = Arc::new(PageMap::from_walk(0, &[page(0, 0, 4)]));
+        let (path, mut built) = (Path::new("a.parquet"), 0);
+        for _ in 0..3 {
+            assert!(cache.indexed_or_build(path, 0, &[(0, map.clone())], || build(&mut built)).is_some());
+        }
+        assert_eq!(built, 1, "three blocks of one row group");
+        cache.indexed_or_build(path, 1, &[(0, map.clone())], || build(&mut built));
+        cache.indexed_or_build(path, 0, &[(1, map.clone())], || build(&mut built));
+        assert_eq!(built, 3, "another row group, other columns");
+        // A map too large for the cache is not kept through the metadata either.
+        let huge = PageMap {
+            locations: vec![
+                PageLocation { offset: 0, compressed_page_size: 1, first_row_index: 0 };
+                MAX_CACHED_PAGES + 1
+            ],
+            rows: 1,
+            direct: true,
+            v2: false,
+        };
+        let huge = [(0, Arc::new(Some(huge)))];
+        cache.indexed_or_build(path, 2, &huge, || build(&mut built));
+        cache.indexed_or_build(path, 2, &huge, || build(&mut built));
+        assert_eq!(built, 5);
     }
 }
