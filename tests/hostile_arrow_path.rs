@@ -41,11 +41,11 @@ fn value(i: usize) -> f32 {
 }
 
 /// One required FLOAT column `x` of `n` PLAIN pages of one value each, with an empty data page
-/// (no values) after page `empty_at`, no offset index.
+/// (no values) before page `empty_at` (last when it is `n`), no offset index.
 fn pages_with_an_empty_one(n: usize, empty_at: usize) -> Vec<u8> {
     let one = |data: Vec<u8>, num_values| Page::V1 { num_values, encoding: raw::PLAIN, def_encoding: raw::RLE, data };
     let mut pages: Vec<Page> = (0..n).map(|i| one(value(i).to_le_bytes().to_vec(), 1)).collect();
-    pages.insert(empty_at + 1, one(Vec::new(), 0));
+    pages.insert(empty_at, one(Vec::new(), 0));
     raw::write(&raw::File {
         columns: vec![Column { name: "x".into(), physical: raw::FLOAT, optional: false }],
         codec: raw::UNCOMPRESSED,
@@ -190,7 +190,7 @@ fn blocks_of_chunks_with_empty_pages_or_list_pages_are_right() {
     let dir = tempfile::tempdir().unwrap();
     let n = 3000;
     let mut files = Vec::new();
-    for (name, empty_at) in [("empty-first", 0), ("empty-mid", 999), ("empty-late", 1500), ("empty-last", n - 1)] {
+    for (name, empty_at) in [("empty-first", 0), ("empty-mid", 1000), ("empty-late", 1501), ("empty-last", n)] {
         let path = dir.path().join(format!("{name}.parquet"));
         std::fs::write(&path, pages_with_an_empty_one(n, empty_at)).unwrap();
         files.push((path, 1));
