@@ -51,14 +51,18 @@ pub(super) fn decode(
     let decode_err = |source| decode_error(shard, row_group, source);
     if !whole {
         // The block's pages in one read per chunk when they are small, not one read each.
-        let leaves: Vec<usize> = source.page_maps().iter().map(|(leaf, _)| *leaf).collect();
         let first = block.offset as usize;
-        super::direct::preload_small_pages(&mut source, rg_meta, leaves, first..first + expected_rows);
+        source.preload_small_pages(rg_meta, first..first + expected_rows);
     }
     // A block of part of a row group skips the rows before it: with the page maps as offset
     // index, by page location (without, arrow-rs walks the chunk's page headers from its
-    // start for every block).
-    let indexed = if expected_rows < rg_rows { indexed_metadata(shard, row_group, &source) } else { None };
+    // start for every block). The metadata is built once for all the blocks of a row group.
+    let indexed = if expected_rows < rg_rows {
+        let maps = source.page_maps();
+        ctx.page_maps().indexed_or_build(&shard.path, row_group, maps, || indexed_metadata(shard, row_group, &source))
+    } else {
+        None
+    };
     let (metadata, reader_row_group) = match indexed {
         Some(m) => (m, 0),
         None => (shard.metadata.clone(), row_group),
@@ -120,7 +124,8 @@ pub(super) fn decode(
 
 /// The metadata of `shard` reduced to row group `row_group` (as its row group 0), with the
 /// page maps of `source` as its offset index ([`MapIndex`]); `None` if arrow-rs refuses it.
-/// Building it costs the row group's column metadata, not the file's.
+/// Building it costs the row group's column metadata and the file's Arrow schema (not the
+/// other row groups'); it is kept beside the page maps for the row group's other blocks.
 fn indexed_metadata(shard: &ShardInfo, row_group: usize, source: &ChunkSource) -> Option<ArrowReaderMetadata> {
     let meta = shard.metadata.metadata();
     let rg = meta.row_group(row_group);

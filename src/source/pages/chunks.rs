@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use parquet::errors::{ParquetError, Result as ParquetResult};
+use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -108,6 +109,10 @@ const REMOTE_PRELOAD_MAX: u64 = 256 << 20;
 /// data after a header is read separately, with `get_bytes`).
 const HEADER_READ_BYTES: usize = 1 << 10;
 
+/// Pages smaller than this on average are read together, one read per column chunk, by
+/// [`ChunkSource::preload_small_pages`].
+const SMALL_PAGE_BYTES: u64 = 16 << 10;
+
 /// Gap between two chunks below which they are read together (the gap is read and ignored).
 const COALESCE_GAP: u64 = 64 << 10;
 
@@ -167,9 +172,43 @@ impl ChunkSource {
         &self.maps
     }
 
-    /// The page map of leaf column `leaf`, when it was opened and has one.
+    /// The page map of leaf column `leaf` for the direct path, when it was opened and has one
+    /// the direct path may read by ([`PageMap::direct`]).
     pub fn page_map(&self, leaf: usize) -> Option<&PageMap> {
+        self.index_map(leaf).filter(|m| m.direct)
+    }
+
+    /// The page map of leaf column `leaf`, when it was opened and has one (arrow-rs's offset
+    /// index, which may hold empty pages).
+    pub fn index_map(&self, leaf: usize) -> Option<&PageMap> {
         self.maps.iter().find(|(l, _)| *l == leaf).and_then(|(_, m)| m.as_ref().as_ref())
+    }
+
+    /// Read into memory, for every chunk opened with a page map (empty pages included), the
+    /// pages of `rows` and the dictionary page when its pages are small (under
+    /// [`SMALL_PAGE_BYTES`] on average), so that a block of many tiny pages costs one read per
+    /// chunk instead of one per page; larger pages are read as the decoder reaches them.
+    /// `rg_meta` is the row group's metadata; nothing may be loaded yet. A failed read is left
+    /// for the page's own read to report.
+    pub fn preload_small_pages(&mut self, rg_meta: &RowGroupMetaData, rows: Range<usize>) {
+        let mut ranges = Vec::new();
+        for (leaf, map) in &self.maps {
+            let Some(map) = map.as_ref().as_ref().filter(|_| !rows.is_empty()) else { continue };
+            let (i, j) = (map.page_of(rows.start as u64), map.page_of(rows.end as u64 - 1));
+            let (Some(first), Some(last)) = (map.locations.get(i), map.locations.get(j)) else { continue };
+            let (from, to) = (first.offset as u64, last.offset as u64 + last.compressed_page_size as u64);
+            if to.saturating_sub(from) > SMALL_PAGE_BYTES * (j - i + 1) as u64 {
+                continue;
+            }
+            // The dictionary page, if any, sits between the chunk's start and its first data page.
+            let start = rg_meta.column(*leaf).byte_range().0;
+            let dictionary = map.locations[0].offset as u64;
+            if start < dictionary {
+                ranges.push(start..dictionary);
+            }
+            ranges.push(from..to);
+        }
+        let _ = self.preload(ranges);
     }
 
     /// Walk (and check) the page headers of the column chunk at `range` (within the file):
