@@ -228,3 +228,52 @@ fn a_token_stopped_mid_epoch_leaves_the_last_epochs_model_untouched() {
     let dir: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(dir.len(), 1, "only the model file: {dir:?}");
 }
+
+/// The CLI: the first Ctrl-C stops `train` before the next step; it exits with status 130,
+/// saying what the model file holds, and the file is the last complete epoch's.
+#[test]
+fn ctrl_c_stops_the_cli_train_with_status_130() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("model.safetensors");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/digits.parquet");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardmix"))
+        .args(["--quiet", "train", "vae", "--batch-size", "16", "--epochs", "1000", "--hidden", "64"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !out.exists() && Instant::now() < deadline {
+        assert!(child.try_wait().unwrap().is_none(), "train ended before its first epoch was saved");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(out.exists(), "no epoch saved in time");
+    let sent = Instant::now();
+    // SAFETY: a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(30), "train did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
+    assert!(took < STOP_BOUND, "stopped {took:?} after SIGINT");
+    assert!(stderr.contains("error: training interrupted before step"), "{stderr}");
+    assert!(stderr.contains("left untouched"), "{stderr}");
+    let dir: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(dir.len(), 1, "only the model file: {dir:?}");
+    // A complete file: it loads.
+    shardmix::nn::Vae::load(&out).unwrap();
+}
