@@ -277,3 +277,69 @@ fn ctrl_c_stops_the_cli_train_with_status_130() {
     // A complete file: it loads.
     shardmix::nn::Vae::load(&out).unwrap();
 }
+
+/// A pipeline over the digits whose stage sleeps `slow` on step 1.
+fn slow_step_one(slow: Duration, timeout: Option<Duration>) -> shardmix::Pipeline {
+    use shardmix::{Batch, Features, Map, Order, ShardSet, StepRng, Target};
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/digits.parquet");
+    let set = ShardSet::open(data)
+        .and_then(|s| s.features(Features::prefix("p")))
+        .and_then(|s| s.target(Target::class("label", 10)))
+        .unwrap();
+    let stage = Map::new("slow", move |b: Batch, _: &mut StepRng| {
+        if b.provenance.row_a[0] / 8 == 1 {
+            std::thread::sleep(slow);
+        }
+        Ok(b)
+    });
+    let mut builder =
+        shardmix::Pipeline::builder().source(set).order(Order::sequential(8)).stage(stage).workers(2).steps(4);
+    if let Some(t) = timeout {
+        builder = builder.step_timeout(t);
+    }
+    builder.build().unwrap()
+}
+
+/// `Pipeline::next_within` (what the Python package waits with, to answer Ctrl-C): a slow
+/// step is `Pending` for a while, then the same batch as `next()` gives, no step skipped.
+#[test]
+fn next_within_waits_in_bounded_rounds_and_loses_no_step() {
+    use std::task::Poll;
+    let reference: Vec<_> = slow_step_one(Duration::ZERO, None).map(|b| b.unwrap()).collect();
+    let mut p = slow_step_one(Duration::from_millis(600), None);
+    let mut got = Vec::new();
+    let mut pending = 0;
+    loop {
+        let t = Instant::now();
+        match p.next_within(Duration::from_millis(50)) {
+            Poll::Pending => {
+                assert!(t.elapsed() < STOP_BOUND, "one round waited {:?}", t.elapsed());
+                pending += 1;
+            }
+            Poll::Ready(None) => break,
+            Poll::Ready(Some(b)) => got.push(b.unwrap()),
+        }
+    }
+    assert!(pending >= 3, "the slow step was pending {pending} times");
+    assert_eq!(got.iter().map(|b| b.step).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    for (a, b) in got.iter().zip(&reference) {
+        assert_eq!(a.features, b.features);
+    }
+}
+
+/// The step timeout counts across the rounds of `next_within`, not from each call.
+#[test]
+fn next_within_keeps_the_step_timeout() {
+    use std::task::Poll;
+    let mut p = slow_step_one(Duration::from_secs(3), Some(Duration::from_millis(300)));
+    assert!(matches!(p.next_within(Duration::from_millis(50)), Poll::Ready(Some(Ok(_)))));
+    let t = Instant::now();
+    let err = loop {
+        match p.next_within(Duration::from_millis(50)) {
+            Poll::Pending => assert!(t.elapsed() < Duration::from_secs(2), "the timeout never came"),
+            Poll::Ready(r) => break r.unwrap().unwrap_err(),
+        }
+    };
+    assert!(matches!(err.kind(), ErrorKind::Timeout { step: 1, .. }), "{err}");
+    assert!(t.elapsed() >= Duration::from_millis(300));
+}

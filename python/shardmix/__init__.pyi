@@ -114,7 +114,8 @@ class Pipeline:
     def __next__(self) -> Batch:
         """The next batch (the GIL is released while waiting). Ctrl-C raises
         KeyboardInterrupt within about 50 ms even while a stage is slow or the source
-        stalls; the batch waited for is then returned by the next call (no step lost)."""
+        stalls; the step waited for is then returned by the next call (none is skipped or
+        run twice)."""
     def __len__(self) -> int:
         """Batches this pipeline yields in all (on this rank, from start_step)."""
     @property
@@ -129,8 +130,7 @@ class Pipeline:
     def settings(self) -> Dict[str, Any]: ...
     def stats(self) -> Dict[str, Any]: ...
     def close(self) -> None:
-        """Stop the workers and free the buffers (after an interrupted __next__, once the
-        batch it waited for is made); iterating afterwards yields nothing."""
+        """Stop the workers and free the buffers; iterating afterwards yields nothing."""
 
 def inspect(data: Data, **options: Any) -> Dict[str, Any]:
     """What `shardmix inspect --json` prints, as a dict."""

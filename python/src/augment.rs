@@ -182,8 +182,9 @@ impl PyAugmentPlan {
     /// discarded) and raises `KeyboardInterrupt`.
     fn write_shards<'py>(&self, py: Python<'py>, shards: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let range = shard_range(py, shards)?;
-        let w = crate::exit::detach_interruptible(py, |stop| self.plan.write_shards_with_stop(range, stop, &mut |_| {}))?
-            .map_err(|e| errors::to_py(py, &e))?;
+        let w =
+            crate::exit::detach_interruptible(py, |stop| self.plan.write_shards_with_stop(range, stop, &mut |_| {}))?
+                .map_err(|e| errors::to_py(py, &e))?;
         to_python(py, &serde_json::json!({"written": shards_json(&w.written), "skipped": w.skipped, "rows": w.rows}))
     }
 

@@ -21,11 +21,12 @@
 //! long work would ignore Ctrl-C until it returns; so long work runs through
 //! [`detach_interruptible`] (the work on a scoped native thread, this thread waking every
 //! [`SIGNAL_POLL`] through [`detach`] to run the signal handlers) or polls with
-//! [`wait_interruptibly`]. Either way the GIL is still taken back only through [`detach`].
+//! [`wait_interruptibly`] (a pipeline's `next_within`). Either way the GIL is still taken back only through [`detach`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::OnceLock;
+use std::task::Poll;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -87,16 +88,8 @@ where
 /// How often a thread waiting for native work wakes to run Python's signal handlers.
 pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
-/// What one round of [`wait_interruptibly`]'s `poll` found.
-pub enum Poll<T> {
-    /// The result.
-    Ready(T),
-    /// Nothing yet after about [`SIGNAL_POLL`]: run the signal handlers and poll again.
-    Pending,
-}
-
-/// Call `poll` (which should wait at most about [`SIGNAL_POLL`]) with the GIL released
-/// until it is ready; between rounds run Python's signal handlers and return the exception
+/// Call `poll` (which should wait at most about [`SIGNAL_POLL`] and return `Pending` when
+/// nothing came by then) with the GIL released until it is ready; between rounds run Python's signal handlers and return the exception
 /// one raises (`KeyboardInterrupt` on Ctrl-C).
 pub fn wait_interruptibly<T, F>(py: Python<'_>, mut poll: F) -> PyResult<T>
 where

@@ -1,21 +1,20 @@
 //! `shardmix.Pipeline`: the CLI's pipeline (same options, defaults, validation, messages and
 //! batches), iterated from Python.
 //!
-//! Waiting for a batch answers Ctrl-C: the library's `next()` runs on a helper thread (one
-//! per pipeline, started by the first `__next__`) while the calling thread waits with the GIL
-//! released and every [`exit::SIGNAL_POLL`] runs Python's signal handlers. On
-//! `KeyboardInterrupt` the request stays under way and the exception is raised at once
-//! (a stalled source or a slow stage cannot delay it); the next `__next__` returns the batch
-//! it brings, so a caught interrupt loses no step and changes no batch.
+//! Waiting for a batch answers Ctrl-C: `__next__` waits through the library's
+//! [`Pipeline::next_within`] in rounds of [`exit::SIGNAL_POLL`], running Python's signal
+//! handlers between them, so `KeyboardInterrupt` comes within about 50 ms whatever a stage
+//! or the source costs; the step waited for is neither skipped nor run twice (the next
+//! `__next__` returns it).
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use shardmix::{Batch, ErrorKind, Pipeline, PipelineConfig, Settings, Stage, Stats};
+use shardmix::{ErrorKind, Pipeline, PipelineConfig, Settings, Stage, Stats};
 
 use crate::batch::PyBatch;
 use crate::errors;
@@ -37,48 +36,6 @@ pub struct PyPipeline {
     raised: Raised,
     /// The counters at the end, kept when the pipeline is dropped.
     last_stats: Mutex<Option<Stats>>,
-    /// The helper thread that waits for batches; locked only without the GIL, and never
-    /// while `inner` is held.
-    waiter: Mutex<Waiter>,
-}
-
-/// What the helper thread sends back: the pipeline and what its `next()` returned.
-type Answer = (Pipeline, Option<shardmix::Result<Batch>>);
-
-/// The helper thread that runs the library's blocking `next()` for `__next__`; the pipeline
-/// travels to it for one call and back with the answer.
-#[derive(Default)]
-struct Waiter {
-    /// `None` until the first `__next__` starts the thread.
-    channels: Option<(Sender<Pipeline>, Receiver<Answer>)>,
-    /// The position of a request under way (an interrupted `__next__`), whose answer the
-    /// next `__next__` takes; the pipeline is out of `inner` meanwhile.
-    pending: Option<u64>,
-}
-
-impl Waiter {
-    /// The helper thread's channels, starting it on first use. Dropping the channels ends
-    /// it: at once when idle, or once the request under way returns (the pipeline is then
-    /// dropped there, stopping its workers).
-    fn channels(&mut self) -> PyResult<&(Sender<Pipeline>, Receiver<Answer>)> {
-        if self.channels.is_none() {
-            let (job_tx, jobs) = mpsc::channel::<Pipeline>();
-            let (answer_tx, answers) = mpsc::channel::<Answer>();
-            std::thread::Builder::new()
-                .name("shardmix-next".into())
-                .spawn(move || {
-                    for mut p in jobs {
-                        let r = p.next();
-                        if answer_tx.send((p, r)).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?;
-            self.channels = Some((job_tx, answers));
-        }
-        Ok(self.channels.as_ref().expect("just set"))
-    }
 }
 
 impl PyPipeline {
@@ -88,53 +45,6 @@ impl PyPipeline {
             let stats = p.stats();
             drop(p);
             *self.last_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
-        }
-    }
-
-    /// One round of waiting for the next batch (without the GIL): send the pipeline to the
-    /// helper thread unless a request is under way, then wait up to [`exit::SIGNAL_POLL`]
-    /// for its answer. `Ready(None)`: finished or closed.
-    fn poll_next(&self) -> exit::Poll<PyResult<Option<shardmix::Result<Batch>>>> {
-        let mut waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
-        if waiter.pending.is_none() {
-            let Some(p) = self.lock().take() else { return exit::Poll::Ready(Ok(None)) };
-            let position = p.position();
-            let jobs = match waiter.channels() {
-                Ok((jobs, _)) => jobs,
-                Err(e) => {
-                    *self.lock() = Some(p);
-                    return exit::Poll::Ready(Err(e));
-                }
-            };
-            if let Err(mpsc::SendError(p)) = jobs.send(p) {
-                *self.lock() = Some(p);
-                return exit::Poll::Ready(Err(pyo3::exceptions::PyRuntimeError::new_err(
-                    "the thread waiting for batches has exited",
-                )));
-            }
-            waiter.pending = Some(position);
-        }
-        let Some((_, answers)) = waiter.channels.as_ref() else { return exit::Poll::Ready(Ok(None)) };
-        match answers.recv_timeout(exit::SIGNAL_POLL) {
-            Ok((p, r)) => {
-                waiter.pending = None;
-                drop(waiter);
-                if r.is_none() {
-                    // Finished: join the workers now rather than at garbage collection.
-                    self.retire(Some(p));
-                } else {
-                    *self.lock() = Some(p);
-                }
-                exit::Poll::Ready(Ok(r))
-            }
-            Err(RecvTimeoutError::Timeout) => exit::Poll::Pending,
-            Err(RecvTimeoutError::Disconnected) => {
-                waiter.pending = None;
-                waiter.channels = None;
-                exit::Poll::Ready(Err(pyo3::exceptions::PyRuntimeError::new_err(
-                    "the thread waiting for batches has exited",
-                )))
-            }
         }
     }
 
@@ -250,7 +160,6 @@ impl PyPipeline {
             settings,
             raised,
             last_stats: Mutex::new(None),
-            waiter: Mutex::new(Waiter::default()),
         })
     }
 
@@ -259,10 +168,25 @@ impl PyPipeline {
     }
 
     /// The next batch; the GIL is released while waiting for it. Ctrl-C raises
-    /// `KeyboardInterrupt` within about 50 ms; the batch waited for is returned by the next
-    /// call.
+    /// `KeyboardInterrupt` within about 50 ms; the next call returns the batch waited for.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
-        let next = exit::wait_interruptibly(py, || self.poll_next())??;
+        let next = exit::wait_interruptibly(py, || {
+            let mut guard = self.lock();
+            let r = match guard.as_mut().map(|p| p.next_within(exit::SIGNAL_POLL)) {
+                None => None,
+                Some(Poll::Pending) => return Poll::Pending,
+                Some(Poll::Ready(r)) => r,
+            };
+            if r.is_none() {
+                // Finished: join the workers now rather than at garbage collection.
+                let finished = guard.take();
+                drop(guard);
+                self.retire(finished);
+            } else {
+                drop(guard);
+            }
+            Poll::Ready(r)
+        })?;
         match next {
             None => Ok(None),
             Some(Ok(batch)) => {
@@ -280,11 +204,8 @@ impl PyPipeline {
     /// The local step of the next batch: save it in a checkpoint, resume with `start_step=`.
     #[getter]
     fn position(&self, py: Python<'_>) -> u64 {
-        exit::detach(py, || {
-            let live = self.lock().as_ref().map(|p| p.position());
-            live.or_else(|| self.waiter.lock().unwrap_or_else(|e| e.into_inner()).pending)
-        })
-        .unwrap_or(self.len.unwrap_or(0) + self.settings.start_step)
+        exit::detach(py, || self.lock().as_ref().map(|p| p.position()))
+            .unwrap_or(self.len.unwrap_or(0) + self.settings.start_step)
     }
 
     /// Global steps per epoch.
@@ -367,16 +288,11 @@ impl PyPipeline {
         Ok(d)
     }
 
-    /// Stop the workers and free the buffers; iterating afterwards yields nothing. After an
-    /// interrupted `__next__`, the workers stop once the batch it waited for is made.
+    /// Stop the workers and free the buffers; iterating afterwards yields nothing.
     fn close(&self, py: Python<'_>) {
         exit::detach(py, || {
             let p = self.lock().take();
             self.retire(p);
-            let mut waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
-            if waiter.pending.take().is_some() {
-                waiter.channels = None;
-            }
         });
     }
 }
