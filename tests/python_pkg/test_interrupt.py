@@ -130,6 +130,44 @@ def test_ctrl_c_stops_augment_and_the_rerun_completes_byte_for_byte(digits, slow
     assert files(out) == files(whole)
 
 
+WRITE_SHARDS = """
+    import shardmix
+    plan = shardmix.augment_plan({data}, {out}, **eval({options}))
+    plan.prepare()
+    print("started", flush=True)
+    try:
+        plan.write_shards(range(plan.num_shards))
+        print("completed", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_stops_write_shards_and_the_pieces_complete_the_directory(digits, slow_model, tmp_path):
+    options = augment_options(slow_model)
+    del options["rows_per_shard"]
+    whole = tmp_path / "whole"
+    shardmix.augment(digits, whole, quiet=True, rows_per_shard=320, **options)
+    out = tmp_path / "out"
+    child = Child(WRITE_SHARDS, data=digits, out=out, options=repr(dict(options, rows_per_shard=320)))
+    assert child.expect(START_TIMEOUT) == "started"
+    deadline = time.monotonic() + START_TIMEOUT
+    while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline and child.proc.poll() is None:
+        time.sleep(0.01)
+    line, seconds = child.interrupt()
+    child.finish()
+    assert line == "interrupted"
+    assert seconds < BOUND, f"KeyboardInterrupt after {seconds:.2f} s"
+    left = files(out)
+    assert not [n for n in left if n.endswith(".tmp")], f"a temporary file was left: {sorted(left)}"
+    for name in (n for n in left if n.endswith(".parquet")):
+        assert left[name] == files(whole)[name]
+    plan = shardmix.augment_plan(digits, out, rows_per_shard=320, **options)
+    assert plan.write_shards(range(plan.num_shards))["skipped"], "the complete shards were kept"
+    plan.finish()
+    assert files(out) == files(whole)
+
+
 TRAIN = """
     import shardmix
     print("started", flush=True)
