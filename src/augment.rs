@@ -18,6 +18,12 @@
 //!   every shard is there, writes the manifest). The directory is byte for byte the one
 //!   [`AugmentPlan::run`] writes.
 //!
+//! [`AugmentPlan::run_with_stop`] and [`AugmentPlan::write_shards_with_stop`] take a
+//! [`StopToken`], checked before every step: once it is stopped they return
+//! [`ErrorKind::Interrupted`] and leave the directory as an interrupted run does — the
+//! complete shards kept, the shard being written discarded (its temporary file removed), so a
+//! later run resumes after the complete shards and writes the same bytes.
+//!
 //! The output directory may not be an input path, contain one, lie inside an input
 //! directory (pyarrow.dataset and HF `datasets` read a directory's subdirectories too, so
 //! the augmented shards would join the input dataset), or be matched by an input pattern
@@ -58,6 +64,7 @@ use crate::sink::{
     shard_file_name, shard_state, Compression, Manifest, ManifestShard, ParquetSink, ParquetSinkOptions, ShardState,
 };
 use crate::spec::DataSpec;
+use crate::stop::StopToken;
 
 /// Rows per output shard when not given (rounded down to whole batches).
 pub const DEFAULT_ROWS_PER_SHARD: u64 = 262_144;
@@ -292,6 +299,20 @@ impl AugmentPlan {
     /// task writes the same shard; any pipeline or write error (the shard being written is
     /// discarded; shards closed before stay).
     pub fn write_shards(&self, shards: Range<u64>, on_event: &mut dyn FnMut(Event)) -> Result<ShardsWritten> {
+        self.write_shards_with_stop(shards, &StopToken::new(), on_event)
+    }
+
+    /// [`write_shards`](Self::write_shards), checking `stop` before every step.
+    ///
+    /// # Errors
+    /// As [`write_shards`](Self::write_shards), and [`ErrorKind::Interrupted`] once `stop`
+    /// is stopped: the shards closed before stay, the one being written is discarded.
+    pub fn write_shards_with_stop(
+        &self,
+        shards: Range<u64>,
+        stop: &StopToken,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<ShardsWritten> {
         let n = self.num_shards();
         let shards = shards.start.min(n)..shards.end.min(n);
         let mut report = ShardsWritten::default();
@@ -326,11 +347,13 @@ impl AugmentPlan {
             }
             let (first, last) = (todo[i], todo[j - 1]);
             let steps = self.shard_steps(first).start..self.shard_steps(last).end;
+            stop.check(|| self.interrupted(steps.start))?;
             let mut sink =
                 ParquetSink::open_shards(&self.out, &self.spec, self.sink_options.clone(), &self.fingerprint, first)?;
             let mut pipeline = pipeline_at(&self.settings, steps.start)?;
             let mut next = steps.start;
             while next < steps.end {
+                stop.check(|| self.interrupted(next))?;
                 let batch = match pipeline.next() {
                     Some(b) => b?,
                     None => break,
@@ -402,6 +425,15 @@ impl AugmentPlan {
     /// As [`ParquetSink::open`], [`ParquetSink::write`] and [`ParquetSink::finish`], and any
     /// pipeline error.
     pub fn run(&self, on_event: &mut dyn FnMut(Event)) -> Result<AugmentSummary> {
+        self.run_with_stop(&StopToken::new(), on_event)
+    }
+
+    /// [`run`](Self::run), checking `stop` before every step (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), and [`ErrorKind::Interrupted`] once `stop` is stopped: the
+    /// complete shards stay, the one being written is discarded, no manifest is written.
+    pub fn run_with_stop(&self, stop: &StopToken, on_event: &mut dyn FnMut(Event)) -> Result<AugmentSummary> {
         let out = self.out.display();
         // Locks the directory (a concurrent run into it fails here at once) until the sink
         // is dropped.
@@ -441,6 +473,7 @@ impl AugmentPlan {
         if resume > 0 {
             on_event(Event::Note(format!("{out}: resuming at step {resume} ({kept} complete shards kept)")));
         }
+        stop.check(|| self.interrupted(resume))?;
         let mut pipeline = pipeline_at(&self.settings, resume)?;
         if let Some(note) = crate::report::unread_note(&pipeline) {
             on_event(Event::Note(note));
@@ -448,8 +481,12 @@ impl AugmentPlan {
         on_event(Event::Start(self.total_steps.saturating_sub(resume)));
         let started = Instant::now();
         let mut rows = 0u64;
-        for batch in pipeline.by_ref() {
+        let mut next = resume;
+        loop {
+            stop.check(|| self.interrupted(next))?;
+            let Some(batch) = pipeline.next() else { break };
             let batch = batch?;
+            next += 1;
             rows += batch.rows() as u64;
             sink.write(&batch)?;
             on_event(Event::Step);
@@ -482,6 +519,22 @@ impl AugmentSummary {
         } else {
             format!("wrote {rows} rows in {} shard(s) to {out} in {secs:.2} s ({rate:.0} rows/s)", self.shards_written)
         }
+    }
+}
+
+impl AugmentPlan {
+    /// What an interruption before global step `step` leaves in the directory.
+    fn interrupted(&self, step: u64) -> (String, u64, String) {
+        let out = self.out.display();
+        (
+            format!("augment into {out}"),
+            step,
+            format!(
+                "the complete shards are kept and the shard being written was discarded: run the same command again \
+                 to resume (fingerprint {})",
+                self.fingerprint
+            ),
+        )
     }
 }
 

@@ -370,6 +370,17 @@ pub enum ErrorKind {
         /// The holder's process id, when the OS tells (Linux: `/proc/locks`).
         pid: Option<u32>,
     },
+    /// A [`crate::StopToken`] asked the call to stop (Ctrl-C): it stopped at a step boundary,
+    /// leaving its output as `state` says.
+    #[error("{what} interrupted before step {step}; {state}")]
+    Interrupted {
+        /// What was interrupted (`augment into OUT`, `training`).
+        what: String,
+        /// The step it would have run next.
+        step: u64,
+        /// What the output holds now, and how to go on.
+        state: String,
+    },
 }
 
 /// Turn a caught panic payload into its message.

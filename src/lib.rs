@@ -62,6 +62,7 @@ mod sink;
 mod source;
 mod spec;
 mod stage;
+mod stop;
 
 pub use batch::{Batch, Origin, Provenance};
 pub use config::PipelineConfig;
@@ -86,3 +87,4 @@ pub use source::{ImageColumn, MAX_IMAGE_VALUES};
 pub use spec::{DataSpec, FeatureLayout, TargetKind, MAX_CLASSES};
 pub use stage::Normalize;
 pub use stage::{Generator, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};
+pub use stop::StopToken;

@@ -16,6 +16,10 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {}", e.chain());
+            // Ctrl-C (a StopToken stopped by SIGINT): the shell's convention, 128 + SIGINT.
+            if matches!(e.kind(), shardmix::ErrorKind::Interrupted { .. }) {
+                return ExitCode::from(130);
+            }
             ExitCode::FAILURE
         }
     }

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -376,6 +377,7 @@ impl PipelineBuilder {
             timeout: self.step_timeout,
             finished: false,
             timed_out: false,
+            idle_since: None,
             started: Instant::now(),
             rows_unread,
         })
@@ -538,6 +540,9 @@ pub struct Pipeline {
     timeout: Option<Duration>,
     finished: bool,
     timed_out: bool,
+    /// Since when [`Pipeline::next_within`] has waited without a result arriving (the step
+    /// timeout counts from there across its calls).
+    idle_since: Option<Instant>,
     started: Instant,
     rows_unread: Option<u64>,
 }
@@ -639,16 +644,25 @@ impl Pipeline {
     }
 }
 
-impl Iterator for Pipeline {
-    type Item = Result<Batch>;
+impl Pipeline {
+    /// [`Iterator::next`] waiting at most about `wait` for the batch: `Poll::Pending` when it
+    /// has not arrived by then (call again: the step is neither skipped nor run twice), so
+    /// that the caller can attend to other things between waits — the Python package runs
+    /// the signal handlers (Ctrl-C) without a thread hop per batch. A
+    /// [`step_timeout`](PipelineBuilder::step_timeout) counts across the calls. Without
+    /// worker threads (`workers(0)`) the step runs here and the result is always ready.
+    pub fn next_within(&mut self, wait: Duration) -> Poll<Option<Result<Batch>>> {
+        self.advance(Some(wait))
+    }
 
-    fn next(&mut self) -> Option<Result<Batch>> {
+    /// One step of the iterator; `wait: None` blocks until the batch (or the timeout).
+    fn advance(&mut self, wait: Option<Duration>) -> Poll<Option<Result<Batch>>> {
         if self.finished || self.end.is_some_and(|e| self.next >= e) {
             if !self.finished {
                 self.finished = true;
                 self.shutdown();
             }
-            return None;
+            return Poll::Ready(None);
         }
         let local = self.next;
         let limit = self.end.unwrap_or(u64::MAX).min(local.saturating_add(self.prefetch));
@@ -667,26 +681,41 @@ impl Iterator for Pipeline {
                         self.dispatched += 1;
                     }
                 }
-                let wait = Instant::now();
+                let wait_started = Instant::now();
+                let give_up = wait.map(|w| wait_started + w);
                 let r = loop {
                     if let Some(r) = reorder.remove(&local) {
+                        self.idle_since = None;
                         break r;
                     }
-                    let got = match self.timeout {
-                        Some(t) => results.recv_timeout(t),
+                    let idle = *self.idle_since.get_or_insert_with(Instant::now);
+                    let timeout_at = self.timeout.map(|t| idle + t);
+                    let until = match (give_up, timeout_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let got = match until {
+                        Some(at) => results.recv_deadline(at),
                         None => results.recv().map_err(|_| RecvTimeoutError::Disconnected),
                     };
                     match got {
                         Ok((step, r)) => {
+                            // Progress: the step timeout counts from the last result.
+                            self.idle_since = None;
                             reorder.insert(step, r);
                         }
-                        Err(RecvTimeoutError::Timeout) => {
+                        Err(RecvTimeoutError::Timeout) if timeout_at.is_some_and(|t| Instant::now() >= t) => {
                             self.timed_out = true;
+                            self.idle_since = None;
                             break Err(ErrorKind::Timeout {
                                 step: shared.global(local),
                                 seconds: self.timeout.map_or(0, |t| t.as_secs()),
                             }
                             .into());
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            shared.stats.wait_ns.fetch_add(wait_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                            return Poll::Pending;
                         }
                         Err(RecvTimeoutError::Disconnected) => {
                             break Err(ErrorKind::Panic {
@@ -698,12 +727,24 @@ impl Iterator for Pipeline {
                         }
                     }
                 };
-                shared.stats.wait_ns.fetch_add(wait.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                shared.stats.wait_ns.fetch_add(wait_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.next += 1;
                 r
             }
         };
-        self.finish_with(r)
+        Poll::Ready(self.finish_with(r))
+    }
+}
+
+impl Iterator for Pipeline {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        match self.advance(None) {
+            Poll::Ready(r) => r,
+            // `advance(None)` only returns when the batch (or an error) is there.
+            Poll::Pending => None,
+        }
     }
 
     /// At most the steps left ([`total_steps`](Self::total_steps) −

@@ -111,7 +111,11 @@ class Pipeline:
         normalize: Optional[str] = None,
     ) -> None: ...
     def __iter__(self) -> Iterator[Batch]: ...
-    def __next__(self) -> Batch: ...
+    def __next__(self) -> Batch:
+        """The next batch (the GIL is released while waiting). Ctrl-C raises
+        KeyboardInterrupt within about 50 ms even while a stage is slow or the source
+        stalls; the step waited for is then returned by the next call (none is skipped or
+        run twice)."""
     def __len__(self) -> int:
         """Batches this pipeline yields in all (on this rank, from start_step)."""
     @property
@@ -125,7 +129,8 @@ class Pipeline:
     def num_targets(self) -> int: ...
     def settings(self) -> Dict[str, Any]: ...
     def stats(self) -> Dict[str, Any]: ...
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the workers and free the buffers; iterating afterwards yields nothing."""
 
 def inspect(data: Data, **options: Any) -> Dict[str, Any]:
     """What `shardmix inspect --json` prints, as a dict."""
@@ -145,7 +150,11 @@ def augment(
     """`shardmix augment`: write the augmented stream to `out` as Parquet shards (resumable,
     the CLI's files byte for byte). `options` are `Pipeline`'s. Returns a summary dict:
     path, rows, shards, steps, rows_written, shards_written, shards_kept, already_complete,
-    seconds, warnings, fingerprint."""
+    seconds, warnings, fingerprint.
+
+    Ctrl-C raises KeyboardInterrupt within about 50 ms of the current step: the complete
+    shards are kept and the shard being written is discarded, so calling `augment` again
+    resumes and writes the bytes of an uninterrupted run."""
     ...
 
 def augment_plan(
@@ -188,13 +197,14 @@ class AugmentPlan:
     def write_shards(self, shards: Union[range, Tuple[int, int], int]) -> Dict[str, Any]:
         """Write the whole shards of `shards` not written yet (any ranges, any processes, at
         once). Returns written (per shard: file, rows, first_step, end_step, bytes, crc32),
-        skipped (indices already there), rows."""
+        skipped (indices already there), rows. Ctrl-C stops it at the next step (the shard
+        being written is discarded) and raises KeyboardInterrupt."""
         ...
     def finish(self) -> Dict[str, Any]:
         """Once, last: check every shard and write the manifest; returns it as a dict."""
         ...
     def run(self, *, quiet: bool = False) -> Dict[str, Any]:
-        """The single-process run (what `augment()` does)."""
+        """The single-process run (what `augment()` does; Ctrl-C as there)."""
         ...
 
 def train(
@@ -214,5 +224,8 @@ def train(
     """`shardmix train vae|gan`: train a (conditional) VAE or GAN on `data` and save it to
     `out` (safetensors, atomically after every epoch). `options` are `Pipeline`'s
     (augmentation off unless `mixup_alpha` is given). Returns a dict: kind, path, rows,
-    steps, seconds, last_epoch, held_out_before, held_out_after."""
+    steps, seconds, last_epoch, held_out_before, held_out_after.
+
+    Ctrl-C raises KeyboardInterrupt within about 50 ms of the current step, without saving:
+    `out` is left as the last complete epoch saved it (or absent)."""
     ...

@@ -178,11 +178,13 @@ impl PyAugmentPlan {
     /// Write the whole shards `shards` (a `range` of step 1, an `(start, stop)` pair or one
     /// index) that are not written yet; returns a dict: `written` (one dict per shard:
     /// file, rows, first_step, end_step, bytes, crc32), `skipped` (indices already
-    /// written), `rows`.
+    /// written), `rows`. Ctrl-C stops it before the next step (the shard being written is
+    /// discarded) and raises `KeyboardInterrupt`.
     fn write_shards<'py>(&self, py: Python<'py>, shards: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let range = shard_range(py, shards)?;
-        let w = crate::exit::detach(py, || self.plan.write_shards(range, &mut |_| {}))
-            .map_err(|e| errors::to_py(py, &e))?;
+        let w =
+            crate::exit::detach_interruptible(py, |stop| self.plan.write_shards_with_stop(range, stop, &mut |_| {}))?
+                .map_err(|e| errors::to_py(py, &e))?;
         to_python(py, &serde_json::json!({"written": shards_json(&w.written), "skipped": w.skipped, "rows": w.rows}))
     }
 
@@ -194,16 +196,18 @@ impl PyAugmentPlan {
     }
 
     /// The single-process run (`shardmix augment`); returns the summary dict. Notes and
-    /// warnings go to `sys.stderr` unless `quiet`.
+    /// warnings go to `sys.stderr` unless `quiet`. Ctrl-C stops it before the next step and
+    /// raises `KeyboardInterrupt`, leaving the directory resumable (complete shards kept, the
+    /// shard being written discarded): run it again to finish.
     #[pyo3(signature = (*, quiet=false))]
     fn run<'py>(&self, py: Python<'py>, quiet: bool) -> PyResult<Bound<'py, PyAny>> {
-        let s = crate::exit::detach(py, || {
-            self.plan.run(&mut |e| {
+        let s = crate::exit::detach_interruptible(py, |stop| {
+            self.plan.run_with_stop(stop, &mut |e| {
                 if let (Event::Note(line), false) = (e, quiet) {
                     say(&line);
                 }
             })
-        })
+        })?
         .map_err(|e| errors::to_py(py, &e))?;
         if !quiet {
             if !s.already_complete {

@@ -15,13 +15,23 @@
 //!   under way to return.
 //!
 //! [`_close_all`] runs in `atexit`, while the interpreter still works, and sets the flag.
+//!
+//! Ctrl-C: CPython's SIGINT handler only sets a flag that the main thread acts on when it
+//! runs Python code or calls `PyErr_CheckSignals`. A call that waits inside [`detach`] for
+//! long work would ignore Ctrl-C until it returns; so long work runs through
+//! [`detach_interruptible`] (the work on a scoped native thread, this thread waking every
+//! [`SIGNAL_POLL`] through [`detach`] to run the signal handlers) or polls with
+//! [`wait_interruptibly`] (a pipeline's `next_within`). Either way the GIL is still taken back only through [`detach`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::OnceLock;
+use std::task::Poll;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+use shardmix::StopToken;
 
 /// Set by [`_close_all`] when the interpreter exits.
 static EXITING: AtomicBool = AtomicBool::new(false);
@@ -73,6 +83,73 @@ where
     });
     RETURNING.fetch_sub(1, Ordering::SeqCst);
     r
+}
+
+/// How often a thread waiting for native work wakes to run Python's signal handlers.
+pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Call `poll` (which should wait at most about [`SIGNAL_POLL`] and return `Pending` when
+/// nothing came by then) with the GIL released until it is ready; between rounds run Python's signal handlers and return the exception
+/// one raises (`KeyboardInterrupt` on Ctrl-C).
+pub fn wait_interruptibly<T, F>(py: Python<'_>, mut poll: F) -> PyResult<T>
+where
+    F: Send + FnMut() -> Poll<T>,
+    T: Send,
+{
+    loop {
+        match detach(py, &mut poll) {
+            Poll::Ready(r) => return Ok(r),
+            Poll::Pending => py.check_signals()?,
+        }
+    }
+}
+
+/// Run `work` with the GIL released, on a scoped native thread, while this thread waits for
+/// it and every [`SIGNAL_POLL`] runs Python's signal handlers. When a handler raises
+/// (`KeyboardInterrupt` on Ctrl-C), stop the token given to `work`, wait for `work` to
+/// return (it checks the token at least once per step), and return that exception instead
+/// of `work`'s result.
+pub fn detach_interruptible<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    F: Send + FnOnce(&StopToken) -> T,
+    T: Send,
+{
+    let stop = StopToken::new();
+    std::thread::scope(|scope| {
+        let (done_tx, done) = mpsc::sync_channel::<()>(1);
+        let stop_ref = &stop;
+        let handle = std::thread::Builder::new()
+            .name("shardmix-work".into())
+            .spawn_scoped(scope, move || {
+                let r = work(stop_ref);
+                let _ = done_tx.send(());
+                r
+            })
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?;
+        // A `Receiver` is not `Sync`: the polls borrow it through a lock.
+        let done = std::sync::Mutex::new(done);
+        let finished = || match done.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(SIGNAL_POLL) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => Poll::Ready(()),
+            Err(RecvTimeoutError::Timeout) => Poll::Pending,
+        };
+        let raised = wait_interruptibly(py, finished).err();
+        if raised.is_some() {
+            stop.stop();
+            // Signals are not checked again while the work stops: a second Ctrl-C is
+            // raised by the interpreter once this call has returned.
+            detach(py, || {
+                let _ = done.lock().unwrap_or_else(|e| e.into_inner()).recv();
+            });
+        }
+        let r = match handle.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match raised {
+            Some(e) => Err(e),
+            None => Ok(r),
+        }
+    })
 }
 
 /// Call Python from a native thread, or `None` once the interpreter began to exit.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
-use shardmix::nn::train::{train, training_defaults, Kind, Losses, TrainEvent, TrainOptions};
+use shardmix::nn::train::{train_with_stop, training_defaults, Kind, Losses, TrainEvent, TrainOptions};
 use shardmix::PipelineConfig;
 
 use crate::errors;
@@ -42,6 +42,8 @@ fn hidden_option(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Option<String
 }
 
 /// `train(kind, data, out, *, config=None, quiet=False, **options)` → the summary dict.
+/// Ctrl-C stops it before the next step and raises `KeyboardInterrupt`; the model file is
+/// then the last complete epoch's (or absent).
 #[pyfunction]
 #[pyo3(signature = (kind, data, out, *, config=None, quiet=false, **options))]
 pub fn train_model<'py>(
@@ -79,12 +81,12 @@ pub fn train_model<'py>(
         cfg = cfg.over(PipelineConfig::from_file(&path).map_err(|e| errors::to_py(py, &e))?);
     }
     let settings = cfg.settings(None).map_err(|e| errors::to_py(py, &e))?;
-    let summary = crate::exit::detach(py, || {
-        train(kind, &settings, &opts, &mut |e| match e {
+    let summary = crate::exit::detach_interruptible(py, |stop| {
+        train_with_stop(kind, &settings, &opts, stop, &mut |e| match e {
             TrainEvent::Note(line) | TrainEvent::Info(line) if !quiet => crate::augment::say(&line),
             _ => {}
         })
-    })
+    })?
     .map_err(|e| errors::to_py(py, &e))?;
     if !quiet {
         crate::augment::say(&summary.message());

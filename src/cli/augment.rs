@@ -46,7 +46,7 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
     };
     let plan = AugmentPlan::new(settings, &args.out, &options)?;
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let summary = plan.run(&mut |event| match event {
+    let summary = plan.run_with_stop(&super::interrupt::token(), &mut |event| match event {
         Event::Note(note) => match &bar {
             Some(b) => b.suspend(|| eprintln!("{note}")),
             None => eprintln!("{note}"),

@@ -4,6 +4,7 @@ pub mod args;
 pub mod augment;
 pub mod demo;
 pub mod inspect;
+pub mod interrupt;
 pub mod progress;
 pub mod stream;
 pub mod train;

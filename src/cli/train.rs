@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use indicatif::ProgressBar;
-use shardmix::nn::train::{train, Kind, TrainEvent, TrainOptions};
+use shardmix::nn::train::{train_with_stop, Kind, TrainEvent, TrainOptions};
 use shardmix::Result;
 
 use super::args::PipelineArgs;
@@ -84,7 +84,8 @@ pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
         holdout: args.holdout,
     };
     let mut bar = None;
-    let summary = train(args.kind, &settings, &options, &mut bar_events(&mut bar, quiet))?;
+    let stop = super::interrupt::token();
+    let summary = train_with_stop(args.kind, &settings, &options, &stop, &mut bar_events(&mut bar, quiet))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

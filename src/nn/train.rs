@@ -6,6 +6,10 @@
 //! held-out split ([`Validation`]), the pipeline fed into the model ([`fit_epochs`]), the
 //! model saved atomically after every epoch and at the end. Augmentation is off unless asked
 //! for: callers default `mixup_alpha` to 0 ([`training_defaults`]).
+//!
+//! [`train_with_stop`] takes a [`StopToken`], checked before every step: once it is stopped
+//! the run returns [`crate::ErrorKind::Interrupted`] without saving, so the model file is the
+//! one of the last complete epoch (each save is an atomic rewrite), or absent.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::source::{Reader, Rows, ShardSet, AUTO_CACHE_MIN_BYTES};
 use crate::stage::{Map, Standardize};
+use crate::stop::StopToken;
 use crate::{Batch, Pipeline};
 
 /// Which model to train.
@@ -371,6 +376,18 @@ pub fn fit_epochs(
     model: &mut Model,
     pipeline: &mut Pipeline,
     on_event: &mut dyn FnMut(TrainEvent),
+    on_epoch: impl FnMut(&Model, u64, &Losses) -> Result<()>,
+) -> Result<Losses> {
+    fit_until(model, pipeline, &StopToken::new(), &|_| (String::new(), 0, String::new()), on_event, on_epoch)
+}
+
+/// [`fit_epochs`], checking `stop` before every step; `interrupted(step)` words the error.
+fn fit_until(
+    model: &mut Model,
+    pipeline: &mut Pipeline,
+    stop: &StopToken,
+    interrupted: &dyn Fn(u64) -> (String, u64, String),
+    on_event: &mut dyn FnMut(TrainEvent),
     mut on_epoch: impl FnMut(&Model, u64, &Losses) -> Result<()>,
 ) -> Result<Losses> {
     let spe = pipeline.steps_per_epoch().max(1);
@@ -382,7 +399,9 @@ pub fn fit_epochs(
     let mean = |names: [&'static str; 2], sums: [f64; 2], count: u64| {
         Losses(names.iter().zip(sums).map(|(&n, s)| (n, s / count.max(1) as f64)).collect())
     };
-    for batch in pipeline.by_ref() {
+    loop {
+        stop.check(|| interrupted(step))?;
+        let Some(batch) = pipeline.next() else { break };
         let batch = batch?;
         step += 1;
         on_event(TrainEvent::Step);
@@ -421,6 +440,31 @@ pub fn train(
     options: &TrainOptions,
     on_event: &mut dyn FnMut(TrainEvent),
 ) -> Result<TrainSummary> {
+    train_with_stop(kind, settings, options, &StopToken::new(), on_event)
+}
+
+/// [`train`], checking `stop` before every step (see the [module docs](self)).
+///
+/// # Errors
+/// As [`train`], and [`crate::ErrorKind::Interrupted`] once `stop` is stopped: nothing is
+/// saved then, the model file of the last complete epoch (if any) is left as it is.
+pub fn train_with_stop(
+    kind: Kind,
+    settings: &Settings,
+    options: &TrainOptions,
+    stop: &StopToken,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<TrainSummary> {
+    let interrupted = |step: u64| {
+        let out = options.out.display();
+        let state = if options.out.exists() {
+            format!("{out} is the model of the last complete epoch (or of an earlier run), left untouched")
+        } else {
+            format!("no model was saved to {out}")
+        };
+        ("training".to_string(), step, state)
+    };
+    stop.check(|| interrupted(0))?;
     let set = settings.open_source()?;
     let scale = match options.scale.as_deref().unwrap_or("auto") {
         "unit" => DataScale::Unit,
@@ -469,6 +513,7 @@ pub fn train(
     let initial = match &validation {
         None => None,
         Some(v) => {
+            stop.check(|| interrupted(0))?;
             let l = v.evaluate(&model)?;
             on_event(TrainEvent::Info(format!(
                 "held-out: {} rows (fraction {} by row id, seed {}); before training: {l}",
@@ -486,7 +531,7 @@ pub fn train(
     // call at a time.
     let events = std::cell::RefCell::new(on_event);
     let emit = |e: TrainEvent| (events.borrow_mut())(e);
-    let last = fit_epochs(&mut model, &mut pipeline, &mut |e| emit(e), |m, epoch, train| {
+    let last = fit_until(&mut model, &mut pipeline, stop, &interrupted, &mut |e| emit(e), |m, epoch, train| {
         m.save(&out)?;
         let held = match &validation {
             Some(v) => {
