@@ -224,7 +224,9 @@ impl PyPipeline {
             map.insert("prefetch".into(), self.settings.prefetch.into());
             map.insert("cache_mib".into(), self.settings.cache_mib.into());
             // Left out of the JSON form when unset (the fingerprint of earlier runs).
-            map.entry("normalize").or_insert(serde_json::Value::Null);
+            for key in ["normalize", "random_resized_crop", "crop_scale", "crop_ratio", "hflip"] {
+                map.entry(key).or_insert(serde_json::Value::Null);
+            }
         }
         py.import("json")?.call_method1("loads", (json.to_string(),))
     }
