@@ -222,8 +222,8 @@ impl Coeffs {
                 *kx = w;
                 total += w;
             }
-            for x in 0..n {
-                c.weights[i * ksize + x] = if total != 0.0 { (k[x] / total) as f32 } else { 0.0 };
+            for (dst, &kx) in c.weights[i * ksize..i * ksize + n].iter_mut().zip(&k) {
+                *dst = if total != 0.0 { (kx / total) as f32 } else { 0.0 };
             }
             c.start.push(xmin);
             c.len.push(n);
