@@ -26,6 +26,9 @@ pub struct PyPipeline {
     steps_per_epoch: u64,
     num_features: usize,
     num_targets: usize,
+    /// The shape the features are handed out in: `feature_shape`, or after a crop the
+    /// cropped one.
+    feature_shape: Option<Vec<usize>>,
     raised: Raised,
     /// The counters at the end, kept when the pipeline is dropped.
     last_stats: Mutex<Option<Stats>>,
@@ -149,6 +152,11 @@ impl PyPipeline {
             steps_per_epoch: pipeline.steps_per_epoch(),
             num_features: spec.num_features(),
             num_targets: spec.num_targets(),
+            feature_shape: if settings.random_resized_crop.is_some() {
+                spec.feature_shape.clone()
+            } else {
+                settings.feature_shape.clone()
+            },
             inner: register(pipeline),
             settings,
             raised,
@@ -178,7 +186,7 @@ impl PyPipeline {
         match next {
             None => Ok(None),
             Some(Ok(batch)) => {
-                Ok(Some(PyBatch::new(py, batch, self.settings.feature_shape.as_deref(), self.settings.provenance)))
+                Ok(Some(PyBatch::new(py, batch, self.feature_shape.as_deref(), self.settings.provenance)))
             }
             Some(Err(e)) => Err(self.error(py, &e)),
         }
