@@ -61,7 +61,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 use crate::sink::{
-    shard_file_name, shard_state, Compression, Manifest, ManifestShard, ParquetSink, ParquetSinkOptions, ShardState,
+    fnv1a64, shard_file_name, shard_state, Compression, ImageOut, Manifest, ManifestShard, OutputSchema, ParquetSink,
+    ParquetSinkOptions, ShardState,
 };
 use crate::spec::DataSpec;
 use crate::stop::StopToken;
@@ -72,7 +73,7 @@ pub const DEFAULT_ROWS_PER_SHARD: u64 = 262_144;
 pub const DEFAULT_ROW_GROUP_SIZE: usize = 65_536;
 
 /// The options of `augment` besides the pipeline's: its flags `--rows-per-shard`,
-/// `--row-group-size`, `--compression`, `--overwrite`.
+/// `--row-group-size`, `--compression`, `--overwrite`, `--image-out`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AugmentOptions {
     /// Rows per output shard, rounded down to whole batches (default [`DEFAULT_ROWS_PER_SHARD`]).
@@ -84,6 +85,11 @@ pub struct AugmentOptions {
     /// Replace the output of another configuration: deletes only the files shardmix wrote
     /// there, and refuses if other files sit at the names it writes.
     pub overwrite: bool,
+    /// How image features are written: `tensor` (the default, float lists) or `png`
+    /// (re-encoded 8-bit PNG files in Hugging Face's `Image` layout, see
+    /// [`OutputSchema::with_image_out`](crate::OutputSchema::with_image_out)); `--image-out`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_out: Option<String>,
 }
 
 /// What happens during [`AugmentPlan::run`] and [`AugmentPlan::write_shards`], for a front
@@ -194,19 +200,28 @@ impl AugmentPlan {
             "none" | "uncompressed" => Compression::None,
             other => return Err(Error::config("compression", format!("'{other}' is not one of snappy, zstd, none"))),
         };
+        let image_out = ImageOut::parse(options.image_out.as_deref().unwrap_or("tensor"))?;
         let config = serde_json::to_value(&settings).unwrap_or_default();
         let sink_options = ParquetSinkOptions::new(steps_per_shard)
             .row_group_size(options.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_SIZE))
             .compression(compression)
             .provenance(settings.provenance)
             .seed(settings.seed)
-            .config(config);
+            .config(config)
+            .image_out(image_out);
         // Build once to learn the output spec and the length.
         let probe = pipeline_at(&settings, 0)?;
         let spec = probe.spec().clone();
         let total_steps = probe.total_steps().unwrap_or(0);
         drop(probe);
-        let fingerprint = settings.fingerprint();
+        // The output's form is part of its identity: PNG output is another run's output.
+        OutputSchema::with_image_out(&spec, settings.provenance, image_out)?;
+        let fingerprint = match image_out {
+            ImageOut::Tensor => settings.fingerprint(),
+            ImageOut::Png => {
+                format!("{:016x}", fnv1a64(format!("{}:image_out=png", settings.fingerprint()).as_bytes()))
+            }
+        };
         Ok(AugmentPlan {
             settings,
             out: out.to_path_buf(),

@@ -72,6 +72,18 @@ pub struct PipelineConfig {
     /// `--normalize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalize: Option<String>,
+    /// `--random-resized-crop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<String>,
+    /// `--crop-scale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_scale: Option<String>,
+    /// `--crop-ratio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_ratio: Option<String>,
+    /// `--hflip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hflip: Option<f64>,
     /// `--provenance`.
     pub provenance: Option<bool>,
     /// `--vae`.

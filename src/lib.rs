@@ -75,9 +75,9 @@ pub use rng::StepRng;
 pub use settings::Settings;
 pub use sink::{
     fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, shard_state, Compression, Crc32, DirLock,
-    IpcSink, Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, ShardState, StreamTarget, Trailer,
-    MANIFEST_FILE, MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, RUN_FILE,
-    TARGET_COLUMN, TRAILER_ALGORITHM, TRAILER_KEY,
+    ImageOut, IpcSink, Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, ShardState,
+    StreamTarget, Trailer, MANIFEST_FILE, MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION,
+    PROVENANCE_COLUMNS, RUN_FILE, TARGET_COLUMN, TRAILER_ALGORITHM, TRAILER_KEY,
 };
 pub use source::{
     BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, ShardSetBuilder,
@@ -87,4 +87,5 @@ pub use source::{ImageColumn, MAX_IMAGE_VALUES};
 pub use spec::{DataSpec, FeatureLayout, TargetKind, MAX_CLASSES};
 pub use stage::Normalize;
 pub use stage::{Generator, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};
+pub use stage::{HorizontalFlip, RandomResizedCrop};
 pub use stop::StopToken;

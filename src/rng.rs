@@ -21,6 +21,9 @@ pub mod purpose {
     pub const MODEL: u64 = 0x4d4f_4445; // "MODE"
     /// Stage `i` uses `STAGE_BASE + i`.
     pub const STAGE_BASE: u64 = 0x5354_0000;
+    /// Per-row generators of a stage, keyed by a word drawn from the stage's step generator
+    /// (the image stages: one stream per row of the batch).
+    pub const ROW: u64 = 0x524f_5753; // "ROWS"
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mix.

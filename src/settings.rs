@@ -34,7 +34,7 @@ use crate::sink::fnv1a64;
 use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
 use crate::spec::MAX_CLASSES;
 use crate::stage::check_alpha;
-use crate::stage::{Inject, MixMode, Mixup, Normalize, Stage};
+use crate::stage::{HorizontalFlip, Inject, MixMode, Mixup, Normalize, RandomResizedCrop, Stage};
 use crate::Origin;
 
 /// Every pipeline setting with its value in force (given values over defaults), as made by
@@ -94,10 +94,26 @@ pub struct Settings {
     pub cutmix_switch_prob: f64,
     /// Tensor shape of each row's features, e.g. `[28, 28, 1]` (`--feature-shape`).
     pub feature_shape: Option<Vec<usize>>,
-    /// Per-channel `MEAN/STD` of a [`Normalize`] stage run first (`--normalize`), or `None`.
+    /// Per-channel `MEAN/STD` of a [`Normalize`] stage run after the image stages (`--normalize`), or `None`.
     /// Left out of the JSON form when unset, so that earlier runs keep their fingerprint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub normalize: Option<String>,
+    /// Output size `S` or `HxW` of a [`RandomResizedCrop`] stage run first
+    /// (`--random-resized-crop`), or `None`. Left out of the JSON form when unset (as the
+    /// other image stages' settings), so that earlier runs keep their fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<String>,
+    /// The crop's area range `MIN,MAX` (`--crop-scale`, default `0.08,1`); needs
+    /// `random_resized_crop`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop_scale: Option<String>,
+    /// The crop's aspect-ratio range `MIN,MAX` (`--crop-ratio`, default `3/4,4/3`); needs
+    /// `random_resized_crop`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop_ratio: Option<String>,
+    /// Probability of a [`HorizontalFlip`] of each row, after the crop (`--hflip`), or `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hflip: Option<f64>,
     /// Add the provenance columns (`--provenance`).
     pub provenance: bool,
     /// A VAE model whose samples replace `vae_fraction` of each batch (`--vae`).
@@ -165,6 +181,10 @@ impl PipelineConfig {
             cutmix_switch_prob: self.cutmix_switch_prob.or(under.cutmix_switch_prob),
             feature_shape: self.feature_shape.or(under.feature_shape),
             normalize: self.normalize.or(under.normalize),
+            random_resized_crop: self.random_resized_crop.or(under.random_resized_crop),
+            crop_scale: self.crop_scale.or(under.crop_scale),
+            crop_ratio: self.crop_ratio.or(under.crop_ratio),
+            hflip: self.hflip.or(under.hflip),
             provenance: if self.provenance == Some(true) { Some(true) } else { under.provenance.or(self.provenance) },
             vae: self.vae.or(under.vae),
             vae_fraction: self.vae_fraction.or(under.vae_fraction),
@@ -226,6 +246,10 @@ impl PipelineConfig {
             cutmix_switch_prob: cfg.cutmix_switch_prob.unwrap_or(0.5),
             feature_shape,
             normalize: cfg.normalize,
+            random_resized_crop: cfg.random_resized_crop,
+            crop_scale: cfg.crop_scale,
+            crop_ratio: cfg.crop_ratio,
+            hflip: cfg.hflip,
             provenance: cfg.provenance.unwrap_or(false),
             vae_fraction: cfg.vae_fraction.unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
             vae,
@@ -280,6 +304,27 @@ fn check_count(name: &str, value: u64, lo: u64, hi: u64, note: &str) -> Result<(
     }
 }
 
+/// Parse a range `MIN,MAX` for the parameter `name`; each bound a number or a fraction `A/B`
+/// (`3/4,4/3`).
+///
+/// # Errors
+/// [`ErrorKind::Config`] naming `name` when it is not two numbers.
+pub fn parse_range(name: &str, s: &str) -> Result<(f64, f64)> {
+    let bad = || Error::config(name, format!("'{s}' is not a range MIN,MAX (e.g. 0.08,1 or 3/4,4/3)"));
+    let number = |v: &str| -> Result<f64> {
+        let v = v.trim();
+        match v.split_once('/') {
+            Some((a, b)) => {
+                let (a, b): (f64, f64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+                Ok(a / b)
+            }
+            None => v.parse().map_err(|_| bad()),
+        }
+    };
+    let (lo, hi) = s.split_once(',').ok_or_else(bad)?;
+    Ok((number(lo)?, number(hi)?))
+}
+
 /// Parse a feature shape like `28x28x1` (or `28,28,1`).
 ///
 /// # Errors
@@ -310,7 +355,8 @@ impl Settings {
     /// and `cutmix_alpha` 0 or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]];
     /// `mixup_prob`, `cutmix_switch_prob`, `vae_fraction` and `gan_fraction` in [0, 1];
     /// `label_smoothing` in [0, 1); a `feature_shape` of positive dimensions whose product is
-    /// a `usize`. [`PipelineConfig::settings`] calls it; what depends on the data (the batch
+    /// a `usize`; the image stages' `random_resized_crop`, `crop_scale`, `crop_ratio` (see
+    /// [`RandomResizedCrop`]) and `hflip` in [0, 1]. [`PipelineConfig::settings`] calls it; what depends on the data (the batch
     /// against the rows, the shape against the features) is checked by
     /// [`PipelineBuilder::build`].
     ///
@@ -346,6 +392,10 @@ impl Settings {
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, true)?;
         check_range("vae_fraction", self.vae_fraction, 0.0, 1.0, false)?;
         check_range("gan_fraction", self.gan_fraction, 0.0, 1.0, false)?;
+        self.crop()?;
+        if let Some(p) = self.hflip {
+            HorizontalFlip::new(p)?;
+        }
         if let Some(shape) = &self.feature_shape {
             if shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)).is_none_or(|p| p == 0) {
                 return Err(Error::config(
@@ -434,16 +484,35 @@ impl Settings {
         Ok(b)
     }
 
-    /// The augmentation stages these settings ask for, in order: `Normalize` (when
-    /// `normalize` is set), injection (VAE, then GAN, so that Mixup mixes synthetic rows too),
-    /// then Mixup/CutMix. CutMix takes `feature_shape`, or else the data's own (an image
-    /// column's `H × W × C`).
+    /// The augmentation stages these settings ask for, in order: the image stages
+    /// `RandomResizedCrop` and `HorizontalFlip` (per row, as torchvision's transforms run per
+    /// sample before timm's batch-level Mixup), `Normalize` (when `normalize` is set),
+    /// injection (VAE, then GAN, so that Mixup mixes synthetic rows too), then Mixup/CutMix.
+    /// The image stages and CutMix take `feature_shape`, or else the data's own (an image
+    /// column's `H × W × C`); the stages after a crop see the cropped shape.
     ///
     /// # Errors
-    /// A model that cannot be loaded or is of the wrong kind; a bad Mixup/CutMix or
-    /// normalize setting.
+    /// A model that cannot be loaded or is of the wrong kind; a bad image-stage, Mixup/CutMix
+    /// or normalize setting; an image stage without a feature shape.
     pub fn stages(&self, set: &ShardSet) -> Result<Vec<Arc<dyn Stage>>> {
         let mut stages: Vec<Arc<dyn Stage>> = Vec::new();
+        let mut shape: Option<Vec<usize>> = self.feature_shape.clone().or_else(|| set.spec().feature_shape.clone());
+        let need_shape = |name: &str, shape: &Option<Vec<usize>>| -> Result<Vec<usize>> {
+            shape.clone().ok_or_else(|| {
+                Error::config(name, "this image stage needs --feature-shape HxWxC (or an image feature column)")
+            })
+        };
+        if let Some(crop) = self.crop()? {
+            let s = need_shape("random_resized_crop", &shape)?;
+            let crop = crop.feature_shape(&s)?;
+            let c = s.last().copied().unwrap_or(1);
+            shape = Some(crop.output_shape(c).to_vec());
+            stages.push(Arc::new(crop));
+        }
+        if let Some(p) = self.hflip {
+            let s = need_shape("hflip", &shape)?;
+            stages.push(Arc::new(HorizontalFlip::new(p)?.feature_shape(&s)?));
+        }
         if let Some(n) = &self.normalize {
             stages.push(Arc::new(Normalize::parse(n)?));
         }
@@ -453,10 +522,37 @@ impl Settings {
         if let Some(path) = &self.gan {
             stages.push(Arc::new(inject(path, Origin::Gan, self.gan_fraction)?));
         }
-        if let Some(m) = self.mixup_with_shape(self.feature_shape.as_deref().or(set.spec().feature_shape.as_deref()))? {
+        if let Some(m) = self.mixup_with_shape(shape.as_deref())? {
             stages.push(Arc::new(m));
         }
         Ok(stages)
+    }
+
+    /// The `RandomResizedCrop` stage without its input shape, or `None` when
+    /// `random_resized_crop` is not set.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming `random_resized_crop`, `crop_scale` or `crop_ratio`: a bad
+    /// size or range, or a range given without a crop.
+    pub fn crop(&self) -> Result<Option<RandomResizedCrop>> {
+        let Some(size) = &self.random_resized_crop else {
+            for (name, v) in [("crop_scale", &self.crop_scale), ("crop_ratio", &self.crop_ratio)] {
+                if v.is_some() {
+                    return Err(Error::config(name, "is a parameter of the crop: give --random-resized-crop SIZE too"));
+                }
+            }
+            return Ok(None);
+        };
+        let mut crop = RandomResizedCrop::parse(size)?;
+        if let Some(s) = &self.crop_scale {
+            let (lo, hi) = parse_range("crop_scale", s)?;
+            crop = crop.scale(lo, hi)?;
+        }
+        if let Some(s) = &self.crop_ratio {
+            let (lo, hi) = parse_range("crop_ratio", s)?;
+            crop = crop.ratio(lo, hi)?;
+        }
+        Ok(Some(crop))
     }
 
     /// The Mixup/CutMix stage, or `None` when both are off (both α are 0).

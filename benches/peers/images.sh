@@ -5,9 +5,10 @@
 #   bash benches/peers/images.sh [--rows N] [--repeats R]
 #
 # shardmix: examples/peer_images.rs (ShardSet::open → image column auto-detected → sequential
-# batches of 256 → Mixup(0.2), 1 and 2 workers). Peer: benches/peers/peer_pillow_images.py
+# batches of 256 → Mixup(0.2), 0 (inline), 1 and 2 workers). Peer: benches/peers/peer_pillow_images.py
 # (torch DataLoader with 0 and 2 workers if torch is in the venv, else a Pillow + numpy loop in
-# one process). Prints rows/s medians; the machine is shared, so compare ratios within one run.
+# one process). Prints rows/s medians and the ratios shardmix / peer at 0 and at 2 workers (the
+# issue's aim: ≥ 5× at 2 workers); the machine is shared, so compare ratios within one run.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
@@ -31,14 +32,22 @@ median() { "$py" -c 'import json,sys,statistics as s; r=json.loads(sys.argv[1]);
 result() { grep '^RESULT ' | sed 's/^RESULT //'; }
 echo "| loader | rows/s (median of $repeats) |"
 echo "|---|---|"
-for w in 1 2; do
+declare -A ours peer
+for w in 0 1 2; do
     r="$(target/release/examples/peer_images "$data" --workers "$w" --repeats "$repeats" | result)"
-    echo "| shardmix, $w worker(s) | $(median "$r") |"
+    ours[$w]="$(median "$r")"
+    echo "| shardmix, $w worker(s) | ${ours[$w]} |"
 done
 for w in 0 2; do
     if r="$("$py" benches/peers/peer_pillow_images.py run "$data" --workers "$w" --repeats "$repeats" 2>/dev/null | result)"; then
-        echo "| $("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["peer"])' "$r") | $(median "$r") |"
+        peer[$w]="$(median "$r")"
+        echo "| $("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["peer"])' "$r") | ${peer[$w]} |"
     fi
 done
 echo
+for w in 0 2; do
+    if [[ -n "${peer[$w]:-}" ]]; then
+        echo "ratio at $w workers: shardmix / peer = $(awk -v a="${ours[$w]}" -v b="${peer[$w]}" 'BEGIN { printf "%.1f", a / b }')x"
+    fi
+done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"

@@ -49,8 +49,8 @@ def inspect(data, **options):
 def augment(data, out, *, config=None, quiet=False, **options):
     """Write the augmented stream to the directory ``out`` as Parquet shards: what
     ``shardmix augment --data DATA --out OUT`` does, resumably, with the same options
-    (the pipeline's, plus ``rows_per_shard``, ``row_group_size``, ``compression`` and
-    ``overwrite``), defaults, validation and messages, and the same files byte for byte.
+    (the pipeline's, plus ``rows_per_shard``, ``row_group_size``, ``compression``,
+    ``overwrite`` and ``image_out``), defaults, validation and messages, and the same files byte for byte.
     Notes and warnings go to ``sys.stderr`` unless ``quiet``; no progress bar.
 
     Returns a dict: ``path``, ``rows``, ``shards``, ``steps`` (of the whole output),

@@ -109,6 +109,10 @@ class Pipeline:
         gan_fraction: Optional[float] = None,
         cache_mib: Optional[int] = None,
         normalize: Optional[str] = None,
+        random_resized_crop: Optional[Union[int, str, Sequence[int]]] = None,
+        crop_scale: Optional[Union[str, Sequence[float]]] = None,
+        crop_ratio: Optional[Union[str, Sequence[float]]] = None,
+        hflip: Optional[float] = None,
     ) -> None: ...
     def __iter__(self) -> Iterator[Batch]: ...
     def __next__(self) -> Batch:
@@ -145,6 +149,7 @@ def augment(
     row_group_size: Optional[int] = None,
     compression: Optional[str] = None,
     overwrite: bool = False,
+    image_out: Optional[str] = None,
     **options: Any,
 ) -> Dict[str, Any]:
     """`shardmix augment`: write the augmented stream to `out` as Parquet shards (resumable,
@@ -166,6 +171,7 @@ def augment_plan(
     row_group_size: Optional[int] = None,
     compression: Optional[str] = None,
     overwrite: bool = False,
+    image_out: Optional[str] = None,
     **options: Any,
 ) -> "AugmentPlan":
     """For integrations writing one `augment` output from several processes: the plan, with

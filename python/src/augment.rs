@@ -15,7 +15,7 @@ use shardmix::{ManifestShard, PipelineConfig};
 use crate::errors;
 
 /// The options of `augment` besides the pipeline's, in the CLI's order.
-pub const AUGMENT_OPTIONS: &[&str] = &["rows_per_shard", "row_group_size", "compression", "overwrite"];
+pub const AUGMENT_OPTIONS: &[&str] = &["rows_per_shard", "row_group_size", "compression", "overwrite", "image_out"];
 
 /// What a plan is made of: enough to make it again in another process.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -47,6 +47,7 @@ fn split_options(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResul
                 "rows_per_shard" => aug.rows_per_shard = v.extract().map_err(|_| bad("a whole number"))?,
                 "row_group_size" => aug.row_group_size = v.extract().map_err(|_| bad("a whole number"))?,
                 "compression" => aug.compression = v.extract().map_err(|_| bad("snappy, zstd or none"))?,
+                "image_out" => aug.image_out = v.extract().map_err(|_| bad("tensor or png"))?,
                 "overwrite" => {
                     aug.overwrite = v.extract::<Option<bool>>().map_err(|_| bad("True or False"))?.unwrap_or(false)
                 }

@@ -43,6 +43,10 @@ pub const OPTIONS: &[&str] = &[
     "gan_fraction",
     "cache_mib",
     "normalize",
+    "random_resized_crop",
+    "crop_scale",
+    "crop_ratio",
+    "hflip",
 ];
 
 /// `data`: a path (str or `os.PathLike`), a glob, or a list/tuple of them.
@@ -81,6 +85,27 @@ fn to_json(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<V
             .collect::<PyResult<_>>()
             .map_err(|_| errors::config(py, key, "expected a shape like (28, 28, 1) or '28x28x1'"))?;
         return Ok(Some(Value::String(dims.join("x"))));
+    }
+    // The crop's size and ranges may be given as numbers and tuples: (24, 32), 24, (0.08, 1.0).
+    if matches!(key, "random_resized_crop" | "crop_scale" | "crop_ratio") && !v.is_instance_of::<PyString>() {
+        let items: Vec<Bound<'_, PyAny>> = if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+            v.try_iter()?.collect::<PyResult<_>>()?
+        } else {
+            vec![v.clone()]
+        };
+        let sep = if key == "random_resized_crop" { "x" } else { "," };
+        let parts: Vec<String> = items
+            .iter()
+            .map(|d| {
+                if d.is_instance_of::<PyInt>() {
+                    d.extract::<i64>().map(|i| i.to_string())
+                } else {
+                    d.extract::<f64>().map(|f| format!("{f:?}"))
+                }
+            })
+            .collect::<PyResult<_>>()
+            .map_err(|_| errors::config(py, key, "expected a number or a tuple of numbers"))?;
+        return Ok(Some(Value::String(parts.join(sep))));
     }
     if v.is_instance_of::<PyBool>() {
         return Ok(Some(Value::Bool(v.extract()?)));

@@ -33,6 +33,9 @@ pub struct PyPipeline {
     steps_per_epoch: u64,
     num_features: usize,
     num_targets: usize,
+    /// The shape the features are handed out in: `feature_shape`, or after a crop the
+    /// cropped one.
+    feature_shape: Option<Vec<usize>>,
     raised: Raised,
     /// The counters at the end, kept when the pipeline is dropped.
     last_stats: Mutex<Option<Stats>>,
@@ -156,6 +159,11 @@ impl PyPipeline {
             steps_per_epoch: pipeline.steps_per_epoch(),
             num_features: spec.num_features(),
             num_targets: spec.num_targets(),
+            feature_shape: if settings.random_resized_crop.is_some() {
+                spec.feature_shape.clone()
+            } else {
+                settings.feature_shape.clone()
+            },
             inner: register(pipeline),
             settings,
             raised,
@@ -190,7 +198,7 @@ impl PyPipeline {
         match next {
             None => Ok(None),
             Some(Ok(batch)) => {
-                Ok(Some(PyBatch::new(py, batch, self.settings.feature_shape.as_deref(), self.settings.provenance)))
+                Ok(Some(PyBatch::new(py, batch, self.feature_shape.as_deref(), self.settings.provenance)))
             }
             Some(Err(e)) => Err(self.error(py, &e)),
         }
@@ -236,7 +244,9 @@ impl PyPipeline {
             map.insert("prefetch".into(), self.settings.prefetch.into());
             map.insert("cache_mib".into(), self.settings.cache_mib.into());
             // Left out of the JSON form when unset (the fingerprint of earlier runs).
-            map.entry("normalize").or_insert(serde_json::Value::Null);
+            for key in ["normalize", "random_resized_crop", "crop_scale", "crop_ratio", "hflip"] {
+                map.entry(key).or_insert(serde_json::Value::Null);
+            }
         }
         py.import("json")?.call_method1("loads", (json.to_string(),))
     }

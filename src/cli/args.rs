@@ -66,7 +66,10 @@ pub struct PipelineArgs {
     /// The other Mixup/CutMix flags, shared with `demo`.
     #[command(flatten)]
     pub mixup: MixupArgs,
-    /// Per-channel normalisation before the other stages, as torchvision's Normalize: MEAN/STD with one comma-separated value per channel (0.1307/0.3081, 0.5,0.5,0.5/0.25,0.25,0.25) or `imagenet`; needs a feature shape.
+    /// The image stages (random resized crop, horizontal flip), run first.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Per-channel normalisation after the image stages and before the others, as torchvision's Normalize: MEAN/STD with one comma-separated value per channel (0.1307/0.3081, 0.5,0.5,0.5/0.25,0.25,0.25) or `imagenet`; needs a feature shape.
     #[arg(long, value_name = "MEAN/STD")]
     pub normalize: Option<String>,
     /// Add the provenance columns step, origin, row_a, row_b, lambda.
@@ -117,6 +120,25 @@ pub struct MixupArgs {
     pub feature_shape: Option<String>,
 }
 
+/// The per-row image stages of `augment`, `stream` and `train`, run before Normalize and
+/// Mixup/CutMix as torchvision's transforms run per sample before timm's Mixup. They need a
+/// feature shape (`--feature-shape`, or an image column's).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ImageArgs {
+    /// Random resized crop to SIZE (S or HxW), as torchvision's RandomResizedCrop (bilinear, antialiased); the rows become SIZE × C.
+    #[arg(long, value_name = "SIZE")]
+    pub random_resized_crop: Option<String>,
+    /// The crop's area as a fraction of the image's, MIN,MAX [default: 0.08,1].
+    #[arg(long, value_name = "MIN,MAX")]
+    pub crop_scale: Option<String>,
+    /// The crop's aspect ratio (width / height), MIN,MAX [default: 3/4,4/3].
+    #[arg(long, value_name = "MIN,MAX")]
+    pub crop_ratio: Option<String>,
+    /// Flip each row left-right with probability P (after the crop) [default when given without a value: 0.5].
+    #[arg(long, value_name = "P", num_args = 0..=1, default_missing_value = "0.5", allow_negative_numbers = true)]
+    pub hflip: Option<f64>,
+}
+
 impl PipelineArgs {
     /// The flags given, as a [`PipelineConfig`] (unset flags are `None`).
     pub fn to_config(&self) -> PipelineConfig {
@@ -147,6 +169,10 @@ impl PipelineArgs {
             cutmix_switch_prob: a.mixup.cutmix_switch_prob,
             feature_shape: a.mixup.feature_shape.clone(),
             normalize: a.normalize.clone(),
+            random_resized_crop: a.image.random_resized_crop.clone(),
+            crop_scale: a.image.crop_scale.clone(),
+            crop_ratio: a.image.crop_ratio.clone(),
+            hflip: a.image.hflip,
             provenance: a.provenance.then_some(true),
             vae: a.vae.clone(),
             vae_fraction: a.vae_fraction,

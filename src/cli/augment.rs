@@ -34,6 +34,9 @@ pub struct AugmentArgs {
     /// there, and refuses if other files sit at the names it writes.
     #[arg(long)]
     pub overwrite: bool,
+    /// How image features are written: tensor (float lists) or png (8-bit PNG files in Hugging Face's Image layout, which `datasets` reads as images; needs an HxWxC feature shape with 1 to 4 channels) [default: tensor].
+    #[arg(long, value_name = "FORMAT")]
+    pub image_out: Option<String>,
 }
 
 pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
@@ -43,6 +46,7 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
         row_group_size: args.row_group_size,
         compression: args.compression,
         overwrite: args.overwrite,
+        image_out: args.image_out,
     };
     let plan = AugmentPlan::new(settings, &args.out, &options)?;
     let mut bar: Option<indicatif::ProgressBar> = None;

@@ -17,6 +17,7 @@ mod lock;
 mod manifest;
 mod owned;
 mod parquet;
+mod png;
 mod schema;
 
 pub use hash::{fnv1a64, Crc32};
@@ -26,6 +27,7 @@ pub use lock::DirLock;
 pub use manifest::{Manifest, ManifestShard, MANIFEST_FILE, MANIFEST_FORMAT, RUN_FILE};
 pub use owned::shard_file_name;
 pub use parquet::{shard_state, Compression, ParquetSink, ParquetSinkOptions, ShardState};
+pub use png::ImageOut;
 pub use schema::{
     schema_hash, OutputSchema, META_SCHEMA_HASH, META_SPEC, META_VERSION, PROVENANCE_COLUMNS, TARGET_COLUMN,
 };

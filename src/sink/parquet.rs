@@ -59,6 +59,7 @@ use super::manifest::{
 use super::owned::{
     check_shard, not_ours, read_shard_meta, refuse, shard_file_name, Entry, Role, ShardCheck, ShardMeta, META_SHARD,
 };
+use super::png::ImageOut;
 use super::schema::{spec_json, OutputSchema, META_SCHEMA_HASH, META_SPEC, META_VERSION};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind, Result};
@@ -136,6 +137,7 @@ pub struct ParquetSinkOptions {
     provenance: bool,
     seed: u64,
     config: serde_json::Value,
+    image_out: ImageOut,
 }
 
 impl ParquetSinkOptions {
@@ -149,6 +151,7 @@ impl ParquetSinkOptions {
             provenance: false,
             seed: 0,
             config: serde_json::Value::Null,
+            image_out: ImageOut::Tensor,
         }
     }
 
@@ -179,6 +182,13 @@ impl ParquetSinkOptions {
     /// The configuration, recorded in the manifest as given (default `null`).
     pub fn config(mut self, config: serde_json::Value) -> Self {
         self.config = config;
+        self
+    }
+
+    /// How image features are written (default [`ImageOut::Tensor`]); see
+    /// [`OutputSchema::with_image_out`].
+    pub fn image_out(mut self, image_out: ImageOut) -> Self {
+        self.image_out = image_out;
         self
     }
 
@@ -432,7 +442,7 @@ impl ParquetSink {
         overwrite: bool,
     ) -> Result<ParquetSink> {
         opts.validate()?;
-        let schema = OutputSchema::new(spec, opts.provenance)?;
+        let schema = OutputSchema::with_image_out(spec, opts.provenance, opts.image_out)?;
         fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let lock = DirLock::acquire(out)?;
         let mut sink = ParquetSink {
@@ -506,7 +516,7 @@ impl ParquetSink {
         first_shard: u64,
     ) -> Result<ParquetSink> {
         opts.validate()?;
-        let schema = OutputSchema::new(spec, opts.provenance)?;
+        let schema = OutputSchema::with_image_out(spec, opts.provenance, opts.image_out)?;
         if !out.is_dir() {
             return Err(output(out, "does not exist: prepare the run first (ParquetSink::open)"));
         }

@@ -22,6 +22,7 @@ use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 use super::hash::{fnv1a64, Crc32};
+use super::png::{hf_metadata, image_column, image_type, ImageOut, PngShape};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind, Result};
 use crate::spec::{DataSpec, FeatureLayout, TargetKind};
@@ -65,6 +66,8 @@ pub struct OutputSchema {
     hash: String,
     num_features: usize,
     num_targets: usize,
+    /// `Some` when the features are written as PNG files ([`ImageOut::Png`]).
+    png: Option<PngShape>,
 }
 
 impl OutputSchema {
@@ -74,6 +77,19 @@ impl OutputSchema {
     /// [`ErrorKind::Config`] when the spec has no features, duplicate feature names, or a
     /// feature name that collides with an output column (`target`, `step`, `origin`, ...).
     pub fn new(spec: &DataSpec, provenance: bool) -> Result<Self> {
+        Self::with_image_out(spec, provenance, ImageOut::Tensor)
+    }
+
+    /// [`OutputSchema::new`] with the features written as `image_out` says: with
+    /// [`ImageOut::Png`] one column of Hugging Face's `Image` layout named as the feature
+    /// list column (`image` for scalar columns), each row's `H × W × C` values (the spec's
+    /// feature shape) quantised to 8 bits (`round(v · 255)`, clamped) and PNG-encoded, and
+    /// the `huggingface` schema metadata that declares it an `Image` feature.
+    ///
+    /// # Errors
+    /// As [`OutputSchema::new`]; for PNG, [`ErrorKind::Config`] naming `image_out` when the
+    /// spec has no `[H, W, C]` feature shape with 1 to 4 channels.
+    pub fn with_image_out(spec: &DataSpec, provenance: bool, image_out: ImageOut) -> Result<Self> {
         let num_features = spec.num_features();
         if num_features == 0 {
             return Err(Error::config("features", "the data spec has no features"));
@@ -81,7 +97,16 @@ impl OutputSchema {
         let num_targets = spec.num_targets();
         let reserved = |name: &str| name == TARGET_COLUMN || PROVENANCE_COLUMNS.contains(&name);
         let mut fields: Vec<Field> = Vec::new();
+        let png = match image_out {
+            ImageOut::Tensor => None,
+            ImageOut::Png => Some(PngShape::new(spec.feature_shape.as_deref(), num_features)?),
+        };
+        let image_name = match &spec.features {
+            FeatureLayout::List { column, .. } => column.as_str(),
+            FeatureLayout::Columns(_) => "image",
+        };
         match &spec.features {
+            _ if png.is_some() => fields.push(Field::new(image_name, image_type(), true)),
             FeatureLayout::Columns(names) => {
                 for (i, name) in names.iter().enumerate() {
                     if names[..i].contains(name) {
@@ -122,8 +147,11 @@ impl OutputSchema {
         metadata.insert(META_VERSION.to_string(), env!("CARGO_PKG_VERSION").to_string());
         metadata.insert(META_SCHEMA_HASH.to_string(), hash.clone());
         metadata.insert(META_SPEC.to_string(), spec_json(spec).to_string());
+        if png.is_some() {
+            metadata.insert("huggingface".to_string(), hf_metadata(image_name));
+        }
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        Ok(OutputSchema { spec: spec.clone(), provenance, schema, hash, num_features, num_targets })
+        Ok(OutputSchema { spec: spec.clone(), provenance, schema, hash, num_features, num_targets, png })
     }
 
     /// The Arrow schema, with its metadata.
@@ -158,6 +186,7 @@ impl OutputSchema {
     pub fn to_record_batch(&self, batch: &Batch) -> Result<RecordBatch> {
         self.check(batch)?;
         let features = match &self.spec.features {
+            _ if self.png.is_some() => Features::List(row_major(&batch.features).into_owned()),
             FeatureLayout::Columns(_) => Features::Columns(self.transposed(batch, Vec::new())),
             FeatureLayout::List { .. } => Features::List(row_major(&batch.features).into_owned()),
         };
@@ -179,12 +208,12 @@ impl OutputSchema {
         let n = batch.rows();
         let mut reclaim = None;
         let features = match &self.spec.features {
-            FeatureLayout::Columns(_) => {
+            FeatureLayout::Columns(_) if self.png.is_none() => {
                 let buffer = self.transposed(&batch, scratch);
                 reclaim = Some(buffer.clone());
                 Features::Columns(buffer)
             }
-            FeatureLayout::List { .. } => {
+            _ => {
                 let f = std::mem::replace(&mut batch.features, ndarray::Array2::zeros((0, 0)));
                 Features::List(into_row_major(f))
             }
@@ -255,7 +284,10 @@ impl OutputSchema {
                     columns.push(Arc::new(Float32Array::new(values, None)));
                 }
             }
-            Features::List(values) => columns.push(self.list_column(0, values, self.num_features)?),
+            Features::List(values) => match self.png {
+                Some(shape) => columns.push(image_column(&values, n, shape)?),
+                None => columns.push(self.list_column(0, values, self.num_features)?),
+            },
         }
         if let Some(t) = targets {
             let idx = columns.len();
@@ -403,6 +435,20 @@ fn describe_type(t: &DataType) -> String {
         DataType::Float32 => "float32".into(),
         DataType::UInt64 => "uint64".into(),
         DataType::Utf8 => "utf8".into(),
+        DataType::Binary => "binary".into(),
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!(
+                    "{}:{}{}",
+                    f.name(),
+                    describe_type(f.data_type()),
+                    if f.is_nullable() { "?" } else { "" }
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         DataType::FixedSizeList(child, n) => format!(
             "fixed_size_list<{}{}>[{n}]",
             describe_type(child.data_type()),

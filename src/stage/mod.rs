@@ -11,14 +11,19 @@ use crate::rng::StepRng;
 use crate::spec::DataSpec;
 
 mod beta;
+mod crop;
 mod cutmix;
+mod flip;
 mod generator;
+mod geometry;
 mod inject;
 mod map;
 mod mixup;
 mod normalize;
 mod standardize;
 
+pub use crop::RandomResizedCrop;
+pub use flip::HorizontalFlip;
 pub use generator::{Generator, ModelInfo};
 pub use inject::Inject;
 pub use map::Map;
