@@ -95,6 +95,7 @@ pub struct AugmentOptions {
 /// What happens during [`AugmentPlan::run`] and [`AugmentPlan::write_shards`], for a front
 /// end to show.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// A line for the user (warnings start with `warning:`, notes with `note:`); the
     /// command line prints it on stderr.
@@ -107,6 +108,7 @@ pub enum Event {
 
 /// What [`AugmentPlan::prepare`] found in the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Prepared {
     /// The directory already holds the complete run (its manifest).
     pub complete: bool,
@@ -122,6 +124,7 @@ pub struct Prepared {
 
 /// What [`AugmentPlan::write_shards`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ShardsWritten {
     /// The shards written by this call, in order.
     pub written: Vec<ManifestShard>,
@@ -134,6 +137,7 @@ pub struct ShardsWritten {
 
 /// What [`AugmentPlan::run`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AugmentSummary {
     /// The output directory.
     pub out: PathBuf,

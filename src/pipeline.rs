@@ -796,6 +796,7 @@ impl StatsInner {
 
 /// Counters of a running pipeline. Times summed over workers are CPU-side busy times.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Stats {
     /// Rows delivered to the consumer.
     pub rows: u64,

@@ -61,6 +61,8 @@ pub fn run(args: AugmentArgs, quiet: bool) -> Result<()> {
                 b.inc(1)
             }
         }
+        // Events added later are not shown.
+        _ => {}
     })?;
     if let Some(b) = &bar {
         b.finish_and_clear();

@@ -68,6 +68,8 @@ pub fn bar_events(bar: &mut Option<ProgressBar>, quiet: bool) -> impl FnMut(Trai
                 b.set_message(msg)
             }
         }
+        // Events added later are not shown.
+        _ => {}
     }
 }
 

@@ -77,6 +77,7 @@ pub struct TrainOptions {
 
 /// What happens during [`train`], for a front end to show.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum TrainEvent {
     /// A note about the data, always shown (the command line prints it on stderr).
     Note(String),
@@ -93,6 +94,7 @@ pub enum TrainEvent {
 
 /// What [`train`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TrainSummary {
     /// The model trained.
     pub kind: Kind,
