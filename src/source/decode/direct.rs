@@ -1,5 +1,6 @@
-//! The direct decode path: a block of flat numeric columns, from page values straight into
-//! the row-major block.
+//! The direct decode path: a block of flat numeric columns, or of one tensor column
+//! (`fixed_size_list` / `list` of `float32`, `float16`, `uint8`; [`repeated`]), from page
+//! values straight into the row-major block.
 //!
 //! Through arrow-rs, every value is written three times after decompression: into a zeroed
 //! Arrow buffer, copied out of the decoder's staging, then transposed into rows. Here a plain
@@ -11,10 +12,11 @@
 //! the same order as on the Arrow path (record batch by record batch, features before the
 //! target), so both paths give the same block and the same first error. A block that is a
 //! slice of a row group skips the pages before it by their headers. A block the direct path
-//! does not take (a list column, soft labels, another type or encoding, a malformed page) goes
-//! to arrow-rs, which then also words any error.
+//! does not take (a null or ragged list, soft labels, another type or encoding, a malformed
+//! page) goes to arrow-rs, which then also words any error.
 //!
 //! [`plain`]: crate::source::pages::plain
+//! [`repeated`]: crate::source::pages::repeated
 //! [`block`]: super::block
 //! [`arrow`]: super::arrow
 
