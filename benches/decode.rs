@@ -78,7 +78,12 @@ fn shardmix_read(dir: &std::path::Path, chunk_rows: u64, threads: usize) -> usiz
 }
 
 /// [`shardmix_read`] with `features` (and the one-hot `label`).
-fn shardmix_read_features(dir: &std::path::Path, features: shardmix::Features, chunk_rows: u64, threads: usize) -> usize {
+fn shardmix_read_features(
+    dir: &std::path::Path,
+    features: shardmix::Features,
+    chunk_rows: u64,
+    threads: usize,
+) -> usize {
     use shardmix::{ShardSet, Target};
     let set = ShardSet::open(dir)
         .expect("open")

@@ -100,7 +100,8 @@ fn main() -> Result<(), BoxError> {
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
     files.sort();
-    let set = ShardSet::open(Path::new(&dir))?.features(Features::list("pixels"))?.target(Target::class("label", 10))?;
+    let set =
+        ShardSet::open(Path::new(&dir))?.features(Features::list("pixels"))?.target(Target::class("label", 10))?;
     let rows = set.num_rows() as usize;
     // Warm-up (page cache, allocator, pools).
     let (a, s) = (arrow_threads(&files, threads)?, shardmix_threads(&set, threads)?);

@@ -20,7 +20,7 @@ fn input(i: u64) -> Vec<u8> {
         out.push((x >> 24) as u8);
     }
     // A well-formed stretch: lists of the chosen width, no flaw (choices of 1 never pick one).
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         out[4..200].fill(1);
     }
     out

@@ -368,6 +368,10 @@ mod tests {
         assert_eq!(out, [3.0, 255.0, 0.0]);
         let page: Vec<u8> = [3i32, 256].iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(plain(&page, Element::U8, 2, 0, 2, &mut out), None);
-        assert_eq!(plain(&page[..7], Element::U8, 2, 0, 1, &mut out), None, "the page holds fewer values than it claims");
+        assert_eq!(
+            plain(&page[..7], Element::U8, 2, 0, 1, &mut out),
+            None,
+            "the page holds fewer values than it claims"
+        );
     }
 }

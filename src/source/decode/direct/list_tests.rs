@@ -54,8 +54,7 @@ fn value(r: usize, k: usize) -> f32 {
 /// `label`, with `flaw`.
 fn write(path: &Path, props: WriterProperties, elem: Elem, fixed: bool, nullable: bool, flaw: Flaw) {
     let nullable = nullable || matches!(flaw, Flaw::NullList | Flaw::NullElement);
-    let mut values: Vec<Option<f32>> =
-        (0..ROWS).flat_map(|r| (0..WIDTH).map(move |k| Some(value(r, k)))).collect();
+    let mut values: Vec<Option<f32>> = (0..ROWS).flat_map(|r| (0..WIDTH).map(move |k| Some(value(r, k)))).collect();
     if flaw == Flaw::NullElement {
         values[59 * WIDTH + 4] = None;
     }
@@ -69,11 +68,12 @@ fn write(path: &Path, props: WriterProperties, elem: Elem, fixed: bool, nullable
     }
     let (item_type, items): (DataType, ArrayRef) = match elem {
         Elem::F32 => (DataType::Float32, Arc::new(values.iter().copied().collect::<Float32Array>())),
-        Elem::F16 => (
-            DataType::Float16,
-            Arc::new(values.iter().map(|v| v.map(HalfF16::from_f32)).collect::<Float16Array>()),
-        ),
-        Elem::U8 => (DataType::UInt8, Arc::new(values.iter().map(|v| v.map(|x| (x * 4.0) as u8)).collect::<UInt8Array>())),
+        Elem::F16 => {
+            (DataType::Float16, Arc::new(values.iter().map(|v| v.map(HalfF16::from_f32)).collect::<Float16Array>()))
+        }
+        Elem::U8 => {
+            (DataType::UInt8, Arc::new(values.iter().map(|v| v.map(|x| (x * 4.0) as u8)).collect::<UInt8Array>()))
+        }
     };
     let item = Arc::new(Field::new("item", item_type, nullable));
     let nulls = (flaw == Flaw::NullList).then(|| NullBuffer::from((0..ROWS).map(|r| r != 137).collect::<Vec<_>>()));
@@ -158,7 +158,8 @@ fn tensor_columns_decode_directly_as_arrow_rs_does_in_every_page_layout() {
     let mut n = 0;
     for version in [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0] {
         for dictionary in [false, true] {
-            for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY, Compression::ZSTD(ZstdLevel::default())] {
+            for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY, Compression::ZSTD(ZstdLevel::default())]
+            {
                 for elem in [Elem::F32, Elem::F16, Elem::U8] {
                     for (fixed, nullable) in [(true, false), (false, false), (true, true), (false, true)] {
                         n += 1;
