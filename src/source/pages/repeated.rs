@@ -75,9 +75,10 @@ pub(crate) struct ListChunk<'a> {
 
 /// Append to `out` the `width` values of each row of `block` (rows of the row group) of the
 /// chunk `chunk` in `source`; `Some(finite)` (false when a value is NaN or infinite), or `None`
-/// when the chunk is outside what this reads or malformed. The whole chunk is walked and its
-/// levels checked (a record's length is only known from the levels after it); only the
-/// block's values are converted.
+/// when the chunk is outside what this reads or malformed. The chunk is walked from its start
+/// (the page map counts a repeated column's values, not its rows) to one page past the
+/// block, every page's levels checked (a record's length is only known from the levels after
+/// it); only the block's values are converted.
 pub(crate) fn read_lists(
     source: &Arc<ChunkSource>,
     chunk: &ListChunk,
@@ -177,6 +178,12 @@ pub(crate) fn read_lists(
         }
         reader.recycle(page);
         record += records;
+        // A block that ends before the chunk stops at the first page that holds a row after
+        // its last one: when the last row ends a page, arrow-rs reads the next page's first
+        // levels to know that the row ended (and fails on it if it is malformed), but no further.
+        if block.end < rows && record > block.end {
+            return Some(finite);
+        }
     }
     (record == rows).then_some(finite)
 }
