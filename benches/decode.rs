@@ -13,9 +13,16 @@
 //!
 //! Throughput is reported per row (elements) and per decoded byte (64 × 4 + 8 = 264 B/row).
 //!
+//! `decode-tensor`: the same two readers on the peer benchmarks' dataset (b)
+//! (`benches/peers/README.md`; the same generator and cache as `examples/peer_data.rs`):
+//! 262,144 rows × `fixed_size_list<float32>[784]` `pixels` + `int64` `label`, 4 snappy shards,
+//! row groups of 8,192 rows; shardmix reads `pixels` as a tensor column (the direct path) and
+//! one-hot `label`, a row group per `read_rows` call.
+//!
 //! ```sh
-//! cargo bench --bench decode              # full dataset (~270 MB on disk, generated once)
-//! cargo test --bench decode               # criterion test mode on a small dataset
+//! cargo bench --bench decode              # full datasets (~270 MB + ~110 MB on disk, generated once)
+//! cargo bench --bench decode -- tensor    # dataset (b) only
+//! cargo test --bench decode               # criterion test mode on small datasets
 //! ```
 
 mod common;
@@ -25,10 +32,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array};
+use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use common::{decode_dataset, DatasetSpec};
+use common::{decode_dataset, BoxError, DatasetSpec, CLASSES};
 
 /// Decode every row of `files` with arrow-rs; returns the rows decoded.
 fn arrow_decode(files: &[PathBuf], batch_size: usize) -> usize {
@@ -63,10 +74,20 @@ fn arrow_decode_threads(files: &[PathBuf], batch_size: usize, threads: usize) ->
 /// Read the whole dataset through shardmix's reader on `threads` threads, each taking a
 /// contiguous half of the rows in chunks of `chunk_rows`; returns the rows read.
 fn shardmix_read(dir: &std::path::Path, chunk_rows: u64, threads: usize) -> usize {
-    use shardmix::{Features, ShardSet, Target};
+    shardmix_read_features(dir, shardmix::Features::prefix("f"), chunk_rows, threads)
+}
+
+/// [`shardmix_read`] with `features` (and the one-hot `label`).
+fn shardmix_read_features(
+    dir: &std::path::Path,
+    features: shardmix::Features,
+    chunk_rows: u64,
+    threads: usize,
+) -> usize {
+    use shardmix::{ShardSet, Target};
     let set = ShardSet::open(dir)
         .expect("open")
-        .features(Features::prefix("f"))
+        .features(features)
         .expect("features")
         .target(Target::class("label", common::CLASSES))
         .expect("target");
@@ -131,5 +152,98 @@ fn bench_decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decode);
+/// Pixels per image of dataset (b) (28 × 28).
+const PIXELS: usize = 784;
+
+/// Dataset (b) of `benches/peers` (the generator of `examples/peer_data.rs`, same cache key).
+fn tensor_dataset(spec: DatasetSpec) -> common::Dataset {
+    let ink = ink_maps();
+    common::cached_dataset("image-v1", spec, image_schema(), 2, |rng, n| image_chunk(&ink, rng, n))
+        .unwrap_or_else(|e| panic!("bench data {spec:?}: {e}"))
+}
+
+/// Per-class ink probabilities, `CLASSES × PIXELS` (as `examples/peer_data.rs`).
+fn ink_maps() -> Vec<f32> {
+    let mut out = Vec::with_capacity(CLASSES * PIXELS);
+    for c in 0..CLASSES {
+        let (cy, cx) = (10.0 + (c % 3) as f32 * 4.0, 10.0 + (c / 3) as f32 * 2.5);
+        let r = 5.0 + (c % 4) as f32;
+        for p in 0..PIXELS {
+            let (y, x) = ((p / 28) as f32, (p % 28) as f32);
+            let d = ((y - cy).powi(2) + (x - cx).powi(2)).sqrt();
+            out.push(if d < r { 0.9 } else { 0.02 });
+        }
+    }
+    out
+}
+
+fn pixel_field() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Float32, false))
+}
+
+fn image_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("pixels", DataType::FixedSizeList(pixel_field(), PIXELS as i32), false),
+        Field::new("label", DataType::Int64, false),
+    ]))
+}
+
+/// The columns of `n` images (as `examples/peer_data.rs`).
+fn image_chunk(ink: &[f32], rng: &mut shardmix::StepRng, n: usize) -> Result<Vec<ArrayRef>, BoxError> {
+    let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(rng, CLASSES as u64) as i64).collect();
+    let mut values = Vec::with_capacity(n * PIXELS);
+    for &label in &labels {
+        let map = &ink[label as usize * PIXELS..][..PIXELS];
+        for &p in map {
+            let v = if (shardmix::rng::uniform(rng) as f32) < p {
+                shardmix::rng::below(rng, 256) as f32 / 255.0
+            } else {
+                0.0
+            };
+            values.push(v);
+        }
+    }
+    let pixels = FixedSizeListArray::try_new(pixel_field(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
+    Ok(vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))])
+}
+
+fn bench_tensor(c: &mut Criterion) {
+    let spec = if DatasetSpec::from_args() == DatasetSpec::FULL {
+        DatasetSpec { rows: 1 << 18, shards: 4, row_group: 1 << 13 }
+    } else {
+        DatasetSpec { rows: 1 << 12, shards: 4, row_group: 1 << 9 }
+    };
+    let data = tensor_dataset(spec);
+    let rows = spec.rows;
+    let decoded = rows as u64 * (PIXELS * 4 + 8) as u64;
+    eprintln!(
+        "tensor decode bench: {} rows, {} shards, row groups of {}, {:.1} MB on disk, {:.1} MB decoded",
+        rows,
+        spec.shards,
+        spec.row_group,
+        data.file_bytes as f64 / 1e6,
+        decoded as f64 / 1e6
+    );
+    let mut group = c.benchmark_group("decode-tensor");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::ElementsAndBytes { elements: rows as u64, bytes: decoded });
+    // Interleaved, so that both readers see the same load on a shared machine.
+    for threads in [1usize, 2] {
+        group.bench_with_input(BenchmarkId::new("arrow-rs", format!("threads={threads}")), &threads, |b, &threads| {
+            b.iter(|| assert_eq!(arrow_decode_threads(&data.files, spec.row_group, threads), rows))
+        });
+        group.bench_with_input(BenchmarkId::new("shardmix", format!("threads={threads}")), &threads, |b, &threads| {
+            b.iter(|| {
+                let features = shardmix::Features::list("pixels");
+                assert_eq!(shardmix_read_features(&data.dir, features, spec.row_group as u64, threads), rows)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_decode, bench_tensor);
 criterion_main!(benches);

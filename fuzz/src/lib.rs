@@ -206,10 +206,113 @@ fn values(c: &mut Choices, encoding: i32, present: usize, size: usize, dictionar
     }
 }
 
-/// The shard the `pages` and `differential` targets build from `data`.
+/// `values` (each below `1 << bw`) in the RLE / bit-packed hybrid: one bit-packed run, or an
+/// RLE run per run of equal values, as `c` chooses.
+fn hybrid(c: &mut Choices, values: &[u8], bw: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    if c.byte().is_multiple_of(2) {
+        let groups = values.len().div_ceil(8);
+        out.extend(raw::uleb((groups as u64) << 1 | 1));
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for i in 0..groups * 8 {
+            acc |= (values.get(i).copied().unwrap_or(0) as u32) << bits;
+            bits += bw;
+            while bits >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                bits -= 8;
+            }
+        }
+        return out;
+    }
+    let mut i = 0;
+    while i < values.len() {
+        let run = values[i..].iter().take_while(|&&v| v == values[i]).count();
+        out.extend(raw::rle_run(run as u64, values[i]));
+        i += run;
+    }
+    out
+}
+
+/// The pages of one list column chunk of `width` values per row (sometimes another length, an
+/// empty list or a null element), and the rows they hold.
+fn list_pages(c: &mut Choices, width: usize, optional: bool) -> (Vec<Page>, i64) {
+    let max_def = 1 + u8::from(optional);
+    let mut list = Vec::new();
+    let mut total = 0i64;
+    let mut dictionary = 0usize;
+    let npages = 1 + c.byte() % 6;
+    for p in 0..npages {
+        let kind = c.byte();
+        if p == 0 && kind.is_multiple_of(3) {
+            dictionary = 1 + (c.byte() % 8) as usize;
+            let mut data = c.bytes(dictionary * 4);
+            data.resize(dictionary * 4, 0x40);
+            list.push(Page::Dictionary { num_values: dictionary as i32, encoding: raw::PLAIN, data });
+            continue;
+        }
+        let records = c.count();
+        // A huge count keeps its levels small: the decoder must not trust it.
+        let modelled = (records.max(0) as usize).min(512);
+        let (mut reps, mut defs) = (Vec::new(), Vec::new());
+        for _ in 0..modelled {
+            let len = if c.byte().is_multiple_of(16) { c.byte() as usize % (width + 2) } else { width };
+            if len == 0 {
+                reps.push(0);
+                defs.push(0);
+            }
+            for k in 0..len {
+                reps.push(u8::from(k > 0));
+                defs.push(if optional && c.byte().is_multiple_of(32) { 1 } else { max_def });
+            }
+        }
+        let present = defs.iter().filter(|&&d| d == max_def).count();
+        let levels = if records as usize == modelled { reps.len() as i32 } else { records };
+        let encoding = match c.byte() % 8 {
+            0..=3 => raw::PLAIN,
+            4 | 5 if dictionary > 0 => raw::RLE_DICTIONARY,
+            4 | 5 => raw::PLAIN,
+            6 => raw::PLAIN_DICTIONARY,
+            _ => c.byte() as i32 % 12,
+        };
+        let reps = if c.byte().is_multiple_of(16) { c.bytes(8) } else { hybrid(c, &reps, 1) };
+        let defs = hybrid(c, &defs, max_def as usize);
+        let vals = values(c, encoding, present, 4, dictionary);
+        total = total.saturating_add(records as i64);
+        if kind % 3 == 1 {
+            let (rep_len, def_len) = (reps.len() as i32, defs.len() as i32);
+            let mut data = reps;
+            data.extend(defs);
+            data.extend(vals);
+            list.push(Page::V2Repeated {
+                num_values: levels,
+                num_nulls: levels.saturating_sub(present as i32),
+                num_rows: records,
+                encoding,
+                rep_len,
+                def_len,
+                data,
+                compressed: kind & 0x40 == 0,
+            });
+        } else {
+            let mut data = raw::v1_levels(&reps);
+            data.extend(raw::v1_levels(&defs));
+            data.extend(vals);
+            list.push(Page::V1 { num_values: levels, encoding, def_encoding: raw::RLE, data });
+        }
+    }
+    (list, total)
+}
+
+/// The shard the `pages` and `differential` targets build from `data`: with flags `0x18`, one
+/// list column of `float32` (a tensor column) instead of flat ones.
 pub fn structured(data: &[u8]) -> Structured {
     let mut c = Choices::new(data);
     let flags = c.byte();
+    if flags & 0x18 == 0x18 {
+        return structured_list(&mut c, flags);
+    }
     let ncols = 1 + (flags & 1) as usize;
     let codec = if flags & 2 != 0 { raw::SNAPPY } else { raw::UNCOMPRESSED };
     let rgs = 1 + ((flags >> 2) & 1) as usize;
@@ -292,6 +395,31 @@ pub fn structured(data: &[u8]) -> Structured {
     Structured { file: raw::File { columns, codec, row_groups, num_rows: None }, block_rows, policy }
 }
 
+/// The list-column shard of [`structured`].
+fn structured_list(c: &mut Choices, flags: u8) -> Structured {
+    let codec = if flags & 2 != 0 { raw::SNAPPY } else { raw::UNCOMPRESSED };
+    let rgs = 1 + ((flags >> 2) & 1) as usize;
+    let block_rows = match c.byte() {
+        0..=127 => shardmix::DEFAULT_BLOCK_ROWS,
+        b => 1 + (b % 64) as u64,
+    };
+    let policy = match c.byte() % 3 {
+        0 => NullPolicy::Error,
+        1 => NullPolicy::SkipRow,
+        _ => NullPolicy::Fill(0.5),
+    };
+    let t = c.byte();
+    let width = 1 + (t >> 4) as usize % 6;
+    let column = Column { name: "c0".into(), physical: raw::FLOAT | raw::LIST, optional: t & 4 != 0 };
+    let mut row_groups = Vec::new();
+    for _ in 0..rgs {
+        let (pages, rows) = list_pages(c, width, column.optional);
+        let num_rows = if c.byte().is_multiple_of(8) { c.u32() as i64 } else { rows };
+        row_groups.push(raw::RowGroup { num_rows, pages: vec![pages], num_values: None });
+    }
+    Structured { file: raw::File { columns: vec![column], codec, row_groups, num_rows: None }, block_rows, policy }
+}
+
 /// The `pages` target: the shard [`structured`] builds from `data`, through [`read_shard_file_in_blocks`].
 pub fn pages_bytes(data: &[u8], path: &Path) -> Option<Result<ShardOutcome>> {
     if data.len() > MAX_INPUT_BYTES {
@@ -327,11 +455,15 @@ pub fn differential_bytes(data: &[u8], path: &Path) -> Option<()> {
 /// When the two paths differ.
 pub fn differential_shard(s: &Structured, path: &Path) -> Option<()> {
     std::fs::write(path, raw::write(&s.file)).ok()?;
+    // A list column is read as the features (the default selection takes scalar columns only).
+    let list = s.file.columns.iter().find(|c| c.physical & raw::LIST != 0).map(|c| c.name.clone());
     let open = || -> Result<ShardSet> {
-        Ok(ShardSet::open(path)?
-            .max_column_chunk_bytes(MAX_CHUNK_BYTES)
-            .block_rows(s.block_rows)?
-            .null_policy(s.policy))
+        let set = ShardSet::open(path)?.max_column_chunk_bytes(MAX_CHUNK_BYTES).block_rows(s.block_rows)?;
+        let set = match &list {
+            Some(name) => set.features(shardmix::Features::List(name.clone()))?,
+            None => set,
+        };
+        Ok(set.null_policy(s.policy))
     };
     let direct = read_all(open());
     let arrow = read_all(open().map(ShardSet::without_direct_path));

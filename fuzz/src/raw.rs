@@ -3,8 +3,10 @@
 //! footer of 2^50 rows) that no real writer would. Used by the `pages` and `differential` fuzz
 //! targets and by `tests/hostile_files.rs` (which includes this file with `#[path]`).
 //!
-//! Only what shardmix's decode path reads is modelled: flat columns of one physical type,
-//! dictionary / v1 / v2 pages, uncompressed or Snappy (literal-only, which is valid Snappy).
+//! Only what shardmix's decode path reads is modelled: flat columns of one physical type, and
+//! list columns of one ([`LIST`]: the 3-level `LIST` layout, repetition levels before the
+//! definition levels in a page), dictionary / v1 / v2 pages, uncompressed or Snappy
+//! (literal-only, which is valid Snappy).
 #![allow(dead_code)]
 
 /// Physical types.
@@ -12,6 +14,16 @@ pub const INT32: i32 = 1;
 pub const INT64: i32 = 2;
 pub const FLOAT: i32 = 4;
 pub const DOUBLE: i32 = 5;
+
+/// Set on a column's physical type: a list of that type, `required group NAME (LIST) {
+/// repeated group list { required|optional TYPE element } }` (maximum repetition level 1,
+/// maximum definition level 1, or 2 with optional elements).
+pub const LIST: i32 = 0x100;
+
+/// A column's physical type without [`LIST`].
+pub fn physical(column: &Column) -> i32 {
+    column.physical & !LIST
+}
 
 /// Encodings.
 pub const PLAIN: i32 = 0;
@@ -158,6 +170,18 @@ pub enum Page {
         data: Vec<u8>,
         compressed: bool,
     },
+    /// A v2 page of a list column: `data` holds the repetition levels (`rep_len` bytes), the
+    /// definition levels (`def_len` bytes; neither compressed) then the values.
+    V2Repeated {
+        num_values: i32,
+        num_nulls: i32,
+        num_rows: i32,
+        encoding: i32,
+        rep_len: i32,
+        def_len: i32,
+        data: Vec<u8>,
+        compressed: bool,
+    },
 }
 
 /// A column: name, physical type, optional (max definition level 1) or required.
@@ -227,8 +251,10 @@ fn page_bytes(page: &Page, codec: i32) -> (Vec<u8>, bool, i64) {
     let (kind, body, uncompressed, values, dict) = match page {
         Page::Dictionary { num_values, data, .. } => (2, compress(data), data.len(), *num_values as i64, true),
         Page::V1 { num_values, data, .. } => (0, compress(data), data.len(), *num_values as i64, false),
-        Page::V2 { num_values, def_len, data, compressed, .. } => {
-            let keep = (*def_len as usize).min(data.len());
+        Page::V2 { num_values, def_len, data, compressed, .. }
+        | Page::V2Repeated { num_values, def_len, data, compressed, .. } => {
+            let rep_len = if let Page::V2Repeated { rep_len, .. } = page { *rep_len } else { 0 };
+            let keep = (rep_len.max(0) as usize).saturating_add((*def_len).max(0) as usize).min(data.len());
             let mut body = data[..keep].to_vec();
             body.extend(if *compressed { compress(&data[keep..]) } else { data[keep..].to_vec() });
             (3, body, data.len(), *num_values as i64, false)
@@ -242,14 +268,16 @@ fn page_bytes(page: &Page, codec: i32) -> (Vec<u8>, bool, i64) {
         Page::V1 { num_values, encoding, def_encoding, .. } => {
             t.begin(5).i32(1, *num_values).i32(2, *encoding).i32(3, *def_encoding).i32(4, RLE).end();
         }
-        Page::V2 { num_values, num_nulls, num_rows, encoding, def_len, compressed, .. } => {
+        Page::V2 { num_values, num_nulls, num_rows, encoding, def_len, compressed, .. }
+        | Page::V2Repeated { num_values, num_nulls, num_rows, encoding, def_len, compressed, .. } => {
+            let rep_len = if let Page::V2Repeated { rep_len, .. } = page { *rep_len } else { 0 };
             t.begin(8)
                 .i32(1, *num_values)
                 .i32(2, *num_nulls)
                 .i32(3, *num_rows)
                 .i32(4, *encoding)
                 .i32(5, *def_len)
-                .i32(6, 0)
+                .i32(6, rep_len)
                 .bool(7, *compressed)
                 .end();
         }
@@ -288,10 +316,19 @@ pub fn write(file: &File) -> Vec<u8> {
     }
     let mut t = Thrift::new();
     t.i32(1, 1);
-    t.list(2, 12, file.columns.len() + 1);
+    let lists = file.columns.iter().filter(|c| c.physical & LIST != 0).count();
+    t.list(2, 12, file.columns.len() + 1 + 2 * lists);
     t.element().binary(4, b"schema").i32(5, file.columns.len() as i32).end();
     for c in &file.columns {
-        t.element().i32(1, c.physical).i32(3, if c.optional { 1 } else { 0 }).binary(4, c.name.as_bytes()).end();
+        let element = if c.physical & LIST != 0 {
+            // required group NAME (LIST) { repeated group list { ... element } }
+            t.element().i32(3, 0).binary(4, c.name.as_bytes()).i32(5, 1).i32(6, 3).end();
+            t.element().i32(3, 2).binary(4, b"list").i32(5, 1).end();
+            "element"
+        } else {
+            &c.name
+        };
+        t.element().i32(1, physical(c)).i32(3, if c.optional { 1 } else { 0 }).binary(4, element.as_bytes()).end();
     }
     let total: i64 = file.row_groups.iter().map(|rg| rg.num_rows).fold(0, i64::saturating_add);
     t.i64(3, file.num_rows.unwrap_or(total));
@@ -301,9 +338,13 @@ pub fn write(file: &File) -> Vec<u8> {
         t.list(1, 12, cols.len());
         for (c, &(data_offset, dict_offset, values, len)) in file.columns.iter().zip(cols) {
             t.element().i64(2, data_offset);
-            t.begin(3).i32(1, c.physical);
+            t.begin(3).i32(1, physical(c));
             t.list(2, 5, 3).i32_element(PLAIN).i32_element(RLE).i32_element(RLE_DICTIONARY);
-            t.list(3, 8, 1).binary_element(c.name.as_bytes());
+            if c.physical & LIST != 0 {
+                t.list(3, 8, 3).binary_element(c.name.as_bytes()).binary_element(b"list").binary_element(b"element");
+            } else {
+                t.list(3, 8, 1).binary_element(c.name.as_bytes());
+            }
             t.i32(4, file.codec).i64(5, values).i64(6, len).i64(7, len).i64(9, data_offset);
             if let Some(d) = dict_offset {
                 t.i64(11, d);

@@ -1,5 +1,6 @@
-//! The direct decode path: a block of flat numeric columns, from page values straight into
-//! the row-major block.
+//! The direct decode path: a block of flat numeric columns, or of one tensor column
+//! (`fixed_size_list` / `list` of `float32`, `float16`, `uint8`; [`repeated`]), from page
+//! values straight into the row-major block.
 //!
 //! Through arrow-rs, every value is written three times after decompression: into a zeroed
 //! Arrow buffer, copied out of the decoder's staging, then transposed into rows. Here a plain
@@ -11,16 +12,20 @@
 //! the same order as on the Arrow path (record batch by record batch, features before the
 //! target), so both paths give the same block and the same first error. A block that is a
 //! slice of a row group skips the pages before it by their headers. A block the direct path
-//! does not take (a list column, soft labels, another type or encoding, a malformed page) goes
-//! to arrow-rs, which then also words any error.
+//! does not take (a null or ragged list, soft labels, another type or encoding, a malformed
+//! page) goes to arrow-rs, which then also words any error.
 //!
 //! [`plain`]: crate::source::pages::plain
+//! [`repeated`]: crate::source::pages::repeated
 //! [`block`]: super::block
 //! [`arrow`]: super::arrow
 
 use std::sync::Arc;
 
+use arrow_schema::DataType;
+use parquet::basic::Type as PhysicalType;
 use parquet::file::metadata::RowGroupMetaData;
+use parquet::schema::types::SchemaDescriptor;
 
 use crate::error::{BadValue, Result};
 use crate::source::decode::block::{check_finite, handle_bad, put_class, Decoded, Site, DECODE_BATCH_ROWS};
@@ -29,20 +34,39 @@ use crate::source::decode::{DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::plain::{Plain, PlainColumn};
+use crate::source::pages::repeated::{read_lists, Element, ListChunk};
 use crate::spec::{FeatureLayout, TargetKind};
 
 /// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
-/// each feature column, then of the target column if any.
+/// each feature column, then of the target column if any; or, for a tensor feature column, its
+/// list leaf and the target column.
 pub(crate) struct DirectPlan {
     columns: Vec<(usize, Plain, i16)>,
+    /// A list feature column read as tensors ([`repeated`]).
+    ///
+    /// [`repeated`]: crate::source::pages::repeated
+    list: Option<ListLeaf>,
 }
 
-/// The direct path's plan for the blocks of `shard`, or `None` when it does not take them (a
-/// list column, soft labels, a nested column or another type).
+/// A tensor feature column's leaf: (leaf, element type, maximum definition level, values per row).
+#[derive(Clone, Copy)]
+struct ListLeaf {
+    leaf: usize,
+    element: Element,
+    max_def: i16,
+    width: usize,
+}
+
+/// The direct path's plan for the blocks of `shard`, or `None` when it does not take them
+/// (soft labels, images, a nested column, a list of lists or of another type, another type).
 pub(crate) fn plan(ctx: &DecodeContext, shard: &ShardInfo) -> Option<DirectPlan> {
     let meta = shard.metadata.metadata();
     let plan = ctx.plan();
-    let FeatureLayout::Columns(names) = &plan.spec.features else { return None };
+    let names: &[String] = match &plan.spec.features {
+        FeatureLayout::Columns(names) => names,
+        FeatureLayout::List { .. } if plan.image.is_none() => &[],
+        FeatureLayout::List { .. } => return None,
+    };
     let target = match &plan.spec.target {
         TargetKind::None => None,
         TargetKind::Soft { .. } => return None,
@@ -67,6 +91,13 @@ pub(crate) fn plan(ctx: &DecodeContext, shard: &ShardInfo) -> Option<DirectPlan>
         Some((leaf, kind, column.max_def_level()))
     };
     let mut columns = names.iter().map(|n| locate(n)).collect::<Option<Vec<_>>>()?;
+    let list = match &plan.spec.features {
+        FeatureLayout::List { column, len } => {
+            let root = schema.index_of(column).ok()?;
+            Some(locate_list(descr, root, schema.field(root).data_type(), *len)?)
+        }
+        FeatureLayout::Columns(_) => None,
+    };
     if let Some(t) = target {
         let located = locate(t.column()?)?;
         if matches!(t, TargetKind::Class { .. }) && !matches!(located.1, Plain::I32 | Plain::I64) {
@@ -74,7 +105,30 @@ pub(crate) fn plan(ctx: &DecodeContext, shard: &ShardInfo) -> Option<DirectPlan>
         }
         columns.push(located);
     }
-    Some(DirectPlan { columns })
+    Some(DirectPlan { columns, list })
+}
+
+/// The leaf of the list column at `root` (Arrow type `arrow`, `width` values per row) when the
+/// direct path reads it: the root's only leaf, repeated once, of `float32`, `float16` or
+/// `uint8`.
+fn locate_list(descr: &SchemaDescriptor, root: usize, arrow: &DataType, width: usize) -> Option<ListLeaf> {
+    let element = match arrow {
+        DataType::FixedSizeList(f, _) | DataType::List(f) | DataType::LargeList(f) => f.data_type(),
+        _ => return None,
+    };
+    let mut leaves = (0..descr.num_columns()).filter(|&l| descr.get_column_root_idx(l) == root);
+    let (leaf, None) = (leaves.next()?, leaves.next()) else { return None };
+    let column = descr.column(leaf);
+    if column.max_rep_level() != 1 || width == 0 {
+        return None;
+    }
+    let element = match (column.physical_type(), element) {
+        (PhysicalType::FLOAT, DataType::Float32) => Element::F32,
+        (PhysicalType::FIXED_LEN_BYTE_ARRAY, DataType::Float16) if column.type_length() == 2 => Element::F16,
+        (PhysicalType::INT32, DataType::UInt8) => Element::U8,
+        _ => return None,
+    };
+    Some(ListLeaf { leaf, element, max_def: column.max_def_level(), width })
 }
 
 /// Decode `block` (a row group or a run of rows of one) from `source` by `direct`; `Ok(None)` when a page is
@@ -95,7 +149,11 @@ pub(crate) fn decode(
     let rg_rows = usize::try_from(rg_meta.num_rows()).unwrap_or(0);
     let first = block.offset as usize;
     let plan = ctx.plan();
-    let FeatureLayout::Columns(names) = &plan.spec.features else { return Ok(None) };
+    let names: &[String] = match (&plan.spec.features, &direct.list) {
+        (FeatureLayout::Columns(names), None) => names,
+        (FeatureLayout::List { .. }, Some(_)) => &[],
+        _ => return Ok(None),
+    };
     let mut source = source.clone();
     preload_small_pages(&mut source, rg_meta, direct.columns.iter().map(|c| c.0), first..first + rows);
     let source = Arc::new(source);
@@ -116,12 +174,27 @@ pub(crate) fn decode(
         }
     }
 
-    let f = features.len();
+    let f = ctx.spec().num_features();
     let c = ctx.spec().num_targets();
     let pool = ctx.pools();
     let mut out =
         Decoded::new(rows, pool.floats.take_empty(rows * f), pool.floats.take(rows * c, true), Some(pool.clone()));
-    let Some(mut finite) = transpose(&mut features, rows, &mut out.features) else { return Ok(None) };
+    let finite = match &direct.list {
+        // A tensor column's rows are its values in order: no transpose.
+        Some(list) if list.width == f => {
+            let chunk = ListChunk {
+                meta: rg_meta.column(list.leaf),
+                element: list.element,
+                max_def: list.max_def,
+                rows: rg_rows,
+                width: list.width,
+            };
+            read_lists(&source, &chunk, first..first + rows, &mut out.features)
+        }
+        Some(_) => None,
+        None => transpose(&mut features, rows, &mut out.features),
+    };
+    let Some(mut finite) = finite else { return Ok(None) };
     for column in features.iter_mut().chain(&mut target_column) {
         if column.finish().is_none() {
             return Ok(None);
@@ -285,6 +358,9 @@ fn labels(kind: Plain, bytes: &[u8]) -> impl Iterator<Item = i128> + '_ {
     };
     narrow.iter().map(|&b| i32::from_le_bytes(b) as i128).chain(wide.iter().map(|&b| i64::from_le_bytes(b) as i128))
 }
+
+#[cfg(test)]
+mod list_tests;
 
 #[cfg(test)]
 mod tests {

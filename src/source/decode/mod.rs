@@ -5,7 +5,8 @@
 //! `catch_unwind` (arrow-rs panics on a small fraction of corrupt files). Two paths sit side
 //! by side and write through one block writer ([`block`]):
 //!
-//! * [`direct`]: flat numeric columns, pages straight into the row-major block;
+//! * [`direct`]: flat numeric columns and tensor (list) columns, pages straight into the
+//!   row-major block;
 //! * [`arrow`]: everything else, and any block the direct path gives up on, through arrow-rs.
 //!
 //! [`image`] keeps encoded image columns encoded in blocks and decodes them per batch;

@@ -1,7 +1,9 @@
 //! The pages layer: a block's column chunks in memory ([`chunks`]), where their pages are
-//! ([`page_map`]), and the plain pages of flat numeric columns ([`plain`], [`rle`]).
+//! ([`page_map`]), the plain pages of flat numeric columns ([`plain`], [`rle`]), and those of
+//! tensor (list) columns ([`repeated`]).
 
 pub(crate) mod chunks;
 pub(crate) mod page_map;
 pub(crate) mod plain;
+pub(crate) mod repeated;
 pub(crate) mod rle;

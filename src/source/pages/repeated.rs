@@ -1,0 +1,384 @@
+//! One repeated leaf column chunk (a `list` or `fixed_size_list` of `float32`, `float16` or
+//! `uint8`) read page by page straight into row-major `f32` rows, without Arrow arrays.
+//!
+//! This serves the direct decode path's tensor columns ([`crate::source::decode::direct`]).
+//! It reads what tensor data is written with: PLAIN and dictionary-encoded values, v1 and v2
+//! data pages, repetition and definition levels in RLE, and only lists of exactly the row
+//! width whose every element is present. Anything else — a null or empty list, a null element,
+//! a list of another length, a page that starts inside a list (v1 pages may), another
+//! encoding, anything malformed — gives `None`, and the caller leaves the block to arrow-rs,
+//! which then applies the null policy or words the error.
+//!
+//! Every count is checked against the bytes the page holds before it is used: the levels are
+//! walked with the bounded [`rle::Decoder`], which never sizes anything by a run, and the
+//! values a page claims must be in its bytes.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::{Page, PageReader};
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::serialized_reader::SerializedPageReader;
+
+use crate::source::decode::transpose::HalfF16;
+use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::rle;
+
+/// The element types read, each as Parquet stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Element {
+    /// `FLOAT`.
+    F32,
+    /// `FIXED_LEN_BYTE_ARRAY(2)` with the `FLOAT16` logical type.
+    F16,
+    /// `INT32` with the `INT(8, false)` logical type: the value as a float, unscaled (as the
+    /// Arrow path writes a `uint8`).
+    U8,
+}
+
+impl Element {
+    /// Bytes per PLAIN value.
+    fn size(self) -> usize {
+        match self {
+            Element::F32 | Element::U8 => 4,
+            Element::F16 => 2,
+        }
+    }
+
+    /// The value of the PLAIN bytes `b` (`size()` of them), `None` for a `uint8` out of range
+    /// (arrow-rs does not give the value as is).
+    #[inline]
+    fn value(self, b: &[u8]) -> Option<f32> {
+        match self {
+            Element::F32 => Some(f32::from_le_bytes(b.try_into().ok()?)),
+            Element::F16 => Some(HalfF16::from_bits(u16::from_le_bytes(b.try_into().ok()?)).to_f32()),
+            Element::U8 => u8::try_from(i32::from_le_bytes(b.try_into().ok()?)).ok().map(f32::from),
+        }
+    }
+}
+
+/// Where a repeated leaf column chunk is and how its rows are laid out.
+pub(crate) struct ListChunk<'a> {
+    /// The chunk's metadata.
+    pub meta: &'a ColumnChunkMetaData,
+    /// The element type.
+    pub element: Element,
+    /// The leaf's maximum definition level (that of a present element).
+    pub max_def: i16,
+    /// Rows of the row group (records the chunk must hold).
+    pub rows: usize,
+    /// Values per row.
+    pub width: usize,
+}
+
+/// Append to `out` the `width` values of each row of `block` (rows of the row group) of the
+/// chunk `chunk` in `source`; `Some(finite)` (false when a value is NaN or infinite), or `None`
+/// when the chunk is outside what this reads or malformed. The chunk is walked from its start
+/// (the page map counts a repeated column's values, not its rows) to one page past the
+/// block, every page's levels checked (a record's length is only known from the levels after
+/// it); only the block's values are converted.
+pub(crate) fn read_lists(
+    source: &Arc<ChunkSource>,
+    chunk: &ListChunk,
+    block: Range<usize>,
+    out: &mut Vec<f32>,
+) -> Option<bool> {
+    let ListChunk { meta, element, max_def, rows, width } = *chunk;
+    if width == 0 || max_def < 1 || block.end > rows || block.start > block.end {
+        return None;
+    }
+    out.try_reserve(block.len().checked_mul(width)?).ok()?;
+    // Snappy pages are read raw and decompressed here, into one reused buffer.
+    let snappy = meta.compression() == Compression::SNAPPY;
+    let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
+    let raw;
+    let meta = if snappy {
+        raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
+        &raw
+    } else {
+        meta
+    };
+    let mut pages = SerializedPageReader::new(source.clone(), meta, rows, None).ok()?;
+    let mut reader = Reader { snappy, max_page, buf: Vec::new(), dictionary: None, indices: Vec::new(), element };
+    let def_width = (16 - max_def.leading_zeros()) as u8;
+    let mut record = 0usize;
+    let mut finite = true;
+    while let Some(page) = pages.get_next_page().ok()? {
+        let (n, page, reps, defs, data, encoding, claimed_rows) = match page {
+            page @ Page::DictionaryPage { .. } => {
+                reader.read_dictionary(page)?;
+                continue;
+            }
+            Page::DataPage { buf, num_values, encoding, def_level_encoding, rep_level_encoding, .. } => {
+                if def_level_encoding != Encoding::RLE || rep_level_encoding != Encoding::RLE {
+                    return None;
+                }
+                let page = reader.decompress(buf, 0, true)?;
+                let bytes = page.as_ref();
+                // Repetition levels, then definition levels, each after its 4-byte length.
+                let rep_len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+                let rep_end = rep_len.checked_add(4).filter(|&e| e <= bytes.len())?;
+                let def_len = u32::from_le_bytes(bytes.get(rep_end..rep_end + 4)?.try_into().ok()?) as usize;
+                let def_end = def_len.checked_add(rep_end + 4).filter(|&e| e <= bytes.len())?;
+                let all = bytes.len();
+                (num_values as usize, page, 4..rep_end, rep_end + 4..def_end, def_end..all, encoding, None)
+            }
+            Page::DataPageV2 {
+                buf,
+                num_values,
+                num_nulls,
+                encoding,
+                num_rows,
+                def_levels_byte_len,
+                rep_levels_byte_len,
+                is_compressed,
+                ..
+            } => {
+                let (rep_len, def_len) = (rep_levels_byte_len as usize, def_levels_byte_len as usize);
+                let keep = rep_len.checked_add(def_len).filter(|&k| k <= buf.len())?;
+                if num_nulls != 0 {
+                    return None;
+                }
+                let page = reader.decompress(buf, keep, is_compressed)?;
+                let all = page.as_ref().len();
+                (num_values as usize, page, 0..rep_len, rep_len..keep, keep..all, encoding, Some(num_rows as usize))
+            }
+        };
+        let bytes = page.as_ref();
+        // arrow-rs sets up a page's decoder before reading it: an encoding it refuses, a
+        // dictionary page missing, or an index bit width missing or over 32 is an error there
+        // even on a page of no values; such pages are left to it.
+        let dictionary_encoded = matches!(encoding, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+        if dictionary_encoded
+            && (reader.dictionary.is_none() || bytes.get(data.clone()).and_then(|d| d.first()).is_none_or(|&w| w > 32))
+            || !dictionary_encoded && encoding != Encoding::PLAIN
+        {
+            return None;
+        }
+        // Whole lists only: a page of no values, or one that does not end a list, is left to
+        // arrow-rs.
+        if n == 0 || n % width != 0 {
+            return None;
+        }
+        let records = n / width;
+        if claimed_rows.is_some_and(|r| r != records) || record.checked_add(records)? > rows {
+            return None;
+        }
+        check_levels(bytes.get(reps)?, bytes.get(defs)?, def_width, max_def, records, width)?;
+        let (lo, hi) = (block.start.max(record), block.end.min(record + records));
+        if lo < hi {
+            let data = bytes.get(data)?;
+            let (skip, take) = ((lo - record) * width, (hi - lo) * width);
+            finite &= match encoding {
+                Encoding::PLAIN => plain(data, element, n, skip, take, out)?,
+                _ => reader.dictionary_values(data, skip, take, out)?,
+            };
+        }
+        reader.recycle(page);
+        record += records;
+        // A block that ends before the chunk stops at the first page that holds a row after
+        // its last one: when the last row ends a page, arrow-rs reads the next page's first
+        // levels to know that the row ended (and fails on it if it is malformed), but no further.
+        if block.end < rows && record > block.end {
+            return Some(finite);
+        }
+    }
+    (record == rows).then_some(finite)
+}
+
+/// Check that the levels of a page of `records` records are those of `records` lists of
+/// `width` present values: repetition levels (bit width 1) `0` then `width - 1` ones, and every
+/// definition level `max_def`.
+fn check_levels(reps: &[u8], defs: &[u8], def_width: u8, max_def: i16, records: usize, width: usize) -> Option<()> {
+    let mut rep = rle::Decoder::new(reps, 1)?;
+    for _ in 0..records {
+        // Levels of one bit: a sum of 0 over one value is a 0; of w - 1 over w - 1, all ones.
+        if rep.skip(1)? != 0 || rep.skip(width - 1)? != (width - 1) as u64 {
+            return None;
+        }
+    }
+    let n = records * width;
+    let mut def = rle::Decoder::new(defs, def_width)?;
+    let max = max_def as u64;
+    if max == (1u64 << def_width) - 1 {
+        // No level exceeds the largest value of its width: a sum of n · max means every one is max.
+        return (def.skip(n)? == n as u64 * max).then_some(());
+    }
+    let mut levels = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(4096);
+        levels.clear();
+        def.decode(k, &mut levels)?;
+        if levels.iter().any(|&l| l as u64 != max) {
+            return None;
+        }
+        left -= k;
+    }
+    Some(())
+}
+
+/// Append the PLAIN values `skip..skip + take` of a page of `n` values `data` to `out`.
+fn plain(data: &[u8], element: Element, n: usize, skip: usize, take: usize, out: &mut Vec<f32>) -> Option<bool> {
+    let size = element.size();
+    // Every level is a present value: the page must hold them all.
+    if n.checked_mul(size)? > data.len() {
+        return None;
+    }
+    let bytes = &data[skip * size..(skip + take) * size];
+    let start = out.len();
+    match element {
+        Element::F32 => out.extend(bytes.as_chunks::<4>().0.iter().map(|&b| f32::from_le_bytes(b))),
+        Element::F16 => {
+            out.extend(bytes.as_chunks::<2>().0.iter().map(|&b| HalfF16::from_bits(u16::from_le_bytes(b)).to_f32()))
+        }
+        Element::U8 => {
+            for &b in bytes.as_chunks::<4>().0 {
+                out.push(f32::from(u8::try_from(i32::from_le_bytes(b)).ok()?));
+            }
+            return Some(true);
+        }
+    }
+    Some(out[start..].iter().all(|v| v.is_finite()))
+}
+
+/// A page's bytes: as read, or decompressed into the reader's buffer.
+enum PageBytes {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for PageBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            PageBytes::Shared(b) => b,
+            PageBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// What reading a chunk's pages keeps between them.
+struct Reader {
+    /// Pages come raw and are Snappy-compressed.
+    snappy: bool,
+    /// No page decompresses to more than the column chunk's uncompressed size.
+    max_page: usize,
+    /// A decompression buffer, reused.
+    buf: Vec<u8>,
+    /// The dictionary's values, converted.
+    dictionary: Option<Vec<f32>>,
+    /// Dictionary indices, reused.
+    indices: Vec<u32>,
+    element: Element,
+}
+
+impl Reader {
+    /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
+    /// when the pages are Snappy-compressed and `compressed`; else `raw` itself.
+    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<PageBytes> {
+        if !self.snappy || !compressed {
+            return Some(PageBytes::Shared(raw));
+        }
+        let input = raw.get(keep..)?;
+        let len = snap::raw::decompress_len(input).ok().filter(|&len| keep + len <= self.max_page)?;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.try_reserve(keep + len).ok()?;
+        buf.resize(keep + len, 0);
+        buf[..keep].copy_from_slice(&raw[..keep]);
+        let n = snap::raw::Decoder::new().decompress(input, &mut buf[keep..]).ok()?;
+        (n == len).then_some(PageBytes::Owned(buf))
+    }
+
+    fn recycle(&mut self, page: PageBytes) {
+        if let PageBytes::Owned(buf) = page {
+            self.buf = buf;
+        }
+    }
+
+    /// Keep a dictionary page's values, converted (`None` for a second one, an unknown
+    /// encoding, or a value the Arrow path would not give as is).
+    fn read_dictionary(&mut self, page: Page) -> Option<()> {
+        let Page::DictionaryPage { buf, num_values, encoding, .. } = page else { return None };
+        if self.dictionary.is_some() || !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
+            return None;
+        }
+        let page = self.decompress(buf, 0, true)?;
+        let size = self.element.size();
+        let len = (num_values as usize).checked_mul(size)?;
+        let bytes = page.as_ref().get(..len)?;
+        let mut values = Vec::new();
+        values.try_reserve(num_values as usize).ok()?;
+        for b in bytes.chunks_exact(size) {
+            values.push(self.element.value(b)?);
+        }
+        self.dictionary = Some(values);
+        self.recycle(page);
+        Some(())
+    }
+
+    /// Append the values `skip..skip + take` of a dictionary-encoded page `data` to `out`.
+    fn dictionary_values(&mut self, data: &[u8], skip: usize, take: usize, out: &mut Vec<f32>) -> Option<bool> {
+        let dictionary = self.dictionary.as_ref()?;
+        let (&bit_width, packed) = data.split_first()?;
+        let mut indices = rle::Decoder::new(packed, bit_width)?;
+        indices.skip(skip)?;
+        let mut finite = true;
+        let mut left = take;
+        while left > 0 {
+            let k = left.min(4096);
+            self.indices.clear();
+            indices.decode(k, &mut self.indices)?;
+            let start = out.len();
+            for &i in &self.indices {
+                out.push(*dictionary.get(i as usize)?);
+            }
+            if self.element != Element::U8 {
+                finite &= out[start..].iter().all(|v| v.is_finite());
+            }
+            left -= k;
+        }
+        Some(finite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_of_whole_lists_of_present_values_only_are_read() {
+        // Levels of 2 records of width 3: repetition 0 1 1 0 1 1 (one bit-packed group),
+        // definition levels an RLE run of 6 × 1.
+        let reps = [0x03, 0b0011_0110];
+        assert!(check_levels(&reps, &[0x0c, 0x01], 1, 1, 2, 3).is_some());
+        // The same levels one value later: the page starts inside a list.
+        assert!(check_levels(&[0x03, 0b0001_1011], &[0x0c, 0x01], 1, 1, 2, 3).is_none());
+        // A list of 2, then one of 4.
+        assert!(check_levels(&[0x03, 0b0011_1010], &[0x0c, 0x01], 1, 1, 2, 3).is_none());
+        // A null element (a level below the maximum), with widths 1 and 2, and one level short.
+        assert!(check_levels(&reps, &[0x0a, 0x01, 0x02, 0x00], 1, 1, 2, 3).is_none());
+        assert!(check_levels(&reps, &[0x0c, 0x02], 2, 3, 2, 3).is_none());
+        assert!(check_levels(&reps, &[0x0c, 0x03], 2, 3, 2, 3).is_some());
+        assert!(check_levels(&reps, &[0x0c, 0x02], 2, 2, 2, 3).is_some(), "max 2 in 2 bits, decoded");
+        assert!(check_levels(&reps, &[0x0a, 0x02, 0x02, 0x03], 2, 2, 2, 3).is_none(), "a level over the maximum");
+        assert!(check_levels(&reps, &[0x0a, 0x01], 1, 1, 2, 3).is_none(), "five levels for six values");
+    }
+
+    #[test]
+    fn plain_uint8_out_of_range_is_not_read() {
+        let mut out = Vec::new();
+        let page: Vec<u8> = [3i32, 255, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(plain(&page, Element::U8, 3, 0, 3, &mut out), Some(true));
+        assert_eq!(out, [3.0, 255.0, 0.0]);
+        let page: Vec<u8> = [3i32, 256].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(plain(&page, Element::U8, 2, 0, 2, &mut out), None);
+        assert_eq!(
+            plain(&page[..7], Element::U8, 2, 0, 1, &mut out),
+            None,
+            "the page holds fewer values than it claims"
+        );
+    }
+}
