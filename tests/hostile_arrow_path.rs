@@ -167,8 +167,13 @@ fn a_million_one_value_pages_and_an_empty_one_stream_in_linear_time() {
     assert_eq!(first_bad, None, "first wrong row");
 }
 
+/// A list column is read from its row group's start for every block (arrow-rs's skip of a
+/// repeated column can loop forever on a malformed page, and the direct tensor path counts a
+/// page's records from its levels): O(pages × blocks per row group), a limit the README
+/// states. So this file holds a sixteenth of the others' pages.
 #[test]
-fn a_list_column_of_a_million_v2_pages_streams_in_linear_time() {
+fn a_list_column_of_many_v2_pages_streams_every_value() {
+    const N: usize = 1 << 16;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("many-list-pages.parquet");
     let bytes = list_pages(N, false);

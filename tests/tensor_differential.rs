@@ -45,3 +45,28 @@ fn list_shards_read_the_same_on_both_paths() {
     }
     assert!(read >= 20, "only {read} of 400 list shards read: the sweep does not reach the decoders");
 }
+
+/// Input 5033 (47 rows in blocks of 46) has a list page whose repetition levels end before
+/// the values its header claims: arrow-rs's `skip_records` looped forever on the second block,
+/// through both paths (the direct path leaves the chunk to arrow-rs). Now both paths fail on it
+/// at once.
+#[test]
+fn a_page_of_too_few_repetition_levels_fails_instead_of_hanging() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.parquet");
+        let s = harness::structured(&input(5033));
+        let r = catch_unwind(AssertUnwindSafe(|| harness::differential_shard(&s, &path)));
+        let read = shardmix::ShardSet::open(&path)
+            .and_then(|s| s.block_rows(46))
+            .and_then(|s| s.features(shardmix::Features::List("c0".into())))
+            .and_then(|s| s.read_rows(0..s.num_rows()));
+        let _ = tx.send((r.is_ok(), read.map(|b| b.rows())));
+    });
+    let (agreed, read) =
+        rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the read of input 5033 hangs");
+    assert!(agreed, "the paths disagree on input 5033");
+    let err = read.expect_err("input 5033 is malformed");
+    assert!(err.to_string().contains("list.parquet"), "{err}");
+}

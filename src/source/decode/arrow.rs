@@ -57,7 +57,17 @@ pub(super) fn decode(
     // A block of part of a row group skips the rows before it: with the page maps as offset
     // index, by page location (without, arrow-rs walks the chunk's page headers from its
     // start for every block). The metadata is built once for all the blocks of a row group.
-    let indexed = if expected_rows < rg_rows {
+    // arrow-rs's `skip_records` loops forever on a repeated column's page whose repetition
+    // levels end before the values its header claims (its read path reports them), so a
+    // block of part of a row group of a repeated column reads the rows before it and drops
+    // them: O(rows before the block) per block, never a hang.
+    let repeated = descr
+        .columns()
+        .iter()
+        .enumerate()
+        .any(|(i, c)| c.max_rep_level() > 0 && shard.roots.contains(&descr.get_column_root_idx(i)));
+    let skip_by_reading = if repeated && expected_rows < rg_rows { block.offset as usize } else { 0 };
+    let indexed = if expected_rows < rg_rows && skip_by_reading == 0 {
         let maps = source.page_maps();
         ctx.page_maps().indexed_or_build(&shard.path, row_group, maps, || indexed_metadata(shard, row_group, &source))
     } else {
@@ -71,7 +81,9 @@ pub(super) fn decode(
         .with_projection(mask)
         .with_row_groups(vec![reader_row_group])
         .with_batch_size(expected_rows.clamp(1, DECODE_BATCH_ROWS));
-    if expected_rows < rg_rows {
+    if skip_by_reading > 0 {
+        builder = builder.with_limit(skip_by_reading + expected_rows);
+    } else if expected_rows < rg_rows {
         let offset = block.offset as usize;
         // Selectors, never a mask: a mask decodes the rows it drops.
         builder = builder.with_row_selection_policy(RowSelectionPolicy::Selectors).with_row_selection(
@@ -103,8 +115,17 @@ pub(super) fn decode(
     let site = Site { shard, row_group, first_row };
     let policy = ctx.policy();
     let mut row0 = 0usize;
+    let mut drop_rows = skip_by_reading;
     for batch in reader {
-        let batch = batch.map_err(|e| decode_err(e.into()))?;
+        let mut batch = batch.map_err(|e| decode_err(e.into()))?;
+        if drop_rows > 0 {
+            let k = drop_rows.min(batch.num_rows());
+            batch = batch.slice(k, batch.num_rows() - k);
+            drop_rows -= k;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+        }
         let n = batch.num_rows();
         if row0 + n > expected_rows {
             return Err(row_count_error(shard, row_group, row0 + n, expected_rows));
