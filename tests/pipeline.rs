@@ -193,13 +193,16 @@ fn size_hint_counts_the_steps_left_and_an_error_ends_the_iterator() {
     assert_eq!(p.size_hint(), (0, Some(0)));
     assert!(p.next().is_none());
 
-    let fails = Map::new("fails", |b: Batch, _: &mut StepRng| {
-        if b.step == 1 {
-            Err(Error::config("fails", "on purpose"))
-        } else {
-            Ok(b)
-        }
-    });
+    let fails = Map::new(
+        "fails",
+        |b: Batch, _: &mut StepRng| {
+            if b.step == 1 {
+                Err(Error::config("fails", "on purpose"))
+            } else {
+                Ok(b)
+            }
+        },
+    );
     let mut p = Pipeline::builder().source(set).order(Order::offset(16)).steps(5).stage(fails).build().unwrap();
     p.next().unwrap().unwrap();
     assert!(p.next().unwrap().is_err());

@@ -64,8 +64,7 @@ fn a_page_of_too_few_repetition_levels_fails_instead_of_hanging() {
             .and_then(|s| s.read_rows(0..s.num_rows()));
         let _ = tx.send((r.is_ok(), read.map(|b| b.rows())));
     });
-    let (agreed, read) =
-        rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the read of input 5033 hangs");
+    let (agreed, read) = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the read of input 5033 hangs");
     assert!(agreed, "the paths disagree on input 5033");
     let err = read.expect_err("input 5033 is malformed");
     assert!(err.to_string().contains("list.parquet"), "{err}");
