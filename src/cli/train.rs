@@ -49,14 +49,10 @@ pub fn bar_events(bar: &mut Option<ProgressBar>, quiet: bool) -> impl FnMut(Trai
             Some(b) => b.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
         },
-        TrainEvent::Info(line) => {
-            if !quiet {
-                match bar {
-                    Some(b) => b.suspend(|| eprintln!("{line}")),
-                    None => eprintln!("{line}"),
-                }
-            }
-        }
+        TrainEvent::Info(line) if !quiet => match bar {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        },
         TrainEvent::Start(total) => *bar = Some(super::progress::bar(total, "steps", quiet)),
         TrainEvent::Step => {
             if let Some(b) = bar {
