@@ -22,9 +22,11 @@ use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::serialized_reader::SerializedPageReader;
 
-use crate::source::decode::transpose::HalfF16;
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::rle;
+
+/// IEEE half precision, as arrow-rs reads `float16`.
+type HalfF16 = <arrow_array::types::Float16Type as arrow_array::ArrowPrimitiveType>::Native;
 
 /// The element types read, each as Parquet stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
