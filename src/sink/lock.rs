@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// use shardmix::{DirLock, ErrorKind};
 /// let dir = tempfile::tempdir().unwrap();
 /// let lock = DirLock::acquire(dir.path())?;
-/// let err = DirLock::acquire(dir.path()).err().unwrap(); // a second writer fails at once
+/// let err = DirLock::acquire(dir.path()).err().unwrap(); // a second writer fails (in 0.25 s)
 /// assert!(matches!(err.kind(), ErrorKind::OutputLocked { .. }));
 /// drop(lock);
 /// DirLock::acquire(dir.path())?; // free again
@@ -33,7 +33,7 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    /// Lock `dir` (which must exist) without waiting.
+    /// Lock `dir` (which must exist), waiting at most about 0.25 s.
     ///
     /// On a filesystem that does not support `flock` (some network filesystems) the lock
     /// is not enforced: `acquire` succeeds and [`is_enforced`](Self::is_enforced) is false.
@@ -46,7 +46,7 @@ impl DirLock {
         Self::lock(dir, false)
     }
 
-    /// Lock `dir` shared, without waiting: any number of shared holders coexist (the tasks
+    /// Lock `dir` shared, waiting at most about 0.25 s: any number of shared holders coexist (the tasks
     /// of a distributed run, each writing its own shards), and each excludes an exclusive
     /// holder ([`acquire`](Self::acquire): a single-process run, or the preparation and the
     /// manifest of a distributed one).
@@ -59,7 +59,18 @@ impl DirLock {
 
     fn lock(dir: &Path, shared: bool) -> Result<DirLock> {
         let handle = File::open(dir).map_err(|e| Error::io(dir, e))?;
-        let locked = if shared { handle.try_lock_shared() } else { handle.try_lock() };
+        let try_lock = || if shared { handle.try_lock_shared() } else { handle.try_lock() };
+        let mut locked = try_lock();
+        // A lock just released can still be held for a moment: a process forked by another
+        // thread while it was held keeps a copy of the handle until it executes its program
+        // (the handle is close-on-exec). A few short retries tell that from a real holder.
+        for _ in 0..LOCK_RETRIES {
+            if !matches!(locked, Err(TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(LOCK_RETRY_WAIT);
+            locked = try_lock();
+        }
         match locked {
             Ok(()) => Ok(DirLock { dir: dir.to_path_buf(), handle: Some(handle) }),
             Err(TryLockError::WouldBlock) => {
@@ -80,6 +91,11 @@ impl DirLock {
         self.handle.is_some()
     }
 }
+
+/// Retries of a lock found held, [`LOCK_RETRY_WAIT`] apart: a real holder is reported after
+/// about a quarter of a second.
+const LOCK_RETRIES: u32 = 5;
+const LOCK_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Errors by which a filesystem says it has no `flock`.
 fn unsupported(e: &std::io::Error) -> bool {
