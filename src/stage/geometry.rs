@@ -33,7 +33,10 @@ pub(crate) fn check_input(stage: &str, shape: Option<Shape>, spec: &DataSpec) ->
             Some(d) => format!(" (the data declares {d:?})"),
             None => " (give --feature-shape HxWxC, or read an image column)".to_string(),
         };
-        return Err(Error::config("feature_shape", format!("{stage} needs the image shape [H, W, C]{hint}")));
+        return Err(Error::config(
+            "feature_shape",
+            format!("{stage} needs the image shape [H, W, C] of the features{hint}"),
+        ));
     };
     let n = spec.num_features();
     if s.len() != n {

@@ -420,33 +420,7 @@ impl Stage for Mixup {
     /// class or soft-label targets to smooth.
     fn check(&self, spec: &DataSpec) -> Result<()> {
         if self.cutmix_on() {
-            let Some(s) = self.shape else {
-                let hint = match &spec.feature_shape {
-                    Some(d) => format!(" (the data declares {d:?})"),
-                    None => String::new(),
-                };
-                return Err(Error::config(
-                    "feature_shape",
-                    format!("CutMix needs the image shape [H, W, C] of the features{hint}"),
-                ));
-            };
-            let n = spec.num_features();
-            if s.len() != n {
-                return Err(Error::shape(
-                    format!("CutMix feature_shape [{}, {}, {}]", s.h, s.w, s.c),
-                    format!("{} features ({} × {} × {})", s.len(), s.h, s.w, s.c),
-                    format!("{n} features in the data"),
-                ));
-            }
-            if let Some(d) = &spec.feature_shape {
-                if d.as_slice() != [s.h, s.w, s.c] {
-                    return Err(Error::shape(
-                        "CutMix feature_shape",
-                        format!("the data's declared shape {d:?}"),
-                        format!("[{}, {}, {}]", s.h, s.w, s.c),
-                    ));
-                }
-            }
+            super::geometry::check_input("CutMix", self.shape, spec)?;
         }
         if self.smoothing > 0.0 {
             let what = match &spec.target {
@@ -478,13 +452,7 @@ impl Stage for Mixup {
             let Some(s) = self.shape else {
                 return Err(Error::config("feature_shape", "CutMix needs the image shape [H, W, C] of the features"));
             };
-            if s.len() != f {
-                return Err(Error::shape(
-                    format!("CutMix feature_shape [{}, {}, {}]", s.h, s.w, s.c),
-                    format!("{} features per row", s.len()),
-                    format!("{f} features per row"),
-                ));
-            }
+            super::geometry::check_batch("CutMix", s, &batch)?;
         }
         let Some(plan) = self.plan(n, rng) else {
             return Ok(batch);

@@ -265,6 +265,23 @@ impl Drop for PageStream {
     }
 }
 
+/// The size of a page `raw` whose bytes after `keep` (the uncompressed levels of a v2 page
+/// come first) are Snappy-compressed, once decompressed; `None` when its Snappy header is
+/// invalid or claims more than `max_page` bytes in all.
+pub(super) fn snappy_len(raw: &[u8], keep: usize, max_page: usize) -> Option<usize> {
+    let len = snap::raw::decompress_len(raw.get(keep..)?).ok()?;
+    keep.checked_add(len).filter(|&all| all <= max_page)
+}
+
+/// `raw[..keep]` then `raw[keep..]` decompressed into `out`, which must be
+/// [`snappy_len`] bytes long; `None` when the data does not fill it exactly.
+pub(super) fn snappy_into(raw: &[u8], keep: usize, out: &mut [u8]) -> Option<()> {
+    let (levels, values) = out.split_at_mut_checked(keep)?;
+    levels.copy_from_slice(raw.get(..keep)?);
+    let n = snap::raw::Decoder::new().decompress(raw.get(keep..)?, values).ok()?;
+    (n == values.len()).then_some(())
+}
+
 impl PageStream {
     /// A buffer of `len` bytes, its contents unspecified (a released one when there is one,
     /// so that it is neither allocated nor zeroed again).
@@ -282,12 +299,10 @@ impl PageStream {
         if !self.snappy || !compressed {
             return Some(Run::Shared(raw));
         }
-        let input = raw.get(keep..)?;
-        let len = snap::raw::decompress_len(input).ok().filter(|&len| keep + len <= self.max_page)?;
-        let mut buf = self.buffer(keep + len);
-        buf[..keep].copy_from_slice(&raw[..keep]);
-        let n = snap::raw::Decoder::new().decompress(input, &mut buf[keep..]).ok()?;
-        (n == len).then_some(Run::Owned(buf, 0..keep + len))
+        let len = snappy_len(&raw, keep, self.max_page)?;
+        let mut buf = self.buffer(len);
+        snappy_into(&raw, keep, &mut buf[..len])?;
+        Some(Run::Owned(buf, 0..len))
     }
 
     /// Skip the data pages that end before row `row`, by their headers (the dictionary page

@@ -23,6 +23,7 @@ use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::plain::{snappy_into, snappy_len};
 use crate::source::pages::rle;
 
 /// IEEE half precision, as arrow-rs reads `float16`.
@@ -283,15 +284,13 @@ impl Reader {
         if !self.snappy || !compressed {
             return Some(PageBytes::Shared(raw));
         }
-        let input = raw.get(keep..)?;
-        let len = snap::raw::decompress_len(input).ok().filter(|&len| keep + len <= self.max_page)?;
+        let len = snappy_len(&raw, keep, self.max_page)?;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.try_reserve(keep + len).ok()?;
-        buf.resize(keep + len, 0);
-        buf[..keep].copy_from_slice(&raw[..keep]);
-        let n = snap::raw::Decoder::new().decompress(input, &mut buf[keep..]).ok()?;
-        (n == len).then_some(PageBytes::Owned(buf))
+        buf.try_reserve(len).ok()?;
+        buf.resize(len, 0);
+        snappy_into(&raw, keep, &mut buf)?;
+        Some(PageBytes::Owned(buf))
     }
 
     fn recycle(&mut self, page: PageBytes) {
