@@ -32,14 +32,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array};
-use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use common::{decode_dataset, BoxError, DatasetSpec, CLASSES};
+use common::{decode_dataset, DatasetSpec, PIXELS};
 
 /// Decode every row of `files` with arrow-rs; returns the rows decoded.
 fn arrow_decode(files: &[PathBuf], batch_size: usize) -> usize {
@@ -152,59 +148,9 @@ fn bench_decode(c: &mut Criterion) {
     group.finish();
 }
 
-/// Pixels per image of dataset (b) (28 × 28).
-const PIXELS: usize = 784;
-
 /// Dataset (b) of `benches/peers` (the generator of `examples/peer_data.rs`, same cache key).
 fn tensor_dataset(spec: DatasetSpec) -> common::Dataset {
-    let ink = ink_maps();
-    common::cached_dataset("image-v1", spec, image_schema(), 2, |rng, n| image_chunk(&ink, rng, n))
-        .unwrap_or_else(|e| panic!("bench data {spec:?}: {e}"))
-}
-
-/// Per-class ink probabilities, `CLASSES × PIXELS` (as `examples/peer_data.rs`).
-fn ink_maps() -> Vec<f32> {
-    let mut out = Vec::with_capacity(CLASSES * PIXELS);
-    for c in 0..CLASSES {
-        let (cy, cx) = (10.0 + (c % 3) as f32 * 4.0, 10.0 + (c / 3) as f32 * 2.5);
-        let r = 5.0 + (c % 4) as f32;
-        for p in 0..PIXELS {
-            let (y, x) = ((p / 28) as f32, (p % 28) as f32);
-            let d = ((y - cy).powi(2) + (x - cx).powi(2)).sqrt();
-            out.push(if d < r { 0.9 } else { 0.02 });
-        }
-    }
-    out
-}
-
-fn pixel_field() -> Arc<Field> {
-    Arc::new(Field::new("item", DataType::Float32, false))
-}
-
-fn image_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("pixels", DataType::FixedSizeList(pixel_field(), PIXELS as i32), false),
-        Field::new("label", DataType::Int64, false),
-    ]))
-}
-
-/// The columns of `n` images (as `examples/peer_data.rs`).
-fn image_chunk(ink: &[f32], rng: &mut shardmix::StepRng, n: usize) -> Result<Vec<ArrayRef>, BoxError> {
-    let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(rng, CLASSES as u64) as i64).collect();
-    let mut values = Vec::with_capacity(n * PIXELS);
-    for &label in &labels {
-        let map = &ink[label as usize * PIXELS..][..PIXELS];
-        for &p in map {
-            let v = if (shardmix::rng::uniform(rng) as f32) < p {
-                shardmix::rng::below(rng, 256) as f32 / 255.0
-            } else {
-                0.0
-            };
-            values.push(v);
-        }
-    }
-    let pixels = FixedSizeListArray::try_new(pixel_field(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
-    Ok(vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))])
+    common::image_dataset(spec).unwrap_or_else(|e| panic!("bench data {spec:?}: {e}"))
 }
 
 fn bench_tensor(c: &mut Criterion) {

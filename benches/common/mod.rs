@@ -19,7 +19,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -237,4 +237,59 @@ fn decode_chunk(centres: &[f32], rng: &mut StepRng, n: usize) -> Vec<ArrayRef> {
     let mut arrays: Vec<ArrayRef> = cols.into_iter().map(|c| Arc::new(Float32Array::from(c)) as ArrayRef).collect();
     arrays.push(Arc::new(Int64Array::from(labels)));
     arrays
+}
+
+/// Pixels per image of dataset (b) (28 × 28).
+pub const PIXELS: usize = 784;
+
+/// Dataset (b) of `benches/peers`: 28 × 28 `float32` images as `fixed_size_list<float32>[784]`
+/// plus an `i64` label, cached under `image-v1` (`examples/peer_data.rs` and `benches/decode.rs`).
+pub fn image_dataset(spec: DatasetSpec) -> Result<Dataset, BoxError> {
+    let ink = ink_maps();
+    cached_dataset("image-v1", spec, image_schema(), 2, |rng, n| image_chunk(&ink, rng, n))
+}
+
+/// Per-class ink probabilities, `CLASSES × PIXELS`: a blob whose centre and size depend on the class.
+fn ink_maps() -> Vec<f32> {
+    let mut out = Vec::with_capacity(CLASSES * PIXELS);
+    for c in 0..CLASSES {
+        let (cy, cx) = (10.0 + (c % 3) as f32 * 4.0, 10.0 + (c / 3) as f32 * 2.5);
+        let r = 5.0 + (c % 4) as f32;
+        for p in 0..PIXELS {
+            let (y, x) = ((p / 28) as f32, (p % 28) as f32);
+            let d = ((y - cy).powi(2) + (x - cx).powi(2)).sqrt();
+            out.push(if d < r { 0.9 } else { 0.02 });
+        }
+    }
+    out
+}
+
+fn pixel_field() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Float32, false))
+}
+
+fn image_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("pixels", DataType::FixedSizeList(pixel_field(), PIXELS as i32), false),
+        Field::new("label", DataType::Int64, false),
+    ]))
+}
+
+/// The columns of `n` images: the labels first, then each image's pixels.
+fn image_chunk(ink: &[f32], rng: &mut shardmix::StepRng, n: usize) -> Result<Vec<ArrayRef>, BoxError> {
+    let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(rng, CLASSES as u64) as i64).collect();
+    let mut values = Vec::with_capacity(n * PIXELS);
+    for &label in &labels {
+        let map = &ink[label as usize * PIXELS..][..PIXELS];
+        for &p in map {
+            let v = if (shardmix::rng::uniform(rng) as f32) < p {
+                shardmix::rng::below(rng, 256) as f32 / 255.0
+            } else {
+                0.0
+            };
+            values.push(v);
+        }
+    }
+    let pixels = FixedSizeListArray::try_new(pixel_field(), PIXELS as i32, Arc::new(Float32Array::from(values)), None)?;
+    Ok(vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))])
 }
