@@ -251,17 +251,7 @@ impl Mixup {
     /// # Ok::<(), shardmix::Error>(())
     /// ```
     pub fn feature_shape(mut self, shape: &[usize]) -> Result<Mixup> {
-        let bad = |msg: String| Error::config("feature_shape", msg);
-        let &[h, w, c] = shape else {
-            return Err(bad(format!("must be [H, W, C] (three dimensions), got {shape:?}")));
-        };
-        if h == 0 || w == 0 || c == 0 {
-            return Err(bad(format!("dimensions must be ≥ 1, got {shape:?}")));
-        }
-        if h.checked_mul(w).and_then(|v| v.checked_mul(c)).is_none() {
-            return Err(bad(format!("{shape:?} is too large")));
-        }
-        self.shape = Some(Shape { h, w, c });
+        self.shape = Some(super::geometry::parse_hwc("feature_shape", shape)?);
         Ok(self)
     }
 
