@@ -211,12 +211,15 @@ impl Batch {
 /// The rows of `a` where `keep` is true, compacted within `a`'s own buffer.
 fn retain_array_rows(a: Array2<f32>, keep: &[bool]) -> Array2<f32> {
     let cols = a.ncols();
-    let a = a.as_standard_layout().into_owned();
-    let (mut v, _) = a.into_raw_vec_and_offset();
+    // A batch's features are row-major already: no copy then.
+    let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
+    let (mut v, offset) = a.into_raw_vec_and_offset();
+    let base = offset.unwrap_or(0);
     let mut kept = 0;
     for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
-        if i != kept {
-            v.copy_within(i * cols..(i + 1) * cols, kept * cols);
+        let from = base + i * cols;
+        if from != kept * cols {
+            v.copy_within(from..from + cols, kept * cols);
         }
         kept += 1;
     }
@@ -262,6 +265,21 @@ mod tests {
         assert_eq!(b.rows(), 2);
         b.retain_rows(&[false, false]).unwrap();
         assert_eq!(b.features.dim(), (0, 2));
+    }
+
+    #[test]
+    fn batch_retain_rows_handles_sliced_and_column_major_features() {
+        // Rows 1.. of a 4-row array: standard layout with a non-zero offset.
+        let sliced = array![[9.0f32, 9.0], [1.0, 1.5], [2.0, 2.5], [3.0, 3.5]].slice_move(ndarray::s![1.., ..]);
+        let mut b = Batch::new(0, sliced, None, vec![1, 2, 3]).unwrap();
+        b.retain_rows(&[true, false, true]).unwrap();
+        assert_eq!(b.features, array![[1.0f32, 1.5], [3.0, 3.5]]);
+        // Column-major: made row-major first.
+        let mut b =
+            Batch::new(0, array![[0.0f32, 1.0, 2.0], [0.5, 1.5, 2.5]].reversed_axes(), None, vec![0, 1, 2]).unwrap();
+        b.retain_rows(&[false, true, true]).unwrap();
+        assert_eq!(b.features, array![[1.0f32, 1.5], [2.0, 2.5]]);
+        assert!(b.features.is_standard_layout());
     }
 
     #[test]
