@@ -148,6 +148,7 @@ fn train_and_demo_numbers_are_checked() {
     assert_rejected(&["demo", "--epochs", "0"], "epochs");
     assert_rejected(&["demo", "--generator-epochs", "0"], "generator_epochs");
     assert_rejected(&["demo", "--vae-fraction", "7"], "vae_fraction");
+    assert_rejected(&["demo", "--repeats", "0"], "repeats");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `shardmix demo`: the main job on the bundled digits. Trains a conditional VAE and GAN on
 //! a small training split, then one small classifier three ways — real data only, with Mixup,
-//! with Mixup plus VAE/GAN injection — and prints held-out accuracy, rows/s and time.
+//! with Mixup plus VAE/GAN injection — each from several seeds, and prints the held-out
+//! accuracy as mean ± spread, the paired gains over real data, rows/s and time.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,9 +44,14 @@ pub struct DemoArgs {
     /// Fraction of each batch replaced by GAN samples [default: 0.1].
     #[arg(long, value_name = "F")]
     pub gan_fraction: Option<f64>,
-    /// Seed [default: 0].
+    /// Seed [default: 0]. The generators are trained once, from this seed; the classifier of
+    /// each way is trained from seeds S, S+1, … (see --repeats).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Classifier runs per way, one per seed, so that the table's differences can be told from
+    /// seed noise [default: 5].
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<u64>,
     /// Worker threads [default: available cores].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -57,12 +63,25 @@ struct HeldOut {
     labels: Vec<usize>,
 }
 
-/// One line of the result table.
+/// One line of the result table: the runs of one way, one per seed.
 struct Row {
     name: &'static str,
-    accuracy: f32,
+    /// Held-out accuracy of each run, in seed order.
+    accuracy: Vec<f32>,
+    /// Rows trained on, over all runs.
     rows: u64,
+    /// Training time, over all runs.
     secs: f64,
+}
+
+/// Mean, sample standard deviation, min and max of `xs` (not empty).
+fn spread(xs: &[f32]) -> (f64, f64, f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = if xs.len() > 1 { xs.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let min = xs.iter().fold(f64::INFINITY, |m, &x| m.min(x as f64));
+    let max = xs.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+    (mean, var.sqrt(), min, max)
 }
 
 pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
@@ -77,6 +96,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     mixup(&args, args.mixup_alpha.unwrap_or(0.2))?;
     PipelineArgs {
         epochs: args.epochs,
+        seed: args.seed,
         workers: args.workers,
         vae_fraction: args.vae_fraction,
         gan_fraction: args.gan_fraction,
@@ -85,6 +105,10 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     .settings(Some(Path::new("unused")))?;
     if args.generator_epochs == Some(0) {
         return Err(Error::config("generator_epochs", "must be at least 1, got 0"));
+    }
+    let repeats = args.repeats.unwrap_or(5);
+    if !(1..=1000).contains(&repeats) {
+        return Err(Error::config("repeats", format!("must be within 1..=1000, got {repeats}")));
     }
     let full = ShardSet::open(&data)?.features(Features::prefix("p"))?.target(Target::class("label", 10))?;
     let tmp = tempdir()?;
@@ -124,9 +148,17 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();
     let mut real_classifier = None;
     for (name, stages) in ways {
-        let (clf, row) = train_classifier(name, &train, stages, epochs, seed, args.workers, &held_out, quiet)?;
-        if real_classifier.is_none() {
-            real_classifier = Some(clf);
+        let mut row = Row { name, accuracy: Vec::new(), rows: 0, secs: 0.0 };
+        for k in 0..repeats {
+            let run_seed = seed.wrapping_add(k);
+            let (clf, accuracy, n, secs) =
+                train_classifier(name, &train, stages.clone(), epochs, run_seed, args.workers, &held_out, quiet)?;
+            if real_classifier.is_none() {
+                real_classifier = Some(clf);
+            }
+            row.accuracy.push(accuracy);
+            row.rows += n;
+            row.secs += secs;
         }
         rows.push(row);
     }
@@ -139,18 +171,42 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
         }
     }
     let mut out = String::new();
+    let seeds = if repeats == 1 {
+        format!("seed {seed}")
+    } else {
+        format!("seeds {seed}..={}", seed.wrapping_add(repeats - 1))
+    };
     out.push_str(&format!(
-        "\nheld-out accuracy of a 64-64-10 MLP trained {epochs} epochs on {n_train} digits (batch 32, shuffled, Mixup α = {alpha}, VAE {vae_fraction}, GAN {gan_fraction})\n\n"
+        "\nheld-out accuracy of a 64-64-10 MLP trained {epochs} epochs on {n_train} digits (batch 32, shuffled, Mixup α = {alpha}, VAE {vae_fraction}, GAN {gan_fraction}), {repeats} run(s) per way ({seeds}): mean ± standard deviation (min–max)\n\n"
     ));
-    out.push_str(&format!("  {:<30} {:>10} {:>12} {:>9}\n", "training data", "accuracy", "rows/s", "time"));
+    out.push_str(&format!("  {:<30} {:>24} {:>12} {:>9}\n", "training data", "accuracy", "rows/s", "time"));
     for r in &rows {
+        let (mean, sd, min, max) = spread(&r.accuracy);
         out.push_str(&format!(
-            "  {:<30} {:>9.1}% {:>12.0} {:>8.2}s\n",
+            "  {:<30} {:>24} {:>12.0} {:>8.2}s\n",
             r.name,
-            100.0 * r.accuracy,
+            format!("{:.1} ± {:.1}% ({:.1}–{:.1})", 100.0 * mean, 100.0 * sd, 100.0 * min, 100.0 * max),
             r.rows as f64 / r.secs.max(1e-9),
             r.secs
         ));
+    }
+    // The same seeds run every way, so the per-seed differences are paired: their spread is
+    // the noise that a gain must clear.
+    if let Some((base, others)) = rows.split_first() {
+        out.push('\n');
+        for r in others {
+            let gains: Vec<f32> = r.accuracy.iter().zip(&base.accuracy).map(|(a, b)| a - b).collect();
+            let (mean, sd, min, max) = spread(&gains);
+            out.push_str(&format!(
+                "  {} vs {}: {:+.1} ± {:.1} points, paired over the seeds ({:+.1} to {:+.1})\n",
+                r.name,
+                base.name,
+                100.0 * mean,
+                100.0 * sd,
+                100.0 * min,
+                100.0 * max
+            ));
+        }
     }
     out.push('\n');
     for (name, acc) in recognised {
@@ -261,7 +317,7 @@ fn train_classifier(
     workers: Option<usize>,
     held_out: &HeldOut,
     quiet: bool,
-) -> Result<(Classifier, Row)> {
+) -> Result<(Classifier, f32, u64, f64)> {
     let mut clf = Classifier::new(ClassifierConfig::new(train.spec().num_features(), 10), seed)?;
     let mut b = Pipeline::builder().source(train.clone()).order(Order::shuffled(32)).seed(seed).epochs(epochs);
     if let Some(w) = workers {
@@ -284,7 +340,7 @@ fn train_classifier(
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let accuracy = clf.accuracy(&held_out.x, &held_out.labels)?;
-    Ok((clf, Row { name, accuracy, rows, secs }))
+    Ok((clf, accuracy, rows, secs))
 }
 
 /// Share of 1,000 conditional samples (100 per class) that `clf` assigns to the requested class.
