@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
-use shardmix::nn::train::{train_with_stop, training_defaults, Kind, Losses, TrainEvent, TrainOptions};
+use shardmix::nn::train::{
+    default_min_steps, train_with_stop, training_defaults, Kind, Losses, TrainEvent, TrainOptions,
+};
 use shardmix::PipelineConfig;
 
 use crate::errors;
@@ -80,6 +82,7 @@ pub fn train_model<'py>(
     if let Some(path) = config {
         cfg = cfg.over(PipelineConfig::from_file(&path).map_err(|e| errors::to_py(py, &e))?);
     }
+    opts.min_steps = default_min_steps(&cfg);
     let settings = cfg.settings(None).map_err(|e| errors::to_py(py, &e))?;
     let summary = crate::exit::detach_interruptible(py, |stop| {
         train_with_stop(kind, &settings, &opts, stop, &mut |e| match e {
@@ -105,6 +108,18 @@ pub fn train_model<'py>(
     match &summary.held_out_after {
         Some(l) => d.set_item("held_out_after", losses(py, l)?)?,
         None => d.set_item("held_out_after", py.None())?,
+    }
+    match &summary.recognition {
+        Some(r) => {
+            let rec = PyDict::new(py);
+            rec.set_item("rate", r.rate)?;
+            rec.set_item("samples", r.samples)?;
+            rec.set_item("train_rows", r.train_rows)?;
+            rec.set_item("classifier_accuracy", r.classifier_accuracy)?;
+            rec.set_item("check_rows", r.check_rows)?;
+            d.set_item("recognition", rec)?;
+        }
+        None => d.set_item("recognition", py.None())?,
     }
     Ok(d)
 }

@@ -184,11 +184,16 @@ impl PipelineArgs {
 
     /// Merge flags over the config file over defaults ([`PipelineConfig::settings`]).
     pub fn settings(&self, default_data: Option<&Path>) -> Result<Settings> {
+        self.merged()?.settings(default_data)
+    }
+
+    /// The flags over the config file (`--config`), before defaults.
+    pub fn merged(&self) -> Result<PipelineConfig> {
         let file = match &self.config {
             Some(p) => PipelineConfig::from_file(p)?,
             None => PipelineConfig::default(),
         };
-        self.to_config().over(file).settings(default_data)
+        Ok(self.to_config().over(file))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use indicatif::ProgressBar;
-use shardmix::nn::train::{train_with_stop, Kind, TrainEvent, TrainOptions};
+use shardmix::nn::train::{default_min_steps, train_with_stop, Kind, TrainEvent, TrainOptions};
 use shardmix::Result;
 
 use super::args::PipelineArgs;
@@ -72,8 +72,10 @@ pub fn bar_events(bar: &mut Option<ProgressBar>, quiet: bool) -> impl FnMut(Trai
 pub fn run(mut args: TrainArgs, quiet: bool) -> Result<()> {
     // Augmentation is off unless asked for: the model learns the data as it is.
     args.pipeline.mixup_alpha.get_or_insert(0.0);
-    let settings = args.pipeline.settings(None)?;
+    let merged = args.pipeline.merged()?;
+    let settings = merged.settings(None)?;
     let options = TrainOptions {
+        min_steps: default_min_steps(&merged),
         out: args.out,
         latent: args.latent,
         hidden: args.hidden,

@@ -56,6 +56,7 @@ mod loss;
 mod meta;
 mod mlp;
 mod par;
+pub mod quality;
 mod sampler;
 mod scale;
 pub mod train;
