@@ -35,6 +35,11 @@ def test_a_trained_gan_feeds_a_pipeline_and_holdout_is_reported(digits, tmp_path
     assert set(s["held_out_before"]) == {"d_loss", "g_loss"} and set(s["held_out_after"]) == {"d_loss", "g_loss"}
     err = capsys.readouterr().err
     assert "held-out" in err and "trained gan on" in err
+    # The usefulness figure of a class-conditional model, as the CLI prints it.
+    rec = s["recognition"]
+    assert set(rec) == {"rate", "samples", "train_rows", "classifier_accuracy", "check_rows"}
+    assert rec["samples"] == 1000 and 0.0 <= rec["rate"] <= 1.0 and rec["classifier_accuracy"] > 0.9
+    assert "class-conditional samples recognised as their class" in err
     batch = next(iter(shardmix.Pipeline(digits, batch_size=64, steps=1, gan=str(out), provenance=True)))
     assert (batch.origin == 2).any()
 
