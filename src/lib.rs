@@ -86,6 +86,6 @@ pub use source::{
 pub use source::{ImageColumn, MAX_IMAGE_VALUES};
 pub use spec::{DataSpec, FeatureLayout, TargetKind, MAX_CLASSES};
 pub use stage::Normalize;
-pub use stage::{Generator, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};
+pub use stage::{Generator, Holdout, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};
 pub use stage::{HorizontalFlip, RandomResizedCrop};
 pub use stop::StopToken;

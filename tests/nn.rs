@@ -8,10 +8,9 @@ use std::path::Path;
 use ndarray::{Array2, Axis};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use shardmix::nn::{
-    load_generator, Classifier, ClassifierConfig, DataScale, Gan, GanConfig, GanSampler, Holdout, Vae, VaeConfig,
-    VaeSampler,
+    load_generator, Classifier, ClassifierConfig, DataScale, Gan, GanConfig, GanSampler, Vae, VaeConfig, VaeSampler,
 };
-use shardmix::{rng, Batch, ErrorKind, Generator, Origin};
+use shardmix::{rng, Batch, ErrorKind, Generator, Holdout, Origin};
 
 /// `classes × per_class` rows of `features` values in [0, 1]: a binary prototype per class
 /// (values 0.15 / 0.85) plus Gaussian noise (σ 0.08), clipped. Returns (x, labels).
@@ -354,7 +353,7 @@ fn training_pipeline(set: &shardmix::ShardSet, holdout: Holdout, epochs: u64, ba
     shardmix::Pipeline::builder()
         .source(set.clone())
         .order(shardmix::Order::shuffled(batch))
-        .stage(shardmix::Map::new("holdout", move |b, _| Ok(holdout.training_rows(b))))
+        .stage(holdout)
         .seed(5)
         .workers(1)
         .epochs(epochs)

@@ -10,9 +10,8 @@ use shardmix::nn::quality::recognition;
 use shardmix::nn::train::{
     default_min_steps, train, training_defaults, Kind, TrainEvent, TrainOptions, DEFAULT_MIN_STEPS,
 };
-use shardmix::nn::Holdout;
 use shardmix::rng::StepRng;
-use shardmix::{Features, Generator, ModelInfo, Origin, PipelineConfig, Settings, ShardSet, Target};
+use shardmix::{Features, Generator, Holdout, ModelInfo, Origin, PipelineConfig, Settings, ShardSet, Target};
 
 fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/digits.parquet")
@@ -79,9 +78,8 @@ impl ClassMeans {
             let mut row = means.row_mut(c);
             row += &all.features.row(r);
         }
-        for c in 0..10 {
-            let mut row = means.row_mut(c);
-            row /= counts[c];
+        for (mut row, n) in means.rows_mut().into_iter().zip(counts) {
+            row /= n;
         }
         let info = ModelInfo {
             path: PathBuf::new(),

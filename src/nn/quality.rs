@@ -10,11 +10,11 @@
 
 use ndarray::{Array2, Axis};
 
-use super::{Classifier, ClassifierConfig, Holdout};
+use super::{Classifier, ClassifierConfig};
 use crate::error::{Error, Result};
 use crate::rng;
 use crate::source::{Reader, Rows, ShardSet};
-use crate::stage::Generator;
+use crate::stage::{Generator, Holdout};
 use crate::Batch;
 
 /// The most real rows read for the check.

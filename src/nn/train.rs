@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::quality::Recognition;
-use super::{DataScale, Gan, GanConfig, Holdout, Standardization, Vae, VaeConfig};
+use super::{DataScale, Gan, GanConfig, Standardization, Vae, VaeConfig};
 use crate::config::PipelineConfig;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::source::{Reader, Rows, ShardSet, AUTO_CACHE_MIN_BYTES};
-use crate::stage::{Map, Standardize};
+use crate::stage::{Holdout, Standardize};
 use crate::stop::StopToken;
 use crate::{Batch, Pipeline};
 
@@ -543,8 +543,7 @@ pub fn train_with_stop(
     let mut builder = settings.builder(set.clone())?;
     if let Some(v) = &validation {
         // First, so that no later stage (Mixup) sees a held-out row.
-        let h = v.holdout();
-        builder = builder.stage(Map::new("holdout", move |b, _| Ok(h.training_rows(b))));
+        builder = builder.stage(v.holdout());
     }
     for s in stages {
         builder = builder.stage_arc(s);

@@ -1,12 +1,13 @@
 //! [`Holdout`]: a seeded, deterministic split of a dataset's rows into training and held-out
-//! (validation) rows, decided row by row from the global row id.
+//! (validation) rows, decided row by row from the global row id; as a [`Stage`] it drops the
+//! held-out rows from the batches.
 
-use ndarray::Axis;
 use rand::Rng;
 
+use super::Stage;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::rng;
+use crate::rng::{self, StepRng};
 use crate::source::{Reader, Rows};
 
 /// Purpose id of the holdout's key ("HOLD").
@@ -17,18 +18,24 @@ const HOLDOUT: u64 = 0x484f_4c44;
 /// the decision depends only on `(seed, r)` — not on the batch, the order, the worker or the
 /// number of rows. A fraction of 0 holds nothing out.
 ///
-/// Training drops held-out rows from every batch ([`training_rows`](Holdout::training_rows),
-/// as the first stage so that Mixup never sees them); evaluation reads them back
-/// ([`batches`](Holdout::batches)).
+/// Training drops held-out rows from every batch: the holdout is a [`Stage`] (put it first,
+/// so that Mixup never sees a held-out row; [`training_rows`](Holdout::training_rows) is what
+/// it does); evaluation reads them back ([`batches`](Holdout::batches)).
 ///
 /// # Example
 /// ```
-/// use shardmix::nn::Holdout;
+/// use shardmix::{Holdout, Order, Pipeline, ShardSet};
 /// let h = Holdout::new(0.2, 7)?;
 /// let held = (0..10_000u64).filter(|&r| h.is_held_out(r)).count();
 /// assert!((1_850..2_150).contains(&held));
 /// assert_eq!(h.is_held_out(42), Holdout::new(0.2, 7)?.is_held_out(42));
 /// assert_eq!(h.held_out_rows(10_000).count(), held);
+///
+/// // Training: every batch without its held-out rows.
+/// let set = ShardSet::open("examples/data/digits.parquet")?;
+/// let mut train = Pipeline::builder().source(set).order(Order::shuffled(64)).stage(h).steps(3).build()?;
+/// let batch = train.next().unwrap()?;
+/// assert!(batch.provenance.row_a.iter().all(|&r| !h.is_held_out(r)));
 /// # Ok::<(), shardmix::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,7 +89,11 @@ impl Holdout {
 
     /// `batch` without the rows that are held out or were mixed with a held-out row
     /// (`provenance.row_a` or `row_b`). Keeps the step; may leave no rows.
-    pub fn training_rows(&self, batch: Batch) -> Batch {
+    ///
+    /// # Errors
+    /// [`ErrorKind::Shape`](crate::ErrorKind::Shape) when the batch's provenance does not
+    /// have one entry per row.
+    pub fn training_rows(&self, mut batch: Batch) -> Result<Batch> {
         let p = &batch.provenance;
         let keep: Vec<bool> = p
             .row_a
@@ -90,15 +101,8 @@ impl Holdout {
             .zip(&p.row_b)
             .map(|(&a, b)| !self.is_held_out(a) && !b.is_some_and(|b| self.is_held_out(b)))
             .collect();
-        if keep.iter().all(|&k| k) {
-            return batch;
-        }
-        let rows: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
-        let features = batch.features.select(Axis(0), &rows);
-        let targets = batch.targets.as_ref().map(|t| t.select(Axis(0), &rows));
-        let mut provenance = batch.provenance;
-        provenance.retain_rows(&keep);
-        Batch { step: batch.step, features, targets, provenance }
+        batch.retain_rows(&keep)?;
+        Ok(batch)
     }
 
     /// The held-out rows of `reader`'s data in batches of up to `batch_rows` rows, in row
@@ -125,6 +129,17 @@ impl Holdout {
             step += 1;
             Some(reader.read(step - 1, &Rows::Ids(ids)))
         }))
+    }
+}
+
+impl Stage for Holdout {
+    fn name(&self) -> &str {
+        "holdout"
+    }
+
+    /// [`Holdout::training_rows`]: the batch without its held-out rows (it may be left empty).
+    fn apply(&self, batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
+        self.training_rows(batch)
     }
 }
 
@@ -169,7 +184,7 @@ mod tests {
         let mut batch = Batch::new(5, x, Some(Array2::ones((4, 3))), ids).unwrap();
         // Row 2 was mixed with a held-out row.
         batch.provenance = Provenance { row_b: vec![None, None, Some(held[1]), Some(kept[0])], ..batch.provenance };
-        let out = h.training_rows(batch);
+        let out = h.training_rows(batch).unwrap();
         assert_eq!(out.step, 5);
         assert_eq!(out.provenance.row_a, vec![kept[0], kept[2]]);
         assert_eq!(out.features, ndarray::array![[0.0f32, 1.0], [30.0, 31.0]]);
