@@ -9,21 +9,9 @@ use shardmix::{PipelineConfig, Result, Settings};
 /// `_` for `-`); flags given on the command line override the file.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PipelineArgs {
-    /// Input data: a directory of .parquet files, a glob, or a file (repeatable).
-    #[arg(long = "data", value_name = "PATH")]
-    pub data: Vec<PathBuf>,
-    /// Feature columns: a comma list, a `prefix*` glob, or one list column [default: every numeric column but the label].
-    #[arg(long, value_name = "SPEC")]
-    pub features: Option<String>,
-    /// Target column: integer → classes, float → regression, list → soft labels [default: `label` if present].
-    #[arg(long, value_name = "COL")]
-    pub label: Option<String>,
-    /// Number of classes of an integer label [default: largest label + 1].
-    #[arg(long, value_name = "C")]
-    pub num_classes: Option<usize>,
-    /// No target column.
-    #[arg(long)]
-    pub no_label: bool,
+    /// The data and its columns, shared with `inspect`.
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// Rows per batch [default: 256].
     #[arg(long, value_name = "B")]
     pub batch_size: Option<usize>,
@@ -95,6 +83,27 @@ pub struct PipelineArgs {
     pub config: Option<PathBuf>,
 }
 
+/// The data and the columns to read: the flags of every command that reads data, `inspect`
+/// included.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ColumnArgs {
+    /// Input data: a directory of .parquet files, a glob, or a file (repeatable).
+    #[arg(long = "data", value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+    /// Feature columns: a comma list, a `prefix*` glob, or one list column [default: every numeric column but the label].
+    #[arg(long, value_name = "SPEC")]
+    pub features: Option<String>,
+    /// Target column: integer → classes, float → regression, list → soft labels [default: `label` if present].
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Number of classes of an integer label [default: largest label + 1].
+    #[arg(long, value_name = "C")]
+    pub num_classes: Option<usize>,
+    /// No target column.
+    #[arg(long)]
+    pub no_label: bool,
+}
+
 /// The Mixup/CutMix flags of `augment`, `stream` and `demo` (all but `--mixup-alpha`, whose
 /// default and meaning differ by command). Their defaults are applied by
 /// [`PipelineArgs::settings`].
@@ -144,11 +153,11 @@ impl PipelineArgs {
     pub fn to_config(&self) -> PipelineConfig {
         let a = self;
         PipelineConfig {
-            data: (!a.data.is_empty()).then(|| a.data.clone()),
-            features: a.features.clone(),
-            label: a.label.clone(),
-            num_classes: a.num_classes,
-            no_label: a.no_label.then_some(true),
+            data: (!a.columns.data.is_empty()).then(|| a.columns.data.clone()),
+            features: a.columns.features.clone(),
+            label: a.columns.label.clone(),
+            num_classes: a.columns.num_classes,
+            no_label: a.columns.no_label.then_some(true),
             batch_size: a.batch_size,
             order: a.order.clone(),
             steps: a.steps,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use shardmix::inspect::Report;
 use shardmix::Result;
 
-use super::args::PipelineArgs;
+use super::args::{ColumnArgs, PipelineArgs};
 
 /// Arguments of `inspect`.
 #[derive(clap::Args, Debug)]
@@ -26,21 +26,9 @@ pub struct InspectArgs {
 /// do not apply to it. A `--config` file may still hold every pipeline key.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct InspectPipelineArgs {
-    /// Input data: a directory of .parquet files, a glob, or a file (repeatable).
-    #[arg(long = "data", value_name = "PATH")]
-    pub data: Vec<PathBuf>,
-    /// Feature columns: a comma list, a `prefix*` glob, or one list column [default: every numeric column but the label].
-    #[arg(long, value_name = "SPEC")]
-    pub features: Option<String>,
-    /// Target column: integer → classes, float → regression, list → soft labels [default: `label` if present].
-    #[arg(long, value_name = "COL")]
-    pub label: Option<String>,
-    /// Number of classes of an integer label [default: largest label + 1].
-    #[arg(long, value_name = "C")]
-    pub num_classes: Option<usize>,
-    /// No target column.
-    #[arg(long)]
-    pub no_label: bool,
+    /// The data and its columns, as for the other commands.
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// Null/NaN/Inf policy: error, skip-row or fill(VALUE) [default: error].
     #[arg(long, value_name = "POLICY")]
     pub null_policy: Option<String>,
@@ -66,11 +54,7 @@ impl InspectPipelineArgs {
     fn to_pipeline_args(&self) -> PipelineArgs {
         let a = self.clone();
         PipelineArgs {
-            data: a.data,
-            features: a.features,
-            label: a.label,
-            num_classes: a.num_classes,
-            no_label: a.no_label,
+            columns: a.columns,
             null_policy: a.null_policy,
             batch_size: a.batch_size,
             order: a.order,
@@ -84,7 +68,7 @@ impl InspectPipelineArgs {
 
 pub fn run(mut args: InspectArgs, default_data: &std::path::Path) -> Result<()> {
     if !args.path.is_empty() {
-        args.pipeline.data.extend(args.path.iter().cloned());
+        args.pipeline.columns.data.extend(args.path.iter().cloned());
     }
     let settings = args.pipeline.to_pipeline_args().settings(Some(default_data))?;
     let report = shardmix::inspect::report(&settings)?;
