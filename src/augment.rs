@@ -311,8 +311,9 @@ impl AugmentPlan {
     /// `on_event` hears [`Event::Start`] with the steps to write and [`Event::Step`] per step.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Output`] when the directory was not made ready for this run or a
-    /// file shardmix did not write sits at a shard's name (nothing is written then);
+    /// [`crate::ErrorKind::Output`] when the directory was not made ready for this run,
+    /// [`crate::ErrorKind::NotOurs`] when a file shardmix did not write sits at a shard's
+    /// name (nothing is written then);
     /// [`crate::ErrorKind::OutputLocked`] while a single-process run or
     /// [`prepare`](Self::prepare)/[`finish`](Self::finish) holds the directory, or another
     /// task writes the same shard; any pipeline or write error (the shard being written is
@@ -341,19 +342,11 @@ impl AugmentPlan {
             match shard_state(&self.out, k, &self.fingerprint, self.shard_steps(k)) {
                 ShardState::Written => report.skipped.push(k),
                 ShardState::Missing | ShardState::Stale => todo.push(k),
-                ShardState::Foreign(why) => foreign.push(format!("{} ({why})", shard_file_name(k))),
+                ShardState::Foreign(why) => foreign.push((shard_file_name(k), why)),
             }
         }
         if !foreign.is_empty() {
-            return Err(output_error(
-                &self.out,
-                format!(
-                    "holds {} file(s) at names shardmix writes that shardmix did not write, so it will not replace \
-                     them: {}; move them away or choose another directory",
-                    foreign.len(),
-                    foreign.join(", ")
-                ),
-            ));
+            return Err(ErrorKind::NotOurs { path: self.out.clone(), action: "replace".into(), files: foreign }.into());
         }
         let steps: u64 = todo.iter().map(|&k| self.shard_steps(k).end - self.shard_steps(k).start).sum();
         on_event(Event::Start(steps));
@@ -401,7 +394,7 @@ impl AugmentPlan {
     /// complete, returns its manifest.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Output`] naming the shards not written yet (nothing is changed
+    /// [`crate::ErrorKind::Incomplete`] naming the shards not written yet (nothing is changed
     /// then); [`crate::ErrorKind::OutputLocked`] while tasks still write shards; as
     /// [`ParquetSink::open`] and [`ParquetSink::finish`].
     pub fn finish(&self) -> Result<Manifest> {
@@ -410,15 +403,7 @@ impl AugmentPlan {
             .map(shard_file_name)
             .collect();
         if !missing.is_empty() && !self.out.join(crate::sink::MANIFEST_FILE).exists() {
-            return Err(output_error(
-                &self.out,
-                format!(
-                    "{} of {} shard(s) are not written yet: {}; write them (write_shards) before finish",
-                    missing.len(),
-                    self.num_shards(),
-                    missing.join(", ")
-                ),
-            ));
+            return Err(ErrorKind::Incomplete { path: self.out.clone(), missing, total: self.num_shards() }.into());
         }
         let sink = self.open(false)?;
         if !sink.is_complete() && sink.resume_step() != self.total_steps {

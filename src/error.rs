@@ -362,6 +362,63 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// The output directory holds files at the names shardmix writes that it did not write
+    /// (a foreign `part-*.parquet`, a run file or manifest not its own): it will not replace
+    /// or delete them.
+    #[error("{}: holds {} file(s) at names shardmix writes that shardmix did not write, so it will not {action} them: {}; move them away or choose another directory", path.display(), files.len(), files.iter().map(|(name, why)| format!("{name} ({why})")).collect::<Vec<_>>().join(", "))]
+    NotOurs {
+        /// The output directory.
+        path: PathBuf,
+        /// What it would have done to them (`replace`, `delete`).
+        action: String,
+        /// Each file's name and why it is not shardmix's.
+        files: Vec<(String, String)>,
+    },
+    /// The output directory holds the output of another run (another configuration, seed,
+    /// data or layout), which only `overwrite` replaces.
+    #[error("{}: {why}; rerun with --overwrite (`overwrite` of ParquetSink::open) to replace the files shardmix wrote there, or choose another directory", path.display())]
+    OtherRun {
+        /// The output directory.
+        path: PathBuf,
+        /// How the runs differ.
+        why: String,
+    },
+    /// A distributed output was finished before every shard was written.
+    #[error("{}: {} of {total} shard(s) are not written yet: {}; write them (write_shards) before finish", path.display(), missing.len(), missing.join(", "))]
+    Incomplete {
+        /// The output directory.
+        path: PathBuf,
+        /// The shards not written.
+        missing: Vec<String>,
+        /// The shards of the run.
+        total: u64,
+    },
+    /// The stream's client went away before the end: a cut-short run, not a success.
+    #[error("{target}: the client disconnected after {batches} batches ({rows} rows) were sent: {source}")]
+    Disconnected {
+        /// The stream's target (`-`, `unix:PATH`, `tcp:ADDR`).
+        target: String,
+        /// Batches sent before.
+        batches: u64,
+        /// Rows sent before.
+        rows: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stream's client stopped reading for longer than the send timeout.
+    #[error("{target}: the client stopped reading after {batches} batches ({rows} rows) were sent: {source}")]
+    SendTimeout {
+        /// The stream's target.
+        target: String,
+        /// Batches sent before.
+        batches: u64,
+        /// Rows sent before.
+        rows: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Another writer holds the lock of the output directory.
     #[error("{}: another writer is using this output directory{} (it holds the directory's lock); wait for it to finish or choose another output directory", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     OutputLocked {

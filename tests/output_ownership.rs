@@ -74,7 +74,7 @@ fn foreign_parquet(path: &Path) {
 }
 
 fn assert_refused_naming(err: &shardmix::Error, files: &[&str]) {
-    assert!(matches!(err.kind(), ErrorKind::Output { .. }), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::NotOurs { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("shardmix did not write"), "{msg}");
     for f in files {

@@ -214,7 +214,7 @@ fn a_client_that_disconnects_ends_the_run_with_a_typed_error() {
         }
     }
     let err = err.expect("writing to a closed connection must fail");
-    assert!(matches!(err.kind(), ErrorKind::Output { .. }), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Disconnected { .. }), "{err:?}");
     assert!(err.to_string().contains("the client disconnected after"), "{err}");
 }
 

@@ -297,7 +297,7 @@ fn another_configuration_is_refused_unless_overwrite() {
     fs::write(out.join("notes.txt"), b"keep me").unwrap();
     let before = dir_files(&out);
     let err = ParquetSink::open(&out, &spec, opts(1, false), "fp-2", false).err().unwrap();
-    assert!(matches!(err.kind(), ErrorKind::Output { .. }));
+    assert!(matches!(err.kind(), ErrorKind::OtherRun { .. }), "{err:?}");
     assert!(err.to_string().contains("different configuration"), "{err}");
     assert_eq!(dir_files(&out), before, "a refused open changes nothing");
     // Same fingerprint but other steps per shard: refused too.

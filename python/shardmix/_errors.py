@@ -122,4 +122,25 @@ class OutputLockedError(Error):
     """Another writer holds the lock of the output directory."""
 
 
+class NotOursError(OutputError):
+    """The output directory holds files at shardmix's names that shardmix did not write; it
+    will not replace or delete them."""
+
+
+class OtherRunError(OutputError):
+    """The output directory holds another run's output; ``overwrite=True`` replaces it."""
+
+
+class IncompleteError(OutputError):
+    """A distributed output was finished before every shard was written."""
+
+
+class DisconnectedError(OutputError, ConnectionError):
+    """The stream's client went away before the end."""
+
+
+class SendTimeoutError(OutputError, builtins.TimeoutError):
+    """The stream's client stopped reading for longer than the send timeout."""
+
+
 __all__ = [name for name, value in dict(globals()).items() if isinstance(value, type) and issubclass(value, Error)]

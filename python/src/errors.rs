@@ -35,6 +35,11 @@ pub fn class_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::Write { .. } => "WriteError",
         ErrorKind::Output { .. } => "OutputError",
         ErrorKind::OutputLocked { .. } => "OutputLockedError",
+        ErrorKind::NotOurs { .. } => "NotOursError",
+        ErrorKind::OtherRun { .. } => "OtherRunError",
+        ErrorKind::Incomplete { .. } => "IncompleteError",
+        ErrorKind::Disconnected { .. } => "DisconnectedError",
+        ErrorKind::SendTimeout { .. } => "SendTimeoutError",
         _ => "Error",
     }
 }

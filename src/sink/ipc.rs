@@ -146,9 +146,9 @@ impl<W: Write> IpcSink<W> {
     /// Write one pipeline batch as one record batch, and flush.
     ///
     /// # Errors
-    /// [`ErrorKind::Shape`] for a batch that does not fit the spec; [`ErrorKind::Output`]
-    /// "the client disconnected after N batches" when the reader went away (broken pipe,
-    /// connection reset) and "the client stopped reading" when a send timeout
+    /// [`ErrorKind::Shape`] for a batch that does not fit the spec; [`ErrorKind::Disconnected`]
+    /// when the reader went away (broken pipe, connection reset) and
+    /// [`ErrorKind::SendTimeout`] when a send timeout
     /// ([`StreamTarget::send_timeout`](crate::StreamTarget::send_timeout)) expired;
     /// [`ErrorKind::Io`] for another write error.
     pub fn write(&mut self, batch: &Batch) -> Result<()> {
@@ -215,12 +215,11 @@ fn write_error(target: &str, batches: u64, rows: u64, e: ArrowError) -> Error {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::NotConnected => {
-                output(target, format!("the client disconnected after {batches} batches ({rows} rows) were sent: {io}"))
+                ErrorKind::Disconnected { target: target.to_string(), batches, rows, source: io }.into()
             }
-            io::ErrorKind::TimedOut => output(
-                target,
-                format!("the client stopped reading after {batches} batches ({rows} rows) were sent: {io}"),
-            ),
+            io::ErrorKind::TimedOut => {
+                ErrorKind::SendTimeout { target: target.to_string(), batches, rows, source: io }.into()
+            }
             _ => Error::io(target, io),
         },
         source => ErrorKind::Arrow { context: format!("writing the IPC stream to {target}"), source }.into(),
@@ -507,8 +506,7 @@ mod tests {
         let mut sink = IpcSink::new(Broken(8), "tcp:127.0.0.1:1", &spec(), false).unwrap();
         let b = Batch::new(0, array![[0.0f32, 1.0]], Some(array![[1.0f32, 0.0]]), vec![0]).unwrap();
         let err = (0..4).find_map(|_| sink.write(&b).err()).unwrap();
-        assert!(matches!(err.kind(), ErrorKind::Output { .. }));
-        assert!(err.to_string().contains("the client disconnected after"), "{err}");
+        assert!(matches!(err.kind(), ErrorKind::Disconnected { batches: 0, rows: 0, .. }), "{err:?}");
         assert!(err.to_string().starts_with("tcp:127.0.0.1:1"), "{err}");
     }
 }

@@ -204,17 +204,7 @@ fn begins_with(path: &Path, magic: &[u8]) -> Option<String> {
 /// The error for files at shardmix's names that it did not write: `action` is what it would
 /// have done to them ("delete", "replace").
 pub(crate) fn refuse(dir: &Path, action: &str, blocked: &[(String, String)]) -> Error {
-    let list: Vec<String> = blocked.iter().map(|(name, why)| format!("{name} ({why})")).collect();
-    ErrorKind::Output {
-        path: dir.to_path_buf(),
-        message: format!(
-            "holds {} file(s) at names shardmix writes that shardmix did not write, so it will not {action} them: {}; \
-             move them away or choose another directory",
-            blocked.len(),
-            list.join(", ")
-        ),
-    }
-    .into()
+    ErrorKind::NotOurs { path: dir.to_path_buf(), action: action.to_string(), files: blocked.to_vec() }.into()
 }
 
 #[cfg(test)]

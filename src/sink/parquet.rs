@@ -432,8 +432,9 @@ impl ParquetSink {
     /// # Errors
     /// [`ErrorKind::Config`] for invalid options or spec, [`ErrorKind::Io`] when the
     /// directory cannot be created, read or written, [`ErrorKind::OutputLocked`] when another
-    /// sink (in any process) has it open, [`ErrorKind::Output`] when it belongs to another
-    /// run or holds files at shardmix's names that shardmix did not write.
+    /// sink (in any process) has it open, [`ErrorKind::OtherRun`] when it belongs to another
+    /// run, [`ErrorKind::NotOurs`] when it holds files at shardmix's names that shardmix did
+    /// not write.
     pub fn open(
         out: &Path,
         spec: &DataSpec,
@@ -481,13 +482,7 @@ impl ParquetSink {
         if overwrite || (run.is_some() && nothing_written()) {
             return sink.replace(&entries);
         }
-        Err(output(
-            out,
-            format!(
-                "{why}; rerun with --overwrite (`overwrite` of ParquetSink::open) to replace the files shardmix \
-                 wrote there, or choose another directory"
-            ),
-        ))
+        Err(ErrorKind::OtherRun { path: out.to_path_buf(), why }.into())
     }
 
     /// Open `out`, made ready by [`open`](Self::open) for the same run (fingerprint, steps
