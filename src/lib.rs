@@ -51,6 +51,7 @@ pub mod augment;
 mod batch;
 mod config;
 mod error;
+pub mod format;
 pub mod inspect;
 pub mod nn;
 mod order;
@@ -74,10 +75,8 @@ pub use pipeline::{
 pub use rng::StepRng;
 pub use settings::Settings;
 pub use sink::{
-    fnv1a64, open_stream, read_verified_stream, schema_hash, shard_file_name, shard_state, Compression, Crc32, DirLock,
-    ImageOut, IpcSink, Manifest, ManifestShard, OutputSchema, ParquetSink, ParquetSinkOptions, ShardState,
-    StreamTarget, Trailer, MANIFEST_FILE, MANIFEST_FORMAT, META_SCHEMA_HASH, META_SPEC, META_VERSION,
-    PROVENANCE_COLUMNS, RUN_FILE, TARGET_COLUMN, TRAILER_ALGORITHM, TRAILER_KEY,
+    open_stream, read_verified_stream, shard_state, Compression, ImageOut, IpcSink, Manifest, ManifestShard,
+    OutputSchema, ParquetSink, ParquetSinkOptions, ShardState, StreamTarget, Trailer,
 };
 pub use source::{
     BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, ShardSetBuilder,

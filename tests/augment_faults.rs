@@ -131,7 +131,7 @@ fn a_file_size_limit_inside_a_shard_names_it_publishes_nothing_and_a_rerun_is_id
     assert!(err.contains(&tmp.display().to_string()), "the error names the shard being written: {err}");
     assert!(err.contains("File too large"), "{err}");
     // Nothing but the run file: no shard, no temporary file.
-    assert_eq!(names(&out), [shardmix::RUN_FILE]);
+    assert_eq!(names(&out), [shardmix::format::RUN_FILE]);
     assert_eq!(parquet_files_are_complete(&out, &want), 0);
 
     let o = run(&augment(&out, 16, 40, 128));
@@ -147,7 +147,7 @@ fn a_file_size_limit_at_the_manifest_keeps_every_shard_and_a_rerun_only_adds_the
     let args = |out: &Path| augment(out, 8, 200, 8);
     let want = reference(&reference_dir, &args(&reference_dir));
     let largest = want.iter().filter(|(n, _)| n.ends_with(".parquet")).map(|(_, b)| b.len()).max().unwrap();
-    let manifest = want.iter().find(|(n, _)| n == shardmix::MANIFEST_FILE).unwrap().1.len();
+    let manifest = want.iter().find(|(n, _)| n == shardmix::format::MANIFEST_FILE).unwrap().1.len();
     let kib = (largest + manifest) as u64 / 2 / 1024;
     assert!(
         (largest as u64) < kib * 1024 && kib * 1024 < manifest as u64,
@@ -157,10 +157,10 @@ fn a_file_size_limit_at_the_manifest_keeps_every_shard_and_a_rerun_only_adds_the
     let out = dir.path().join("out");
     let o = run_with_file_limit(kib, &args(&out));
     let err = failure(&o);
-    assert!(err.contains(&out.join(format!("{}.tmp", shardmix::MANIFEST_FILE)).display().to_string()), "{err}");
+    assert!(err.contains(&out.join(format!("{}.tmp", shardmix::format::MANIFEST_FILE)).display().to_string()), "{err}");
     assert!(err.contains("File too large"), "{err}");
     let got = names(&out);
-    assert!(!got.iter().any(|n| n == shardmix::MANIFEST_FILE || n.ends_with(".tmp")), "{got:?}");
+    assert!(!got.iter().any(|n| n == shardmix::format::MANIFEST_FILE || n.ends_with(".tmp")), "{got:?}");
     assert_eq!(parquet_files_are_complete(&out, &want), 200);
 
     let o = run(&args(&out));
@@ -295,7 +295,7 @@ fn a_run_killed_with_sigkill_leaves_no_lock_that_blocks_the_rerun() {
     let (want, out, mut first) = reference_and_frozen_run(dir.path());
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    assert!(!out.join(shardmix::MANIFEST_FILE).exists());
+    assert!(!out.join(shardmix::format::MANIFEST_FILE).exists());
     parquet_files_are_complete(&out, &want);
     let o = run(&lock_run(&out));
     assert!(o.status.success(), "the rerun after kill -9: {}", stderr(&o));

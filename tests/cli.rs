@@ -96,7 +96,7 @@ fn augment_output_equals_the_library_pipeline_and_pyarrow_reads_it() {
         );
     }
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join(shardmix::MANIFEST_FILE)).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.join(shardmix::format::MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest["shards"].as_array().unwrap().len(), 5);
 
     let Some(py) = common::venv_python() else { return };
@@ -167,7 +167,7 @@ fn kill_9_during_augment_then_rerun_gives_identical_bytes() {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        if !out.join(shardmix::MANIFEST_FILE).exists() {
+        if !out.join(shardmix::format::MANIFEST_FILE).exists() {
             killed_with_partial = true;
             // Nothing under a final name is partial: every part-*.parquet is a complete file.
             for (name, bytes) in common::dir_files(&out) {

@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Float32Array};
 use ndarray::Array2;
-use shardmix::{
-    shard_file_name, Batch, DataSpec, ErrorKind, FeatureLayout, ParquetSink, ParquetSinkOptions, TargetKind,
-    MANIFEST_FILE, RUN_FILE,
-};
+use shardmix::format::{shard_file_name, MANIFEST_FILE, RUN_FILE};
+use shardmix::{Batch, DataSpec, ErrorKind, FeatureLayout, ParquetSink, ParquetSinkOptions, TargetKind};
 
 const STEPS: u64 = 10;
 const PER_SHARD: u64 = 2;

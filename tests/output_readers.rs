@@ -18,7 +18,8 @@ use std::process::{Command, Output};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use shardmix::{Manifest, MANIFEST_FILE, RUN_FILE};
+use shardmix::format::{MANIFEST_FILE, RUN_FILE};
+use shardmix::Manifest;
 
 const READERS: &[&str] = &["pyarrow.dataset", "pyarrow.parquet", "duckdb", "polars", "datasets"];
 

@@ -131,7 +131,7 @@ fn columns_layout_round_trips_exactly_with_targets_and_provenance() {
         assert_eq!(file_schema.metadata().get("shardmix.schema_hash"), Some(&m.schema_hash));
         assert!(file_schema.metadata().contains_key("shardmix.spec"));
         assert_eq!(
-            shardmix::schema_hash(file_schema.fields()),
+            shardmix::format::schema_hash(file_schema.fields()),
             m.schema_hash,
             "the hash is recomputable from the fields read back"
         );
@@ -234,7 +234,7 @@ fn crash_then_resume_equals_an_uninterrupted_run() {
         // Simulated crash: dropped without finish.
     }
     assert!(!out.join("part-00003.parquet").exists());
-    assert!(!out.join(shardmix::MANIFEST_FILE).exists());
+    assert!(!out.join(shardmix::format::MANIFEST_FILE).exists());
     fs::write(out.join(".part-00004.parquet.tmp"), b"PAR1 half a shard").unwrap();
     fs::write(out.join("notes.txt"), b"user file").unwrap();
 
