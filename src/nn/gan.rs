@@ -293,7 +293,7 @@ impl Gan {
         &self.discriminator
     }
 
-    /// One discriminator step then one generator step (see the [module docs](self)), with
+    /// One discriminator step then one generator step (see [`Gan`]), with
     /// noise from `(seed, MODEL, steps())`.
     ///
     /// # Errors

@@ -54,7 +54,7 @@ impl Init {
 /// `u₁ ∈ (0, 1]`, the next 24 bits `u₂ ∈ [0, 1)`, and `(out[2k], out[2k+1]) =
 /// √(−2 ln u₁)·(cos 2πu₂, sin 2πu₂)`; an odd last element takes the cosine. The draws are
 /// therefore the same for any split of `out` into even-length pieces, and the magnitude is
-/// at most `√(48 ln 2) ≈ 5.77`. The arithmetic ([`vmath`](super::vmath)) is vectorised.
+/// at most `√(48 ln 2) ≈ 5.77`. The arithmetic (`src/nn/vmath.rs`) is vectorised.
 ///
 /// # Example
 /// ```

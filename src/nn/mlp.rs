@@ -178,7 +178,7 @@ impl Mlp {
     }
 
     /// Inference forward pass (no caching). Large batches are split by rows across rayon's
-    /// threads (see [`par`](super::par)); the result does not depend on the thread count.
+    /// threads (see `src/nn/par.rs`); the result does not depend on the thread count.
     ///
     /// # Panics
     /// When `x.ncols() != self.inputs()` (callers check shapes and return errors first).

@@ -53,7 +53,7 @@ pub const TRAILER_ALGORITHM: &str = "crc32-values";
 /// Largest message header the verifying reader accepts (bytes).
 const MAX_HEADER: usize = 64 << 20;
 
-/// What the trailer of a stream says; see the [module docs](self).
+/// What the trailer of a stream says; written by [`IpcSink::finish`], checked by [`read_verified_stream`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trailer {
     /// Data rows in the stream.

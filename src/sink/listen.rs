@@ -44,7 +44,7 @@ const BUFFER: usize = 1 << 20;
 /// lock file is reopened when it was replaced under us.
 const ATTEMPTS: usize = 8;
 
-/// A bound stream destination waiting for its reader; see the [module docs](self).
+/// A bound stream destination waiting for its reader; see [`open_stream`].
 ///
 /// # Example
 /// ```
@@ -304,7 +304,7 @@ fn bind_private_unix(path: &Path) -> Result<(UnixListener, SocketFile)> {
 
 impl StreamTarget {
     /// Bound every write to the reader: a write that makes no progress for `timeout` fails
-    /// (see the [module docs](self)). `None` (the default) waits forever. Applies to socket
+    /// (see [`open_stream`]). `None` (the default) waits forever. Applies to socket
     /// targets and to standard output when it is a pipe; a zero timeout is taken as `None`.
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.send_timeout = timeout.filter(|t| !t.is_zero());

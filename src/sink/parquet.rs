@@ -359,7 +359,7 @@ struct OpenShard {
     first_step: u64,
 }
 
-/// Writes pipeline batches to a directory of Parquet shards; see the [module docs](self).
+/// Writes pipeline batches to a directory of Parquet shards (see `ParquetSink::open` for the layout, resume and ownership rules).
 ///
 /// # Example
 /// ```

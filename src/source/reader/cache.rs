@@ -26,7 +26,7 @@ struct Inner {
     misses: u64,
 }
 
-/// Counters of a [`RowGroupCache`].
+/// Counters of a [`Reader`](crate::Reader)'s block cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// The configured capacity in bytes.
