@@ -336,6 +336,26 @@ pub enum ErrorKind {
         /// What does not fit.
         message: String,
     },
+    /// A batch a model cannot take: a value that is not finite, or outside the model's scale.
+    #[error("{model}: batch of step {step}: {message}")]
+    ModelInput {
+        /// The model (`VAE`, `GAN`, `classifier`).
+        model: String,
+        /// The batch's step.
+        step: u64,
+        /// Which row and feature, and why.
+        message: String,
+    },
+    /// A training step's loss is not finite; the weights were not updated.
+    #[error("{model} training step {step}: the loss is not finite ({detail}); the weights were not updated (lower the learning rate or check the data)")]
+    Diverged {
+        /// The model.
+        model: String,
+        /// The step.
+        step: u64,
+        /// The losses.
+        detail: String,
+    },
     /// An Arrow operation failed (building or writing batches).
     #[error("{context}")]
     Arrow {

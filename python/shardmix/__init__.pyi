@@ -20,6 +20,8 @@ from ._errors import (
     LabelError as LabelError,
     MissingColumnError as MissingColumnError,
     ModelError as ModelError,
+    ModelInputError as ModelInputError,
+    DivergedError as DivergedError,
     NoShardsError as NoShardsError,
     OutputError as OutputError,
     OutputLockedError as OutputLockedError,

@@ -118,6 +118,14 @@ class OutputError(Error):
     """The output directory or stream is not in the state required."""
 
 
+class ModelInputError(Error, ValueError):
+    """A batch a model cannot take: a value that is not finite or outside the model's scale."""
+
+
+class DivergedError(Error, ArithmeticError):
+    """A training step's loss is not finite; the weights were not updated."""
+
+
 class OutputLockedError(Error):
     """Another writer holds the lock of the output directory."""
 

@@ -31,6 +31,8 @@ pub fn class_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::Panic { .. } => "PanicError",
         ErrorKind::Timeout { .. } => "TimeoutError",
         ErrorKind::Model { .. } => "ModelError",
+        ErrorKind::ModelInput { .. } => "ModelInputError",
+        ErrorKind::Diverged { .. } => "DivergedError",
         ErrorKind::Arrow { .. } => "ArrowError",
         ErrorKind::Write { .. } => "WriteError",
         ErrorKind::Output { .. } => "OutputError",

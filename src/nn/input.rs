@@ -54,20 +54,24 @@ pub(crate) fn prepare<'a>(
     let fast_ok = if scale == DataScale::Unit { all(&batch.features, unit) } else { all(&batch.features, finite) };
     if fast_ok {
     } else if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(model_error(format!(
-            "{model}: batch of step {step}, row {}, feature {}: value {v} is not finite",
-            idx / num_features,
-            idx % num_features
-        )));
+        return Err(input_error(
+            model,
+            step,
+            format!("row {}, feature {}: value {v} is not finite", idx / num_features, idx % num_features),
+        ));
     }
     if scale == DataScale::Unit && !fast_ok {
         if let Some((idx, v)) = batch.features.iter().enumerate().find(|(_, v)| !unit(**v)) {
-            return Err(model_error(format!(
-                "{model}: batch of step {step}, row {}, feature {}: value {v} is outside [0, 1] \
-                 (a model with scale `unit` needs data in [0, 1]; use scale `real` for other data)",
-                idx / num_features,
-                idx % num_features
-            )));
+            return Err(input_error(
+                model,
+                step,
+                format!(
+                    "row {}, feature {}: value {v} is outside [0, 1] (a model with scale `unit` needs data in \
+                     [0, 1]; use scale `real` for other data)",
+                    idx / num_features,
+                    idx % num_features
+                ),
+            ));
         }
     }
     let cond = match num_classes {
@@ -88,7 +92,7 @@ pub(crate) fn prepare<'a>(
                 ));
             }
             if !all(t, finite) {
-                return Err(model_error(format!("{model}: batch of step {step}: a target value is not finite")));
+                return Err(input_error(model, step, "a target value is not finite".into()));
             }
             Some(t.as_standard_layout())
         }
@@ -109,10 +113,12 @@ pub(crate) fn model_error(message: String) -> Error {
     ErrorKind::Model { path: PathBuf::new(), message }.into()
 }
 
+/// A batch `model` cannot take.
+fn input_error(model: &str, step: u64, message: String) -> Error {
+    ErrorKind::ModelInput { model: model.to_string(), step, message }.into()
+}
+
 /// The error for a non-finite loss at a training step.
 pub(crate) fn non_finite(model: &str, step: u64, detail: String) -> Error {
-    model_error(format!(
-        "{model} training step {step}: the loss is not finite ({detail}); the weights were not updated \
-         (lower the learning rate or check the data)"
-    ))
+    ErrorKind::Diverged { model: model.to_string(), step, detail }.into()
 }
