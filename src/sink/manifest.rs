@@ -206,10 +206,30 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// Write `DIR/NAME` durably and atomically: write `.NAME.tmp`, fsync it, rename it over
 /// `NAME`, fsync the directory. On error the temporary file is removed and `NAME` is
 /// untouched.
+/// Open the temporary file `tmp` with `opts`, never through a symbolic link: on Unix a link
+/// at that name is refused (`O_NOFOLLOW`) rather than followed to a file elsewhere.
+pub(crate) fn open_temp(opts: &mut fs::OpenOptions, tmp: &Path) -> Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    opts.open(tmp).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return output(tmp, "is a symbolic link; refusing to write a temporary file through it");
+        }
+        Error::io(tmp, e)
+    })
+}
+
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(temp_name(name));
+    // Only a temporary file this call opened is removed on failure (not a link found there).
+    let mut opened = false;
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut f = open_temp(fs::OpenOptions::new().write(true).create(true).truncate(true), &tmp)?;
+        opened = true;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(f);
@@ -217,7 +237,7 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
         sync_dir(dir)
     })();
-    if result.is_err() {
+    if result.is_err() && opened {
         let _ = fs::remove_file(&tmp);
     }
     result
@@ -226,6 +246,20 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_at_the_temporary_name_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere.txt");
+        fs::write(&elsewhere, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join(temp_name("a.json"))).unwrap();
+        let err = write_atomic(dir.path(), "a.json", b"one").unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"keep me");
+        assert!(!dir.path().join("a.json").exists());
+        assert!(fs::symlink_metadata(dir.path().join(temp_name("a.json"))).is_ok(), "not ours to delete");
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {

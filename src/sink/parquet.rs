@@ -312,8 +312,7 @@ pub fn shard_state(dir: &Path, index: u64, fingerprint: &str, steps: std::ops::R
 /// their bytes: the second fails at once. Where the filesystem has no locks, it is not
 /// protected.
 fn create_locked(tmp: &Path) -> Result<File> {
-    let file =
-        fs::OpenOptions::new().write(true).create(true).truncate(false).open(tmp).map_err(|e| Error::io(tmp, e))?;
+    let file = super::manifest::open_temp(fs::OpenOptions::new().write(true).create(true).truncate(false), tmp)?;
     match file.try_lock() {
         Ok(()) | Err(fs::TryLockError::Error(_)) => {}
         Err(fs::TryLockError::WouldBlock) => {
