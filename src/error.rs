@@ -439,6 +439,13 @@ pub enum ErrorKind {
         #[source]
         source: std::io::Error,
     },
+    /// A stream read back ([`crate::read_verified_stream`]) is not a complete shardmix
+    /// stream: truncated, corrupt, without its trailer, or failing its checksum.
+    #[error("IPC stream: {message}")]
+    BadStream {
+        /// What is wrong, naming the message.
+        message: String,
+    },
     /// Another writer holds the lock of the output directory.
     #[error("{}: another writer is using this output directory{} (it holds the directory's lock); wait for it to finish or choose another output directory", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     OutputLocked {

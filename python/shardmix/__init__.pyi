@@ -25,6 +25,7 @@ from ._errors import (
     NoShardsError as NoShardsError,
     OutputError as OutputError,
     OutputLockedError as OutputLockedError,
+    BadStreamError as BadStreamError,
     NotOursError as NotOursError,
     OtherRunError as OtherRunError,
     IncompleteError as IncompleteError,

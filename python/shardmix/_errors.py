@@ -126,6 +126,11 @@ class DivergedError(Error, ArithmeticError):
     """A training step's loss is not finite; the weights were not updated."""
 
 
+class BadStreamError(Error):
+    """A stream read back is not a complete shardmix stream (truncated, corrupt, no trailer,
+    a failed checksum)."""
+
+
 class OutputLockedError(Error):
     """Another writer holds the lock of the output directory."""
 

@@ -38,6 +38,7 @@ pub fn class_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::Output { .. } => "OutputError",
         ErrorKind::OutputLocked { .. } => "OutputLockedError",
         ErrorKind::NotOurs { .. } => "NotOursError",
+        ErrorKind::BadStream { .. } => "BadStreamError",
         ErrorKind::OtherRun { .. } => "OtherRunError",
         ErrorKind::Incomplete { .. } => "IncompleteError",
         ErrorKind::Disconnected { .. } => "DisconnectedError",

@@ -11,7 +11,7 @@
 ///
 /// # Example
 /// ```
-/// use shardmix::Crc32;
+/// use shardmix::format::Crc32;
 /// let mut crc = Crc32::new();
 /// crc.update(b"1234");
 /// crc.update(b"56789");
@@ -54,8 +54,8 @@ impl Crc32 {
 ///
 /// # Example
 /// ```
-/// assert_eq!(shardmix::fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-/// assert_eq!(shardmix::fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+/// assert_eq!(shardmix::format::fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+/// assert_eq!(shardmix::format::fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
 /// ```
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

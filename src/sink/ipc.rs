@@ -207,6 +207,11 @@ impl<W: Write> IpcSink<W> {
     }
 }
 
+/// A stream that is not a complete shardmix stream.
+fn bad_stream(message: impl std::fmt::Display) -> Error {
+    ErrorKind::BadStream { message: message.to_string() }.into()
+}
+
 /// A typed error for a failed stream write.
 fn write_error(target: &str, batches: u64, rows: u64, e: ArrowError) -> Error {
     match e {
@@ -303,14 +308,14 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         let len = usize::try_from(len)
             .ok()
             .filter(|&l| l <= MAX_HEADER)
-            .ok_or_else(|| output(WHAT, format!("message {index}: bad header length {len}")))?;
+            .ok_or_else(|| bad_stream(format!("message {index}: bad header length {len}")))?;
         let start = header.len();
         header.resize(start + len, 0);
         read_full(&mut r, &mut header[start..], index, "its header")?;
         let message = arrow_ipc::root_as_message(&header[start..])
-            .map_err(|e| output(WHAT, format!("message {index}: corrupt header: {e}")))?;
+            .map_err(|e| bad_stream(format!("message {index}: corrupt header: {e}")))?;
         let body_len = u64::try_from(message.bodyLength())
-            .map_err(|_| output(WHAT, format!("message {index}: negative body length")))?;
+            .map_err(|_| bad_stream(format!("message {index}: negative body length")))?;
         let trailer_json = (message.header_type() == MessageHeader::RecordBatch)
             .then(|| message.custom_metadata())
             .flatten()
@@ -328,7 +333,7 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         let mut decoded = None;
         match (message.header_type(), &schema) {
             (MessageHeader::Schema, None) => {
-                let fb = message.header_as_schema().ok_or_else(|| output(WHAT, "message 0: unreadable schema"))?;
+                let fb = message.header_as_schema().ok_or_else(|| bad_stream("message 0: unreadable schema"))?;
                 let sch = Arc::new(try_fb_to_schema(fb).map_err(arrow_err)?);
                 check_schema_hash(&sch)?;
                 schema = Some(sch);
@@ -336,7 +341,7 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
             (MessageHeader::RecordBatch, Some(sch)) => {
                 let fb = message
                     .header_as_record_batch()
-                    .ok_or_else(|| output(WHAT, format!("message {index}: unreadable batch")))?;
+                    .ok_or_else(|| bad_stream(format!("message {index}: unreadable batch")))?;
                 let rb = read_record_batch(
                     &Buffer::from_vec(body),
                     fb,
@@ -349,21 +354,21 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
                 decoded = Some(rb);
             }
             (t, _) => {
-                return Err(output(
-                    WHAT,
-                    format!("message {index}: unexpected {} message", t.variant_name().unwrap_or("unknown")),
-                ))
+                return Err(bad_stream(format!(
+                    "message {index}: unexpected {} message",
+                    t.variant_name().unwrap_or("unknown")
+                )))
             }
         }
         if let Some(rb) = decoded {
             if trailer.is_some() {
-                return Err(output(WHAT, format!("message {index}: a batch after the trailer")));
+                return Err(bad_stream(format!("message {index}: a batch after the trailer")));
             }
             if let Some(json) = trailer_json {
                 let t: Trailer =
-                    serde_json::from_str(&json).map_err(|e| output(WHAT, format!("unreadable trailer: {e}")))?;
+                    serde_json::from_str(&json).map_err(|e| bad_stream(format!("unreadable trailer: {e}")))?;
                 if rb.num_rows() != 0 {
-                    return Err(output(WHAT, "the trailer batch has rows"));
+                    return Err(bad_stream("the trailer batch has rows"));
                 }
                 trailer = Some(t);
             } else {
@@ -375,21 +380,17 @@ pub fn read_verified_stream<R: Read>(mut r: R) -> Result<(Vec<RecordBatch>, Trai
         index += 1;
     }
     let Some(t) = trailer else {
-        return Err(output(
-            WHAT,
-            format!(
-                "no trailer after {} batches ({rows} rows): the stream was cut short, or not written by shardmix",
-                batches.len()
-            ),
-        ));
+        return Err(bad_stream(format!(
+            "no trailer after {} batches ({rows} rows): the stream was cut short, or not written by shardmix",
+            batches.len()
+        )));
     };
     if t.algorithm != TRAILER_ALGORITHM {
-        return Err(output(WHAT, format!("unknown trailer checksum '{}'", t.algorithm)));
+        return Err(bad_stream(format!("unknown trailer checksum '{}'", t.algorithm)));
     }
     let found = format!("{:08x}", crc.value());
     if t.rows != rows || t.batches != batches.len() as u64 || t.checksum != found {
-        return Err(output(
-            WHAT,
+        return Err(bad_stream(
             format!(
                 "trailer says {} rows in {} batches with checksum {}, the stream has {rows} rows in {} batches with checksum {found}",
                 t.rows,
@@ -406,16 +407,13 @@ fn check_schema_hash(schema: &Schema) -> Result<()> {
     let want = schema_hash(schema.fields());
     match schema.metadata().get(META_SCHEMA_HASH) {
         Some(h) if *h == want => Ok(()),
-        Some(h) => Err(output("IPC stream", format!("schema hash {h} does not match its fields ({want})"))),
-        None => Err(output("IPC stream", format!("the schema has no '{META_SCHEMA_HASH}': not written by shardmix"))),
+        Some(h) => Err(bad_stream(format!("schema hash {h} does not match its fields ({want})"))),
+        None => Err(bad_stream(format!("the schema has no '{META_SCHEMA_HASH}': not written by shardmix"))),
     }
 }
 
 fn truncated(index: usize, part: &str) -> Error {
-    output(
-        "IPC stream",
-        format!("truncated: the stream ends in message {index} ({part}) before the end-of-stream marker"),
-    )
+    bad_stream(format!("truncated: the stream ends in message {index} ({part}) before the end-of-stream marker"))
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8], index: usize, part: &str) -> Result<()> {

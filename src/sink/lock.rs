@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// # Example
 /// ```
-/// use shardmix::{DirLock, ErrorKind};
+/// use shardmix::{format::DirLock, ErrorKind};
 /// let dir = tempfile::tempdir().unwrap();
 /// let lock = DirLock::acquire(dir.path())?;
 /// let err = DirLock::acquire(dir.path()).err().unwrap(); // a second writer fails (in 0.25 s)

@@ -464,8 +464,8 @@ fn describe_type(t: &DataType) -> String {
 /// # Example
 /// ```
 /// use arrow_schema::{DataType, Field, Fields};
-/// let a = shardmix::schema_hash(&Fields::from(vec![Field::new("x", DataType::Float32, false)]));
-/// let b = shardmix::schema_hash(&Fields::from(vec![Field::new("y", DataType::Float32, false)]));
+/// let a = shardmix::format::schema_hash(&Fields::from(vec![Field::new("x", DataType::Float32, false)]));
+/// let b = shardmix::format::schema_hash(&Fields::from(vec![Field::new("y", DataType::Float32, false)]));
 /// assert_eq!(a.len(), 16);
 /// assert_ne!(a, b);
 /// ```
