@@ -11,7 +11,10 @@
 //! worker checks before each job and between stages, so the steps still queued are never run;
 //! then it closes the job channel and joins the workers that exit within [`STOP_GRACE`]. A
 //! worker still inside a (slow) stage after that is detached: it finishes that one stage call
-//! in the background and exits, so `drop` returns promptly whatever a stage costs.
+//! in the background and exits, so `drop` returns promptly whatever a stage costs. A pipeline
+//! that runs to its end joins every worker (none is inside a step then), and
+//! [`Pipeline::close`] stops one and joins every worker whatever it is doing, so that no
+//! thread outlives it (what a leak checker needs).
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -610,25 +613,50 @@ impl Pipeline {
 
     /// Raise the stop flag, close the job channel, and join the workers that exit within
     /// [`STOP_GRACE`]; detach the others (inside a slow stage — or, after a timeout, maybe
-    /// stuck there forever), which exit as soon as their current stage call returns.
+    /// stuck there forever), which exit as soon as their current stage call returns. A second
+    /// call (drop after the first error) does not wait again.
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Exec::Threads { jobs, handles, exited, .. } = &mut self.exec {
-            jobs.take();
+            let first = jobs.take().is_some();
             if handles.is_empty() {
                 return;
             }
-            let grace = if self.timed_out { Duration::ZERO } else { STOP_GRACE };
+            let grace = if self.timed_out || !first { Duration::ZERO } else { STOP_GRACE };
             // Err(Disconnected): every worker has exited; Err(Timeout): some are still busy.
             let all_exited = matches!(exited.recv_timeout(grace), Err(RecvTimeoutError::Disconnected));
-            for h in handles.drain(..) {
-                if all_exited || h.is_finished() {
-                    let _ = h.join();
-                }
+            // The others are kept (for `close`) and detached when the pipeline is dropped.
+            let (done, busy): (Vec<_>, Vec<_>) = handles.drain(..).partition(|h| all_exited || h.is_finished());
+            *handles = busy;
+            for h in done {
+                let _ = h.join();
             }
         }
     }
 
+    /// Stop as [`Pipeline::shutdown`] does, then join every worker, however long its current
+    /// step takes.
+    fn join_workers(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Exec::Threads { jobs, handles, .. } = &mut self.exec {
+            jobs.take();
+            for h in handles.drain(..) {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Stop the pipeline and wait until every worker thread has exited: as dropping it, except
+    /// that a worker inside a step is waited for (its stages are not interrupted: a stage stuck
+    /// forever, the case [`step_timeout`](PipelineBuilder::step_timeout) reports, blocks this
+    /// call forever) rather than detached. For callers that must know no thread of the
+    /// pipeline outlives it: a test harness or fuzz target under a leak checker (a detached
+    /// worker's thread-local state is still allocated when the process checks for leaks), or
+    /// code about to fork. A pipeline that ran to its end (every step's batch returned) has
+    /// joined its workers already; dropping it waits for none.
+    pub fn close(mut self) {
+        self.join_workers();
+    }
     fn finish_with(&mut self, r: Result<Batch>) -> Option<Result<Batch>> {
         match &r {
             Ok(b) => {
@@ -660,7 +688,9 @@ impl Pipeline {
         if self.finished || self.end.is_some_and(|e| self.next >= e) {
             if !self.finished {
                 self.finished = true;
-                self.shutdown();
+                // Every step's result has arrived: no worker is inside a step, and each exits
+                // as soon as it sees the job channel closed. Joined, none outlives the pipeline.
+                self.join_workers();
             }
             return Poll::Ready(None);
         }

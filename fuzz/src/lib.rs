@@ -59,14 +59,28 @@ pub fn read_shard_file_in_blocks(path: &Path, block_rows: u64) -> Result<ShardOu
     assert_eq!(all.features.dim(), (rows as usize, features), "read_rows shape vs footer rows");
     let expected: Vec<u32> = all.features.iter().map(|v| v.to_bits()).collect();
 
-    let pipeline = Pipeline::builder().source(set).order(Order::sequential(BATCH)).workers(2).epochs(1).build()?;
+    let mut pipeline = Pipeline::builder().source(set).order(Order::sequential(BATCH)).workers(2).epochs(1).build()?;
     let mut seen: Vec<u32> = Vec::with_capacity(expected.len());
     let mut batches = 0u64;
-    for batch in pipeline {
-        let batch = batch?;
+    let mut failed = None;
+    for batch in pipeline.by_ref() {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
         assert_eq!(batch.features.ncols(), features, "pipeline batch {batches} feature count");
         seen.extend(batch.features.iter().map(|v| v.to_bits()));
         batches += 1;
+    }
+    // Every worker joined, even one still in a step after an error: a detached worker's
+    // thread-local state (crossbeam-channel's context) is a leak to LeakSanitizer when the
+    // process exits before the thread does.
+    pipeline.close();
+    if let Some(e) = failed {
+        return Err(e);
     }
     assert_eq!(batches, rows.div_ceil(BATCH as u64), "pipeline batches for {rows} rows");
     assert!(seen == expected, "pipeline values differ from read_rows");

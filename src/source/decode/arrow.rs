@@ -29,6 +29,7 @@ use crate::source::decode::{decode_error, DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::{open_row_group, ChunkSource};
 use crate::source::pages::page_map::MapIndex;
+use crate::source::pages::repeated::count_records;
 use crate::spec::{FeatureLayout, TargetKind};
 
 /// Decode `block` of `shard` from `source` (its column chunks, opened by
@@ -59,19 +60,34 @@ pub(super) fn decode(
     // start for every block). The metadata is built once for all the blocks of a row group.
     // arrow-rs's `skip_records` loops forever on a repeated column's page whose repetition
     // levels end before the values its header claims (its read path reports them), so a
-    // block of part of a row group of a repeated column reads the rows before it and drops
-    // them: O(rows before the block) per block, never a hang.
-    let repeated = descr
-        .columns()
-        .iter()
-        .enumerate()
-        .any(|(i, c)| c.max_rep_level() > 0 && shard.roots.contains(&descr.get_column_root_idx(i)));
-    let skip_by_reading = if repeated && expected_rows < rg_rows { block.offset as usize } else { 0 };
-    let indexed = if expected_rows < rg_rows && skip_by_reading == 0 {
+    // repeated column is never skipped into a page: the block skips whole pages up to the one
+    // holding its first row (by their records, counted once per chunk) and reads the rows
+    // before it in that page, dropping them. A chunk whose records cannot be counted (a page
+    // that starts inside a record, levels that end early) is read from the row group's start.
+    let slice = expected_rows < rg_rows;
+    let offset = block.offset as usize;
+    let repeated: Vec<(usize, i16)> = (0..descr.num_columns())
+        .map(|leaf| (leaf, descr.column(leaf).max_rep_level()))
+        .filter(|&(leaf, rep)| rep > 0 && shard.roots.contains(&descr.get_column_root_idx(leaf)))
+        .collect();
+    let (skip, skip_by_reading, by_pages) =
+        match slice.then(|| record_start(&source, shard, row_group, &repeated, offset)) {
+            None => (0, 0, false),
+            Some(Some(start)) => (start, offset - start, true),
+            Some(None) => (0, offset, false),
+        };
+    let indexed = if by_pages {
         let maps = source.page_maps();
         ctx.page_maps().indexed_or_build(&shard.path, row_group, maps, || indexed_metadata(shard, row_group, &source))
     } else {
         None
+    };
+    // Without the page maps as offset index, arrow-rs would skip a repeated column's pages by
+    // decoding their levels: read from the row group's start instead.
+    let (skip, skip_by_reading, by_pages) = if by_pages && indexed.is_none() && !repeated.is_empty() {
+        (0, offset, false)
+    } else {
+        (skip, skip_by_reading, by_pages)
     };
     let (metadata, reader_row_group) = match indexed {
         Some(m) => (m, 0),
@@ -81,13 +97,12 @@ pub(super) fn decode(
         .with_projection(mask)
         .with_row_groups(vec![reader_row_group])
         .with_batch_size(expected_rows.clamp(1, DECODE_BATCH_ROWS));
-    if skip_by_reading > 0 {
+    if slice && !by_pages {
         builder = builder.with_limit(skip_by_reading + expected_rows);
-    } else if expected_rows < rg_rows {
-        let offset = block.offset as usize;
+    } else if slice {
         // Selectors, never a mask: a mask decodes the rows it drops.
         builder = builder.with_row_selection_policy(RowSelectionPolicy::Selectors).with_row_selection(
-            RowSelection::from(vec![RowSelector::skip(offset), RowSelector::select(expected_rows)]),
+            RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(skip_by_reading + expected_rows)]),
         );
     }
     let reader = builder.build().map_err(decode_err)?;
@@ -141,6 +156,52 @@ pub(super) fn decode(
         check_finite(&mut out, f, c, &site, plan, policy)?;
     }
     Ok(out)
+}
+
+/// The row from which a block starting at row `offset` of row group `row_group` of `shard` is
+/// read: the last row at or before `offset` that starts a page of every repeated leaf column
+/// of `repeated` ((leaf, maximum repetition level)) in `source`, by the pages' records
+/// ([`PageMap::records_or_count`], counted once per chunk); `offset` itself without repeated
+/// columns; `None` when a chunk's records are not known (no page map, or they cannot be
+/// counted).
+///
+/// [`PageMap::records_or_count`]: crate::source::pages::page_map::PageMap::records_or_count
+fn record_start(
+    source: &ChunkSource,
+    shard: &ShardInfo,
+    row_group: usize,
+    repeated: &[(usize, i16)],
+    offset: usize,
+) -> Option<usize> {
+    if repeated.is_empty() {
+        return Some(offset);
+    }
+    let rg_meta = shard.metadata.metadata().row_group(row_group);
+    let rows = usize::try_from(rg_meta.num_rows()).ok()?;
+    let shared = Arc::new(source.clone());
+    let mut starts = Vec::new();
+    for &(leaf, max_rep) in repeated {
+        let map = source.index_map(leaf)?;
+        // v2 pages count their records in their headers: those of the whole row group.
+        if map.v2 && map.rows != rows as u64 {
+            return None;
+        }
+        let count = || count_records(&shared, rg_meta.column(leaf), max_rep, rows, map);
+        starts.push(map.records_or_count(false, rows as u64, count).filter(|l| !l.is_empty())?);
+    }
+    // Each column's page start at or before the candidate, until all agree (row 0 at worst).
+    let mut row = offset as u64;
+    loop {
+        let mut next = row;
+        for locations in &starts {
+            let i = locations.partition_point(|l| l.first_row_index as u64 <= next).checked_sub(1)?;
+            next = locations[i].first_row_index as u64;
+        }
+        if next == row {
+            return usize::try_from(row).ok();
+        }
+        row = next;
+    }
 }
 
 /// The metadata of `shard` reduced to row group `row_group` (as its row group 0), with the

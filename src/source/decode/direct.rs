@@ -34,7 +34,7 @@ use crate::source::decode::{DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::plain::{Plain, PlainColumn};
-use crate::source::pages::repeated::{read_lists, Element, ListChunk};
+use crate::source::pages::repeated::{count_records, read_lists, Element, ListChunk};
 use crate::spec::{FeatureLayout, TargetKind};
 
 /// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
@@ -189,7 +189,14 @@ pub(crate) fn decode(
                 rows: rg_rows,
                 width: list.width,
             };
-            read_lists(&source, &chunk, first..first + rows, &mut out.features)
+            // A block of part of a row group starts at the page holding its first row.
+            let slice = rows < rg_rows;
+            let records = slice.then(|| source.index_map(list.leaf)).flatten().and_then(|map| {
+                map.records_or_count(false, rg_rows as u64, || {
+                    count_records(&source, rg_meta.column(list.leaf), 1, rg_rows, map)
+                })
+            });
+            read_lists(&source, &chunk, first..first + rows, records.map(|r| r.as_slice()), &mut out.features)
         }
         Some(_) => None,
         None => transpose(&mut features, rows, &mut out.features),

@@ -157,13 +157,15 @@ impl ChunkSource {
             // One call: the store fetches the runs with their requests in flight together.
             let got = self.file.read_ranges(&runs)?;
             self.loaded.extend(runs.iter().map(|r| r.start).zip(got));
-            return Ok(());
+        } else {
+            for run in runs {
+                let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize, false);
+                self.file.read_exact_at(run.start, buf.as_mut_slice())?;
+                self.loaded.push((run.start, Bytes::from_owner(buf)));
+            }
         }
-        for run in runs {
-            let mut buf = PooledBytes::take(&self.pools, (run.end - run.start) as usize, false);
-            self.file.read_exact_at(run.start, buf.as_mut_slice())?;
-            self.loaded.push((run.start, Bytes::from_owner(buf)));
-        }
+        // Sorted for `loaded_at`, also when a source that holds ranges loads more.
+        self.loaded.sort_by_key(|(start, _)| *start);
         Ok(())
     }
 

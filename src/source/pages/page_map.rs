@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::metadata::page_index::PageIndexProvider;
@@ -36,6 +36,12 @@ pub(crate) struct PageMap {
     /// does `first_row_index` count the records of a repeated column (a v1 page's value count
     /// is its row count in a flat column only).
     pub v2: bool,
+    /// For a repeated column whose pages are not all v2 pages: the locations again, with the
+    /// first *record* of each page, counted from the pages' repetition levels the first time a
+    /// block of part of the row group needs them ([`PageMap::records_or_count`]); `None` inside
+    /// when they cannot be counted (a page that starts inside a record, levels that end before
+    /// the values the page claims, a total other than the row group's rows).
+    records: OnceLock<Option<Vec<PageLocation>>>,
 }
 
 impl PageMap {
@@ -71,7 +77,47 @@ impl PageMap {
                 _ => return None,
             }
         }
-        Some(PageMap { locations, rows, direct, v2 })
+        Some(PageMap { locations, rows, direct, v2, records: OnceLock::new() })
+    }
+
+    /// The locations with each page's first record, for a column that is `flat` (one record a
+    /// value) or not, if known: a flat column's or v2 pages' own, else those counted by
+    /// [`PageMap::records_or_count`] (if it ran and they could be counted).
+    pub fn record_locations(&self, flat: bool) -> Option<&Vec<PageLocation>> {
+        if flat || self.v2 {
+            return Some(&self.locations);
+        }
+        self.records.get()?.as_ref()
+    }
+
+    /// As [`PageMap::record_locations`], counting the records of a repeated column's pages
+    /// with `count` (each page's records, in the order of [`PageMap::locations`]) the first
+    /// time (once per chunk: later calls, from any thread, get the result). `None` when they
+    /// cannot be counted, or do not add up to `rows` (the row group's).
+    pub fn records_or_count(
+        &self,
+        flat: bool,
+        rows: u64,
+        count: impl FnOnce() -> Option<Vec<u64>>,
+    ) -> Option<&Vec<PageLocation>> {
+        if flat || self.v2 {
+            return Some(&self.locations);
+        }
+        let counted = self.records.get_or_init(|| {
+            let records = count()?;
+            if records.len() != self.locations.len() {
+                return None;
+            }
+            let mut first = 0u64;
+            let mut out = Vec::new();
+            out.try_reserve(records.len()).ok()?;
+            for (location, n) in self.locations.iter().zip(records) {
+                out.push(PageLocation { first_row_index: i64::try_from(first).ok()?, ..location.clone() });
+                first = first.checked_add(n)?;
+            }
+            (first == rows).then_some(out)
+        });
+        counted.as_ref()
     }
 
     /// The index of the page holding `row` (the last page when `row` is beyond the chunk). An
@@ -104,20 +150,22 @@ pub(crate) struct MapIndex {
     file: Option<Arc<dyn PageIndexProvider>>,
     /// The row group's index in the file.
     row_group: usize,
-    /// Page maps by leaf column whose first rows count records (a flat column's, or a repeated
-    /// column's of v2 pages only) and which cover the row group's rows.
-    maps: Vec<(usize, Arc<Option<PageMap>>)>,
+    /// Page maps by leaf column whose first rows count records (a flat column's, a repeated
+    /// column's of v2 pages, or one whose records were counted) and which cover the row
+    /// group's rows; and whether the leaf is flat.
+    maps: Vec<(usize, Arc<Option<PageMap>>, bool)>,
 }
 
 impl MapIndex {
     /// The index of row group `row_group` of a file whose page index is `file`: `maps` that
-    /// count records (of the leaf columns for which `flat` holds, or of v2 pages only) and cover
-    /// `rows` rows, else the file's.
+    /// count records (of the leaf columns for which `flat` holds, of v2 pages, or whose records
+    /// were counted: [`PageMap::records_or_count`]) and cover `rows` rows, else the file's.
     ///
     /// For a repeated column of v2 pages, arrow-rs's reader without an offset index takes each
     /// page to start a record (the format requires it of v2 pages) and a v2 header's row count
-    /// to be its records, as the map does; with v1 pages (whose records may span pages, and
-    /// whose headers count values) it walks the headers.
+    /// to be its records, as the map does; v1 pages (whose records may span pages, and whose
+    /// headers count values) are served only once their records were counted from their
+    /// levels, every page starting a record.
     pub fn new(
         file: Option<Arc<dyn PageIndexProvider>>,
         row_group: usize,
@@ -126,13 +174,19 @@ impl MapIndex {
         flat: impl Fn(usize) -> bool,
     ) -> Self {
         let usable = |(leaf, map): &&(usize, Arc<Option<PageMap>>)| {
-            map.as_ref().as_ref().is_some_and(|m| (m.v2 || flat(*leaf)) && m.rows == rows && !m.locations.is_empty())
+            map.as_ref().as_ref().is_some_and(|m| {
+                m.record_locations(flat(*leaf)).is_some_and(|l| !l.is_empty())
+                    && (m.rows == rows || !flat(*leaf) && !m.v2)
+            })
         };
-        MapIndex { file, row_group, maps: maps.iter().filter(usable).cloned().collect() }
+        let maps = maps.iter().filter(usable).map(|(leaf, map)| (*leaf, map.clone(), flat(*leaf))).collect();
+        MapIndex { file, row_group, maps }
     }
 
-    fn map(&self, leaf: usize) -> Option<&PageMap> {
-        self.maps.iter().find(|(l, _)| *l == leaf).and_then(|(_, m)| m.as_ref().as_ref())
+    /// The page locations served for `leaf`: its map's, with each page's first record.
+    fn locations(&self, leaf: usize) -> Option<&Vec<PageLocation>> {
+        let (_, map, flat) = self.maps.iter().find(|(l, _, _)| *l == leaf)?;
+        map.as_ref().as_ref()?.record_locations(*flat)
     }
 }
 
@@ -157,8 +211,8 @@ impl PageIndexProvider for MapIndex {
         if row_group != 0 {
             return None;
         }
-        match self.map(leaf) {
-            Some(map) => Some(&map.locations),
+        match self.locations(leaf) {
+            Some(locations) => Some(locations),
             None => self.file.as_ref()?.page_locations(self.row_group, leaf),
         }
     }
@@ -341,6 +395,32 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_columns_v1_pages_serve_the_records_counted_once() {
+        let pages = [page(0, 2, 3), page(15, 0, 4), page(30, 0, 6), page(45, 0, 2)];
+        let map = PageMap::from_walk(100, &pages).unwrap();
+        assert!(map.record_locations(false).is_none(), "v1 pages count values");
+        assert_eq!(map.record_locations(true).unwrap()[2].first_row_index, 10, "a flat column's");
+        assert!(PageMap::from_walk(100, &pages).unwrap().records_or_count(false, 5, || Some(vec![1, 2, 1])).is_none());
+        assert!(PageMap::from_walk(100, &pages).unwrap().records_or_count(false, 4, || Some(vec![1, 3])).is_none());
+        assert!(PageMap::from_walk(100, &pages).unwrap().records_or_count(false, 4, || None).is_none());
+        let counted = map.records_or_count(false, 4, || Some(vec![1, 2, 1])).unwrap();
+        let rows: Vec<i64> = counted.iter().map(|l| l.first_row_index).collect();
+        assert_eq!(rows, [0, 1, 3]);
+        assert!(counted
+            .iter()
+            .zip(&map.locations)
+            .all(|(a, b)| (a.offset, a.compressed_page_size) == (b.offset, b.compressed_page_size)));
+        assert!(map.records_or_count(false, 4, || unreachable!("counted once")).is_some());
+        // Served as arrow-rs's offset index of the repeated leaf.
+        let maps = [(0, Arc::new(Some(map)))];
+        let index = MapIndex::new(None, 0, 4, &maps, |_| false);
+        let served: Vec<i64> = index.page_locations(0, 0).unwrap().iter().map(|l| l.first_row_index).collect();
+        assert_eq!(served, [0, 1, 3]);
+        let uncounted = [(0, Arc::new(PageMap::from_walk(100, &pages)))];
+        assert!(MapIndex::new(None, 0, 4, &uncounted, |_| false).page_locations(0, 0).is_none());
+    }
+
+    #[test]
     fn a_row_groups_reader_metadata_is_built_once() {
         use parquet::arrow::arrow_reader::ArrowReaderOptions;
         use parquet::file::metadata::{FileMetaData, ParquetMetaDataBuilder};
@@ -371,6 +451,7 @@ mod tests {
             rows: 1,
             direct: true,
             v2: false,
+            records: OnceLock::new(),
         };
         let huge = [(0, Arc::new(Some(huge)))];
         cache.indexed_or_build(path, 2, &huge, || build(&mut built));

@@ -20,9 +20,11 @@ use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::page_map::PageMap;
 use crate::source::pages::plain::{snappy_into, snappy_len};
 use crate::source::pages::rle;
 
@@ -78,14 +80,17 @@ pub(crate) struct ListChunk<'a> {
 
 /// Append to `out` the `width` values of each row of `block` (rows of the row group) of the
 /// chunk `chunk` in `source`; `Some(finite)` (false when a value is NaN or infinite), or `None`
-/// when the chunk is outside what this reads or malformed. The chunk is walked from its start
-/// (the page map counts a repeated column's values, not its rows) to one page past the
-/// block, every page's levels checked (a record's length is only known from the levels after
-/// it); only the block's values are converted.
+/// when the chunk is outside what this reads or malformed. With `records` (the chunk's data
+/// pages with the first record of each: [`PageMap::record_locations`]), the read starts at the
+/// page holding the block's first row (after the dictionary page), and every page read must
+/// hold the records its entry says; without, at the chunk's start. It goes on to one page
+/// past the block, every page's levels checked (a record's length is only known from the
+/// levels after it); only the block's values are converted.
 pub(crate) fn read_lists(
     source: &Arc<ChunkSource>,
     chunk: &ListChunk,
     block: Range<usize>,
+    records: Option<&[PageLocation]>,
     out: &mut Vec<f32>,
 ) -> Option<bool> {
     let ListChunk { meta, element, max_def, rows, width } = *chunk;
@@ -103,10 +108,52 @@ pub(crate) fn read_lists(
     } else {
         meta
     };
-    let mut pages = SerializedPageReader::new(source.clone(), meta, rows, None).ok()?;
     let mut reader = Reader { snappy, max_page, buf: Vec::new(), dictionary: None, indices: Vec::new(), element };
+    // The page holding the block's first row, and the pages from it to the one holding the
+    // first row after the block (`expected`: each one's first record and records).
+    let first_page = records.map_or(0, |r| r.partition_point(|l| l.first_row_index as u64 <= block.start as u64));
+    let (mut pages, mut expected, mut record) = match records {
+        Some(locations) if first_page > 0 => {
+            let p = first_page - 1;
+            let q = locations.partition_point(|l| l.first_row_index as u64 <= block.end as u64).max(p + 1);
+            let (start, len) = meta.byte_range();
+            let from = locations[p].offset as u64;
+            // Small pages are read in one read (with the dictionary page), not one read each.
+            let last = &locations[q - 1];
+            let to = (last.offset as u64).saturating_add(last.compressed_page_size as u64);
+            let source = &if to.saturating_sub(from) <= SMALL_PAGE_BYTES * (q - p) as u64 {
+                let mut own = ChunkSource::clone(source);
+                let _ = own.preload(vec![start..locations[0].offset as u64, from..to]);
+                Arc::new(own)
+            } else {
+                source.clone()
+            };
+            // The dictionary page, if any, is all that lies before the first data page.
+            if (locations[0].offset as u64) > start {
+                let first = SerializedPageReader::new(source.clone(), meta, rows, Some(vec![locations[0].clone()]));
+                match first.ok()?.get_next_page().ok()? {
+                    Some(page @ Page::DictionaryPage { .. }) => reader.read_dictionary(page)?,
+                    _ => return None,
+                }
+            }
+            // The chunk from page `p` on, as a chunk of its own without a dictionary page.
+            let rest = meta
+                .clone()
+                .into_builder()
+                .set_dictionary_page_offset(None)
+                .set_data_page_offset(i64::try_from(from).ok()?)
+                .set_total_compressed_size(i64::try_from((start + len).checked_sub(from)?).ok()?)
+                .build()
+                .ok()?;
+            let pages = SerializedPageReader::new(source.clone(), &rest, rows, Some(locations[p..q].to_vec())).ok()?;
+            let ends = locations[p + 1..].iter().map(|l| l.first_row_index as u64).chain([rows as u64]);
+            let expected: Vec<(u64, u64)> =
+                locations[p..q].iter().zip(ends).map(|(l, end)| (l.first_row_index as u64, end)).collect();
+            (pages, Some(expected.into_iter()), usize::try_from(locations[p].first_row_index).ok()?)
+        }
+        _ => (SerializedPageReader::new(source.clone(), meta, rows, None).ok()?, None, 0),
+    };
     let def_width = (16 - max_def.leading_zeros()) as u8;
-    let mut record = 0usize;
     let mut finite = true;
     while let Some(page) = pages.get_next_page().ok()? {
         let (n, page, reps, defs, data, encoding, claimed_rows) = match page {
@@ -169,6 +216,12 @@ pub(crate) fn read_lists(
         if claimed_rows.is_some_and(|r| r != records) || record.checked_add(records)? > rows {
             return None;
         }
+        // A page read by the record index must be where, and hold what, the index says.
+        if let Some(expected) = &mut expected {
+            if expected.next()? != (record as u64, (record + records) as u64) {
+                return None;
+            }
+        }
         check_levels(bytes.get(reps)?, bytes.get(defs)?, def_width, max_def, records, width)?;
         let (lo, hi) = (block.start.max(record), block.end.min(record + records));
         if lo < hi {
@@ -189,6 +242,77 @@ pub(crate) fn read_lists(
         }
     }
     (record == rows).then_some(finite)
+}
+
+/// Pages smaller than this on average are read together, in one read, instead of one read each.
+const SMALL_PAGE_BYTES: u64 = 16 << 10;
+
+/// The largest column chunk [`count_records`] reads in one read (a larger one is read a page at
+/// a time).
+const COUNT_PRELOAD_MAX: u64 = 64 << 20;
+
+/// The records of each data page of the repeated column chunk `meta` (maximum repetition level
+/// `max_rep`) in `source`, whose pages `map` holds, counted from their repetition levels (a v2
+/// page's from its header, as arrow-rs takes them); `None` when a page starts inside a record
+/// (a v1 page may, and then no offset index can describe the chunk), its levels end before
+/// the values it claims or are not RLE, or a page cannot be read. Reads (and decompresses)
+/// every page once; the caller keeps the result for every block of the chunk.
+pub(crate) fn count_records(
+    source: &Arc<ChunkSource>,
+    meta: &ColumnChunkMetaData,
+    max_rep: i16,
+    rows: usize,
+    map: &PageMap,
+) -> Option<Vec<u64>> {
+    if max_rep < 1 {
+        return None;
+    }
+    let width = (16 - max_rep.leading_zeros()) as u8;
+    // A chunk of small pages is read in one read (up to a bound), not one read a page.
+    let (start, len) = meta.byte_range();
+    let small = len <= COUNT_PRELOAD_MAX && len <= SMALL_PAGE_BYTES * map.locations.len().max(1) as u64;
+    let source = &if small {
+        let mut own = ChunkSource::clone(source);
+        let chunk = start..start.checked_add(len)?;
+        let _ = own.preload(Vec::from([chunk]));
+        Arc::new(own)
+    } else {
+        source.clone()
+    };
+    let mut pages = SerializedPageReader::new(source.clone(), meta, rows, Some(map.locations.clone())).ok()?;
+    let mut counts = Vec::new();
+    counts.try_reserve(map.locations.len()).ok()?;
+    let mut levels = Vec::new();
+    while let Some(page) = pages.get_next_page().ok()? {
+        let records = match page {
+            Page::DictionaryPage { .. } => continue,
+            Page::DataPageV2 { num_rows, .. } => u64::from(num_rows),
+            Page::DataPage { buf, num_values, rep_level_encoding, .. } => {
+                if rep_level_encoding != Encoding::RLE {
+                    return None;
+                }
+                let n = num_values as usize;
+                let len = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+                let mut reps = rle::Decoder::new(buf.get(4..4 + len)?, width)?;
+                let mut records = 0u64;
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(4096);
+                    levels.clear();
+                    reps.decode(k, &mut levels)?;
+                    // A page of values starts a record.
+                    if left == n && levels[0] != 0 {
+                        return None;
+                    }
+                    records += levels.iter().filter(|&&l| l == 0).count() as u64;
+                    left -= k;
+                }
+                records
+            }
+        };
+        counts.push(records);
+    }
+    Some(counts)
 }
 
 /// Check that the levels of a page of `records` records are those of `records` lists of
