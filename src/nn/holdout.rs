@@ -96,9 +96,10 @@ impl Holdout {
         let rows: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
         let features = batch.features.select(Axis(0), &rows);
         let targets = batch.targets.as_ref().map(|t| t.select(Axis(0), &rows));
+        let pixels = batch.pixels.as_ref().map(|p| p.select(Axis(0), &rows));
         let mut provenance = batch.provenance;
         provenance.retain_rows(&keep);
-        Batch { step: batch.step, features, targets, provenance }
+        Batch { step: batch.step, features, targets, pixels, provenance }
     }
 
     /// The held-out rows of `reader`'s data in batches of up to `batch_rows` rows, in row

@@ -62,6 +62,54 @@ impl Element {
     }
 }
 
+/// What a list's values are written as: `f32` (every element type), or `u8` (the values of a
+/// `uint8` element kept as read, with `pixels = "uint8"`; another element type is `None`).
+pub(crate) trait ListValue: Copy + 'static {
+    /// The value of a `uint8` element.
+    fn from_u8(v: u8) -> Self;
+    /// The value of a float element (`f32`, `f16`), `None` when the output cannot hold it.
+    fn from_float(v: f32) -> Option<Self>;
+    /// The dictionary's values as `Self` (converted once per chunk).
+    fn dictionary(values: &[f32]) -> Option<Vec<Self>>;
+    /// Whether a value is finite (always, for `u8`).
+    fn finite(values: &[Self]) -> bool;
+}
+
+impl ListValue for f32 {
+    #[inline]
+    fn from_u8(v: u8) -> Self {
+        f32::from(v)
+    }
+    #[inline]
+    fn from_float(v: f32) -> Option<Self> {
+        Some(v)
+    }
+    fn dictionary(values: &[f32]) -> Option<Vec<Self>> {
+        Some(values.to_vec())
+    }
+    fn finite(values: &[Self]) -> bool {
+        values.iter().all(|v| v.is_finite())
+    }
+}
+
+impl ListValue for u8 {
+    #[inline]
+    fn from_u8(v: u8) -> Self {
+        v
+    }
+    #[inline]
+    fn from_float(_: f32) -> Option<Self> {
+        None
+    }
+    fn dictionary(values: &[f32]) -> Option<Vec<Self>> {
+        // A `uint8` dictionary holds values checked to be in 0..=255 when it was read.
+        values.iter().map(|&v| (v == v.trunc() && (0.0..=255.0).contains(&v)).then_some(v as u8)).collect()
+    }
+    fn finite(_: &[Self]) -> bool {
+        true
+    }
+}
+
 /// Where a repeated leaf column chunk is and how its rows are laid out.
 pub(crate) struct ListChunk<'a> {
     /// The chunk's metadata.
@@ -82,11 +130,11 @@ pub(crate) struct ListChunk<'a> {
 /// (the page map counts a repeated column's values, not its rows) to one page past the
 /// block, every page's levels checked (a record's length is only known from the levels after
 /// it); only the block's values are converted.
-pub(crate) fn read_lists(
+pub(crate) fn read_lists<T: ListValue>(
     source: &Arc<ChunkSource>,
     chunk: &ListChunk,
     block: Range<usize>,
-    out: &mut Vec<f32>,
+    out: &mut Vec<T>,
 ) -> Option<bool> {
     let ListChunk { meta, element, max_def, rows, width } = *chunk;
     if width == 0 || max_def < 1 || block.end > rows || block.start > block.end {
@@ -104,7 +152,8 @@ pub(crate) fn read_lists(
         meta
     };
     let mut pages = SerializedPageReader::new(source.clone(), meta, rows, None).ok()?;
-    let mut reader = Reader { snappy, max_page, buf: Vec::new(), dictionary: None, indices: Vec::new(), element };
+    let mut reader =
+        Reader { snappy, max_page, buf: Vec::new(), dictionary: None, converted: None, indices: Vec::new(), element };
     let def_width = (16 - max_def.leading_zeros()) as u8;
     let mut record = 0usize;
     let mut finite = true;
@@ -224,7 +273,14 @@ fn check_levels(reps: &[u8], defs: &[u8], def_width: u8, max_def: i16, records: 
 }
 
 /// Append the PLAIN values `skip..skip + take` of a page of `n` values `data` to `out`.
-fn plain(data: &[u8], element: Element, n: usize, skip: usize, take: usize, out: &mut Vec<f32>) -> Option<bool> {
+fn plain<T: ListValue>(
+    data: &[u8],
+    element: Element,
+    n: usize,
+    skip: usize,
+    take: usize,
+    out: &mut Vec<T>,
+) -> Option<bool> {
     let size = element.size();
     // Every level is a present value: the page must hold them all.
     if n.checked_mul(size)? > data.len() {
@@ -233,18 +289,28 @@ fn plain(data: &[u8], element: Element, n: usize, skip: usize, take: usize, out:
     let bytes = &data[skip * size..(skip + take) * size];
     let start = out.len();
     match element {
-        Element::F32 => out.extend(bytes.as_chunks::<4>().0.iter().map(|&b| f32::from_le_bytes(b))),
+        Element::F32 => {
+            for &b in bytes.as_chunks::<4>().0 {
+                out.push(T::from_float(f32::from_le_bytes(b))?);
+            }
+        }
         Element::F16 => {
-            out.extend(bytes.as_chunks::<2>().0.iter().map(|&b| HalfF16::from_bits(u16::from_le_bytes(b)).to_f32()))
+            for &b in bytes.as_chunks::<2>().0 {
+                out.push(T::from_float(HalfF16::from_bits(u16::from_le_bytes(b)).to_f32())?);
+            }
         }
         Element::U8 => {
-            for &b in bytes.as_chunks::<4>().0 {
-                out.push(f32::from(u8::try_from(i32::from_le_bytes(b)).ok()?));
+            // One branch-free pass checks that every value is in 0..=255 (the high bytes are
+            // 0), then the low bytes are taken (both passes vectorise).
+            let values = bytes.as_chunks::<4>().0;
+            if values.iter().fold(0u32, |high, b| high | (u32::from_le_bytes(*b) >> 8)) != 0 {
+                return None;
             }
+            out.extend(values.iter().map(|b| T::from_u8(b[0])));
             return Some(true);
         }
     }
-    Some(out[start..].iter().all(|v| v.is_finite()))
+    Some(T::finite(&out[start..]))
 }
 
 /// A page's bytes: as read, or decompressed into the reader's buffer.
@@ -272,6 +338,9 @@ struct Reader {
     buf: Vec<u8>,
     /// The dictionary's values, converted.
     dictionary: Option<Vec<f32>>,
+    /// The dictionary's values as the output type, once needed (`Box<dyn Any>`: one reader
+    /// serves one output type).
+    converted: Option<Box<dyn std::any::Any>>,
     /// Dictionary indices, reused.
     indices: Vec<u32>,
     element: Element,
@@ -286,9 +355,12 @@ impl Reader {
         }
         let len = snappy_len(&raw, keep, self.max_page)?;
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        buf.try_reserve(len).ok()?;
-        buf.resize(len, 0);
+        // Snappy writes every byte of `buf[..len]` (or fails): zero only what was never used.
+        if buf.len() < len {
+            buf.try_reserve(len - buf.len()).ok()?;
+            buf.resize(len, 0);
+        }
+        buf.truncate(len);
         snappy_into(&raw, keep, &mut buf)?;
         Some(PageBytes::Owned(buf))
     }
@@ -321,8 +393,17 @@ impl Reader {
     }
 
     /// Append the values `skip..skip + take` of a dictionary-encoded page `data` to `out`.
-    fn dictionary_values(&mut self, data: &[u8], skip: usize, take: usize, out: &mut Vec<f32>) -> Option<bool> {
-        let dictionary = self.dictionary.as_ref()?;
+    fn dictionary_values<T: ListValue>(
+        &mut self,
+        data: &[u8],
+        skip: usize,
+        take: usize,
+        out: &mut Vec<T>,
+    ) -> Option<bool> {
+        if self.converted.is_none() {
+            self.converted = Some(Box::new(T::dictionary(self.dictionary.as_ref()?)?));
+        }
+        let dictionary: &Vec<T> = self.converted.as_ref()?.downcast_ref()?;
         let (&bit_width, packed) = data.split_first()?;
         let mut indices = rle::Decoder::new(packed, bit_width)?;
         indices.skip(skip)?;
@@ -337,7 +418,7 @@ impl Reader {
                 out.push(*dictionary.get(i as usize)?);
             }
             if self.element != Element::U8 {
-                finite &= out[start..].iter().all(|v| v.is_finite());
+                finite &= T::finite(&out[start..]);
             }
             left -= k;
         }
