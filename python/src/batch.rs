@@ -38,7 +38,7 @@ pub struct PyBatch {
 
 /// `features` (`float32`, or `uint8` pixels) as a numpy array of shape `(B, *shape)` (or
 /// `(B, F)`), without copying.
-pub fn features_array<'py, T: numpy::Element>(
+pub fn features_array<'py, T: numpy::Element + Clone>(
     py: Python<'py>,
     features: Array2<T>,
     shape: Option<&[usize]>,

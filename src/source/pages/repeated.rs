@@ -300,13 +300,14 @@ fn plain<T: ListValue>(
             }
         }
         Element::U8 => {
-            // One branch-free pass checks that every value is in 0..=255 (the high bytes are
-            // 0), then the low bytes are taken (both passes vectorise).
-            let values = bytes.as_chunks::<4>().0;
-            if values.iter().fold(0u32, |high, b| high | (u32::from_le_bytes(*b) >> 8)) != 0 {
-                return None;
+            // Per run of 256 values (in L1): one branch-free pass checks that every value is
+            // in 0..=255 (its high bytes are 0), then the low bytes are taken; both vectorise.
+            for run in bytes.as_chunks::<4>().0.chunks(256) {
+                if run.iter().fold(0u32, |high, b| high | (u32::from_le_bytes(*b) >> 8)) != 0 {
+                    return None;
+                }
+                out.extend(run.iter().map(|b| T::from_u8(b[0])));
             }
-            out.extend(values.iter().map(|b| T::from_u8(b[0])));
             return Some(true);
         }
     }
@@ -451,7 +452,7 @@ mod tests {
 
     #[test]
     fn plain_uint8_out_of_range_is_not_read() {
-        let mut out = Vec::new();
+        let mut out: Vec<f32> = Vec::new();
         let page: Vec<u8> = [3i32, 255, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(plain(&page, Element::U8, 3, 0, 3, &mut out), Some(true));
         assert_eq!(out, [3.0, 255.0, 0.0]);
@@ -462,5 +463,18 @@ mod tests {
             None,
             "the page holds fewer values than it claims"
         );
+        // Kept as bytes, past a run of 256 values; a value out of range in a later run.
+        let values: Vec<i32> = (0..600).map(|i| (i * 7) % 256).collect();
+        let page: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut bytes: Vec<u8> = Vec::new();
+        assert_eq!(plain(&page, Element::U8, 600, 5, 590, &mut bytes), Some(true));
+        assert_eq!(bytes, values[5..595].iter().map(|&v| v as u8).collect::<Vec<_>>());
+        let mut values = values;
+        values[400] = -1;
+        let page: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(plain(&page, Element::U8, 600, 0, 600, &mut bytes), None);
+        // Float elements do not become bytes.
+        let page: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(plain(&page, Element::F32, 2, 0, 2, &mut Vec::<u8>::new()), None);
     }
 }
