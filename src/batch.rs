@@ -163,14 +163,12 @@ impl Batch {
     /// [`ErrorKind::Shape`](crate::ErrorKind::Shape) naming what disagrees.
     pub fn validate(&self) -> Result<()> {
         let n = self.rows();
-        if self.pixels.is_some() {
-            if self.features.nrows() != n || self.features.ncols() != 0 {
-                return Err(Error::shape(
-                    "batch features beside uint8 pixels",
-                    format!("{n} × 0"),
-                    format!("{} × {}", self.features.nrows(), self.features.ncols()),
-                ));
-            }
+        if self.pixels.is_some() && (self.features.nrows() != n || self.features.ncols() != 0) {
+            return Err(Error::shape(
+                "batch features beside uint8 pixels",
+                format!("{n} × 0"),
+                format!("{} × {}", self.features.nrows(), self.features.ncols()),
+            ));
         }
         if let Some(t) = &self.targets {
             if t.nrows() != n {
