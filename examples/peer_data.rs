@@ -12,6 +12,9 @@
 //!   has a fixed ink map; an inked pixel is `k / 255` with `k` uniform, the others are 0 (about
 //!   80% zeros, like MNIST). `--quick`: 32,768 rows, row groups of 2,048.
 //!
+//! - **(b8) image, uint8**: (b) with `fixed_size_list<uint8>[784]` pixels (`k` for `k / 255`),
+//!   written the same way (`--with-uint8`; prints `b8=DIR`).
+//!
 //! Everything is drawn from `shardmix::rng::derive(SEED, ..)`, so the files are identical on every
 //! machine. Prints `a=DIR` and `b=DIR` on stdout for the harness; with `--tabular-only`, only
 //! (a) is generated and printed (the writers section of `run.sh --writers` needs no more).
@@ -37,5 +40,9 @@ fn main() -> Result<(), BoxError> {
     }
     let image = common::image_dataset(b)?;
     println!("b={}", image.dir.display());
+    if std::env::args().any(|a| a == "--with-uint8") {
+        let image = common::image_dataset_u8(b)?;
+        println!("b8={}", image.dir.display());
+    }
     Ok(())
 }

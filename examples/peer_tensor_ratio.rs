@@ -4,8 +4,12 @@
 //!
 //! ```sh
 //! cargo run --release --example peer_data              # prints b=DIR (dataset (b))
-//! cargo run --release --example peer_tensor_ratio -- DIR [--threads N] [--repeats R]
+//! cargo run --release --example peer_tensor_ratio -- DIR [--threads N] [--repeats R] [--pixels uint8]
 //! ```
+//!
+//! With `--pixels uint8` (for the `uint8` version of (b), `peer_data --with-uint8`'s `b8`)
+//! shardmix keeps the pixels as `u8` (`Pixels::U8`); with `--pixels float32` (the default) it
+//! widens them to `f32`. arrow-rs decodes the column as it is (a `UInt8Array` then).
 //!
 //! Each repeat decodes every `*.parquet` file of `DIR` once with arrow-rs (all columns, record
 //! batches of one row group, 8,192 rows) and once with shardmix (`ShardSet::read_rows` over
@@ -21,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use shardmix::{Features, ShardSet, Target};
+use shardmix::{Features, Pixels, ShardSet, Target};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -82,26 +86,31 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), BoxError> {
     let (mut dir, mut threads, mut repeats) = (PathBuf::new(), 1usize, 5usize);
+    let mut pixels = Pixels::F32;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
             "--threads" => threads = value("--threads")?.parse()?,
             "--repeats" => repeats = value("--repeats")?.parse()?,
+            "--pixels" => pixels = Pixels::parse(&value("--pixels")?)?,
             _ if a.starts_with("--") => return Err(format!("unknown flag {a}").into()),
             _ => dir = PathBuf::from(a),
         }
     }
     if dir.as_os_str().is_empty() {
-        return Err("usage: peer_tensor_ratio DIR [--threads N] [--repeats R]".into());
+        return Err("usage: peer_tensor_ratio DIR [--threads N] [--repeats R] [--pixels float32|uint8]".into());
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
     files.sort();
-    let set =
-        ShardSet::open(Path::new(&dir))?.features(Features::list("pixels"))?.target(Target::class("label", 10))?;
+    let set = ShardSet::builder()
+        .features(Features::list("pixels"))
+        .target(Target::class("label", 10))
+        .pixels(pixels)
+        .open(Path::new(&dir))?;
     let rows = set.num_rows() as usize;
     // Warm-up (page cache, allocator, pools).
     let (a, s) = (arrow_threads(&files, threads)?, shardmix_threads(&set, threads)?);
@@ -123,7 +132,8 @@ fn main() -> Result<(), BoxError> {
     }
     let krows = |secs: f64| rows as f64 / secs / 1e3;
     println!(
-        "threads={threads}: arrow-rs {:.1} k rows/s, shardmix {:.1} k rows/s (medians), median pair ratio {:.2}x",
+        "pixels={} threads={threads}: arrow-rs {:.1} k rows/s, shardmix {:.1} k rows/s (medians), median pair ratio {:.2}x",
+        pixels.as_str(),
         krows(median(arrow.clone())),
         krows(median(ours.clone())),
         median(ratios.clone())

@@ -1,5 +1,6 @@
-//! [`Batch`]: what flows between stages — row-major `f32` features, optional soft-label
-//! targets, and per-row [`Provenance`] that explains where every row came from.
+//! [`Batch`]: what flows between stages — row-major `f32` features (or `u8` pixels, with
+//! [`Pixels::U8`](crate::Pixels::U8)), optional soft-label targets, and per-row
+//! [`Provenance`] that explains where every row came from.
 
 use ndarray::Array2;
 
@@ -100,8 +101,13 @@ impl Provenance {
 pub struct Batch {
     /// The pipeline step that produced the batch (global, from 0).
     pub step: u64,
-    /// Features, rows × F, row-major (standard layout).
+    /// Features, rows × F, row-major (standard layout). With `uint8` pixels
+    /// ([`pixels`](Self::pixels) is `Some`), rows × 0.
     pub features: Array2<f32>,
+    /// The features as `u8` pixels (0–255, rows × F, row-major) when the data is read with
+    /// [`Pixels::U8`](crate::Pixels::U8); `None` otherwise. Stages that work on both
+    /// (crop, flip) look here first.
+    pub pixels: Option<Array2<u8>>,
     /// Targets, rows × C: one-hot or soft class labels, or regression values.
     pub targets: Option<Array2<f32>>,
     /// Where each row came from.
@@ -115,19 +121,39 @@ impl Batch {
     /// [`ErrorKind::Shape`](crate::ErrorKind::Shape) when the row counts of features, targets
     /// and ids differ.
     pub fn new(step: u64, features: Array2<f32>, targets: Option<Array2<f32>>, row_ids: Vec<u64>) -> Result<Self> {
-        let batch = Batch { step, features, targets, provenance: Provenance::real(row_ids) };
+        let batch = Batch { step, features, targets, pixels: None, provenance: Provenance::real(row_ids) };
+        batch.validate()?;
+        Ok(batch)
+    }
+
+    /// A batch of real, unmixed rows of `u8` pixels (rows × F) with the given global row ids;
+    /// [`features`](Self::features) is then rows × 0.
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::Batch;
+    /// let batch = Batch::from_pixels(0, ndarray::array![[0u8, 255], [7, 8]], None, vec![3, 4])?;
+    /// assert_eq!((batch.rows(), batch.num_features()), (2, 2));
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Batch::new`].
+    pub fn from_pixels(step: u64, pixels: Array2<u8>, targets: Option<Array2<f32>>, row_ids: Vec<u64>) -> Result<Self> {
+        let features = Array2::zeros((pixels.nrows(), 0));
+        let batch = Batch { step, features, targets, pixels: Some(pixels), provenance: Provenance::real(row_ids) };
         batch.validate()?;
         Ok(batch)
     }
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.features.nrows()
+        self.pixels.as_ref().map_or_else(|| self.features.nrows(), |p| p.nrows())
     }
 
-    /// Number of feature columns.
+    /// Number of feature values per row (of [`pixels`](Self::pixels) when present).
     pub fn num_features(&self) -> usize {
-        self.features.ncols()
+        self.pixels.as_ref().map_or_else(|| self.features.ncols(), |p| p.ncols())
     }
 
     /// Check that features, targets and provenance agree on the row count and that the
@@ -137,6 +163,13 @@ impl Batch {
     /// [`ErrorKind::Shape`](crate::ErrorKind::Shape) naming what disagrees.
     pub fn validate(&self) -> Result<()> {
         let n = self.rows();
+        if self.pixels.is_some() && (self.features.nrows() != n || self.features.ncols() != 0) {
+            return Err(Error::shape(
+                "batch features beside uint8 pixels",
+                format!("{n} × 0"),
+                format!("{} × {}", self.features.nrows(), self.features.ncols()),
+            ));
+        }
         if let Some(t) = &self.targets {
             if t.nrows() != n {
                 return Err(Error::shape("batch targets", format!("{n} rows"), format!("{} rows", t.nrows())));
@@ -183,6 +216,7 @@ impl Batch {
             return Ok(());
         }
         self.features = retain_array_rows(std::mem::take(&mut self.features), keep);
+        self.pixels = self.pixels.take().map(|p| retain_array_rows(p, keep));
         self.targets = self.targets.take().map(|t| retain_array_rows(t, keep));
         self.provenance.retain_rows(keep);
         Ok(())
@@ -209,7 +243,7 @@ impl Batch {
 }
 
 /// The rows of `a` where `keep` is true, compacted within `a`'s own buffer.
-fn retain_array_rows(a: Array2<f32>, keep: &[bool]) -> Array2<f32> {
+fn retain_array_rows<T: Copy>(a: Array2<T>, keep: &[bool]) -> Array2<T> {
     let cols = a.ncols();
     // A batch's features are row-major already: no copy then.
     let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
@@ -280,6 +314,24 @@ mod tests {
         b.retain_rows(&[false, true, true]).unwrap();
         assert_eq!(b.features, array![[1.0f32, 1.5], [2.0, 2.5]]);
         assert!(b.features.is_standard_layout());
+    }
+
+    #[test]
+    fn pixel_batches_count_rows_and_retain_them() {
+        let mut b = Batch::from_pixels(
+            0,
+            array![[1u8, 2], [3, 4], [5, 6]],
+            Some(array![[1.0f32], [2.0], [3.0]]),
+            vec![0, 1, 2],
+        )
+        .unwrap();
+        assert_eq!((b.rows(), b.num_features(), b.features.dim()), (3, 2, (3, 0)));
+        b.retain_rows(&[true, false, true]).unwrap();
+        assert_eq!(b.pixels, Some(array![[1u8, 2], [5, 6]]));
+        assert_eq!(b.features.dim(), (2, 0));
+        b.validate().unwrap();
+        let err = Batch::from_pixels(0, array![[1u8]], None, vec![0, 1]).unwrap_err();
+        assert!(err.to_string().contains("provenance"), "{err}");
     }
 
     #[test]

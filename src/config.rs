@@ -84,6 +84,9 @@ pub struct PipelineConfig {
     /// `--hflip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hflip: Option<f64>,
+    /// `--pixels`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<String>,
     /// `--provenance`.
     pub provenance: Option<bool>,
     /// `--vae`.

@@ -83,7 +83,7 @@ pub use source::{
     SkippedBlock, Target, AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use source::{ImageColumn, MAX_IMAGE_VALUES};
-pub use spec::{DataSpec, FeatureLayout, TargetKind, MAX_CLASSES};
+pub use spec::{DataSpec, FeatureLayout, Pixels, TargetKind, MAX_CLASSES};
 pub use stage::Normalize;
 pub use stage::{Generator, Holdout, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};
 pub use stage::{HorizontalFlip, RandomResizedCrop};

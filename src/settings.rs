@@ -32,7 +32,7 @@ use crate::order::Order;
 use crate::pipeline::{Pipeline, PipelineBuilder, MAX_PREFETCH, MAX_WORKERS};
 use crate::sink::fnv1a64;
 use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
-use crate::spec::MAX_CLASSES;
+use crate::spec::{Pixels, MAX_CLASSES};
 use crate::stage::check_alpha;
 use crate::stage::{HorizontalFlip, Inject, MixMode, Mixup, Normalize, RandomResizedCrop, Stage};
 use crate::Origin;
@@ -114,6 +114,11 @@ pub struct Settings {
     /// Probability of a [`HorizontalFlip`] of each row, after the crop (`--hflip`), or `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hflip: Option<f64>,
+    /// The features' element type, `float32` or `uint8` ([`Pixels`]; `--pixels`, default
+    /// `float32`). With `uint8`, `mixup_alpha` defaults to 0 (Mixup computes in floats).
+    /// Left out of the JSON form when unset, so that earlier runs keep their fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<String>,
     /// Add the provenance columns (`--provenance`).
     pub provenance: bool,
     /// A VAE model whose samples replace `vae_fraction` of each batch (`--vae`).
@@ -185,6 +190,7 @@ impl PipelineConfig {
             crop_scale: self.crop_scale.or(under.crop_scale),
             crop_ratio: self.crop_ratio.or(under.crop_ratio),
             hflip: self.hflip.or(under.hflip),
+            pixels: self.pixels.or(under.pixels),
             provenance: if self.provenance == Some(true) { Some(true) } else { under.provenance.or(self.provenance) },
             vae: self.vae.or(under.vae),
             vae_fraction: self.vae_fraction.or(under.vae_fraction),
@@ -214,6 +220,10 @@ impl PipelineConfig {
         };
         let vae = cfg.vae;
         let gan = cfg.gan;
+        let uint8 = match &cfg.pixels {
+            Some(p) => Pixels::parse(p)? == Pixels::U8,
+            None => false,
+        };
         let settings = Settings {
             data,
             features: cfg.features,
@@ -238,7 +248,8 @@ impl PipelineConfig {
             },
             null_policy: cfg.null_policy.unwrap_or_else(|| "error".into()),
             on_bad_shard: cfg.on_bad_shard.unwrap_or_else(|| "fail".into()),
-            mixup_alpha: cfg.mixup_alpha.unwrap_or(0.2),
+            // Mixup computes in floats: off by default for uint8 pixels (refused if asked for).
+            mixup_alpha: cfg.mixup_alpha.unwrap_or(if uint8 { 0.0 } else { 0.2 }),
             mixup_mode: cfg.mixup_mode.unwrap_or_else(|| "elem".into()),
             mixup_prob: cfg.mixup_prob.unwrap_or(1.0),
             label_smoothing: cfg.label_smoothing.unwrap_or(0.0),
@@ -250,6 +261,7 @@ impl PipelineConfig {
             crop_scale: cfg.crop_scale,
             crop_ratio: cfg.crop_ratio,
             hflip: cfg.hflip,
+            pixels: cfg.pixels,
             provenance: cfg.provenance.unwrap_or(false),
             vae_fraction: cfg.vae_fraction.unwrap_or(if vae.is_some() { 0.25 } else { 0.0 }),
             vae,
@@ -451,6 +463,9 @@ impl Settings {
         }
         if let Some(shape) = &self.feature_shape {
             builder = builder.feature_shape(shape);
+        }
+        if let Some(p) = &self.pixels {
+            builder = builder.pixels(Pixels::parse(p)?);
         }
         builder.apply(set)
     }

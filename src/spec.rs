@@ -59,6 +59,74 @@ impl TargetKind {
     }
 }
 
+/// The element type of the features: `float32` (the default: every numeric column is widened
+/// to `f32` on read, image pixels scaled to [0, 1] as torchvision's `ToTensor`) or `uint8`
+/// (pixels kept as read, 0–255, in [`Batch::pixels`](crate::Batch::pixels): a quarter of the
+/// memory and bandwidth of `f32` from the first stage on).
+///
+/// `uint8` needs the features to be an image column or a tensor column of `uint8`
+/// ([`ShardSet::pixels`](crate::ShardSet::pixels) checks). Stages that compute in floats
+/// (Mixup, CutMix, Normalize, Standardize, VAE / GAN injection) refuse it when the pipeline is
+/// built; `RandomResizedCrop` and `HorizontalFlip` work on it.
+///
+/// # Example
+/// ```
+/// use shardmix::Pixels;
+/// assert_eq!(Pixels::parse("uint8")?, Pixels::U8);
+/// assert_eq!(Pixels::default().as_str(), "float32");
+/// # Ok::<(), shardmix::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Pixels {
+    /// `f32` features in [`Batch::features`](crate::Batch::features).
+    #[default]
+    F32,
+    /// `u8` features in [`Batch::pixels`](crate::Batch::pixels).
+    U8,
+}
+
+impl Pixels {
+    /// Parse `float32` (or `f32`) or `uint8` (or `u8`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `pixels` for anything else.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s.trim() {
+            "float32" | "f32" => Ok(Pixels::F32),
+            "uint8" | "u8" => Ok(Pixels::U8),
+            other => Err(crate::Error::config("pixels", format!("'{other}' is not one of float32, uint8"))),
+        }
+    }
+
+    /// `float32` or `uint8`, as the option is spelled.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pixels::F32 => "float32",
+            Pixels::U8 => "uint8",
+        }
+    }
+
+    /// Refuse `uint8` for a stage that computes in floats: the [`Stage::check`] of such stages
+    /// calls this with its name.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `pixels` and the stage.
+    ///
+    /// [`Stage::check`]: crate::Stage::check
+    pub fn require_float(self, stage: &str) -> crate::Result<()> {
+        match self {
+            Pixels::F32 => Ok(()),
+            Pixels::U8 => Err(crate::Error::config(
+                "pixels",
+                format!(
+                    "stage `{stage}` computes in floats and cannot take uint8 pixels; \
+                     use pixels = \"float32\" (the default) for a pipeline with this stage"
+                ),
+            )),
+        }
+    }
+}
+
 /// The shape of the data flowing through a pipeline.
 ///
 /// # Example
@@ -68,6 +136,7 @@ impl TargetKind {
 ///     features: FeatureLayout::Columns(vec!["a".into(), "b".into()]),
 ///     target: TargetKind::Class { column: "label".into(), num_classes: 3 },
 ///     feature_shape: None,
+///     pixels: shardmix::Pixels::F32,
 /// };
 /// assert_eq!(spec.num_features(), 2);
 /// assert_eq!(spec.num_targets(), 3);
@@ -81,6 +150,8 @@ pub struct DataSpec {
     pub target: TargetKind,
     /// Declared tensor shape of the features (e.g. `[28, 28, 1]`, H × W × C), for CutMix.
     pub feature_shape: Option<Vec<usize>>,
+    /// The features' element type ([`Pixels::U8`]: in [`Batch::pixels`](crate::Batch::pixels)).
+    pub pixels: Pixels,
 }
 
 impl DataSpec {

@@ -30,6 +30,7 @@ fn spec() -> DataSpec {
         features: FeatureLayout::Columns(vec!["a".into(), "b".into()]),
         target: TargetKind::None,
         feature_shape: None,
+        pixels: Default::default(),
     }
 }
 

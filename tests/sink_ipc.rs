@@ -22,6 +22,7 @@ fn list_spec(len: usize) -> DataSpec {
         features: FeatureLayout::List { column: "pixels".into(), len },
         target: TargetKind::Soft { column: "y".into(), width: 3 },
         feature_shape: None,
+        pixels: Default::default(),
     }
 }
 
@@ -30,6 +31,7 @@ fn columns_spec() -> DataSpec {
         features: FeatureLayout::Columns(vec!["a".into(), "b".into()]),
         target: TargetKind::Class { column: "label".into(), num_classes: 2 },
         feature_shape: None,
+        pixels: Default::default(),
     }
 }
 

@@ -21,6 +21,7 @@ fn columns_spec() -> DataSpec {
         features: FeatureLayout::Columns(vec!["a".into(), "b".into(), "c".into()]),
         target: TargetKind::Class { column: "label".into(), num_classes: 3 },
         feature_shape: None,
+        pixels: Default::default(),
     }
 }
 
@@ -29,6 +30,7 @@ fn list_spec() -> DataSpec {
         features: FeatureLayout::List { column: "pixels".into(), len: 5 },
         target: TargetKind::None,
         feature_shape: None,
+        pixels: Default::default(),
     }
 }
 

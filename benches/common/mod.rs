@@ -249,6 +249,38 @@ pub fn image_dataset(spec: DatasetSpec) -> Result<Dataset, BoxError> {
     cached_dataset("image-v1", spec, image_schema(), 2, |rng, n| image_chunk(&ink, rng, n))
 }
 
+/// Dataset (b) as `uint8`: the same images (the same draws: an inked pixel is `k` where (b)
+/// has `k / 255`) in a `fixed_size_list<uint8>[784]` column `pixels`, written as (b) is.
+pub fn image_dataset_u8(spec: DatasetSpec) -> Result<Dataset, BoxError> {
+    let ink = ink_maps();
+    cached_dataset("image-u8-v1", spec, image_schema_u8(), 2, |rng, n| image_chunk_u8(&ink, rng, n))
+}
+
+fn image_schema_u8() -> Arc<Schema> {
+    let item = Arc::new(Field::new("item", DataType::UInt8, false));
+    Arc::new(Schema::new(vec![
+        Field::new("pixels", DataType::FixedSizeList(item, PIXELS as i32), false),
+        Field::new("label", DataType::Int64, false),
+    ]))
+}
+
+/// [`image_chunk`]'s rows as bytes.
+fn image_chunk_u8(ink: &[f32], rng: &mut shardmix::StepRng, n: usize) -> Result<Vec<ArrayRef>, BoxError> {
+    let labels: Vec<i64> = (0..n).map(|_| shardmix::rng::below(rng, CLASSES as u64) as i64).collect();
+    let mut values = Vec::with_capacity(n * PIXELS);
+    for &label in &labels {
+        let map = &ink[label as usize * PIXELS..][..PIXELS];
+        for &p in map {
+            let v = if (shardmix::rng::uniform(rng) as f32) < p { shardmix::rng::below(rng, 256) as u8 } else { 0 };
+            values.push(v);
+        }
+    }
+    let item = Arc::new(Field::new("item", DataType::UInt8, false));
+    let pixels =
+        FixedSizeListArray::try_new(item, PIXELS as i32, Arc::new(arrow_array::UInt8Array::from(values)), None)?;
+    Ok(vec![Arc::new(pixels), Arc::new(Int64Array::from(labels))])
+}
+
 /// Per-class ink probabilities, `CLASSES × PIXELS`: a blob whose centre and size depend on the class.
 fn ink_maps() -> Vec<f32> {
     let mut out = Vec::with_capacity(CLASSES * PIXELS);

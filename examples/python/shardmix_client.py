@@ -10,8 +10,9 @@ The stream is a standard Arrow IPC stream: the schema, one record batch per pipe
 then a zero-row *trailer* batch whose message custom metadata holds ``shardmix.trailer`` =
 JSON ``{"rows", "batches", "checksum", "algorithm": "crc32-values"}``, then the
 end-of-stream marker. ``checksum`` is zlib's CRC-32 chained over the data batches in order,
-over the little-endian float32 values of every feature and target column (all columns but
-the provenance ones), in schema order. A stream without the trailer, with a mismatching one,
+over the values of every feature and target column (all columns but the provenance ones), in
+schema order: little-endian float32, or uint8 for ``--pixels uint8``; for a PNG image column
+(``--image-out png``, a struct ``{bytes, path}``) the bytes of each row's PNG file. A stream without the trailer, with a mismatching one,
 or without the end-of-stream marker raises :class:`TrailerError` at the end of iteration, so
 a truncated stream can never pass for a complete one.
 
@@ -74,8 +75,11 @@ class _TailTracker:
         self.closed = True
 
 
-def _values(arr: pa.Array) -> np.ndarray:
-    """The float32 values of a Float32 or FixedSizeList<Float32> array, zero-copy."""
+def _values(arr: pa.Array):
+    """The values of a Float32 or FixedSizeList<Float32 | UInt8> array, zero-copy; of an
+    image struct column, its PNG files' bytes, joined (for the checksum)."""
+    if pa.types.is_struct(arr.type):
+        return b"".join(b for b in arr.field("bytes").to_pylist() if b is not None)
     if pa.types.is_fixed_size_list(arr.type):
         w = arr.type.list_size
         child = arr.values.slice(arr.offset * w, len(arr) * w)
@@ -145,7 +149,10 @@ class Stream:
             self.close()
 
     def _to_batch(self, rb: pa.RecordBatch) -> Batch:
-        if len(self._features) == 1 and pa.types.is_fixed_size_list(rb.column(self._features[0]).type):
+        if len(self._features) == 1 and pa.types.is_struct(rb.column(self._features[0]).type):
+            # PNG images: the files' bytes, one per row (decode them with Pillow).
+            x = rb.column(self._features[0]).field("bytes").to_pylist()
+        elif len(self._features) == 1 and pa.types.is_fixed_size_list(rb.column(self._features[0]).type):
             x = _values(rb.column(self._features[0]))
         else:
             x = np.stack([_values(rb.column(i)) for i in self._features], axis=1)

@@ -121,6 +121,7 @@ class Pipeline:
         crop_scale: Optional[Union[str, Sequence[float]]] = None,
         crop_ratio: Optional[Union[str, Sequence[float]]] = None,
         hflip: Optional[float] = None,
+        pixels: Optional[str] = None,
     ) -> None: ...
     def __iter__(self) -> Iterator[Batch]: ...
     def __next__(self) -> Batch:

@@ -264,7 +264,7 @@ impl PyArrayStage {
                 ));
             }
         }
-        let spec = DataSpec { features: layout, target: kind, feature_shape: None };
+        let spec = DataSpec { features: layout, target: kind, feature_shape: None, pixels: Default::default() };
         if spec.num_features() != features.ncols() {
             return Err(errors::to_py(
                 py,

@@ -16,7 +16,7 @@ pub struct PyBatch {
     /// The pipeline step (global, from 0).
     #[pyo3(get)]
     step: u64,
-    /// `float32`, `(B, F)` or `(B, *feature_shape)`.
+    /// `float32` (`uint8` with `pixels="uint8"`), `(B, F)` or `(B, *feature_shape)`.
     #[pyo3(get)]
     features: Py<PyAny>,
     /// `float32`, `(B, C)`, or `None` without a target column.
@@ -36,8 +36,13 @@ pub struct PyBatch {
     lambda_: Option<Py<PyAny>>,
 }
 
-/// `features` as a numpy array of shape `(B, *shape)` (or `(B, F)`), without copying.
-pub fn features_array<'py>(py: Python<'py>, features: Array2<f32>, shape: Option<&[usize]>) -> Bound<'py, PyAny> {
+/// `features` (`float32`, or `uint8` pixels) as a numpy array of shape `(B, *shape)` (or
+/// `(B, F)`), without copying.
+pub fn features_array<'py, T: numpy::Element + Clone>(
+    py: Python<'py>,
+    features: Array2<T>,
+    shape: Option<&[usize]>,
+) -> Bound<'py, PyAny> {
     let rows = features.nrows();
     let dims: Vec<usize> = match shape {
         Some(s) if s.iter().product::<usize>() == features.ncols() => {
@@ -46,7 +51,7 @@ pub fn features_array<'py>(py: Python<'py>, features: Array2<f32>, shape: Option
         _ => vec![rows, features.ncols()],
     };
     // Row-major buffers reshape in place; anything else is made row-major first (one copy).
-    let standard = if features.is_standard_layout() { features } else { features.as_standard_layout().to_owned() };
+    let standard = if features.is_standard_layout() { features } else { features.as_standard_layout().into_owned() };
     match standard.into_shape_with_order(IxDyn(&dims)) {
         Ok(a) => PyArrayDyn::from_owned_array(py, a).into_any(),
         Err(e) => unreachable_shape(py, e),
@@ -64,8 +69,11 @@ fn unreachable_shape<'py>(py: Python<'py>, e: ndarray::ShapeError) -> Bound<'py,
 impl PyBatch {
     /// Move `batch` into Python.
     pub fn new(py: Python<'_>, batch: Batch, shape: Option<&[usize]>, provenance: bool) -> PyBatch {
-        let Batch { step, features, targets, provenance: prov } = batch;
-        let features = features_array(py, features, shape).unbind();
+        let Batch { step, features, targets, pixels, provenance: prov } = batch;
+        let features = match pixels {
+            Some(p) => features_array(py, p, shape).unbind(),
+            None => features_array(py, features, shape).unbind(),
+        };
         let targets = targets.map(|t| t.into_pyarray(py).into_any().unbind());
         let (origin, row_a, row_b, lambda_) = if provenance {
             let origin: Vec<u8> = prov.origin.iter().map(|o| *o as u8).collect();

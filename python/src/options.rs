@@ -47,6 +47,7 @@ pub const OPTIONS: &[&str] = &[
     "crop_scale",
     "crop_ratio",
     "hflip",
+    "pixels",
 ];
 
 /// `data`: a path (str or `os.PathLike`), a glob, or a list/tuple of them.

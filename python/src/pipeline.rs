@@ -244,7 +244,7 @@ impl PyPipeline {
             map.insert("prefetch".into(), self.settings.prefetch.into());
             map.insert("cache_mib".into(), self.settings.cache_mib.into());
             // Left out of the JSON form when unset (the fingerprint of earlier runs).
-            for key in ["normalize", "random_resized_crop", "crop_scale", "crop_ratio", "hflip"] {
+            for key in ["normalize", "random_resized_crop", "crop_scale", "crop_ratio", "hflip", "pixels"] {
                 map.entry(key).or_insert(serde_json::Value::Null);
             }
         }

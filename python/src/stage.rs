@@ -1,5 +1,7 @@
 //! A Python function as a pipeline [`Stage`]: `fn(features, targets, step)` returns
-//! `(features, targets)` as numpy arrays.
+//! `(features, targets)` as numpy arrays. The features are `(B, H, W, C)` when the data at the
+//! stage's place in the pipeline has an image shape (after a crop, the cropped one), else
+//! `(B, F)`; `float32`, or `uint8` (and then returned as `uint8`) with `pixels="uint8"`.
 //!
 //! It runs on the pipeline's worker threads like every stage, after the built-in ones, and
 //! takes the GIL for the call: Python stages of different steps run one at a time, while the
@@ -11,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use ndarray::Array2;
 use numpy::{PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use shardmix::{Batch, Error, Result, Stage, StepRng};
+use shardmix::{Batch, DataSpec, Error, Result, Stage, StepRng};
 
 use crate::batch::features_array;
 
@@ -24,6 +26,8 @@ pub struct PyStage {
     name: String,
     func: Py<PyAny>,
     feature_shape: Option<Vec<usize>>,
+    /// The image shape of the data at the stage's place, learnt from the spec at build.
+    shape_seen: Mutex<Option<Vec<usize>>>,
     raised: Raised,
 }
 
@@ -42,14 +46,25 @@ impl PyStage {
             .or_else(|_| func.bind(py).getattr("__name__"))
             .and_then(|n| n.extract::<String>())
             .unwrap_or_else(|_| "callable".into());
-        PyStage { name: format!("python[{index}] {qualname}"), func, feature_shape, raised }
+        PyStage {
+            name: format!("python[{index}] {qualname}"),
+            func,
+            feature_shape,
+            shape_seen: Mutex::new(None),
+            raised,
+        }
     }
 
     fn call(&self, py: Python<'_>, batch: Batch) -> PyResult<std::result::Result<Batch, Error>> {
-        let Batch { step, features, targets, provenance } = batch;
-        let (rows, width) = features.dim();
+        let Batch { step, features, targets, pixels, provenance } = batch;
+        let uint8 = pixels.is_some();
+        let (rows, width) = pixels.as_ref().map_or_else(|| features.dim(), |p| p.dim());
         let ncls = targets.as_ref().map(|t| t.ncols());
-        let x = features_array(py, features, self.feature_shape.as_deref());
+        let shape = self.shape_seen.lock().ok().and_then(|s| s.clone()).or_else(|| self.feature_shape.clone());
+        let x = match pixels {
+            Some(p) => features_array(py, p, shape.as_deref()),
+            None => features_array(py, features, shape.as_deref()),
+        };
         let y = match targets {
             Some(t) => PyArray2::from_owned_array(py, t).into_any(),
             None => py.None().into_bound(py),
@@ -61,18 +76,22 @@ impl PyStage {
         let Ok((fx, fy)) = out.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else {
             return shape_err("value", "a (features, targets) tuple".into(), out.get_type().name()?.to_string());
         };
-        let Ok(fx) = fx.cast::<PyArrayDyn<f32>>() else {
-            return shape_err("features", "a float32 numpy array".into(), describe(&fx));
-        };
-        if fx.shape().iter().product::<usize>() != rows * width || fx.shape().first() != Some(&rows) {
-            return shape_err("features", format!("{rows} rows of {width} values"), format!("shape {:?}", fx.shape()));
-        }
-        let Ok(view) = fx.try_readonly() else {
-            return shape_err("features", "an array not borrowed mutably".into(), "a borrowed array".into());
-        };
-        let features = view.as_array().to_shape((rows, width)).map(|a| a.into_owned());
-        let Ok(features) = features else {
-            return shape_err("features", format!("{rows} rows of {width} values"), format!("shape {:?}", fx.shape()));
+        let (features, pixels) = if uint8 {
+            let Ok(fx) = fx.cast::<PyArrayDyn<u8>>() else {
+                return shape_err("features", "a uint8 numpy array (pixels=\"uint8\")".into(), describe(&fx));
+            };
+            match owned_rows(fx, rows, width) {
+                Ok(p) => (Array2::zeros((rows, 0)), Some(p)),
+                Err((expected, found)) => return shape_err("features", expected, found),
+            }
+        } else {
+            let Ok(fx) = fx.cast::<PyArrayDyn<f32>>() else {
+                return shape_err("features", "a float32 numpy array".into(), describe(&fx));
+            };
+            match owned_rows(fx, rows, width) {
+                Ok(f) => (f, None),
+                Err((expected, found)) => return shape_err("features", expected, found),
+            }
         };
         let targets: Option<Array2<f32>> = match (ncls, fy.is_none()) {
             (None, true) => None,
@@ -91,8 +110,24 @@ impl PyStage {
                 Some(view.as_array().to_owned())
             }
         };
-        Ok(Ok(Batch { step, features, targets, provenance }))
+        Ok(Ok(Batch { step, features, targets, pixels, provenance }))
     }
+}
+
+/// The array `fx` as `rows × width`, copied; else (what was expected, what was found).
+fn owned_rows<T: numpy::Element + Copy>(
+    fx: &Bound<'_, PyArrayDyn<T>>,
+    rows: usize,
+    width: usize,
+) -> std::result::Result<Array2<T>, (String, String)> {
+    let wrong = || (format!("{rows} rows of {width} values"), format!("shape {:?}", fx.shape()));
+    if fx.shape().iter().product::<usize>() != rows * width || fx.shape().first() != Some(&rows) {
+        return Err(wrong());
+    }
+    let Ok(view) = fx.try_readonly() else {
+        return Err(("an array not borrowed mutably".into(), "a borrowed array".into()));
+    };
+    view.as_array().to_shape((rows, width)).map(|a| a.into_owned()).map_err(|_| wrong())
 }
 
 /// `float64 array of shape [3, 4]`, `list`, ...
@@ -106,6 +141,15 @@ fn describe(v: &Bound<'_, PyAny>) -> String {
 impl Stage for PyStage {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Learns the image shape of the data at the stage's place (after a crop, the cropped
+    /// one), in which the features are then handed to the function.
+    fn check(&self, spec: &DataSpec) -> Result<()> {
+        if let (Some(shape), Ok(mut seen)) = (&spec.feature_shape, self.shape_seen.lock()) {
+            *seen = Some(shape.clone());
+        }
+        Ok(())
     }
 
     fn apply(&self, batch: Batch, _rng: &mut StepRng) -> Result<Batch> {

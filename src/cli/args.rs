@@ -146,6 +146,9 @@ pub struct ImageArgs {
     /// Flip each row left-right with probability P (after the crop) [default when given without a value: 0.5].
     #[arg(long, value_name = "P", num_args = 0..=1, default_missing_value = "0.5", allow_negative_numbers = true)]
     pub hflip: Option<f64>,
+    /// Keep the pixels of an image column or uint8 tensor column as uint8 (0-255) end to end: `uint8` or `float32` [default: float32]. uint8 allows the crop and the flip only (Mixup, CutMix, Normalize, VAE/GAN refuse it; --mixup-alpha defaults to 0); stream and augment write fixed_size_list<uint8> (or PNG).
+    #[arg(long, value_name = "TYPE")]
+    pub pixels: Option<String>,
 }
 
 impl PipelineArgs {
@@ -182,6 +185,7 @@ impl PipelineArgs {
             crop_scale: a.image.crop_scale.clone(),
             crop_ratio: a.image.crop_ratio.clone(),
             hflip: a.image.hflip,
+            pixels: a.image.pixels.clone(),
             provenance: a.provenance.then_some(true),
             vae: a.vae.clone(),
             vae_fraction: a.vae_fraction,

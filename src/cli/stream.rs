@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use shardmix::{open_stream, Error, IpcSink, Result};
+use shardmix::{open_stream, Error, ImageOut, IpcSink, OutputSchema, Result};
 
 use super::args::PipelineArgs;
 
@@ -26,9 +26,13 @@ pub struct StreamArgs {
     /// sockets and to a pipe on stdout [default: wait forever].
     #[arg(long, value_name = "SECS")]
     pub send_timeout: Option<u64>,
+    /// How image features are sent: tensor (fixed_size_list<float32>, or <uint8> with --pixels uint8) or png (8-bit PNG files in a struct column {bytes, path}, Hugging Face's Image layout; needs an HxWxC feature shape with 1 to 4 channels) [default: tensor].
+    #[arg(long, value_name = "FORMAT")]
+    pub image_out: Option<String>,
 }
 
 pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
+    let image_out = ImageOut::parse(args.image_out.as_deref().unwrap_or("tensor"))?;
     let send_timeout = args.send_timeout.map(|s| shardmix::settings::timeout_secs("send_timeout", s)).transpose()?;
     let settings = args.pipeline.settings(None)?;
     let accept_timeout =
@@ -36,12 +40,14 @@ pub fn run(args: StreamArgs, quiet: bool) -> Result<()> {
     // Validate everything (data, columns, stages, models) before listening.
     let mut pipeline = settings.pipeline()?;
     let spec = pipeline.spec().clone();
+    // The schema, checked before listening too (a PNG output needs an image shape).
+    OutputSchema::with_image_out(&spec, settings.provenance, image_out)?;
     let target = open_stream(&args.to, args.allow_remote)?.send_timeout(send_timeout);
     if args.to != "-" {
         eprintln!("listening on {}", target.description());
     }
     let writer = target.accept(accept_timeout)?;
-    let mut sink = IpcSink::new(writer, &args.to, &spec, settings.provenance)?;
+    let mut sink = IpcSink::with_image_out(writer, &args.to, &spec, settings.provenance, image_out)?;
     let bar = super::progress::bar(pipeline.total_steps(), "batches", quiet || args.to == "-");
     let started = Instant::now();
     // Any error (the trainer disconnected or stopped reading included) ends the run non-zero;

@@ -497,6 +497,8 @@ pub fn train_with_stop(
     };
     stop.check(|| interrupted(0))?;
     let set = settings.open_source()?;
+    // The models train on floats.
+    set.spec().pixels.require_float("train")?;
     let scale = match options.scale.as_deref().unwrap_or("auto") {
         "unit" => DataScale::Unit,
         "real" => DataScale::Real,

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hash::Crc32;
 use super::manifest::output;
+use super::png::ImageOut;
 use super::schema::{schema_hash, update_value_crc, OutputSchema, META_SCHEMA_HASH};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind, Result};
@@ -78,6 +79,7 @@ pub struct Trailer {
 ///     features: FeatureLayout::List { column: "x".into(), len: 2 },
 ///     target: TargetKind::None,
 ///     feature_shape: None,
+///     pixels: shardmix::Pixels::F32,
 /// };
 /// let mut bytes = Vec::new();
 /// let mut sink = IpcSink::new(&mut bytes, "memory", &spec, false)?;
@@ -111,7 +113,26 @@ impl<W: Write> IpcSink<W> {
     /// [`ErrorKind::Config`] for a spec that cannot be written; a write error as in
     /// [`write`](Self::write).
     pub fn new(writer: W, target: &str, spec: &DataSpec, provenance: bool) -> Result<Self> {
-        let schema = OutputSchema::new(spec, provenance)?;
+        Self::with_image_out(writer, target, spec, provenance, ImageOut::Tensor)
+    }
+
+    /// [`new`](Self::new) with the features written as `image_out` says: with
+    /// [`ImageOut::Png`] one column in Hugging Face's `Image` layout (a struct `{bytes, path}`
+    /// of PNG files, as `augment --image-out png` writes; see
+    /// [`OutputSchema::with_image_out`]). The trailer's checksum then covers each row's PNG
+    /// bytes in place of the feature values.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); for PNG, [`ErrorKind::Config`] naming `image_out` when the spec
+    /// has no `[H, W, C]` feature shape with 1 to 4 channels.
+    pub fn with_image_out(
+        writer: W,
+        target: &str,
+        spec: &DataSpec,
+        provenance: bool,
+        image_out: ImageOut,
+    ) -> Result<Self> {
+        let schema = OutputSchema::with_image_out(spec, provenance, image_out)?;
         let options = IpcWriteOptions::default();
         let writer = StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
             .and_then(|mut w| w.flush().map(|()| w))
@@ -438,6 +459,7 @@ mod tests {
             features: FeatureLayout::Columns(vec!["a".into(), "b".into()]),
             target: TargetKind::Class { column: "y".into(), num_classes: 2 },
             feature_shape: None,
+            pixels: Default::default(),
         }
     }
 

@@ -367,6 +367,7 @@ struct OpenShard {
 ///     features: FeatureLayout::Columns(vec!["x".into(), "y".into()]),
 ///     target: TargetKind::None,
 ///     feature_shape: None,
+///     pixels: shardmix::Pixels::F32,
 /// };
 /// let dir = tempfile::tempdir().unwrap();
 /// let out = dir.path().join("out");
@@ -1055,6 +1056,7 @@ mod tests {
             features: crate::FeatureLayout::Columns(vec!["a".into(), "b".into(), "c".into()]),
             target: crate::TargetKind::None,
             feature_shape: None,
+            pixels: Default::default(),
         }
     }
 
@@ -1187,6 +1189,7 @@ mod tests {
             features: crate::FeatureLayout::Columns(vec!["a".into()]),
             target: crate::TargetKind::None,
             feature_shape: None,
+            pixels: Default::default(),
         };
         let dir = tempfile::tempdir().unwrap();
         let err = ParquetSink::open(dir.path(), &spec, ParquetSinkOptions::new(0), "f", false).err().unwrap();

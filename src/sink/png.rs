@@ -102,9 +102,29 @@ fn quantise(v: f32) -> u8 {
     (v * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
+/// A feature value as a PNG sample: `f32` quantised ([`quantise`]), `u8` as it is.
+pub(crate) trait Sample: Copy + Sync {
+    /// The 8-bit sample.
+    fn sample(self) -> u8;
+}
+
+impl Sample for f32 {
+    #[inline]
+    fn sample(self) -> u8 {
+        quantise(self)
+    }
+}
+
+impl Sample for u8 {
+    #[inline]
+    fn sample(self) -> u8 {
+        self
+    }
+}
+
 /// One row of `shape.h · shape.w · shape.c` values as a PNG file.
-pub(crate) fn encode_row(row: &[f32], shape: PngShape) -> Result<Vec<u8>> {
-    let pixels: Vec<u8> = row.iter().map(|&v| quantise(v)).collect();
+pub(crate) fn encode_row<T: Sample>(row: &[T], shape: PngShape) -> Result<Vec<u8>> {
+    let pixels: Vec<u8> = row.iter().map(|&v| v.sample()).collect();
     let color = match shape.c {
         1 => png::ColorType::Grayscale,
         2 => png::ColorType::GrayscaleAlpha,
@@ -127,7 +147,7 @@ pub(crate) fn encode_row(row: &[f32], shape: PngShape) -> Result<Vec<u8>> {
 
 /// The `Image` column of `n` rows from their row-major values (rows encoded in parallel on
 /// the rayon pool, in row order); `path` is null, as `datasets` writes images it holds as bytes.
-pub(crate) fn image_column(values: &[f32], n: usize, shape: PngShape) -> Result<ArrayRef> {
+pub(crate) fn image_column<T: Sample>(values: &[T], n: usize, shape: PngShape) -> Result<ArrayRef> {
     let width = shape.h * shape.w * shape.c;
     let files: Vec<Vec<u8>> =
         values[..n * width].par_chunks(width.max(1)).map(|row| encode_row(row, shape)).collect::<Result<_>>()?;

@@ -4,7 +4,8 @@
 //! Columns, in order:
 //! * the features in the input's layout: one `Float32` column per name for
 //!   [`FeatureLayout::Columns`], or one `FixedSizeList<Float32>[len]` column for
-//!   [`FeatureLayout::List`];
+//!   [`FeatureLayout::List`] (`FixedSizeList<UInt8>[len]` for `uint8` pixels,
+//!   [`Pixels::U8`]);
 //! * `target`: `FixedSizeList<Float32>[C]` soft labels (absent for [`TargetKind::None`]);
 //! * with provenance: `step` UInt64, `origin` Utf8 (`real` | `vae` | `gan`), `row_a` UInt64,
 //!   `row_b` UInt64 (nullable), `lambda` Float32 (nullable).
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use arrow_array::{
     Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, RecordBatchOptions, StringArray, UInt64Array,
+    UInt8Array,
 };
 use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
@@ -25,7 +27,7 @@ use super::hash::{fnv1a64, Crc32};
 use super::png::{hf_metadata, image_column, image_type, ImageOut, PngShape};
 use crate::batch::Batch;
 use crate::error::{Error, ErrorKind, Result};
-use crate::spec::{DataSpec, FeatureLayout, TargetKind};
+use crate::spec::{DataSpec, FeatureLayout, Pixels, TargetKind};
 
 /// Metadata key: the shardmix version that wrote the data.
 pub const META_VERSION: &str = "shardmix.version";
@@ -49,6 +51,7 @@ pub const TARGET_COLUMN: &str = "target";
 ///     features: FeatureLayout::List { column: "pixels".into(), len: 2 },
 ///     target: TargetKind::Class { column: "label".into(), num_classes: 2 },
 ///     feature_shape: None,
+///     pixels: shardmix::Pixels::F32,
 /// };
 /// let out = OutputSchema::new(&spec, true)?;
 /// let names: Vec<_> = out.schema().fields().iter().map(|f| f.name().clone()).collect();
@@ -114,6 +117,9 @@ impl OutputSchema {
                     }
                     fields.push(Field::new(name, DataType::Float32, false));
                 }
+            }
+            FeatureLayout::List { column, len } if spec.pixels == Pixels::U8 => {
+                fields.push(Field::new(column, list_of(DataType::UInt8, *len)?, false));
             }
             FeatureLayout::List { column, len } => {
                 fields.push(Field::new(column, float_list(*len)?, false));
@@ -186,6 +192,9 @@ impl OutputSchema {
     pub fn to_record_batch(&self, batch: &Batch) -> Result<RecordBatch> {
         self.check(batch)?;
         let features = match &self.spec.features {
+            _ if batch.pixels.is_some() => {
+                Features::Pixels(batch.pixels.as_ref().map(|p| row_major(p).into_owned()).unwrap_or_default())
+            }
             _ if self.png.is_some() => Features::List(row_major(&batch.features).into_owned()),
             FeatureLayout::Columns(_) => Features::Columns(self.transposed(batch, Vec::new())),
             FeatureLayout::List { .. } => Features::List(row_major(&batch.features).into_owned()),
@@ -208,6 +217,9 @@ impl OutputSchema {
         let n = batch.rows();
         let mut reclaim = None;
         let features = match &self.spec.features {
+            _ if batch.pixels.is_some() => {
+                Features::Pixels(batch.pixels.take().map(into_row_major).unwrap_or_default())
+            }
             FeatureLayout::Columns(_) if self.png.is_none() => {
                 let buffer = self.transposed(&batch, scratch);
                 reclaim = Some(buffer.clone());
@@ -225,6 +237,15 @@ impl OutputSchema {
     /// Check the batch's shapes against the spec.
     fn check(&self, batch: &Batch) -> Result<()> {
         batch.validate()?;
+        let u8_spec = self.spec.pixels == Pixels::U8;
+        if batch.pixels.is_some() != u8_spec {
+            let kind = |u8_pixels: bool| if u8_pixels { "uint8 pixels" } else { "float32 features" };
+            return Err(Error::shape(
+                format!("features of the batch of step {}", batch.step),
+                format!("{} (the data spec)", kind(u8_spec)),
+                kind(batch.pixels.is_some()),
+            ));
+        }
         if batch.num_features() != self.num_features {
             return Err(Error::shape(
                 format!("features of the batch of step {}", batch.step),
@@ -288,6 +309,10 @@ impl OutputSchema {
                 Some(shape) => columns.push(image_column(&values, n, shape)?),
                 None => columns.push(self.list_column(0, values, self.num_features)?),
             },
+            Features::Pixels(values) => match self.png {
+                Some(shape) => columns.push(image_column(&values, n, shape)?),
+                None => columns.push(self.pixel_column(values)?),
+            },
         }
         if let Some(t) = targets {
             let idx = columns.len();
@@ -311,6 +336,21 @@ impl OutputSchema {
         })
     }
 
+    /// The `FixedSizeList<UInt8>[F]` feature column over row-major pixels (taken as they are).
+    fn pixel_column(&self, values: Vec<u8>) -> Result<ArrayRef> {
+        let field: FieldRef = match self.schema.field(0).data_type() {
+            DataType::FixedSizeList(child, _) => child.clone(),
+            other => return Err(Error::shape("output schema", "a fixed-size list column", format!("{other}"))),
+        };
+        let values = Arc::new(UInt8Array::new(ScalarBuffer::from(values), None));
+        let arr =
+            FixedSizeListArray::try_new(field, self.num_features as i32, values, None).map_err(|source| -> Error {
+                ErrorKind::Arrow { context: format!("building column '{}'", self.schema.field(0).name()), source }
+                    .into()
+            })?;
+        Ok(Arc::new(arr))
+    }
+
     /// A `FixedSizeList<Float32>[width]` column over a row-major buffer (taken as it is).
     fn list_column(&self, field_idx: usize, values: Vec<f32>, width: usize) -> Result<ArrayRef> {
         let field: FieldRef = match self.schema.field(field_idx).data_type() {
@@ -332,6 +372,8 @@ enum Features {
     Columns(Buffer),
     /// Row-major (list layout).
     List(Vec<f32>),
+    /// Row-major `uint8` pixels (list layout).
+    Pixels(Vec<u8>),
 }
 
 /// Write the row-major `n × f` matrix `src` column-major into `dst` (`dst[j * n + i] =
@@ -394,7 +436,7 @@ unsafe fn block8_avx2(src: *const f32, src_stride: usize, dst: *mut f32, dst_str
 }
 
 /// The row-major contents of `a`, borrowed when it is already in standard layout.
-fn row_major(a: &ndarray::Array2<f32>) -> Cow<'_, [f32]> {
+fn row_major<T: Copy>(a: &ndarray::Array2<T>) -> Cow<'_, [T]> {
     match a.as_slice() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(a.iter().copied().collect()),
@@ -403,7 +445,7 @@ fn row_major(a: &ndarray::Array2<f32>) -> Cow<'_, [f32]> {
 
 /// The row-major contents of `a`: its own allocation when it is in standard layout and
 /// fills it exactly (the pipeline's batches do), a copy otherwise.
-fn into_row_major(a: ndarray::Array2<f32>) -> Vec<f32> {
+fn into_row_major<T: Copy>(a: ndarray::Array2<T>) -> Vec<T> {
     let len = a.len();
     if !a.is_standard_layout() {
         return a.iter().copied().collect();
@@ -422,17 +464,23 @@ fn into_row_major(a: ndarray::Array2<f32>) -> Vec<f32> {
 
 /// `FixedSizeList<Float32>[len]` with a non-nullable `item` child.
 fn float_list(len: usize) -> Result<DataType> {
+    list_of(DataType::Float32, len)
+}
+
+/// `FixedSizeList<element>[len]` with a non-nullable `item` child.
+fn list_of(element: DataType, len: usize) -> Result<DataType> {
     let size = i32::try_from(len)
         .ok()
         .filter(|&s| s > 0)
         .ok_or_else(|| Error::config("features", format!("list length {len} is not in 1..2^31")))?;
-    Ok(DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), size))
+    Ok(DataType::FixedSizeList(Arc::new(Field::new("item", element, false)), size))
 }
 
 /// A stable description of a data type for [`schema_hash`].
 fn describe_type(t: &DataType) -> String {
     match t {
         DataType::Float32 => "float32".into(),
+        DataType::UInt8 => "uint8".into(),
         DataType::UInt64 => "uint64".into(),
         DataType::Utf8 => "utf8".into(),
         DataType::Binary => "binary".into(),
@@ -502,15 +550,21 @@ pub(crate) fn spec_json(spec: &DataSpec) -> serde_json::Value {
             json!({ "kind": "soft", "column": column, "width": width })
         }
     };
-    json!({
+    let mut out = json!({
         "features": features,
         "target": target,
         "num_targets": spec.num_targets(),
         "feature_shape": spec.feature_shape,
-    })
+    });
+    // Only `uint8` is written, so that float outputs keep their metadata as before.
+    if spec.pixels == Pixels::U8 {
+        out["pixels"] = json!(spec.pixels.as_str());
+    }
+    out
 }
 
-/// Feed the CRC with the value bytes (little-endian `f32`) of every feature and target column
+/// Feed the CRC with the value bytes (little-endian `f32`, or `u8` pixels; for a PNG `Image`
+/// column the bytes of its rows' files, in row order) of every feature and target column
 /// of `rb` (all columns but the provenance ones), in schema order. This is the checksum the
 /// IPC trailer carries; Python computes it with `zlib.crc32` over the same buffers.
 pub(crate) fn update_value_crc(crc: &mut Crc32, rb: &RecordBatch) {
@@ -525,6 +579,15 @@ pub(crate) fn update_value_crc(crc: &mut Crc32, rb: &RecordBatch) {
 fn feed_floats(crc: &mut Crc32, arr: &dyn Array) {
     if let Some(a) = arr.as_any().downcast_ref::<Float32Array>() {
         crc.update(f32_bytes(a.values()));
+    } else if let Some(a) = arr.as_any().downcast_ref::<UInt8Array>() {
+        crc.update(a.values());
+    } else if let Some(s) = arr.as_any().downcast_ref::<arrow_array::StructArray>() {
+        // An `Image` column: the bytes of its rows' files, in row order.
+        if let Some(b) = s.column(0).as_any().downcast_ref::<arrow_array::BinaryArray>() {
+            let offsets = b.value_offsets();
+            let (from, to) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+            crc.update(&b.value_data()[from..to]);
+        }
     } else if let Some(l) = arr.as_any().downcast_ref::<FixedSizeListArray>() {
         let w = l.value_length() as usize;
         let child = l.values().slice(l.offset() * w, l.len() * w);
@@ -548,7 +611,7 @@ mod tests {
     use ndarray::array;
 
     fn spec(features: FeatureLayout, target: TargetKind) -> DataSpec {
-        DataSpec { features, target, feature_shape: None }
+        DataSpec { features, target, feature_shape: None, pixels: Default::default() }
     }
 
     #[test]

@@ -194,7 +194,13 @@ pub(crate) struct Coeffs {
     /// Number of taps used by output `i`.
     pub len: Vec<usize>,
     pub weights: Vec<f32>,
+    /// The weights in Pillow's fixed point for 8-bit images (`normalize_coeffs_8bpc`:
+    /// [`PRECISION_BITS`] fractional bits, rounded half away from zero from the `f64` weight).
+    pub fixed: Vec<i32>,
 }
+
+/// Fractional bits of Pillow's 8-bit resampling weights (`32 - 8 - 2`).
+const PRECISION_BITS: u32 = 22;
 
 impl Coeffs {
     pub fn new(in_size: usize, out_size: usize) -> Coeffs {
@@ -207,6 +213,7 @@ impl Coeffs {
             ksize,
             len: Vec::with_capacity(out_size),
             weights: vec![0.0; out_size * ksize],
+            fixed: vec![0; out_size * ksize],
         };
         let mut k = vec![0.0f64; ksize];
         for i in 0..out_size {
@@ -222,8 +229,11 @@ impl Coeffs {
                 *kx = w;
                 total += w;
             }
-            for (dst, &kx) in c.weights[i * ksize..i * ksize + n].iter_mut().zip(&k) {
-                *dst = if total != 0.0 { (kx / total) as f32 } else { 0.0 };
+            for (t, &kx) in k.iter().enumerate().take(n) {
+                let w = if total != 0.0 { kx / total } else { 0.0 };
+                c.weights[i * ksize + t] = w as f32;
+                let scaled = w * f64::from(1u32 << PRECISION_BITS);
+                c.fixed[i * ksize + t] = if w < 0.0 { (scaled - 0.5) as i32 } else { (scaled + 0.5) as i32 };
             }
             c.start.push(xmin);
             c.len.push(n);
@@ -292,6 +302,81 @@ pub(crate) fn resize_box(
     }
 }
 
+/// Pillow's `clip8`: a fixed-point sum (with its rounding half added) to a `u8`.
+#[inline]
+fn clip8(v: i32) -> u8 {
+    if v >= 1 << (PRECISION_BITS + 8) {
+        255
+    } else if v <= 0 {
+        0
+    } else {
+        (v >> PRECISION_BITS) as u8
+    }
+}
+
+/// [`resize_box`] for `u8` pixels, as Pillow resizes an 8-bit image (`ImagingResample` with
+/// the bilinear filter): fixed-point weights, each pass rounded to `u8` (the horizontal pass
+/// into `tmp`, then the vertical one).
+pub(crate) fn resize_box_u8(
+    src: &[u8],
+    shape: Shape,
+    b: CropBox,
+    dst: &mut [u8],
+    oh: usize,
+    ow: usize,
+    tmp: &mut Vec<u8>,
+) {
+    let c = shape.c;
+    let stride = shape.w * c;
+    let half = 1i32 << (PRECISION_BITS - 1);
+    tmp.clear();
+    tmp.resize(b.h * ow * c, 0);
+    if ow == b.w {
+        for y in 0..b.h {
+            let s = (b.top + y) * stride + b.left * c;
+            tmp[y * ow * c..(y + 1) * ow * c].copy_from_slice(&src[s..s + ow * c]);
+        }
+    } else {
+        let k = Coeffs::new(b.w, ow);
+        for y in 0..b.h {
+            let row = &src[(b.top + y) * stride + b.left * c..(b.top + y) * stride + (b.left + b.w) * c];
+            let out = &mut tmp[y * ow * c..(y + 1) * ow * c];
+            for x in 0..ow {
+                let w = &k.fixed[x * k.ksize..x * k.ksize + k.len[x]];
+                let first = k.start[x];
+                for ch in 0..c {
+                    let mut acc = half;
+                    for (t, &wt) in w.iter().enumerate() {
+                        acc = acc.wrapping_add(i32::from(row[(first + t) * c + ch]).wrapping_mul(wt));
+                    }
+                    out[x * c + ch] = clip8(acc);
+                }
+            }
+        }
+    }
+    let line = ow * c;
+    if oh == b.h {
+        dst[..oh * line].copy_from_slice(&tmp[..oh * line]);
+        return;
+    }
+    let k = Coeffs::new(b.h, oh);
+    let mut acc = vec![0i32; line];
+    for y in 0..oh {
+        let w = &k.fixed[y * k.ksize..y * k.ksize + k.len[y]];
+        let first = k.start[y];
+        acc.fill(half);
+        for (t, &wt) in w.iter().enumerate() {
+            let inp = &tmp[(first + t) * line..(first + t + 1) * line];
+            for (a, &v) in acc.iter_mut().zip(inp) {
+                *a = a.wrapping_add(i32::from(v).wrapping_mul(wt));
+            }
+        }
+        for (o, &a) in dst[y * line..(y + 1) * line].iter_mut().zip(&acc) {
+            *o = clip8(a);
+        }
+    }
+}
+
 impl Stage for RandomResizedCrop {
     fn name(&self) -> &str {
         "random-resized-crop"
@@ -316,6 +401,7 @@ impl Stage for RandomResizedCrop {
             features: FeatureLayout::List { column, len: self.out_h * self.out_w * s.c },
             target: spec.target.clone(),
             feature_shape: Some(self.output_shape(s.c).to_vec()),
+            pixels: spec.pixels,
         }
     }
 
@@ -328,6 +414,24 @@ impl Stage for RandomResizedCrop {
         let rows = RowRngs::new(rng);
         let width = shape.len();
         let out_width = self.out_h * self.out_w * shape.c;
+        if let Some(pixels) = batch.pixels.take() {
+            // `uint8`: Pillow's 8-bit resize, rounded to `u8` (same boxes as for `f32`).
+            let src = match pixels.as_slice() {
+                Some(s) => std::borrow::Cow::Borrowed(s),
+                None => std::borrow::Cow::Owned(pixels.iter().copied().collect()),
+            };
+            let mut out = vec![0u8; n * out_width];
+            let mut tmp = Vec::new();
+            for (i, dst) in out.chunks_exact_mut(out_width.max(1)).enumerate() {
+                let b = self.draw_box(shape.h, shape.w, &mut rows.row(i));
+                resize_box_u8(&src[i * width..(i + 1) * width], shape, b, dst, self.out_h, self.out_w, &mut tmp);
+            }
+            batch.pixels = Some(
+                Array2::from_shape_vec((n, out_width), out)
+                    .map_err(|e| Error::shape("random-resized-crop pixels", format!("{n} × {out_width}"), e))?,
+            );
+            return Ok(batch);
+        }
         let src = match batch.features.as_slice() {
             Some(s) => std::borrow::Cow::Borrowed(s),
             None => std::borrow::Cow::Owned(batch.features.iter().copied().collect()),
@@ -356,6 +460,7 @@ mod tests {
             features: FeatureLayout::List { column: "image".into(), len: f },
             target: TargetKind::None,
             feature_shape: shape,
+            pixels: Default::default(),
         }
     }
 

@@ -52,7 +52,7 @@ impl HorizontalFlip {
 }
 
 /// Mirror one `shape` row in place.
-pub(crate) fn flip_row(row: &mut [f32], shape: Shape) {
+pub(crate) fn flip_row<T>(row: &mut [T], shape: Shape) {
     let c = shape.c;
     for line in row.chunks_exact_mut(shape.w * c) {
         let (mut a, mut b) = (0, shape.w - 1);
@@ -81,6 +81,22 @@ impl Stage for HorizontalFlip {
         };
         check_batch("HorizontalFlip", shape, &batch)?;
         let rows = RowRngs::new(rng);
+        if let Some(pixels) = &mut batch.pixels {
+            // `uint8` pixels: the same rows flipped, in place.
+            for (i, mut row) in pixels.rows_mut().into_iter().enumerate() {
+                if uniform(&mut rows.row(i)) < self.p {
+                    match row.as_slice_mut() {
+                        Some(s) => flip_row(s, shape),
+                        None => {
+                            let mut v = row.to_vec();
+                            flip_row(&mut v, shape);
+                            row.assign(&ndarray::ArrayView1::from(&v[..]));
+                        }
+                    }
+                }
+            }
+            return Ok(batch);
+        }
         for (i, mut row) in batch.features.rows_mut().into_iter().enumerate() {
             if uniform(&mut rows.row(i)) < self.p {
                 match row.as_slice_mut() {

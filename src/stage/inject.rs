@@ -125,6 +125,7 @@ impl Stage for Inject {
     }
 
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        spec.pixels.require_float(self.name())?;
         let info = self.generator.info();
         if info.num_features != spec.num_features() {
             return Err(self.model_error(format!(

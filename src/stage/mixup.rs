@@ -409,6 +409,7 @@ impl Stage for Mixup {
     /// that agrees with the shape the data declares, if any), and that label smoothing has
     /// class or soft-label targets to smooth.
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        spec.pixels.require_float(if self.cutmix_on() { "cutmix" } else { "mixup" })?;
         if self.cutmix_on() {
             super::geometry::check_input("CutMix", self.shape, spec)?;
         }
@@ -491,7 +492,12 @@ mod tests {
     }
 
     fn spec(f: usize, target: TargetKind, shape: Option<Vec<usize>>) -> DataSpec {
-        DataSpec { features: FeatureLayout::List { column: "x".into(), len: f }, target, feature_shape: shape }
+        DataSpec {
+            features: FeatureLayout::List { column: "x".into(), len: f },
+            target,
+            feature_shape: shape,
+            pixels: Default::default(),
+        }
     }
 
     #[test]

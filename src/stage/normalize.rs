@@ -22,6 +22,7 @@ use crate::stage::Stage;
 ///     features: FeatureLayout::List { column: "image".into(), len: 4 },
 ///     target: TargetKind::None,
 ///     feature_shape: Some(vec![1, 2, 2]),
+///     pixels: shardmix::Pixels::F32,
 /// };
 /// n.check(&spec)?;
 /// let b = Batch::new(0, ndarray::array![[1.0f32, 0.25, 0.0, 0.75]], None, vec![0])?;
@@ -112,6 +113,7 @@ impl Stage for Normalize {
     }
 
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        spec.pixels.require_float("normalize")?;
         let c = self.channels(spec)?;
         if !spec.num_features().is_multiple_of(c) {
             return Err(Error::shape("normalize", format!("a multiple of {c} features"), spec.num_features()));
@@ -149,6 +151,7 @@ mod tests {
             features: FeatureLayout::List { column: "x".into(), len },
             target: TargetKind::None,
             feature_shape: shape,
+            pixels: Default::default(),
         }
     }
 

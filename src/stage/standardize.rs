@@ -109,6 +109,7 @@ impl Stage for Standardize {
     }
 
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        spec.pixels.require_float("standardize")?;
         if spec.num_features() != self.mean.len() {
             return Err(Error::shape(
                 "standardize",

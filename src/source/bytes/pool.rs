@@ -15,6 +15,8 @@ pub(crate) struct Pools {
     pub floats: BufferPool<f32>,
     /// Column-chunk bytes read from the files.
     pub bytes: BufferPool<u8>,
+    /// Decoded `uint8` pixels (with `pixels = "uint8"`).
+    pub pixels: BufferPool<u8>,
     /// Decompressed pages of the direct decode path (a page or two per column in flight).
     pub pages: BufferPool<u8>,
 }

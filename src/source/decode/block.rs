@@ -64,8 +64,10 @@ impl NullPolicy {
 pub(crate) struct Decoded {
     /// Rows in the row group (kept or not).
     pub rows: usize,
-    /// rows × F, row-major.
+    /// rows × F, row-major (empty when the features are kept as `uint8` [`pixels`](Self::pixels)).
     pub features: Vec<f32>,
+    /// rows × F `uint8` pixels, row-major, with `pixels = "uint8"` (else empty).
+    pub pixels: Vec<u8>,
     /// rows × C, row-major (empty without a target).
     pub targets: Vec<f32>,
     /// `Some(mask)` when the skip-row policy dropped rows.
@@ -86,6 +88,7 @@ impl Drop for Decoded {
         if let Some(pool) = self.pool.take() {
             pool.floats.give(std::mem::take(&mut self.features));
             pool.floats.give(std::mem::take(&mut self.targets));
+            pool.pixels.give(std::mem::take(&mut self.pixels));
         }
     }
 }
@@ -93,13 +96,37 @@ impl Drop for Decoded {
 impl Decoded {
     /// A block of `rows` rows in these buffers, nothing skipped or filled yet, no images.
     pub fn new(rows: usize, features: Vec<f32>, targets: Vec<f32>, pool: Option<Arc<Pools>>) -> Self {
-        Decoded { rows, features, targets, keep: None, skipped: 0, filled: 0, pool, images: None }
+        Decoded { rows, features, targets, pixels: Vec::new(), keep: None, skipped: 0, filled: 0, pool, images: None }
     }
 
     pub fn bytes(&self) -> usize {
         (self.features.len() + self.targets.len()) * 4
+            + self.pixels.len()
             + self.keep.as_ref().map_or(0, Vec::len)
             + self.images.as_ref().map_or(0, EncodedImages::bytes)
+    }
+}
+
+impl Decoded {
+    /// Keep the features as `uint8` pixels: `features` (values of a `uint8` column, or a
+    /// fill value checked to be one when the shard set was opened) narrowed into `pixels`, for
+    /// a block that a path decoded to `f32` (arrow-rs, or the direct path's flat columns).
+    /// Nothing to do for a block whose pixels are already there or whose rows are images.
+    pub fn narrow_to_pixels(&mut self) {
+        if !self.pixels.is_empty() || self.features.is_empty() || self.images.is_some() {
+            return;
+        }
+        let mut pixels = match &self.pool {
+            Some(pool) => pool.pixels.take_empty(self.features.len()),
+            None => Vec::with_capacity(self.features.len()),
+        };
+        // Saturating casts: a skipped row's values may be anything.
+        pixels.extend(self.features.iter().map(|&v| v as u8));
+        let features = std::mem::take(&mut self.features);
+        if let Some(pool) = &self.pool {
+            pool.floats.give(features);
+        }
+        self.pixels = pixels;
     }
 }
 

@@ -425,7 +425,7 @@ pub(crate) fn resolve(
             }
         }
     }
-    let spec = DataSpec { features: layout, target: target_kind, feature_shape: None };
+    let spec = DataSpec { features: layout, target: target_kind, feature_shape: None, pixels: Default::default() };
     Ok(ColumnPlan { spec, image })
 }
 

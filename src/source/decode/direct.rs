@@ -35,7 +35,7 @@ use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::plain::{Plain, PlainColumn};
 use crate::source::pages::repeated::{count_records, read_lists, Element, ListChunk};
-use crate::spec::{FeatureLayout, TargetKind};
+use crate::spec::{FeatureLayout, Pixels, TargetKind};
 
 /// Where the direct path reads a block's columns: (leaf, type, maximum definition level) of
 /// each feature column, then of the target column if any; or, for a tensor feature column, its
@@ -196,7 +196,14 @@ pub(crate) fn decode(
                     count_records(&source, rg_meta.column(list.leaf), 1, rg_rows, map)
                 })
             });
-            read_lists(&source, &chunk, first..first + rows, records.map(|r| r.as_slice()), &mut out.features)
+            let records = records.map(|r| r.as_slice());
+            if ctx.spec().pixels == Pixels::U8 {
+                // `uint8` kept as read (`read_lists` refuses any other element type then).
+                out.pixels = pool.pixels.take_empty(rows * f);
+                read_lists(&source, &chunk, first..first + rows, records, &mut out.pixels)
+            } else {
+                read_lists(&source, &chunk, first..first + rows, records, &mut out.features)
+            }
         }
         Some(_) => None,
         None => transpose(&mut features, rows, &mut out.features),

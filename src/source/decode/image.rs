@@ -253,10 +253,10 @@ fn jpeg_channels(cs: zune_jpeg::zune_core::colorspace::ColorSpace) -> std::resul
 }
 
 /// Decode one image of shape `shape` into `out` (`H·W·C` floats); `scratch` holds its pixels.
-fn decode_into(
+fn decode_into<T: Pixel>(
     bytes: &[u8],
     shape: [usize; 3],
-    out: &mut [f32],
+    out: &mut [T],
     scratch: &mut Vec<u8>,
 ) -> std::result::Result<(), String> {
     let len = shape[0] * shape[1] * shape[2];
@@ -273,10 +273,10 @@ fn decode_into(
             let frame = reader.next_frame(scratch).map_err(|e| format!("PNG: {e}"))?;
             let line = shape[1] * shape[2];
             if frame.line_size == line {
-                map_pixels(&scratch[..len], out);
+                T::map(&scratch[..len], out);
             } else {
                 for (y, dst) in out.chunks_exact_mut(line).enumerate() {
-                    map_pixels(&scratch[y * frame.line_size..y * frame.line_size + line], dst);
+                    T::map(&scratch[y * frame.line_size..y * frame.line_size + line], dst);
                 }
             }
         }
@@ -292,7 +292,7 @@ fn decode_into(
             if pixels.len() < len {
                 return Err(format!("JPEG: decoded {} values, expected {len}", pixels.len()));
             }
-            map_pixels(&pixels[..len], out);
+            T::map(&pixels[..len], out);
         }
     }
     Ok(())
@@ -310,11 +310,35 @@ fn same_shape(found: [usize; 3], shape: [usize; 3]) -> std::result::Result<(), S
     ))
 }
 
-#[inline]
-fn map_pixels(src: &[u8], dst: &mut [f32]) {
-    let table = to_tensor_table();
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = table[s as usize];
+/// What decoded pixels are written as: `f32` in [0, 1] (`ToTensor`), or `u8` as decoded
+/// (`pixels = "uint8"`).
+pub(crate) trait Pixel: Copy + Default + Send + Sync {
+    /// Write the decoded 8-bit values `src` into `dst`.
+    fn map(src: &[u8], dst: &mut [Self]);
+    /// The value of the fill policy's `v` (checked to be a `u8` for `u8` pixels).
+    fn fill(v: f32) -> Self;
+}
+
+impl Pixel for f32 {
+    #[inline]
+    fn map(src: &[u8], dst: &mut [f32]) {
+        let table = to_tensor_table();
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = table[s as usize];
+        }
+    }
+    fn fill(v: f32) -> Self {
+        v
+    }
+}
+
+impl Pixel for u8 {
+    #[inline]
+    fn map(src: &[u8], dst: &mut [u8]) {
+        dst.copy_from_slice(&src[..dst.len()]);
+    }
+    fn fill(v: f32) -> Self {
+        v as u8
     }
 }
 
@@ -329,25 +353,25 @@ pub(crate) struct Item {
 /// Decode the images of a batch's rows into `features` (resized to `items.len() × f`), in
 /// parallel chunks of rows; the first failing row, in row order, is the error. `shards` and
 /// `blocks` are the shard set's, for errors.
-pub(crate) fn assemble(
+pub(crate) fn assemble<T: Pixel>(
     ctx: &DecodeContext,
     shards: &[ShardInfo],
     blocks: &[RowGroupRef],
     groups: &[Arc<Decoded>],
     items: &[Item],
     f: usize,
-    features: &mut Vec<f32>,
+    features: &mut Vec<T>,
 ) -> Result<()> {
     let Some((column, ImageSource { shape: Some(shape), .. })) = ctx.plan().image_column() else {
         return Err(Error::shape("image assembly", "an image feature column", "another layout"));
     };
     features.clear();
-    features.resize(items.len() * f, 0.0);
+    features.resize(items.len() * f, T::default());
     let fill = match ctx.policy() {
         NullPolicy::Fill(v) => Some(v),
         _ => None,
     };
-    let decode_chunk = |(dst, items): (&mut [f32], &[Item])| -> Result<()> {
+    let decode_chunk = |(dst, items): (&mut [T], &[Item])| -> Result<()> {
         let mut scratch = Vec::new();
         for (dst, item) in dst.chunks_exact_mut(f.max(1)).zip(items) {
             let block = &blocks[item.block];
@@ -362,7 +386,7 @@ pub(crate) fn assemble(
             }
             if images.is_null(item.local) {
                 // Only the fill policy lets a null image reach a batch.
-                dst.fill(fill.unwrap_or(0.0));
+                dst.fill(T::fill(fill.unwrap_or(0.0)));
                 continue;
             }
             decode_into(images.row(item.local), shape, dst, &mut scratch).map_err(image_err)?;

@@ -31,7 +31,7 @@ use crate::source::bytes::pool::Pools;
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::open_row_group;
 use crate::source::pages::page_map::PageMaps;
-use crate::spec::DataSpec;
+use crate::spec::{DataSpec, Pixels};
 
 pub(crate) use block::{Decoded, NullPolicy};
 use columns::ColumnPlan;
@@ -129,6 +129,10 @@ pub(crate) fn decode_block_with(
     let row_group = block.row_group;
     let result = catch_unwind(AssertUnwindSafe(|| decode_inner(ctx, shard, block, allow_direct)));
     match result {
+        Ok(Ok(mut out)) if ctx.spec().pixels == Pixels::U8 => {
+            out.narrow_to_pixels();
+            Ok(out)
+        }
         Ok(r) => r,
         Err(payload) => {
             Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group, message: panic_message(&*payload) }

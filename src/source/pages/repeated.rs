@@ -64,6 +64,54 @@ impl Element {
     }
 }
 
+/// What a list's values are written as: `f32` (every element type), or `u8` (the values of a
+/// `uint8` element kept as read, with `pixels = "uint8"`; another element type is `None`).
+pub(crate) trait ListValue: Copy + 'static {
+    /// The value of a `uint8` element.
+    fn from_u8(v: u8) -> Self;
+    /// The value of a float element (`f32`, `f16`), `None` when the output cannot hold it.
+    fn from_float(v: f32) -> Option<Self>;
+    /// The dictionary's values as `Self` (converted once per chunk).
+    fn dictionary(values: &[f32]) -> Option<Vec<Self>>;
+    /// Whether a value is finite (always, for `u8`).
+    fn finite(values: &[Self]) -> bool;
+}
+
+impl ListValue for f32 {
+    #[inline]
+    fn from_u8(v: u8) -> Self {
+        f32::from(v)
+    }
+    #[inline]
+    fn from_float(v: f32) -> Option<Self> {
+        Some(v)
+    }
+    fn dictionary(values: &[f32]) -> Option<Vec<Self>> {
+        Some(values.to_vec())
+    }
+    fn finite(values: &[Self]) -> bool {
+        values.iter().all(|v| v.is_finite())
+    }
+}
+
+impl ListValue for u8 {
+    #[inline]
+    fn from_u8(v: u8) -> Self {
+        v
+    }
+    #[inline]
+    fn from_float(_: f32) -> Option<Self> {
+        None
+    }
+    fn dictionary(values: &[f32]) -> Option<Vec<Self>> {
+        // A `uint8` dictionary holds values checked to be in 0..=255 when it was read.
+        values.iter().map(|&v| (v == v.trunc() && (0.0..=255.0).contains(&v)).then_some(v as u8)).collect()
+    }
+    fn finite(_: &[Self]) -> bool {
+        true
+    }
+}
+
 /// Where a repeated leaf column chunk is and how its rows are laid out.
 pub(crate) struct ListChunk<'a> {
     /// The chunk's metadata.
@@ -86,12 +134,12 @@ pub(crate) struct ListChunk<'a> {
 /// hold the records its entry says; without, at the chunk's start. It goes on to one page
 /// past the block, every page's levels checked (a record's length is only known from the
 /// levels after it); only the block's values are converted.
-pub(crate) fn read_lists(
+pub(crate) fn read_lists<T: ListValue>(
     source: &Arc<ChunkSource>,
     chunk: &ListChunk,
     block: Range<usize>,
     records: Option<&[PageLocation]>,
-    out: &mut Vec<f32>,
+    out: &mut Vec<T>,
 ) -> Option<bool> {
     let ListChunk { meta, element, max_def, rows, width } = *chunk;
     if width == 0 || max_def < 1 || block.end > rows || block.start > block.end {
@@ -108,7 +156,8 @@ pub(crate) fn read_lists(
     } else {
         meta
     };
-    let mut reader = Reader { snappy, max_page, buf: Vec::new(), dictionary: None, indices: Vec::new(), element };
+    let mut reader =
+        Reader { snappy, max_page, buf: Vec::new(), dictionary: None, converted: None, indices: Vec::new(), element };
     // The page holding the block's first row, and the pages from it to the one holding the
     // first row after the block (`expected`: each one's first record and records).
     let first_page = records.map_or(0, |r| r.partition_point(|l| l.first_row_index as u64 <= block.start as u64));
@@ -348,7 +397,14 @@ fn check_levels(reps: &[u8], defs: &[u8], def_width: u8, max_def: i16, records: 
 }
 
 /// Append the PLAIN values `skip..skip + take` of a page of `n` values `data` to `out`.
-fn plain(data: &[u8], element: Element, n: usize, skip: usize, take: usize, out: &mut Vec<f32>) -> Option<bool> {
+fn plain<T: ListValue>(
+    data: &[u8],
+    element: Element,
+    n: usize,
+    skip: usize,
+    take: usize,
+    out: &mut Vec<T>,
+) -> Option<bool> {
     let size = element.size();
     // Every level is a present value: the page must hold them all.
     if n.checked_mul(size)? > data.len() {
@@ -357,18 +413,29 @@ fn plain(data: &[u8], element: Element, n: usize, skip: usize, take: usize, out:
     let bytes = &data[skip * size..(skip + take) * size];
     let start = out.len();
     match element {
-        Element::F32 => out.extend(bytes.as_chunks::<4>().0.iter().map(|&b| f32::from_le_bytes(b))),
+        Element::F32 => {
+            for &b in bytes.as_chunks::<4>().0 {
+                out.push(T::from_float(f32::from_le_bytes(b))?);
+            }
+        }
         Element::F16 => {
-            out.extend(bytes.as_chunks::<2>().0.iter().map(|&b| HalfF16::from_bits(u16::from_le_bytes(b)).to_f32()))
+            for &b in bytes.as_chunks::<2>().0 {
+                out.push(T::from_float(HalfF16::from_bits(u16::from_le_bytes(b)).to_f32())?);
+            }
         }
         Element::U8 => {
-            for &b in bytes.as_chunks::<4>().0 {
-                out.push(f32::from(u8::try_from(i32::from_le_bytes(b)).ok()?));
+            // Per run of 256 values (in L1): one branch-free pass checks that every value is
+            // in 0..=255 (its high bytes are 0), then the low bytes are taken; both vectorise.
+            for run in bytes.as_chunks::<4>().0.chunks(256) {
+                if run.iter().fold(0u32, |high, b| high | (u32::from_le_bytes(*b) >> 8)) != 0 {
+                    return None;
+                }
+                out.extend(run.iter().map(|b| T::from_u8(b[0])));
             }
             return Some(true);
         }
     }
-    Some(out[start..].iter().all(|v| v.is_finite()))
+    Some(T::finite(&out[start..]))
 }
 
 /// A page's bytes: as read, or decompressed into the reader's buffer.
@@ -396,6 +463,9 @@ struct Reader {
     buf: Vec<u8>,
     /// The dictionary's values, converted.
     dictionary: Option<Vec<f32>>,
+    /// The dictionary's values as the output type, once needed (`Box<dyn Any>`: one reader
+    /// serves one output type).
+    converted: Option<Box<dyn std::any::Any>>,
     /// Dictionary indices, reused.
     indices: Vec<u32>,
     element: Element,
@@ -410,9 +480,12 @@ impl Reader {
         }
         let len = snappy_len(&raw, keep, self.max_page)?;
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        buf.try_reserve(len).ok()?;
-        buf.resize(len, 0);
+        // Snappy writes every byte of `buf[..len]` (or fails): zero only what was never used.
+        if buf.len() < len {
+            buf.try_reserve(len - buf.len()).ok()?;
+            buf.resize(len, 0);
+        }
+        buf.truncate(len);
         snappy_into(&raw, keep, &mut buf)?;
         Some(PageBytes::Owned(buf))
     }
@@ -445,8 +518,17 @@ impl Reader {
     }
 
     /// Append the values `skip..skip + take` of a dictionary-encoded page `data` to `out`.
-    fn dictionary_values(&mut self, data: &[u8], skip: usize, take: usize, out: &mut Vec<f32>) -> Option<bool> {
-        let dictionary = self.dictionary.as_ref()?;
+    fn dictionary_values<T: ListValue>(
+        &mut self,
+        data: &[u8],
+        skip: usize,
+        take: usize,
+        out: &mut Vec<T>,
+    ) -> Option<bool> {
+        if self.converted.is_none() {
+            self.converted = Some(Box::new(T::dictionary(self.dictionary.as_ref()?)?));
+        }
+        let dictionary: &Vec<T> = self.converted.as_ref()?.downcast_ref()?;
         let (&bit_width, packed) = data.split_first()?;
         let mut indices = rle::Decoder::new(packed, bit_width)?;
         indices.skip(skip)?;
@@ -461,7 +543,7 @@ impl Reader {
                 out.push(*dictionary.get(i as usize)?);
             }
             if self.element != Element::U8 {
-                finite &= out[start..].iter().all(|v| v.is_finite());
+                finite &= T::finite(&out[start..]);
             }
             left -= k;
         }
@@ -494,7 +576,7 @@ mod tests {
 
     #[test]
     fn plain_uint8_out_of_range_is_not_read() {
-        let mut out = Vec::new();
+        let mut out: Vec<f32> = Vec::new();
         let page: Vec<u8> = [3i32, 255, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(plain(&page, Element::U8, 3, 0, 3, &mut out), Some(true));
         assert_eq!(out, [3.0, 255.0, 0.0]);
@@ -505,5 +587,18 @@ mod tests {
             None,
             "the page holds fewer values than it claims"
         );
+        // Kept as bytes, past a run of 256 values; a value out of range in a later run.
+        let values: Vec<i32> = (0..600).map(|i| (i * 7) % 256).collect();
+        let page: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut bytes: Vec<u8> = Vec::new();
+        assert_eq!(plain(&page, Element::U8, 600, 5, 590, &mut bytes), Some(true));
+        assert_eq!(bytes, values[5..595].iter().map(|&v| v as u8).collect::<Vec<_>>());
+        let mut values = values;
+        values[400] = -1;
+        let page: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(plain(&page, Element::U8, 600, 0, 600, &mut bytes), None);
+        // Float elements do not become bytes.
+        let page: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(plain(&page, Element::F32, 2, 0, 2, &mut Vec::<u8>::new()), None);
     }
 }

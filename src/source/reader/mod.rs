@@ -17,6 +17,7 @@ use crate::source::decode::image;
 use crate::source::decode::Decoded;
 use crate::source::reader::cache::{CacheStats, RowGroupCache};
 use crate::source::shards::ShardSet;
+use crate::spec::Pixels;
 
 /// The least capacity a pipeline gives its block cache when none is set: 64 MiB (see
 /// [`PipelineBuilder::cache_bytes`](crate::PipelineBuilder::cache_bytes)).
@@ -270,14 +271,18 @@ impl Reader {
                     match Arc::try_unwrap(g) {
                         Ok(mut d) => {
                             let (features, targets) = (std::mem::take(&mut d.features), std::mem::take(&mut d.targets));
-                            return self.batch(step, features, targets, r.clone().collect(), (f, c));
+                            let pixels = std::mem::take(&mut d.pixels);
+                            return self.batch(step, (features, pixels), targets, r.clone().collect(), (f, c));
                         }
                         Err(g) => groups.push(g),
                     }
                 }
             }
         }
-        let mut features = Vec::with_capacity(n * f);
+        // `uint8` pixels are copied as such; `features` stays empty then.
+        let u8_pixels = spec.pixels == Pixels::U8;
+        let mut features = Vec::with_capacity(if u8_pixels { 0 } else { n * f });
+        let mut pixels: Vec<u8> = Vec::with_capacity(if u8_pixels { n * f } else { 0 });
         let mut targets = Vec::with_capacity(n * c);
         let mut ids = Vec::with_capacity(n);
         // Rows of an image column, decoded once the batch's rows are known.
@@ -286,7 +291,11 @@ impl Reader {
         let mut copy_run = |k: usize, idx: usize, local: Range<usize>| {
             let (g, first_row) = (&groups[k], rg_refs[idx].first_row);
             if g.keep.is_none() && g.images.is_none() {
-                features.extend_from_slice(&g.features[local.start * f..local.end * f]);
+                if u8_pixels {
+                    pixels.extend_from_slice(&g.pixels[local.start * f..local.end * f]);
+                } else {
+                    features.extend_from_slice(&g.features[local.start * f..local.end * f]);
+                }
                 targets.extend_from_slice(&g.targets[local.start * c..local.end * c]);
                 ids.extend((local.start as u64 + first_row)..(local.end as u64 + first_row));
                 return;
@@ -298,6 +307,8 @@ impl Reader {
                 }
                 if g.images.is_some() {
                     images.push(image::Item { group: k, local: i, block: idx });
+                } else if u8_pixels {
+                    pixels.extend_from_slice(&g.pixels[i * f..(i + 1) * f]);
                 } else {
                     features.extend_from_slice(&g.features[i * f..(i + 1) * f]);
                 }
@@ -325,23 +336,36 @@ impl Reader {
         }
         if !images.is_empty() {
             let (ctx, shards, blocks) = (self.set.decode_context(), self.set.shards(), self.set.row_groups());
-            image::assemble(ctx, shards, blocks, &groups, &images, f, &mut features)?;
+            if u8_pixels {
+                image::assemble(ctx, shards, blocks, &groups, &images, f, &mut pixels)?;
+            } else {
+                image::assemble(ctx, shards, blocks, &groups, &images, f, &mut features)?;
+            }
         }
-        self.batch(step, features, targets, ids, (f, c))
+        self.batch(step, (features, pixels), targets, ids, (f, c))
     }
 
-    /// A batch of row-major `features` (rows × f) and `targets` (rows × c) for rows `ids`.
+    /// A batch of row-major `features` or, with `uint8` pixels, `pixels` (rows × f), and
+    /// `targets` (rows × c) for rows `ids`.
     fn batch(
         &self,
         step: u64,
-        features: Vec<f32>,
+        (features, pixels): (Vec<f32>, Vec<u8>),
         targets: Vec<f32>,
         ids: Vec<u64>,
         (f, c): (usize, usize),
     ) -> Result<Batch> {
         let rows_out = ids.len();
-        let features = Array2::from_shape_vec((rows_out, f), features)
-            .map_err(|e| Error::shape("reader features", format!("{rows_out} × {f}"), e))?;
+        let u8_pixels = self.set.spec().pixels == Pixels::U8;
+        let (features, pixels) = if u8_pixels {
+            let pixels = Array2::from_shape_vec((rows_out, f), pixels)
+                .map_err(|e| Error::shape("reader pixels", format!("{rows_out} × {f}"), e))?;
+            (Array2::zeros((rows_out, 0)), Some(pixels))
+        } else {
+            let features = Array2::from_shape_vec((rows_out, f), features)
+                .map_err(|e| Error::shape("reader features", format!("{rows_out} × {f}"), e))?;
+            (features, None)
+        };
         let targets = if c > 0 {
             Some(
                 Array2::from_shape_vec((rows_out, c), targets)
@@ -350,7 +374,7 @@ impl Reader {
         } else {
             None
         };
-        Ok(Batch { step, features, targets, provenance: Provenance::real(ids) })
+        Ok(Batch { step, features, targets, pixels, provenance: Provenance::real(ids) })
     }
 }
 

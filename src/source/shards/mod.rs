@@ -18,7 +18,7 @@ use crate::source::decode::image::{self, ImageColumn};
 use crate::source::decode::{self, DecodeContext, Decoded, NullPolicy, RowGroupRef};
 use crate::source::footer::{self, ShardInfo};
 use crate::source::pages::chunks;
-use crate::spec::{DataSpec, FeatureLayout, TargetKind};
+use crate::spec::{DataSpec, FeatureLayout, Pixels, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
 pub const DEFAULT_MAX_COLUMN_CHUNK_BYTES: u64 = 1 << 30;
@@ -55,6 +55,7 @@ pub struct ShardSet {
     target: Target,
     block_rows: u64,
     feature_shape: Option<Vec<usize>>,
+    pixels: Pixels,
     /// The resolved columns, policies and limits, and the buffers and page maps shared by
     /// every reader of this set (and its clones).
     ctx: DecodeContext,
@@ -113,6 +114,7 @@ pub struct ShardSetBuilder {
     max_chunk: u64,
     block_rows: u64,
     feature_shape: Option<Vec<usize>>,
+    pixels: Pixels,
 }
 
 impl Default for ShardSetBuilder {
@@ -124,6 +126,7 @@ impl Default for ShardSetBuilder {
             max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
             block_rows: DEFAULT_BLOCK_ROWS,
             feature_shape: None,
+            pixels: Pixels::F32,
         }
     }
 }
@@ -165,6 +168,12 @@ impl ShardSetBuilder {
         self
     }
 
+    /// As [`ShardSet::pixels`]; checked against the features by [`open`](Self::open).
+    pub fn pixels(mut self, pixels: Pixels) -> Self {
+        self.pixels = pixels;
+        self
+    }
+
     /// Open a directory, a glob or one file (as [`ShardSet::open`]) with these settings.
     ///
     /// # Errors
@@ -193,6 +202,7 @@ impl ShardSetBuilder {
         set.target = self.target;
         set.ctx.policy = self.null_policy;
         set.ctx.max_chunk = self.max_chunk;
+        set.pixels = self.pixels;
         set.resolve()?;
         match &self.feature_shape {
             Some(shape) => set.feature_shape(shape),
@@ -330,12 +340,14 @@ impl ShardSet {
             target: Target::None,
             block_rows: DEFAULT_BLOCK_ROWS,
             feature_shape: None,
+            pixels: Pixels::F32,
             ctx: DecodeContext {
                 plan: ColumnPlan {
                     spec: DataSpec {
                         features: FeatureLayout::Columns(Vec::new()),
                         target: TargetKind::None,
                         feature_shape: None,
+                        pixels: Default::default(),
                     },
                     image: None,
                 },
@@ -428,6 +440,65 @@ impl ShardSet {
         Ok(self)
     }
 
+    /// Keep the features as `uint8` pixels ([`Pixels::U8`]: 0–255 as stored, in
+    /// [`Batch::pixels`](crate::Batch::pixels)) or widen them to `f32` ([`Pixels::F32`], the
+    /// default). This resolves the columns again.
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::{Pixels, ShardSet};
+    /// // digits.parquet holds 64 scalar columns: not pixels that can stay uint8.
+    /// let err = ShardSet::open("examples/data/digits.parquet")?.pixels(Pixels::U8).unwrap_err();
+    /// assert!(err.to_string().contains("pixels"), "{err}");
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming `pixels` when `uint8` is asked of features that are not an
+    /// image column or a list column of `uint8` in every shard, or with a fill policy whose
+    /// value is not a whole number in 0..=255.
+    pub fn pixels(mut self, pixels: Pixels) -> Result<Self> {
+        self.pixels = pixels;
+        self.resolve()?;
+        Ok(self)
+    }
+
+    /// Check that the features of `plan` can be kept as `uint8`.
+    fn check_uint8(&self, plan: &ColumnPlan) -> Result<()> {
+        if let NullPolicy::Fill(v) = self.ctx.policy {
+            if !(v == v.trunc() && (0.0..=255.0).contains(&v)) {
+                return Err(Error::config(
+                    "pixels",
+                    format!("uint8 pixels cannot be filled with {v}: the fill value must be a whole number in 0..=255"),
+                ));
+            }
+        }
+        if plan.image.is_some() {
+            return Ok(());
+        }
+        let FeatureLayout::List { column, .. } = &plan.spec.features else {
+            return Err(Error::config(
+                "pixels",
+                "uint8 keeps the values of an image column or of a list column of uint8; the features are scalar columns",
+            ));
+        };
+        for shard in &self.shards {
+            let field = shard.metadata.schema().field_with_name(column).ok();
+            let element = field.and_then(|f| columns::list_element(f.data_type())).map(|(e, _)| e.clone());
+            if element != Some(arrow_schema::DataType::UInt8) {
+                let found = element.map_or_else(|| "no list".to_string(), |e| format!("a list of {e}"));
+                return Err(Error::config(
+                    "pixels",
+                    format!(
+                        "uint8 keeps the values of an image column or of a list column of uint8; column '{column}' of {} is {found}",
+                        shard.path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn resolve(&mut self) -> Result<()> {
         let first = &self.shards[0];
         let schema = first.metadata.schema().clone();
@@ -498,6 +569,10 @@ impl ShardSet {
         for (shard, r) in self.shards.iter_mut().zip(roots) {
             shard.roots = r;
         }
+        if self.pixels == Pixels::U8 {
+            self.check_uint8(&plan)?;
+        }
+        plan.spec.pixels = self.pixels;
         self.ctx.plan = plan;
         Ok(())
     }
