@@ -369,4 +369,22 @@ mod tests {
         let err = src.read_ranges(&[0..10]).unwrap_err();
         assert!(err.get_ref().is_some_and(|e| e.is::<Changed>()), "{err}");
     }
+
+    #[test]
+    fn the_tail_serves_the_footer_reads_until_the_footer_is_read() {
+        let data: Vec<u8> = (0..(TAIL_BYTES as usize + 5000)).map(|i| (i % 251) as u8).collect();
+        let (store, key, src) = open(&data);
+        let n = data.len() as u64;
+        // Another object behind it: reads the tail holds still give the bytes seen at open
+        // (no request is made), reads past it see the change.
+        put(&store, &key, vec![0u8; data.len()]);
+        let tail = [n - TAIL_BYTES..n - TAIL_BYTES + 100, n - 8..n];
+        let got = src.read_ranges(&tail).unwrap();
+        for (r, b) in tail.iter().zip(&got) {
+            assert_eq!(&b[..], &data[r.start as usize..r.end as usize]);
+        }
+        src.footer_read();
+        let err = src.read_ranges(&[n - 8..n]).unwrap_err();
+        assert!(err.get_ref().is_some_and(|e| e.is::<Changed>()), "the tail was not released: {err}");
+    }
 }
