@@ -112,8 +112,9 @@ fn python() -> Option<PathBuf> {
 }
 
 /// Three classification shards of 3,000 rows × 8 features in row groups of 1,000 (about
-/// 100 KiB each, so most column chunks lie before the 64 KiB tail read at open and are fetched
-/// by range), plus a `_SUCCESS` marker and a hidden file that listings must skip.
+/// 100 KiB each: the tail read at open holds all of it, but it is released once the footer is
+/// read, so the blocks are fetched by range), plus a `_SUCCESS` marker and a hidden file that
+/// listings must skip.
 fn dataset(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();
     for i in 0..3u64 {
@@ -323,6 +324,31 @@ fn answers_of_503_are_retried_and_the_output_is_unchanged() {
     assert!(ok(&s3).stdout == ok(&here).stdout, "the IPC bytes differ");
     let (requests, injected) = moto.stats();
     assert!(injected >= 3, "only {injected} of {requests} requests failed: the retries were not exercised");
+}
+
+#[test]
+fn a_stream_costs_one_request_per_shard_opened_and_one_per_block() {
+    let Some(py) = python() else { return };
+    let local = tempfile::tempdir().unwrap();
+    let files = dataset(local.path());
+    let moto = Moto::start(&py, &[]);
+    moto.put("count", &files);
+    let (before, _) = moto.stats();
+    let run = |data: &str| {
+        let args = ["stream", "--data", data, "--label", "label", "--num-classes", "4", "--batch-size", "128"];
+        let more = ["--order", "sequential", "--epochs", "1", "--workers", "2", "--to", "-", "--quiet"];
+        moto.cli("20").args(args).args(more).output().unwrap()
+    };
+    let s3 = run("s3://count/data/");
+    let (after, _) = moto.stats();
+    let here = run(local.path().to_str().unwrap());
+    assert!(ok(&s3).stdout == ok(&here).stdout, "the IPC bytes differ");
+    // One listing, one GET of each shard's tail (footer and page index), and one request per
+    // block of 1,000 rows (its column chunks coalesced). Each further round trip per shard or
+    // per block is a store's latency again: a block's small pages were fetched a second time
+    // after the block (its bytes already in memory), and each shard's page index by two more.
+    let (shards, blocks) = (3, 9);
+    assert_eq!(after - before, 1 + shards + blocks, "requests of one stream over {shards} shards of {blocks} blocks");
 }
 
 /// One 100 KiB shard `data/part-0.parquet` in `bucket`, and a second version of it with other

@@ -26,6 +26,8 @@ pub trait ByteSource: Send + Sync + Debug {
     fn is_remote(&self) -> bool {
         false
     }
+    /// Its footer has been read: what was kept for that (an object's tail) may go.
+    fn footer_read(&self) {}
     /// Several ranges at once (a remote store coalesces neighbours and fetches concurrently).
     fn read_ranges(&self, ranges: &[Range<u64>]) -> std::io::Result<Vec<Bytes>> {
         ranges
@@ -51,6 +53,10 @@ pub trait Storage: Send + Sync + Debug {
     fn list(&self, spec: &str) -> crate::error::Result<Vec<PathBuf>>;
     /// Open one shard by the name `list` gave.
     fn open(&self, name: &Path) -> crate::error::Result<Arc<dyn ByteSource>>;
+    /// Get ready for the [`Storage::open`] calls of `names` that follow: an object store opens
+    /// them all at once, many requests in flight, rather than one round trip after another. A
+    /// failure is left for `open` to report; local files need nothing.
+    fn open_ahead(&self, _names: &[PathBuf]) {}
 }
 
 /// Whether `spec` is a URL (`scheme://…`, the scheme of letters, digits, `+`, `-`, `.`) rather

@@ -142,6 +142,9 @@ impl ChunkSource {
 
     /// Read `ranges` into memory, coalescing neighbours. Ranges must lie within the file.
     pub fn preload(&mut self, mut ranges: Vec<Range<u64>>) -> io::Result<()> {
+        // Bytes already in memory are not read again (a remote block is loaded whole before
+        // its small pages are asked for: each read again cost a round trip).
+        ranges.retain(|r| self.loaded_at(r.start).is_none_or(|(s, b)| r.end > s + b.len() as u64));
         ranges.sort_by_key(|r| r.start);
         let mut runs: Vec<Range<u64>> = Vec::new();
         for r in ranges.into_iter().filter(|r| !r.is_empty()) {

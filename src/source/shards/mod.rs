@@ -32,6 +32,14 @@ pub(crate) const MAX_ROWS_PER_BYTE: u64 = 1 << 16;
 /// Default block size: row groups larger than this are decoded in blocks of this many rows.
 pub const DEFAULT_BLOCK_ROWS: u64 = 65_536;
 
+/// Shards opened together by [`Storage::open_ahead`] before their footers are read: enough
+/// requests in flight to hide a store's latency, few enough tails held at once (64 × 256 KiB).
+const OPEN_AHEAD_SHARDS: usize = 64;
+
+/// Threads of the pool that scans a remote set's label column for its class count, one
+/// request in flight each.
+const REMOTE_IO_THREADS: usize = 16;
+
 /// A set of Parquet shards with resolved feature and target columns.
 ///
 /// # Example
@@ -257,13 +265,24 @@ impl ShardSet {
             let spec = specs.iter().map(|s| s.as_ref().display().to_string()).collect::<Vec<_>>().join(", ");
             return Err(ErrorKind::NoShards { spec }.into());
         }
-        let footers: Vec<Result<(ArrowReaderMetadata, u64)>> = files
-            .par_iter()
-            .map(|(name, storage)| {
+        // An object store opens its shards many at a time (one round trip for all rather than
+        // one each), in groups so that the footers fetched at open are not all held at once.
+        let mut footers: Vec<Result<(ArrowReaderMetadata, u64)>> = Vec::with_capacity(files.len());
+        for group in files.chunks(OPEN_AHEAD_SHARDS) {
+            for (i, (_, storage)) in group.iter().enumerate() {
+                if !group[..i].iter().any(|(_, s)| Arc::ptr_eq(s, storage)) {
+                    let names: Vec<PathBuf> =
+                        group.iter().filter(|(_, s)| Arc::ptr_eq(s, storage)).map(|(n, _)| n.clone()).collect();
+                    storage.open_ahead(&names);
+                }
+            }
+            footers.par_extend(group.par_iter().map(|(name, storage)| {
                 let source = storage.open(name)?;
-                Ok((footer::read_footer(&source)?, source.len()))
-            })
-            .collect();
+                let footer = footer::read_footer(&source);
+                source.footer_read();
+                Ok((footer?, source.len()))
+            }));
+        }
         let mut shards = Vec::with_capacity(files.len());
         let mut first_row = 0u64;
         for ((path, storage), footer) in files.into_iter().zip(footers) {
@@ -578,11 +597,12 @@ impl ShardSet {
     }
 
     fn derive_classes(&self, column: &str) -> Result<usize> {
-        let maxes: Vec<Result<Option<i128>>> = self
-            .row_groups
-            .par_iter()
-            .map(|rg| decode::arrow::max_label(&self.ctx, &self.shards[rg.shard], rg.row_group, column))
-            .collect();
+        let maxes: Vec<Result<Option<i128>>> = self.on_io_pool(|| {
+            self.row_groups
+                .par_iter()
+                .map(|rg| decode::arrow::max_label(&self.ctx, &self.shards[rg.shard], rg.row_group, column))
+                .collect()
+        });
         let mut max: Option<i128> = None;
         for m in maxes {
             if let Some(v) = m? {
@@ -598,6 +618,17 @@ impl ShardSet {
                 format!("derived from the largest label {max}, which is too large; give --num-classes"),
             )
         })
+    }
+
+    /// Run `f`, whose parallel iterators wait on an object store more than they compute, on a
+    /// pool of [`REMOTE_IO_THREADS`] threads when the first shard is remote (so that many
+    /// requests are in flight, not one per core); on the global pool otherwise.
+    fn on_io_pool<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let remote = self.shards.first().and_then(|s| s.open().ok()).is_some_and(|s| s.is_remote());
+        match rayon::ThreadPoolBuilder::new().num_threads(REMOTE_IO_THREADS).build() {
+            Ok(pool) if remote => pool.install(f),
+            _ => f(),
+        }
     }
 
     fn probe_list_len(&self, column: &str) -> Result<usize> {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{ListResult, ObjectMeta, ObjectStore};
 
@@ -23,6 +23,9 @@ use self::source::{io_error, ObjectSource};
 use self::url::{Kind, ObjectUrl};
 use crate::error::{Error, Result};
 use crate::source::bytes::{ByteSource, Storage};
+
+/// Objects opened at once by [`Storage::open_ahead`] (each open is one GET of the object's tail).
+const OPEN_AHEAD_REQUESTS: usize = 32;
 
 /// One store (a bucket, a container, an HTTP host) and the runtime its requests run on.
 #[derive(Debug)]
@@ -178,6 +181,36 @@ impl Storage for ObjectStorage {
         let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
         // Two threads may open the same object at once: the first one in is kept.
         Ok(opened.entry(name.to_path_buf()).or_insert_with(|| Arc::new(source)).clone())
+    }
+
+    fn open_ahead(&self, names: &[PathBuf]) {
+        let todo: Vec<(PathBuf, Key)> = {
+            let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            names
+                .iter()
+                .filter(|n| !opened.contains_key(*n))
+                .filter_map(|n| Some((n.clone(), self.key_of(n).ok()?)))
+                .collect()
+        };
+        if todo.len() < 2 {
+            return;
+        }
+        let (store, rt, parallel) = (self.store.clone(), self.rt.clone(), self.parallel);
+        let width = OPEN_AHEAD_REQUESTS;
+        let got = self.rt.run(async move {
+            let opens =
+                todo.into_iter().map(|(name, key)| {
+                    let (store, rt) = (store.clone(), rt.clone());
+                    async move {
+                        ObjectSource::open_async(name.clone(), store, key, rt, parallel).await.ok().map(|s| (name, s))
+                    }
+                });
+            Ok(futures_util::stream::iter(opens).buffer_unordered(width).collect::<Vec<_>>().await)
+        });
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, source) in got.into_iter().flatten().flatten() {
+            opened.entry(name).or_insert_with(|| Arc::new(source));
+        }
     }
 }
 

@@ -15,9 +15,10 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 use super::runtime::Blocking;
 use crate::source::bytes::{ByteSource, Changed};
 
-/// How much of an object's end is fetched when it is opened: a Parquet footer (and usually its
-/// page index) fits, so opening a shard takes one request.
-pub const TAIL_BYTES: u64 = 64 << 10;
+/// How much of an object's end is fetched when it is opened: a Parquet footer and its page
+/// index usually fit, so opening a shard takes one request (with 64 KiB, the 66 KB page index
+/// of dataset (a)'s shards cost two more round trips per shard).
+pub const TAIL_BYTES: u64 = 256 << 10;
 
 /// Ranges closer than this are fetched by one request (the gap is read and dropped).
 pub const COALESCE_GAP: u64 = 1 << 20;
@@ -59,9 +60,9 @@ pub(crate) struct ObjectSource {
     len: u64,
     /// The ETag at open: every later read asks for it (`If-Match`) and checks the answer's.
     etag: Option<String>,
-    /// The object's last [`TAIL_BYTES`] from the open: (offset, bytes). Released by the first
-    /// read it cannot serve (the footer reads are over by then), so an open set of thousands of
-    /// shards does not hold a tail each.
+    /// The object's last [`TAIL_BYTES`] from the open: (offset, bytes). Released once the
+    /// footer is read ([`ByteSource::footer_read`]) or by the first read it cannot serve, so an
+    /// open set of thousands of shards does not hold a tail each.
     tail: Mutex<Option<(u64, Bytes)>>,
 }
 
@@ -97,26 +98,34 @@ impl ObjectSource {
         rt: Arc<Blocking>,
         parallel: usize,
     ) -> io::Result<Self> {
-        let (s, k) = (store.clone(), key.clone());
-        let opened = rt.run(async move {
-            let options = GetOptions { range: Some(GetRange::Suffix(TAIL_BYTES)), ..GetOptions::default() };
-            match s.get_opts(&k, options).await {
-                Ok(got) => {
-                    let (meta, range) = (got.meta.clone(), got.range.clone());
-                    let bytes = got.bytes().await.map_err(io_error)?;
-                    Ok((meta.size, meta.e_tag, Some((range.start, bytes))))
-                }
-                // An empty object has no suffix to give (416): ask for its size alone.
-                Err(object_store::Error::NotFound { .. }) => {
-                    Err(io::Error::new(io::ErrorKind::NotFound, "no such object"))
-                }
-                Err(_) => {
-                    let meta = head(&*s, &k).await?;
-                    Ok((meta.size, meta.e_tag, None))
-                }
+        let runtime = rt.clone();
+        runtime.run(Self::open_async(name, store, key, rt, parallel))
+    }
+
+    /// [`ObjectSource::open`] as a future (many objects are opened concurrently).
+    pub async fn open_async(
+        name: PathBuf,
+        store: Arc<dyn ObjectStore>,
+        key: Key,
+        rt: Arc<Blocking>,
+        parallel: usize,
+    ) -> io::Result<Self> {
+        let options = GetOptions { range: Some(GetRange::Suffix(TAIL_BYTES)), ..GetOptions::default() };
+        let (len, etag, tail) = match store.get_opts(&key, options).await {
+            Ok(got) => {
+                let (meta, range) = (got.meta.clone(), got.range.clone());
+                let bytes = got.bytes().await.map_err(io_error)?;
+                (meta.size, meta.e_tag, Some((range.start, bytes)))
             }
-        })?;
-        let (len, etag, tail) = opened;
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(io::Error::new(io::ErrorKind::NotFound, "no such object"));
+            }
+            // An empty object has no suffix to give (416): ask for its size alone.
+            Err(_) => {
+                let meta = head(&*store, &key).await?;
+                (meta.size, meta.e_tag, None)
+            }
+        };
         let tail = tail.filter(|(start, b)| start.checked_add(b.len() as u64) == Some(len));
         Ok(ObjectSource { name, store, key, rt, parallel, len, etag, tail: Mutex::new(tail) })
     }
@@ -269,6 +278,10 @@ impl ByteSource for ObjectSource {
         true
     }
 
+    fn footer_read(&self) {
+        *self.tail.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let range = offset..offset.saturating_add(buf.len() as u64);
         let got = self.read_ranges(std::slice::from_ref(&range))?;
@@ -355,5 +368,23 @@ mod tests {
         rt.block_on(store.delete(&key)).unwrap();
         let err = src.read_ranges(&[0..10]).unwrap_err();
         assert!(err.get_ref().is_some_and(|e| e.is::<Changed>()), "{err}");
+    }
+
+    #[test]
+    fn the_tail_serves_the_footer_reads_until_the_footer_is_read() {
+        let data: Vec<u8> = (0..(TAIL_BYTES as usize + 5000)).map(|i| (i % 251) as u8).collect();
+        let (store, key, src) = open(&data);
+        let n = data.len() as u64;
+        // Another object behind it: reads the tail holds still give the bytes seen at open
+        // (no request is made), reads past it see the change.
+        put(&store, &key, vec![0u8; data.len()]);
+        let tail = [n - TAIL_BYTES..n - TAIL_BYTES + 100, n - 8..n];
+        let got = src.read_ranges(&tail).unwrap();
+        for (r, b) in tail.iter().zip(&got) {
+            assert_eq!(&b[..], &data[r.start as usize..r.end as usize]);
+        }
+        src.footer_read();
+        let err = src.read_ranges(&[n - 8..n]).unwrap_err();
+        assert!(err.get_ref().is_some_and(|e| e.is::<Changed>()), "the tail was not released: {err}");
     }
 }
