@@ -343,6 +343,7 @@ impl ShardSet {
                 max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
                 pools: Pools::new(),
                 page_maps: Arc::default(),
+                shared_pages: Arc::default(),
                 direct: true,
             },
         };
