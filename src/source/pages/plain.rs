@@ -21,7 +21,7 @@ use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
-use crate::source::bytes::pool::Pools;
+use crate::source::bytes::pool::{PooledBytes, Pools};
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::page_map::PageMap;
 use crate::source::pages::rle;
@@ -85,11 +85,12 @@ impl Run {
         }
     }
 
-    /// The run's bytes as shared bytes (a buffer of ours is handed over, not copied).
-    fn into_bytes(self) -> Bytes {
+    /// The run's bytes as shared bytes (a buffer of ours is handed over, not copied, and goes
+    /// back to the page pool of `pools` when the last slice of it is dropped).
+    fn into_bytes(self, pools: &Arc<Pools>) -> Bytes {
         match self {
             Run::Shared(b) => b,
-            Run::Owned(v, r) => Bytes::from(v).slice(r),
+            Run::Owned(v, r) => Bytes::from_owner(PooledBytes::page(pools, v)).slice(r),
         }
     }
 
@@ -261,7 +262,7 @@ struct PageStream {
     /// must hold just as many).
     bounds: Option<VecDeque<usize>>,
     /// The dictionary's values (shared with the row group's other blocks).
-    dictionary: Option<Arc<Vec<u8>>>,
+    dictionary: Option<Bytes>,
     /// Where the row group's blocks share dictionaries and pages, and this chunk's key there.
     shared: Option<(Arc<SharedPages>, ChunkKey)>,
     /// The chunk's pages are compressed (a page read again is decompressed again).
@@ -404,8 +405,16 @@ impl PageStream {
         }
         let page = self.decompress(buf, 0, true)?;
         let len = (num_values as usize).checked_mul(self.kind.size())?;
-        self.dictionary = Some(Arc::new(page.bytes().get(..len)?.to_vec()));
-        self.recycle(page);
+        if len > page.bytes().len() {
+            self.recycle(page);
+            return None;
+        }
+        // A page as read is copied out rather than kept: it is a slice of a chunk's bytes,
+        // which it would hold in memory as long as the dictionary is kept.
+        self.dictionary = Some(match page {
+            Run::Shared(b) => Bytes::copy_from_slice(&b[..len]),
+            owned => owned.into_bytes(&self.pools).slice(..len),
+        });
         Some(())
     }
 
@@ -485,7 +494,7 @@ impl PageStream {
             // A page decompressed here that holds rows of the next block is kept for it.
             let page = match &self.shared {
                 Some((cache, key)) if decompressed && row + n > self.block.end => {
-                    let bytes = page.into_bytes();
+                    let bytes = page.into_bytes(&self.pools);
                     let kept = SharedPage {
                         values: n,
                         bytes: bytes.clone(),
@@ -564,41 +573,37 @@ impl PageStream {
                         return None;
                     }
                     let len = present * size;
-                    let mut dense = self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(len));
-                    dense.clear();
-                    dense.try_reserve(len).ok()?;
-                    dense.resize(len, 0);
+                    let mut dense = self.buffer(len);
                     for k in 0..size {
                         let stream = &data[k * stride + before..k * stride + before + present];
-                        for (value, &b) in dense.chunks_exact_mut(size).zip(stream) {
+                        for (value, &b) in dense[..len].chunks_exact_mut(size).zip(stream) {
                             value[k] = b;
                         }
                     }
-                    let run = self.dense_run(dense, nulls, lo, take)?;
+                    let run = self.dense_run(dense, len, nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
                 Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => {
-                    let dense = if present == 0 {
-                        Vec::new()
+                    let (dense, len) = if present == 0 {
+                        (Vec::new(), 0)
                     } else {
                         let (&bit_width, packed) = data.split_first()?;
                         let mut indices = rle::Decoder::new(packed, bit_width)?;
                         indices.skip(before)?;
+                        // (At most the block's rows: `present` ≤ `take`.)
                         let len = present.checked_mul(size)?;
-                        let mut values = self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(len));
-                        values.clear();
-                        values.try_reserve(len).ok()?;
-                        values.resize(len, 0);
+                        let mut values = self.buffer(len);
                         // Indices straight to typed values (the dictionary holds whole values).
                         let dictionary = self.dictionary.as_deref()?;
+                        let out = &mut values[..len];
                         match size {
-                            4 => indices.gather(dictionary.as_chunks::<4>().0, values.as_chunks_mut::<4>().0)?,
-                            _ => indices.gather(dictionary.as_chunks::<8>().0, values.as_chunks_mut::<8>().0)?,
+                            4 => indices.gather(dictionary.as_chunks::<4>().0, out.as_chunks_mut::<4>().0)?,
+                            _ => indices.gather(dictionary.as_chunks::<8>().0, out.as_chunks_mut::<8>().0)?,
                         }
-                        values
+                        (values, len)
                     };
-                    let run = self.dense_run(dense, nulls, lo, take)?;
+                    let run = self.dense_run(dense, len, nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
@@ -666,14 +671,13 @@ impl PageStream {
         }))
     }
 
-    /// The run of a page's `n` rows from `dense`, its present values in order (expanded when
-    /// some rows are null; `dense` is then kept for reuse).
-    fn dense_run(&mut self, dense: Vec<u8>, nulls: &mut Vec<usize>, row: usize, n: usize) -> Option<Run> {
-        let len = dense.len();
+    /// The run of a page's `n` rows from `dense[..len]`, its present values in order (expanded
+    /// when some rows are null; `dense` is then kept for reuse).
+    fn dense_run(&mut self, dense: Vec<u8>, len: usize, nulls: &mut Vec<usize>, row: usize, n: usize) -> Option<Run> {
         if len == n * self.kind.size() {
             return Some(Run::Owned(dense, 0..len));
         }
-        let run = self.expand(&dense, nulls, row, n);
+        let run = self.expand(dense.get(..len)?, nulls, row, n);
         self.spare.push(dense);
         run
     }

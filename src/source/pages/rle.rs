@@ -211,33 +211,72 @@ fn read_bits(data: &[u8], bit: usize) -> u64 {
 /// Write the `out.len()` values of `bw` bits packed LSB-first in `data` from bit `bit` into
 /// `out` (the caller checked that they are all present).
 ///
-/// Each value is read from the 8 bytes holding its first bit (`bw` ≤ 32 and a shift of at most
-/// 7 fit in them); only the last few values, whose 8 bytes would run past the data, are read
-/// byte by byte.
+/// Values are unpacked a group of 8 at a time (from `bw` whole bytes) by a kernel made for each
+/// bit width, as arrow-rs does; the few values before the first byte-aligned group and after
+/// the last whole one are read one by one.
 #[inline]
 fn unpack(data: &[u8], bit: usize, bw: usize, mask: u64, out: &mut [u32]) {
     if bw == 0 {
         out.fill(0);
         return;
     }
-    // The values whose 8-byte window lies within `data`: those starting before bit
-    // (len - 7) * 8.
-    let window_end = data.len().saturating_sub(7) * 8;
-    let fast = window_end.saturating_sub(bit).div_ceil(bw).min(out.len());
-    let (head, tail) = out.split_at_mut(fast);
     let mut at = bit;
-    for slot in head.iter_mut() {
-        let byte = at / 8;
-        let word = match data.get(byte..byte + 8) {
-            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            None => read_bits(data, at) << (at % 8),
-        };
-        *slot = ((word >> (at % 8)) & mask) as u32;
+    let mut done = 0;
+    while done < out.len() && at % 8 != 0 {
+        out[done] = (read_bits(data, at) & mask) as u32;
         at += bw;
+        done += 1;
     }
-    for slot in tail.iter_mut() {
+    let groups = (out.len() - done) / 8;
+    let bytes = groups * bw;
+    if let Some(packed) = data.get(at / 8..at / 8 + bytes) {
+        unpack_groups(bw, packed, &mut out[done..done + groups * 8]);
+        at += bytes * 8;
+        done += groups * 8;
+    }
+    for slot in &mut out[done..] {
         *slot = (read_bits(data, at) & mask) as u32;
         at += bw;
+    }
+}
+
+/// Unpack the groups of 8 `bw`-bit values in `packed` (`bw` bytes each) into `out` (8 values
+/// each).
+fn unpack_groups(bw: usize, packed: &[u8], out: &mut [u32]) {
+    macro_rules! widths {
+        ($($w:literal)*) => {
+            match bw {
+                $($w => groups::<$w>(packed, out),)*
+                _ => {}
+            }
+        };
+    }
+    widths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+}
+
+/// [`unpack_groups`] for a bit width known at compile time: every shift and byte offset is a
+/// constant.
+#[inline(never)]
+fn groups<const BW: usize>(packed: &[u8], out: &mut [u32]) {
+    let mask: u64 = if BW == 32 { u32::MAX as u64 } else { (1u64 << BW) - 1 };
+    for (group, values) in packed.chunks_exact(BW).zip(out.chunks_exact_mut(8)) {
+        // The group, and zeros for the 8-byte windows of its last values.
+        let mut buf = [0u8; 40];
+        buf[..BW].copy_from_slice(group);
+        for (k, value) in values.iter_mut().enumerate() {
+            let (b, shift) = (k * BW / 8, k * BW % 8);
+            let word = u64::from_le_bytes([
+                buf[b],
+                buf[b + 1],
+                buf[b + 2],
+                buf[b + 3],
+                buf[b + 4],
+                buf[b + 5],
+                buf[b + 6],
+                buf[b + 7],
+            ]);
+            *value = ((word >> shift) & mask) as u32;
+        }
     }
 }
 

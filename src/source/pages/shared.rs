@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use parquet::basic::Encoding;
@@ -54,7 +54,7 @@ enum Item {
 
 #[derive(Clone)]
 enum Value {
-    Dictionary(Arc<Vec<u8>>),
+    Dictionary(Bytes),
     Page(SharedPage),
 }
 
@@ -97,7 +97,7 @@ impl SharedPages {
     }
 
     /// The dictionary of `chunk`, if kept.
-    pub fn dictionary(&self, chunk: &ChunkKey) -> Option<Arc<Vec<u8>>> {
+    pub fn dictionary(&self, chunk: &ChunkKey) -> Option<Bytes> {
         match self.lock().entries.get(&(chunk.clone(), Item::Dictionary)) {
             Some(Value::Dictionary(d)) => Some(d.clone()),
             _ => None,
@@ -105,7 +105,7 @@ impl SharedPages {
     }
 
     /// Keep the dictionary of `chunk`.
-    pub fn keep_dictionary(&self, chunk: &ChunkKey, values: Arc<Vec<u8>>) {
+    pub fn keep_dictionary(&self, chunk: &ChunkKey, values: Bytes) {
         self.insert((chunk.clone(), Item::Dictionary), Value::Dictionary(values));
     }
 
@@ -180,7 +180,7 @@ mod tests {
         let cache = SharedPages::default();
         let a: ChunkKey = (PathBuf::from("a"), 0, 0);
         let b: ChunkKey = (PathBuf::from("a"), 1, 0);
-        cache.keep_dictionary(&a, Arc::new(vec![1; 16]));
+        cache.keep_dictionary(&a, Bytes::from(vec![1; 16]));
         cache.keep_page(&a, 3, page(MAX_BYTES / 2));
         assert_eq!(cache.dictionary(&a).unwrap().len(), 16);
         assert_eq!(cache.page(&a, 3).unwrap().values, MAX_BYTES / 2);
@@ -204,7 +204,7 @@ mod tests {
         let a1: ChunkKey = (PathBuf::from("a"), 1, 0);
         let b: ChunkKey = (PathBuf::from("b"), 0, 0);
         for k in [&a, &a1, &b] {
-            cache.keep_dictionary(k, Arc::new(vec![0; 8]));
+            cache.keep_dictionary(k, Bytes::from(vec![0u8; 8]));
             cache.keep_page(k, 0, page(8));
         }
         cache.forget(Path::new("a"), 0);
