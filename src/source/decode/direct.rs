@@ -368,6 +368,9 @@ fn labels(kind: Plain, bytes: &[u8]) -> impl Iterator<Item = i128> + '_ {
 mod list_tests;
 
 #[cfg(test)]
+mod shared_tests;
+
+#[cfg(test)]
 mod tests {
     //! The direct path against arrow-rs on the same blocks: the same values bit for bit, the
     //! same skipped and filled rows, the same first error, for each way of writing the pages.

@@ -142,6 +142,12 @@ impl SharedPages {
         }
     }
 
+    /// Entries kept.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
     /// Drop what is kept of row group `row_group` of `path` (its last block is done).
     pub fn forget(&self, path: &Path, row_group: usize) {
         let mut inner = self.lock();
