@@ -240,8 +240,8 @@ impl PlainColumn {
 }
 
 /// A data page once decompressed: (values, the page, definition levels' range, values' range,
-/// encoding, the nulls a v2 header claims, whether it was decompressed here).
-type ReadPage = (usize, Run, Option<Range<usize>>, Range<usize>, Encoding, Option<usize>, bool);
+/// encoding, the nulls a v2 header claims).
+type ReadPage = (usize, Run, Option<Range<usize>>, Range<usize>, Encoding, Option<usize>);
 
 /// The pages of one column chunk, each turned into a run of plain values.
 struct PageStream {
@@ -371,18 +371,22 @@ impl PageStream {
     ) -> Option<()> {
         let start = meta.byte_range().0;
         let first_data = map.locations[0].offset as u64;
-        let kept = self.shared.as_ref().and_then(|(cache, key)| cache.dictionary(key));
-        if first_data > start && kept.is_some() {
-            self.dictionary = kept;
-        } else if first_data > start {
+        if first_data > start {
             let size = i32::try_from(first_data - start).ok()?;
             let location = PageLocation { offset: start as i64, compressed_page_size: size, first_row_index: 0 };
-            let mut reader = SerializedPageReader::new(source.clone(), meta, self.rows, Some(vec![location])).ok()?;
-            let page = reader.get_next_page().ok()??;
-            self.read_dictionary(page)?;
-            if let (Some((cache, key)), Some(dictionary)) = (&self.shared, &self.dictionary) {
-                cache.keep_dictionary(key, dictionary.clone());
-            }
+            let (rows, shared) = (self.rows, self.shared.clone());
+            let read = || {
+                let mut reader = SerializedPageReader::new(source.clone(), meta, rows, Some(vec![location])).ok()?;
+                let page = reader.get_next_page().ok()??;
+                self.read_dictionary(page)?;
+                self.dictionary.clone()
+            };
+            // The row group's other blocks read it once for all.
+            let dictionary = match shared {
+                Some((cache, key)) => cache.dictionary(&key, read)?,
+                None => read()?,
+            };
+            self.dictionary = Some(dictionary);
         }
         // The reader takes the bytes before the block's first page for a dictionary page.
         if self.pages.peek_next_page().ok()?.is_some_and(|m| m.is_dict) {
@@ -423,24 +427,34 @@ impl PageStream {
     fn next_run(&mut self, nulls: &mut Vec<usize>) -> Option<Option<(usize, Run)>> {
         let size = self.kind.size();
         loop {
-            // The block's first page, when it starts before the block, may have been
-            // decompressed by the block before and kept.
-            let kept = match &self.shared {
-                Some((cache, key))
-                    if self.bounds.is_some()
-                        && self.page_index == self.first_page
-                        && self.next_row < self.block.start =>
-                {
-                    cache.page(key, self.page_index)
+            // A compressed page that holds rows of another block too is read (and decompressed)
+            // once for the row group's blocks.
+            let spans =
+                self.bounds.as_ref().and_then(|b| b.front()).is_some_and(|&n| {
+                    self.next_row < self.block.start || self.next_row.saturating_add(n) > self.block.end
+                });
+            let kept = match self.shared.clone() {
+                Some((cache, key)) if spans && self.compressed => {
+                    let mut read_here = false;
+                    let page = cache.page(&key, self.page_index, || {
+                        read_here = true;
+                        let page = self.pages.next()?.ok()?;
+                        let (values, page, defs, data, encoding, claimed_nulls) = self.read_page(page)??;
+                        let bytes = page.into_bytes(&self.pools);
+                        Some(SharedPage { values, bytes, defs, data, encoding, claimed_nulls })
+                    })?;
+                    if !read_here {
+                        self.pages.skip_next_page().ok()?;
+                    }
+                    Some(page)
                 }
                 _ => None,
             };
             // (values, the page, definition levels' range, values' range, encoding, the nulls
-            // a v2 header claims, whether it was decompressed here)
-            let (n, page, defs, data, encoding, claimed_nulls, decompressed) = if let Some(kept) = kept {
-                self.pages.skip_next_page().ok()?;
+            // a v2 header claims)
+            let (n, page, defs, data, encoding, claimed_nulls) = if let Some(kept) = kept {
                 let SharedPage { values, bytes, defs, data, encoding, claimed_nulls } = kept;
-                (values, Run::Shared(bytes), defs, data, encoding, claimed_nulls, false)
+                (values, Run::Shared(bytes), defs, data, encoding, claimed_nulls)
             } else {
                 let Some(page) = self.pages.next() else {
                     // With a page map the reader ends at the block's last page.
@@ -491,23 +505,6 @@ impl PageStream {
                 return None;
             }
             self.next_row += n;
-            // A page decompressed here that holds rows of the next block is kept for it.
-            let page = match &self.shared {
-                Some((cache, key)) if decompressed && row + n > self.block.end => {
-                    let bytes = page.into_bytes(&self.pools);
-                    let kept = SharedPage {
-                        values: n,
-                        bytes: bytes.clone(),
-                        defs: defs.clone(),
-                        data: data.clone(),
-                        encoding,
-                        claimed_nulls,
-                    };
-                    cache.keep_page(key, self.page_index - 1, kept);
-                    Run::Shared(bytes)
-                }
-                _ => page,
-            };
             // Only the page's rows in the block are decoded: a page may claim far more values
             // than the block needs (an RLE run of 2^31 values takes six bytes).
             let (lo, hi) = (self.block.start.max(row), self.block.end.min(row + n));
@@ -522,9 +519,17 @@ impl PageStream {
                 Some(defs) => {
                     let mut levels = rle::Decoder::new(bytes.get(defs.clone())?, 1)?;
                     let before = usize::try_from(levels.skip(skip)?).ok()?;
-                    self.levels.clear();
-                    levels.decode(take, &mut self.levels)?;
-                    (before, self.levels.iter().filter(|&&l| l == 1).count(), Some(levels))
+                    // Count the block's present rows first (an RLE run of ones in O(1)); the
+                    // levels are written out only when some rows are null, for `expand`.
+                    let mut ahead = levels.clone();
+                    let present = usize::try_from(ahead.skip(take)?).ok()?;
+                    if present == take {
+                        levels = ahead;
+                    } else {
+                        self.levels.clear();
+                        levels.decode(take, &mut self.levels)?;
+                    }
+                    (before, present, Some(levels))
                 }
                 None => (skip, take, None),
             };
@@ -616,7 +621,6 @@ impl PageStream {
     /// A page from the reader, decompressed: `Some(None)` for a dictionary page (kept as the
     /// dictionary), `None` when it is malformed or outside what the direct path reads.
     fn read_page(&mut self, page: Page) -> Option<Option<ReadPage>> {
-        let compressed = self.compressed;
         Some(Some(match page {
             page @ Page::DictionaryPage { .. } => {
                 self.read_dictionary(page)?;
@@ -626,14 +630,14 @@ impl PageStream {
                 let page = self.decompress(buf, 0, true)?;
                 let all = page.bytes().len();
                 if self.max_def == 0 {
-                    (num_values as usize, page, None, 0..all, encoding, None, compressed)
+                    (num_values as usize, page, None, 0..all, encoding, None)
                 } else {
                     if def_level_encoding != Encoding::RLE {
                         return None;
                     }
                     let len = u32::from_le_bytes(page.bytes().get(..4)?.try_into().ok()?) as usize;
                     let end = len.checked_add(4).filter(|&e| e <= all)?;
-                    (num_values as usize, page, Some(4..end), end..all, encoding, None, compressed)
+                    (num_values as usize, page, Some(4..end), end..all, encoding, None)
                 }
             }
             Page::DataPageV2 {
@@ -658,15 +662,7 @@ impl PageStream {
                 };
                 let page = self.decompress(buf, def_len, is_compressed)?;
                 let all = page.bytes().len();
-                (
-                    num_values as usize,
-                    page,
-                    defs,
-                    def_len..all,
-                    encoding,
-                    Some(num_nulls as usize),
-                    compressed && is_compressed,
-                )
+                (num_values as usize, page, defs, def_len..all, encoding, Some(num_nulls as usize))
             }
         }))
     }

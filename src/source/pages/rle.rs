@@ -15,6 +15,7 @@
 const MAX_RUN_VALUES: usize = i32::MAX as usize;
 
 /// A cursor over RLE / bit-packed hybrid data.
+#[derive(Clone)]
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
     /// Where the next run header is.

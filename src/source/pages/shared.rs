@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use parquet::basic::Encoding;
@@ -75,11 +75,17 @@ pub(crate) struct SharedPages {
     inner: Mutex<Inner>,
 }
 
+/// One entry: empty while its first reader reads it (the others wait for it), or after that
+/// reader failed.
+type Slot = Arc<Mutex<Option<Value>>>;
+
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<Key, Value>,
-    /// Keys in insertion order (some may have been removed from `entries` already).
-    order: VecDeque<Key>,
+    slots: HashMap<Key, Slot>,
+    /// Filled entries in the order they were filled, with their sizes (some may have been
+    /// removed from `slots` already).
+    order: VecDeque<(Key, usize)>,
+    /// Bytes of the filled entries in `slots`.
     bytes: usize,
 }
 
@@ -96,73 +102,88 @@ impl SharedPages {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The dictionary of `chunk`, if kept.
-    pub fn dictionary(&self, chunk: &ChunkKey) -> Option<Bytes> {
-        match self.lock().entries.get(&(chunk.clone(), Item::Dictionary)) {
-            Some(Value::Dictionary(d)) => Some(d.clone()),
-            _ => None,
+    /// The dictionary of `chunk`: the one kept, else what `read` gives (kept then). While
+    /// another reader reads it, this one waits for it rather than reading it too. `None` when
+    /// `read` fails.
+    pub fn dictionary(&self, chunk: &ChunkKey, read: impl FnOnce() -> Option<Bytes>) -> Option<Bytes> {
+        let value = self.get_or_read((chunk.clone(), Item::Dictionary), || read().map(Value::Dictionary))?;
+        match value {
+            Value::Dictionary(d) => Some(d),
+            Value::Page(_) => None,
         }
     }
 
-    /// Keep the dictionary of `chunk`.
-    pub fn keep_dictionary(&self, chunk: &ChunkKey, values: Bytes) {
-        self.insert((chunk.clone(), Item::Dictionary), Value::Dictionary(values));
-    }
-
-    /// Data page `page` of `chunk`, if kept.
-    pub fn page(&self, chunk: &ChunkKey, page: usize) -> Option<SharedPage> {
-        match self.lock().entries.get(&(chunk.clone(), Item::Page(page))) {
-            Some(Value::Page(p)) => Some(p.clone()),
-            _ => None,
+    /// Data page `page` of `chunk`: the one kept, else what `read` gives (kept then), as
+    /// [`dictionary`](Self::dictionary) does.
+    pub fn page(&self, chunk: &ChunkKey, page: usize, read: impl FnOnce() -> Option<SharedPage>) -> Option<SharedPage> {
+        let value = self.get_or_read((chunk.clone(), Item::Page(page)), || read().map(Value::Page))?;
+        match value {
+            Value::Page(p) => Some(p),
+            Value::Dictionary(_) => None,
         }
     }
 
-    /// Keep data page `page` of `chunk`.
-    pub fn keep_page(&self, chunk: &ChunkKey, page: usize, value: SharedPage) {
-        self.insert((chunk.clone(), Item::Page(page)), Value::Page(value));
-    }
-
-    fn insert(&self, key: Key, value: Value) {
+    fn get_or_read(&self, key: Key, read: impl FnOnce() -> Option<Value>) -> Option<Value> {
+        let slot = self.lock().slots.entry(key.clone()).or_default().clone();
+        // Only the read of one page runs under a slot's lock (it takes no other), so waiting
+        // here cannot deadlock.
+        let mut filled = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = &*filled {
+            return Some(value.clone());
+        }
+        let Some(value) = read() else {
+            // Nothing kept: the slot goes, unless another reader took it meanwhile (to read it).
+            drop(filled);
+            let mut inner = self.lock();
+            let idle = slot.try_lock().is_ok_and(|s| s.is_none());
+            if idle && inner.slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                inner.slots.remove(&key);
+            }
+            return None;
+        };
         let size = value.bytes();
-        if size > MAX_BYTES {
-            return;
-        }
+        *filled = Some(value.clone());
+        drop(filled);
         let mut inner = self.lock();
+        if size > MAX_BYTES || !inner.slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+            // Too large to keep, or forgotten meanwhile.
+            if inner.slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                inner.slots.remove(&key);
+            }
+            return Some(value);
+        }
         while inner.bytes + size > MAX_BYTES {
-            let Some(old) = inner.order.pop_front() else { break };
-            if let Some(v) = inner.entries.remove(&old) {
-                inner.bytes -= v.bytes();
+            let Some((old, old_size)) = inner.order.pop_front() else { break };
+            if inner.slots.remove(&old).is_some() {
+                inner.bytes -= old_size;
             }
         }
         inner.bytes += size;
-        match inner.entries.insert(key.clone(), value) {
-            // Kept already (two readers read it at once): its place in the order stays.
-            Some(v) => inner.bytes -= v.bytes(),
-            None => inner.order.push_back(key),
-        }
+        inner.order.push_back((key, size));
+        Some(value)
     }
 
-    /// Entries kept.
+    /// Entries kept (filled or being read).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().slots.len()
     }
 
     /// Drop what is kept of row group `row_group` of `path` (its last block is done).
     pub fn forget(&self, path: &Path, row_group: usize) {
         let mut inner = self.lock();
-        if inner.entries.is_empty() {
+        if inner.slots.is_empty() {
             return;
         }
-        let Inner { entries, order, bytes } = &mut *inner;
-        entries.retain(|((p, rg, _), _), v| {
-            let keep = *rg != row_group || p != path;
+        let Inner { slots, order, bytes } = &mut *inner;
+        slots.retain(|((p, rg, _), _), _| *rg != row_group || p != path);
+        order.retain(|(k, size)| {
+            let keep = slots.contains_key(k);
             if !keep {
-                *bytes -= v.bytes();
+                *bytes -= size;
             }
             keep
         });
-        order.retain(|k| entries.contains_key(k));
     }
 }
 
@@ -181,26 +202,57 @@ mod tests {
         }
     }
 
+    fn kept(cache: &SharedPages, chunk: &ChunkKey, i: usize) -> Option<usize> {
+        cache.page(chunk, i, || None).map(|p| p.values)
+    }
+
     #[test]
-    fn entries_are_kept_within_the_byte_bound_oldest_dropped_first() {
+    fn entries_are_read_once_and_kept_within_the_byte_bound_oldest_dropped_first() {
         let cache = SharedPages::default();
         let a: ChunkKey = (PathBuf::from("a"), 0, 0);
         let b: ChunkKey = (PathBuf::from("a"), 1, 0);
-        cache.keep_dictionary(&a, Bytes::from(vec![1; 16]));
-        cache.keep_page(&a, 3, page(MAX_BYTES / 2));
-        assert_eq!(cache.dictionary(&a).unwrap().len(), 16);
-        assert_eq!(cache.page(&a, 3).unwrap().values, MAX_BYTES / 2);
-        assert!(cache.page(&a, 2).is_none() && cache.dictionary(&b).is_none());
+        assert_eq!(cache.dictionary(&a, || Some(Bytes::from(vec![1; 16]))).unwrap().len(), 16);
+        assert_eq!(cache.dictionary(&a, || panic!("read again")).unwrap().len(), 16);
+        assert_eq!(cache.page(&a, 3, || Some(page(MAX_BYTES / 2))).unwrap().values, MAX_BYTES / 2);
+        assert_eq!(kept(&cache, &a, 3), Some(MAX_BYTES / 2));
+        assert!(kept(&cache, &a, 2).is_none() && cache.dictionary(&b, || None).is_none());
+        // A failed read is not kept: the next reader reads it.
+        assert_eq!(cache.page(&a, 2, || Some(page(5))).unwrap().values, 5);
         // Over the bound: the oldest (the dictionary, then page 3) go first.
-        cache.keep_page(&b, 0, page(MAX_BYTES / 2));
-        assert!(cache.dictionary(&a).is_none());
-        assert!(cache.page(&a, 3).is_some());
-        cache.keep_page(&b, 1, page(MAX_BYTES / 4));
-        assert!(cache.page(&a, 3).is_none() && cache.page(&b, 0).is_some() && cache.page(&b, 1).is_some());
+        cache.page(&b, 0, || Some(page(MAX_BYTES / 2))).unwrap();
+        assert!(cache.dictionary(&a, || None).is_none());
+        assert!(kept(&cache, &a, 3).is_none());
+        assert!(kept(&cache, &b, 0).is_some() && kept(&cache, &a, 2).is_some());
         // Too large to keep at all.
-        cache.keep_page(&b, 2, page(MAX_BYTES + 1));
-        assert!(cache.page(&b, 2).is_none() && cache.page(&b, 0).is_some());
+        cache.page(&b, 2, || Some(page(MAX_BYTES + 1))).unwrap();
+        assert!(kept(&cache, &b, 2).is_none() && kept(&cache, &b, 0).is_some());
         assert!(cache.lock().bytes <= MAX_BYTES);
+    }
+
+    #[test]
+    fn a_second_reader_waits_for_the_first_instead_of_reading_too() {
+        let cache = Arc::new(SharedPages::default());
+        let key: ChunkKey = (PathBuf::from("a"), 0, 0);
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (cache, key, reads) = (cache.clone(), key.clone(), reads.clone());
+                std::thread::spawn(move || {
+                    cache
+                        .page(&key, 0, || {
+                            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            Some(page(10))
+                        })
+                        .unwrap()
+                        .values
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 10);
+        }
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
@@ -210,12 +262,12 @@ mod tests {
         let a1: ChunkKey = (PathBuf::from("a"), 1, 0);
         let b: ChunkKey = (PathBuf::from("b"), 0, 0);
         for k in [&a, &a1, &b] {
-            cache.keep_dictionary(k, Bytes::from(vec![0u8; 8]));
-            cache.keep_page(k, 0, page(8));
+            cache.dictionary(k, || Some(Bytes::from(vec![0u8; 8]))).unwrap();
+            cache.page(k, 0, || Some(page(8))).unwrap();
         }
         cache.forget(Path::new("a"), 0);
-        assert!(cache.dictionary(&a).is_none() && cache.page(&a, 0).is_none());
-        assert!(cache.dictionary(&a1).is_some() && cache.page(&b, 0).is_some());
+        assert!(cache.dictionary(&a, || None).is_none() && kept(&cache, &a, 0).is_none());
+        assert!(cache.dictionary(&a1, || None).is_some() && kept(&cache, &b, 0).is_some());
         let inner = cache.lock();
         assert_eq!(inner.bytes, 32);
         assert_eq!(inner.order.len(), 4);
