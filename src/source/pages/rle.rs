@@ -223,7 +223,7 @@ fn unpack(data: &[u8], bit: usize, bw: usize, mask: u64, out: &mut [u32]) {
     }
     let mut at = bit;
     let mut done = 0;
-    while done < out.len() && at % 8 != 0 {
+    while done < out.len() && !at.is_multiple_of(8) {
         out[done] = (read_bits(data, at) & mask) as u32;
         at += bw;
         done += 1;
