@@ -148,6 +148,12 @@ impl PooledBytes {
         PooledBytes { buf: pool.take(len, false), pools: pools.clone(), page }
     }
 
+    /// A page buffer taken from `pools` earlier (by [`BufferPool::take`] of `pools.pages`),
+    /// handed over to go back there when the last slice of it is dropped.
+    pub fn page(pools: &Arc<Pools>, buf: Vec<u8>) -> Self {
+        PooledBytes { buf, pools: pools.clone(), page: true }
+    }
+
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.buf
     }

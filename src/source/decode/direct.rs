@@ -163,7 +163,8 @@ pub(crate) fn decode(
         // empty page, the direct path never looked at it, while arrow-rs reads (and may refuse)
         // one that starts the block (differential finding cd25b52a).
         let map = Some(source.page_map(leaf)?);
-        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows, map)
+        let shared = Some((&ctx.shared_pages, (shard.path.clone(), block.row_group, leaf)));
+        PlainColumn::open(&source, rg_meta.column(leaf), kind, max_def, rg_rows, first..first + rows, map, shared)
     };
     let Some(mut columns) = direct.columns.iter().map(open).collect::<Option<Vec<_>>>() else { return Ok(None) };
     let mut target_column = plan.spec.target.column().and_then(|_| columns.pop());
@@ -213,6 +214,10 @@ pub(crate) fn decode(
         if column.finish().is_none() {
             return Ok(None);
         }
+    }
+    if first + rows >= rg_rows && rows < rg_rows {
+        // The row group's last block: what its blocks shared is not needed any more.
+        ctx.shared_pages.forget(&shard.path, block.row_group);
     }
 
     let site = Site { shard, row_group: block.row_group, first_row: block.first_row };
@@ -375,6 +380,9 @@ fn labels(kind: Plain, bytes: &[u8]) -> impl Iterator<Item = i128> + '_ {
 
 #[cfg(test)]
 mod list_tests;
+
+#[cfg(test)]
+mod shared_tests;
 
 #[cfg(test)]
 mod tests {

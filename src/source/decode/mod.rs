@@ -31,6 +31,7 @@ use crate::source::bytes::pool::Pools;
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::open_row_group;
 use crate::source::pages::page_map::PageMaps;
+use crate::source::pages::shared::SharedPages;
 use crate::spec::{DataSpec, Pixels};
 
 pub(crate) use block::{Decoded, NullPolicy};
@@ -69,6 +70,8 @@ pub(crate) struct DecodeContext {
     pub pools: Arc<Pools>,
     /// The page maps of the column chunks read so far.
     pub page_maps: Arc<PageMaps>,
+    /// Dictionaries and pages shared by the blocks of a row group (direct path).
+    pub shared_pages: Arc<SharedPages>,
     /// Whether blocks of flat numeric columns take the direct decode path.
     pub direct: bool,
 }

@@ -21,10 +21,11 @@ use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
-use crate::source::bytes::pool::Pools;
+use crate::source::bytes::pool::{PooledBytes, Pools};
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::page_map::PageMap;
 use crate::source::pages::rle;
+use crate::source::pages::shared::{ChunkKey, SharedPage, SharedPages};
 
 /// The value types the direct path reads, each stored as itself in Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,15 @@ impl Run {
         }
     }
 
+    /// The run's bytes as shared bytes (a buffer of ours is handed over, not copied, and goes
+    /// back to the page pool of `pools` when the last slice of it is dropped).
+    fn into_bytes(self, pools: &Arc<Pools>) -> Bytes {
+        match self {
+            Run::Shared(b) => b,
+            Run::Owned(v, r) => Bytes::from_owner(PooledBytes::page(pools, v)).slice(r),
+        }
+    }
+
     /// The bytes at `range` of this run's bytes.
     fn narrow(self, range: Range<usize>) -> Run {
         match self {
@@ -97,7 +107,10 @@ impl PlainColumn {
     /// Start reading rows `block` of the column chunk `meta` (of a row group of `rows` rows,
     /// flat, with maximum definition level `max_def` ≤ 1) from `source` as values of `kind`.
     /// Pages before the block are skipped by their headers, without decompressing them. Rows
-    /// in the methods below count from the block's first row.
+    /// in the methods below count from the block's first row. With `shared`, a block that is
+    /// part of its row group takes the chunk's dictionary and a page it shares with the block
+    /// before it from there when they are kept, and keeps them for the other blocks otherwise.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         source: &Arc<ChunkSource>,
         meta: &ColumnChunkMetaData,
@@ -106,9 +119,11 @@ impl PlainColumn {
         rows: usize,
         block: Range<usize>,
         map: Option<&PageMap>,
+        shared: Option<(&Arc<SharedPages>, ChunkKey)>,
     ) -> Option<Self> {
         // Snappy pages are read raw and decompressed here, into reused buffers.
         let snappy = meta.compression() == Compression::SNAPPY;
+        let compressed = meta.compression() != Compression::UNCOMPRESSED;
         let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
         // With a page map, the reader gets the locations of the block's pages only.
         let map = map.filter(|m| m.rows == rows as u64 && !m.locations.is_empty() && block.start < block.end);
@@ -137,8 +152,12 @@ impl PlainColumn {
             next_row: 0,
             bounds: None,
             dictionary: None,
+            // Only a block that is part of its row group shares with the others.
+            shared: shared.filter(|_| block.len() < rows).map(|(cache, key)| (cache.clone(), key)),
+            compressed,
+            page_index: 0,
+            first_page: 0,
             levels: Vec::new(),
-            indices: Vec::new(),
             spare: Vec::new(),
             pools: source.pools().clone(),
         };
@@ -220,6 +239,10 @@ impl PlainColumn {
     }
 }
 
+/// A data page once decompressed: (values, the page, definition levels' range, values' range,
+/// encoding, the nulls a v2 header claims).
+type ReadPage = (usize, Run, Option<Range<usize>>, Range<usize>, Encoding, Option<usize>);
+
 /// The pages of one column chunk, each turned into a run of plain values.
 struct PageStream {
     pages: SerializedPageReader<ChunkSource>,
@@ -238,9 +261,17 @@ struct PageStream {
     /// With a page map: the rows the map gives the pages from the next one on (each page read
     /// must hold just as many).
     bounds: Option<VecDeque<usize>>,
-    dictionary: Option<Vec<u8>>,
+    /// The dictionary's values (shared with the row group's other blocks).
+    dictionary: Option<Bytes>,
+    /// Where the row group's blocks share dictionaries and pages, and this chunk's key there.
+    shared: Option<(Arc<SharedPages>, ChunkKey)>,
+    /// The chunk's pages are compressed (a page read again is decompressed again).
+    compressed: bool,
+    /// With a page map: the map's index of the next data page the reader gives.
+    page_index: usize,
+    /// With a page map: the map's index of the block's first page.
+    first_page: usize,
     levels: Vec<u32>,
-    indices: Vec<u32>,
     /// Buffers of released runs.
     spare: Vec<Vec<u8>>,
     /// Where buffers come from and go back to, across row groups.
@@ -343,9 +374,19 @@ impl PageStream {
         if first_data > start {
             let size = i32::try_from(first_data - start).ok()?;
             let location = PageLocation { offset: start as i64, compressed_page_size: size, first_row_index: 0 };
-            let mut reader = SerializedPageReader::new(source.clone(), meta, self.rows, Some(vec![location])).ok()?;
-            let page = reader.get_next_page().ok()??;
-            self.read_dictionary(page)?;
+            let (rows, shared) = (self.rows, self.shared.clone());
+            let read = || {
+                let mut reader = SerializedPageReader::new(source.clone(), meta, rows, Some(vec![location])).ok()?;
+                let page = reader.get_next_page().ok()??;
+                self.read_dictionary(page)?;
+                self.dictionary.clone()
+            };
+            // The row group's other blocks read it once for all.
+            let dictionary = match shared {
+                Some((cache, key)) => cache.dictionary(&key, read)?,
+                None => read()?,
+            };
+            self.dictionary = Some(dictionary);
         }
         // The reader takes the bytes before the block's first page for a dictionary page.
         if self.pages.peek_next_page().ok()?.is_some_and(|m| m.is_dict) {
@@ -356,6 +397,7 @@ impl PageStream {
         bounds.extend(pages.clone().map(|i| map.rows_of(i) as usize));
         self.next_row = map.locations[pages.start].first_row_index as usize;
         self.bounds = Some(bounds);
+        (self.page_index, self.first_page) = (pages.start, pages.start);
         Some(())
     }
 
@@ -367,8 +409,16 @@ impl PageStream {
         }
         let page = self.decompress(buf, 0, true)?;
         let len = (num_values as usize).checked_mul(self.kind.size())?;
-        self.dictionary = Some(page.bytes().get(..len)?.to_vec());
-        self.recycle(page);
+        if len > page.bytes().len() {
+            self.recycle(page);
+            return None;
+        }
+        // A page as read is copied out rather than kept: it is a slice of a chunk's bytes,
+        // which it would hold in memory as long as the dictionary is kept.
+        self.dictionary = Some(match page {
+            Run::Shared(b) => Bytes::copy_from_slice(&b[..len]),
+            owned => owned.into_bytes(&self.pools).slice(..len),
+        });
         Some(())
     }
 
@@ -377,58 +427,51 @@ impl PageStream {
     fn next_run(&mut self, nulls: &mut Vec<usize>) -> Option<Option<(usize, Run)>> {
         let size = self.kind.size();
         loop {
-            let Some(page) = self.pages.next() else {
-                // With a page map the reader ends at the block's last page.
-                let end =
-                    if self.bounds.is_some() { self.next_row >= self.block.end } else { self.next_row == self.rows };
-                return end.then_some(None);
+            // A compressed page that holds rows of another block too is read (and decompressed)
+            // once for the row group's blocks.
+            let spans =
+                self.bounds.as_ref().and_then(|b| b.front()).is_some_and(|&n| {
+                    self.next_row < self.block.start || self.next_row.saturating_add(n) > self.block.end
+                });
+            let kept = match self.shared.clone() {
+                Some((cache, key)) if spans && self.compressed => {
+                    let mut read_here = false;
+                    let page = cache.page(&key, self.page_index, || {
+                        read_here = true;
+                        let page = self.pages.next()?.ok()?;
+                        let (values, page, defs, data, encoding, claimed_nulls) = self.read_page(page)??;
+                        let bytes = page.into_bytes(&self.pools);
+                        Some(SharedPage { values, bytes, defs, data, encoding, claimed_nulls })
+                    })?;
+                    if !read_here {
+                        self.pages.skip_next_page().ok()?;
+                    }
+                    Some(page)
+                }
+                _ => None,
             };
             // (values, the page, definition levels' range, values' range, encoding, the nulls
             // a v2 header claims)
-            let (n, page, defs, data, encoding, claimed_nulls) = match page.ok()? {
-                page @ Page::DictionaryPage { .. } => {
-                    self.read_dictionary(page)?;
-                    continue;
-                }
-                Page::DataPage { buf, num_values, encoding, def_level_encoding, .. } => {
-                    let page = self.decompress(buf, 0, true)?;
-                    let all = page.bytes().len();
-                    if self.max_def == 0 {
-                        (num_values as usize, page, None, 0..all, encoding, None)
+            let (n, page, defs, data, encoding, claimed_nulls) = if let Some(kept) = kept {
+                let SharedPage { values, bytes, defs, data, encoding, claimed_nulls } = kept;
+                (values, Run::Shared(bytes), defs, data, encoding, claimed_nulls)
+            } else {
+                let Some(page) = self.pages.next() else {
+                    // With a page map the reader ends at the block's last page.
+                    let end = if self.bounds.is_some() {
+                        self.next_row >= self.block.end
                     } else {
-                        if def_level_encoding != Encoding::RLE {
-                            return None;
-                        }
-                        let len = u32::from_le_bytes(page.bytes().get(..4)?.try_into().ok()?) as usize;
-                        let end = len.checked_add(4).filter(|&e| e <= all)?;
-                        (num_values as usize, page, Some(4..end), end..all, encoding, None)
-                    }
-                }
-                Page::DataPageV2 {
-                    buf,
-                    num_values,
-                    num_nulls,
-                    encoding,
-                    num_rows,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    is_compressed,
-                    ..
-                } => {
-                    let def_len = def_levels_byte_len as usize;
-                    if rep_levels_byte_len != 0 || num_rows != num_values || def_len > buf.len() {
-                        return None;
-                    }
-                    let defs = match self.max_def {
-                        0 if def_len == 0 => None,
-                        0 => return None,
-                        _ => Some(0..def_len),
+                        self.next_row == self.rows
                     };
-                    let page = self.decompress(buf, def_len, is_compressed)?;
-                    let all = page.bytes().len();
-                    (num_values as usize, page, defs, def_len..all, encoding, Some(num_nulls as usize))
+                    return end.then_some(None);
+                };
+                match self.read_page(page.ok()?)? {
+                    Some(page) => page,
+                    // A dictionary page, now read.
+                    None => continue,
                 }
             };
+            self.page_index += 1;
             if let Some(bounds) = &mut self.bounds {
                 // The page must hold the rows its location says.
                 if bounds.pop_front() != Some(n) {
@@ -476,9 +519,17 @@ impl PageStream {
                 Some(defs) => {
                     let mut levels = rle::Decoder::new(bytes.get(defs.clone())?, 1)?;
                     let before = usize::try_from(levels.skip(skip)?).ok()?;
-                    self.levels.clear();
-                    levels.decode(take, &mut self.levels)?;
-                    (before, self.levels.iter().filter(|&&l| l == 1).count(), Some(levels))
+                    // Count the block's present rows first (an RLE run of ones in O(1)); the
+                    // levels are written out only when some rows are null, for `expand`.
+                    let mut ahead = levels.clone();
+                    let present = usize::try_from(ahead.skip(take)?).ok()?;
+                    if present == take {
+                        levels = ahead;
+                    } else {
+                        self.levels.clear();
+                        levels.decode(take, &mut self.levels)?;
+                    }
+                    (before, present, Some(levels))
                 }
                 None => (skip, take, None),
             };
@@ -527,41 +578,37 @@ impl PageStream {
                         return None;
                     }
                     let len = present * size;
-                    let mut dense = self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(len));
-                    dense.clear();
-                    dense.try_reserve(len).ok()?;
-                    dense.resize(len, 0);
+                    let mut dense = self.buffer(len);
                     for k in 0..size {
                         let stream = &data[k * stride + before..k * stride + before + present];
-                        for (value, &b) in dense.chunks_exact_mut(size).zip(stream) {
+                        for (value, &b) in dense[..len].chunks_exact_mut(size).zip(stream) {
                             value[k] = b;
                         }
                     }
-                    let run = self.dense_run(dense, nulls, lo, take)?;
+                    let run = self.dense_run(dense, len, nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
                 Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => {
-                    let dense = if present == 0 {
-                        Vec::new()
+                    let (dense, len) = if present == 0 {
+                        (Vec::new(), 0)
                     } else {
-                        let dictionary = self.dictionary.as_ref()?;
                         let (&bit_width, packed) = data.split_first()?;
                         let mut indices = rle::Decoder::new(packed, bit_width)?;
                         indices.skip(before)?;
-                        self.indices.clear();
-                        indices.decode(present, &mut self.indices)?;
-                        let mut values =
-                            self.spare.pop().unwrap_or_else(|| self.pools.pages.take_empty(present * size));
-                        values.clear();
-                        values.try_reserve(present * size).ok()?;
-                        for &i in &self.indices {
-                            let at = i as usize * size;
-                            values.extend_from_slice(dictionary.get(at..at + size)?);
+                        // (At most the block's rows: `present` ≤ `take`.)
+                        let len = present.checked_mul(size)?;
+                        let mut values = self.buffer(len);
+                        // Indices straight to typed values (the dictionary holds whole values).
+                        let dictionary = self.dictionary.as_deref()?;
+                        let out = &mut values[..len];
+                        match size {
+                            4 => indices.gather(dictionary.as_chunks::<4>().0, out.as_chunks_mut::<4>().0)?,
+                            _ => indices.gather(dictionary.as_chunks::<8>().0, out.as_chunks_mut::<8>().0)?,
                         }
-                        values
+                        (values, len)
                     };
-                    let run = self.dense_run(dense, nulls, lo, take)?;
+                    let run = self.dense_run(dense, len, nulls, lo, take)?;
                     self.recycle(page);
                     run
                 }
@@ -571,14 +618,62 @@ impl PageStream {
         }
     }
 
-    /// The run of a page's `n` rows from `dense`, its present values in order (expanded when
-    /// some rows are null; `dense` is then kept for reuse).
-    fn dense_run(&mut self, dense: Vec<u8>, nulls: &mut Vec<usize>, row: usize, n: usize) -> Option<Run> {
-        let len = dense.len();
+    /// A page from the reader, decompressed: `Some(None)` for a dictionary page (kept as the
+    /// dictionary), `None` when it is malformed or outside what the direct path reads.
+    fn read_page(&mut self, page: Page) -> Option<Option<ReadPage>> {
+        Some(Some(match page {
+            page @ Page::DictionaryPage { .. } => {
+                self.read_dictionary(page)?;
+                return Some(None);
+            }
+            Page::DataPage { buf, num_values, encoding, def_level_encoding, .. } => {
+                let page = self.decompress(buf, 0, true)?;
+                let all = page.bytes().len();
+                if self.max_def == 0 {
+                    (num_values as usize, page, None, 0..all, encoding, None)
+                } else {
+                    if def_level_encoding != Encoding::RLE {
+                        return None;
+                    }
+                    let len = u32::from_le_bytes(page.bytes().get(..4)?.try_into().ok()?) as usize;
+                    let end = len.checked_add(4).filter(|&e| e <= all)?;
+                    (num_values as usize, page, Some(4..end), end..all, encoding, None)
+                }
+            }
+            Page::DataPageV2 {
+                buf,
+                num_values,
+                num_nulls,
+                encoding,
+                num_rows,
+                def_levels_byte_len,
+                rep_levels_byte_len,
+                is_compressed,
+                ..
+            } => {
+                let def_len = def_levels_byte_len as usize;
+                if rep_levels_byte_len != 0 || num_rows != num_values || def_len > buf.len() {
+                    return None;
+                }
+                let defs = match self.max_def {
+                    0 if def_len == 0 => None,
+                    0 => return None,
+                    _ => Some(0..def_len),
+                };
+                let page = self.decompress(buf, def_len, is_compressed)?;
+                let all = page.bytes().len();
+                (num_values as usize, page, defs, def_len..all, encoding, Some(num_nulls as usize))
+            }
+        }))
+    }
+
+    /// The run of a page's `n` rows from `dense[..len]`, its present values in order (expanded
+    /// when some rows are null; `dense` is then kept for reuse).
+    fn dense_run(&mut self, dense: Vec<u8>, len: usize, nulls: &mut Vec<usize>, row: usize, n: usize) -> Option<Run> {
         if len == n * self.kind.size() {
             return Some(Run::Owned(dense, 0..len));
         }
-        let run = self.expand(&dense, nulls, row, n);
+        let run = self.expand(dense.get(..len)?, nulls, row, n);
         self.spare.push(dense);
         run
     }

@@ -15,6 +15,7 @@
 const MAX_RUN_VALUES: usize = i32::MAX as usize;
 
 /// A cursor over RLE / bit-packed hybrid data.
+#[derive(Clone)]
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
     /// Where the next run header is.
@@ -137,13 +138,56 @@ impl<'a> Decoder<'a> {
                     if !self.packed_present(from, k) {
                         return None;
                     }
-                    unpack(self.data, from, self.bw, self.mask, k, out);
+                    let at = out.len();
+                    out.resize(at + k, 0);
+                    unpack(self.data, from, self.bw, self.mask, &mut out[at..]);
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Fill `out` with `dictionary[i]` for each of the next `out.len()` values `i`: dictionary
+    /// indices gathered straight into typed values, with no buffer of indices the size of the
+    /// page. `None` when the data ends first, is malformed, or an index is outside
+    /// `dictionary`.
+    pub fn gather<T: Copy>(&mut self, dictionary: &[T], out: &mut [T]) -> Option<()> {
+        let mut indices = [0u32; GATHER_BATCH];
+        let mut done = 0;
+        while done < out.len() {
+            let n = out.len() - done;
+            match &mut self.run {
+                Run::Rle { left: 0, .. } | Run::Packed { left: 0, .. } => self.next_run()?,
+                Run::Rle { value, left } => {
+                    let k = n.min(*left);
+                    let v = *dictionary.get(*value as usize)?;
+                    out[done..done + k].fill(v);
+                    *left -= k;
+                    done += k;
+                }
+                Run::Packed { bit, left } => {
+                    let k = n.min(*left).min(GATHER_BATCH);
+                    let from = *bit;
+                    *bit += k * self.bw;
+                    *left -= k;
+                    if !self.packed_present(from, k) {
+                        return None;
+                    }
+                    let indices = &mut indices[..k];
+                    unpack(self.data, from, self.bw, self.mask, indices);
+                    for (slot, &i) in out[done..done + k].iter_mut().zip(indices.iter()) {
+                        *slot = *dictionary.get(i as usize)?;
+                    }
+                    done += k;
                 }
             }
         }
         Some(())
     }
 }
+
+/// Indices unpacked at a time by [`Decoder::gather`] (on the stack, in L1).
+const GATHER_BATCH: usize = 512;
 
 /// Decode `count` values of `bit_width` bits (at most 32) from `data` into `out` (appended).
 ///
@@ -165,26 +209,75 @@ fn read_bits(data: &[u8], bit: usize) -> u64 {
     u64::from_le_bytes(word) >> (bit % 8)
 }
 
-/// Append the `n` values of `bw` bits packed LSB-first in `data` from bit `bit` (the caller
-/// checked that they are all present).
-fn unpack(data: &[u8], bit: usize, bw: usize, mask: u64, n: usize, out: &mut Vec<u32>) {
+/// Write the `out.len()` values of `bw` bits packed LSB-first in `data` from bit `bit` into
+/// `out` (the caller checked that they are all present).
+///
+/// Values are unpacked a group of 8 at a time (from `bw` whole bytes) by a kernel made for each
+/// bit width, as arrow-rs does; the few values before the first byte-aligned group and after
+/// the last whole one are read one by one.
+#[inline]
+fn unpack(data: &[u8], bit: usize, bw: usize, mask: u64, out: &mut [u32]) {
     if bw == 0 {
-        out.extend(std::iter::repeat_n(0, n));
+        out.fill(0);
         return;
     }
-    let mut next = data[bit / 8..].iter();
-    let skip = bit % 8;
-    let mut acc = (*next.next().unwrap_or(&0) as u64) >> skip;
-    let mut bits = 8 - skip;
-    for _ in 0..n {
-        while bits < bw {
-            // The values are present, so this never runs dry.
-            acc |= (*next.next().unwrap_or(&0) as u64) << bits;
-            bits += 8;
+    let mut at = bit;
+    let mut done = 0;
+    while done < out.len() && !at.is_multiple_of(8) {
+        out[done] = (read_bits(data, at) & mask) as u32;
+        at += bw;
+        done += 1;
+    }
+    let groups = (out.len() - done) / 8;
+    let bytes = groups * bw;
+    if let Some(packed) = data.get(at / 8..at / 8 + bytes) {
+        unpack_groups(bw, packed, &mut out[done..done + groups * 8]);
+        at += bytes * 8;
+        done += groups * 8;
+    }
+    for slot in &mut out[done..] {
+        *slot = (read_bits(data, at) & mask) as u32;
+        at += bw;
+    }
+}
+
+/// Unpack the groups of 8 `bw`-bit values in `packed` (`bw` bytes each) into `out` (8 values
+/// each).
+fn unpack_groups(bw: usize, packed: &[u8], out: &mut [u32]) {
+    macro_rules! widths {
+        ($($w:literal)*) => {
+            match bw {
+                $($w => groups::<$w>(packed, out),)*
+                _ => {}
+            }
+        };
+    }
+    widths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+}
+
+/// [`unpack_groups`] for a bit width known at compile time: every shift and byte offset is a
+/// constant.
+#[inline(never)]
+fn groups<const BW: usize>(packed: &[u8], out: &mut [u32]) {
+    let mask: u64 = if BW == 32 { u32::MAX as u64 } else { (1u64 << BW) - 1 };
+    for (group, values) in packed.chunks_exact(BW).zip(out.chunks_exact_mut(8)) {
+        // The group, and zeros for the 8-byte windows of its last values.
+        let mut buf = [0u8; 40];
+        buf[..BW].copy_from_slice(group);
+        for (k, value) in values.iter_mut().enumerate() {
+            let (b, shift) = (k * BW / 8, k * BW % 8);
+            let word = u64::from_le_bytes([
+                buf[b],
+                buf[b + 1],
+                buf[b + 2],
+                buf[b + 3],
+                buf[b + 4],
+                buf[b + 5],
+                buf[b + 6],
+                buf[b + 7],
+            ]);
+            *value = ((word >> shift) & mask) as u32;
         }
-        out.push((acc & mask) as u32);
-        acc >>= bw;
-        bits -= bw;
     }
 }
 
@@ -303,5 +396,48 @@ mod tests {
                 assert_eq!(out, values[at..], "bit width {bw}, skip {at}");
             }
         }
+    }
+
+    #[test]
+    fn gathering_matches_decoding_then_looking_up() {
+        // Mixed RLE runs and bit-packed groups, long enough to cross the gather batch and the
+        // unpacker's byte-by-byte tail.
+        for bw in [1usize, 2, 7, 8, 13, 17, 24, 31, 32] {
+            let n = 2_000;
+            let limit = if bw == 32 { 5_000 } else { (1u64 << bw).min(5_000) };
+            let values: Vec<u32> = (0..n as u64).map(|i| ((i * 2_654_435_761) % limit) as u32).collect();
+            let mut data = vec![7u8 << 1, 1, 0, 0, 0][..1 + bw.div_ceil(8)].to_vec();
+            // Runs of up to 63 groups (a one-byte header each).
+            for run in values.chunks(504) {
+                data.extend(bit_packed(run, bw));
+            }
+            let dictionary: Vec<[u8; 8]> = (0..limit).map(|i| (i * 3 + 1).to_le_bytes()).collect();
+            let mut want = Vec::new();
+            decode(&data, bw as u8, 7 + n, &mut want).unwrap();
+            assert_eq!(&want[7..], &values[..], "bit width {bw}");
+            for at in [0usize, 5, 7, 8, 520, 1_999] {
+                let mut d = Decoder::new(&data, bw as u8).unwrap();
+                d.skip(at).unwrap();
+                let mut out = vec![[0u8; 8]; 7 + n - at];
+                d.gather(&dictionary, &mut out).unwrap();
+                let expected: Vec<[u8; 8]> = want[at..].iter().map(|&i| dictionary[i as usize]).collect();
+                assert_eq!(out, expected, "bit width {bw}, from {at}");
+                assert!(d.gather(&dictionary, &mut [[0u8; 8]; 1]).is_none(), "the data ends");
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_outside_the_dictionary_is_none() {
+        let data = bit_packed(&[0, 1, 2, 3, 4, 5, 6, 7], 3);
+        let dictionary = [1.0f32; 8];
+        let mut out = [0f32; 8];
+        Decoder::new(&data, 3).unwrap().gather(&dictionary, &mut out).unwrap();
+        assert!(Decoder::new(&data, 3).unwrap().gather(&dictionary[..7], &mut out).is_none());
+        // Only the indices gathered are looked up.
+        Decoder::new(&data, 3).unwrap().gather(&dictionary[..7], &mut out[..7]).unwrap();
+        // An RLE run of index 9 (bit width 4).
+        assert!(Decoder::new(&[4, 9], 4).unwrap().gather(&dictionary, &mut out[..2]).is_none());
+        Decoder::new(&[4, 5], 4).unwrap().gather(&dictionary, &mut out[..2]).unwrap();
     }
 }

@@ -374,6 +374,7 @@ impl ShardSet {
                 max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
                 pools: Pools::new(),
                 page_maps: Arc::default(),
+                shared_pages: Arc::default(),
                 direct: true,
             },
         };
