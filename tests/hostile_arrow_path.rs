@@ -15,6 +15,8 @@
 #[path = "../fuzz/src/raw.rs"]
 mod raw;
 
+#[path = "common/hostile.rs"]
+mod hostile;
 #[path = "common/measured.rs"]
 mod measured;
 
@@ -26,8 +28,8 @@ use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, ListBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
 use arrow_array::{ArrayRef, RecordBatch};
+use hostile::{arrow_rs_values, keep};
 use measured::cli;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use raw::{Column, Page};
@@ -95,30 +97,6 @@ fn list_pages(n: usize, fixed: bool) -> Vec<u8> {
     let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
-    out
-}
-
-/// With `SHARDMIX_KEEP_HOSTILE_FILES=DIR`, also write the file to `DIR` (to measure a release
-/// build on it: see the README).
-fn keep(name: &str, bytes: &[u8]) {
-    if let Some(dir) = std::env::var_os("SHARDMIX_KEEP_HOSTILE_FILES") {
-        std::fs::write(Path::new(&dir).join(name), bytes).unwrap();
-    }
-}
-
-/// Every value of column `x` as arrow-rs reads the whole file (list rows flattened).
-fn arrow_rs_values(path: &Path) -> Vec<f32> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap().build().unwrap();
-    let mut out = Vec::new();
-    for batch in reader {
-        let x = batch.unwrap().column(0).clone();
-        let values = match x.data_type() {
-            arrow_schema::DataType::List(_) => x.as_list::<i32>().values().clone(),
-            arrow_schema::DataType::FixedSizeList(..) => x.as_fixed_size_list().values().clone(),
-            _ => x,
-        };
-        out.extend_from_slice(values.as_primitive::<Float32Type>().values());
-    }
     out
 }
 
