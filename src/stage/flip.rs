@@ -51,6 +51,22 @@ impl HorizontalFlip {
     }
 }
 
+/// Flip the rows `i` of `x` whose draw from `rows.row(i)` falls below `p`.
+fn flip_drawn_rows<T: Copy>(mut x: ndarray::ArrayViewMut2<'_, T>, shape: Shape, p: f64, rows: &RowRngs) {
+    for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+        if uniform(&mut rows.row(i)) < p {
+            match row.as_slice_mut() {
+                Some(s) => flip_row(s, shape),
+                None => {
+                    let mut v = row.to_vec();
+                    flip_row(&mut v, shape);
+                    row.assign(&ndarray::ArrayView1::from(&v[..]));
+                }
+            }
+        }
+    }
+}
+
 /// Mirror one `shape` row in place.
 pub(crate) fn flip_row<T>(row: &mut [T], shape: Shape) {
     let c = shape.c;
@@ -81,33 +97,10 @@ impl Stage for HorizontalFlip {
         };
         check_batch("HorizontalFlip", shape, &batch)?;
         let rows = RowRngs::new(rng);
-        if let Some(pixels) = &mut batch.pixels {
-            // `uint8` pixels: the same rows flipped, in place.
-            for (i, mut row) in pixels.rows_mut().into_iter().enumerate() {
-                if uniform(&mut rows.row(i)) < self.p {
-                    match row.as_slice_mut() {
-                        Some(s) => flip_row(s, shape),
-                        None => {
-                            let mut v = row.to_vec();
-                            flip_row(&mut v, shape);
-                            row.assign(&ndarray::ArrayView1::from(&v[..]));
-                        }
-                    }
-                }
-            }
-            return Ok(batch);
-        }
-        for (i, mut row) in batch.features.rows_mut().into_iter().enumerate() {
-            if uniform(&mut rows.row(i)) < self.p {
-                match row.as_slice_mut() {
-                    Some(s) => flip_row(s, shape),
-                    None => {
-                        let mut v = row.to_vec();
-                        flip_row(&mut v, shape);
-                        row.assign(&ndarray::ArrayView1::from(&v[..]));
-                    }
-                }
-            }
+        // `uint8` pixels or `f32` features: the same rows flipped, in place.
+        match &mut batch.pixels {
+            Some(pixels) => flip_drawn_rows(pixels.view_mut(), shape, self.p, &rows),
+            None => flip_drawn_rows(batch.features.view_mut(), shape, self.p, &rows),
         }
         Ok(batch)
     }
