@@ -6,7 +6,7 @@ Mixup / CutMix / VAE / GAN-augmented batches out, as numpy arrays.
     pipeline = shardmix.Pipeline("data/*.parquet", batch_size=256, order="shuffled",
                                  mixup_alpha=0.2, epochs=3, seed=7)
     for batch in pipeline:              # shardmix.Batch
-        x, y = batch.features, batch.targets   # float32 (B, F), (B, C): views of Rust buffers
+        x, y = batch.features, batch.targets   # float32 (B, F) or (B, H, W, C) for images, (B, C): views of Rust buffers
         ...
 
 ``Pipeline`` takes the CLI's pipeline flags as keyword options (``--batch-size`` →

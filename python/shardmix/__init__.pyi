@@ -60,7 +60,8 @@ class Batch:
     def step(self) -> int: ...
     @property
     def features(self) -> F32:
-        """float32, (B, F) or (B, *feature_shape)."""
+        """float32 (uint8 with pixels="uint8"): (B, H, W, C) when the batches have an image
+        shape (an image column's, feature_shape, or after a crop the cropped one), else (B, F)."""
     @property
     def targets(self) -> Optional[F32]:
         """float32, (B, C), or None without a target column."""

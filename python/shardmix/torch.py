@@ -4,7 +4,7 @@
     import shardmix.torch
 
     ds = shardmix.torch.Dataset("data/*.parquet", batch_size=256, mixup_alpha=0.2, epochs=3)
-    for x, y in DataLoader(ds, batch_size=None):    # x: float32 (B, F), y: float32 (B, C)
+    for x, y in DataLoader(ds, batch_size=None):    # x: float32 (B, F) or (B, H, W, C), y: (B, C)
         ...
 
 * Each item is one whole batch ``(features, targets)`` as tensors made by ``torch.from_numpy``

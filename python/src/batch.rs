@@ -16,7 +16,8 @@ pub struct PyBatch {
     /// The pipeline step (global, from 0).
     #[pyo3(get)]
     step: u64,
-    /// `float32` (`uint8` with `pixels="uint8"`), `(B, F)` or `(B, *feature_shape)`.
+    /// `float32` (`uint8` with `pixels="uint8"`): `(B, H, W, C)` when the batches have an image
+    /// shape (an image column's, `feature_shape`, or after a crop the cropped one), else `(B, F)`.
     #[pyo3(get)]
     features: Py<PyAny>,
     /// `float32`, `(B, C)`, or `None` without a target column.

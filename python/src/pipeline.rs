@@ -33,8 +33,9 @@ pub struct PyPipeline {
     steps_per_epoch: u64,
     num_features: usize,
     num_targets: usize,
-    /// The shape the features are handed out in: `feature_shape`, or after a crop the
-    /// cropped one.
+    /// The shape the features are handed out in, `(B, *shape)`: the image shape of the
+    /// batches produced (`feature_shape`, an image column's, or after a crop the cropped one);
+    /// `None` (then `(B, F)`) without one.
     feature_shape: Option<Vec<usize>>,
     raised: Raised,
     /// The counters at the end, kept when the pipeline is dropped.
@@ -159,11 +160,9 @@ impl PyPipeline {
             steps_per_epoch: pipeline.steps_per_epoch(),
             num_features: spec.num_features(),
             num_targets: spec.num_targets(),
-            feature_shape: if settings.random_resized_crop.is_some() {
-                spec.feature_shape.clone()
-            } else {
-                settings.feature_shape.clone()
-            },
+            // The image shape of the batches produced: `feature_shape`, an image column's, or
+            // after a crop the cropped one (the spec after every stage holds all three).
+            feature_shape: spec.feature_shape.clone().or_else(|| settings.feature_shape.clone()),
             inner: register(pipeline),
             settings,
             raised,

@@ -290,16 +290,9 @@ fn put_features(
         }
         (FeatureLayout::List { column: name, .. }, None) => {
             let arr = column(batch, name, site)?;
-            finite &= write_list(arr, &mut out.features, f, row0, name, site)?;
-            if arr.null_count() > 0 {
-                for i in 0..arr.len() {
-                    if arr.is_null(i) {
-                        for j in 0..f {
-                            handle_bad(out, f, row0 + i, j, name, site, policy, BadValue::Null, true)?;
-                        }
-                    }
-                }
-            }
+            let (ok, null_elements) = write_list(arr, &mut out.features, f, row0, name, site)?;
+            finite &= ok;
+            list_nulls(arr, &null_elements, out, f, row0, name, site, policy, true)?;
         }
     }
     Ok(finite)
@@ -334,14 +327,9 @@ fn put_target(
             }
         }
         TargetKind::Soft { .. } => {
-            finite &= write_list(arr, &mut out.targets, c, row0, name, site)?;
-            for i in 0..arr.len() {
-                if arr.is_null(i) {
-                    for j in 0..c {
-                        handle_bad(out, c, row0 + i, j, name, site, policy, BadValue::Null, false)?;
-                    }
-                }
-            }
+            let (ok, null_elements) = write_list(arr, &mut out.targets, c, row0, name, site)?;
+            finite &= ok;
+            list_nulls(arr, &null_elements, out, c, row0, name, site, policy, false)?;
         }
     }
     Ok(finite)
@@ -362,6 +350,42 @@ fn apply_nulls(
     for i in 0..arr.len() {
         if arr.is_null(i) {
             handle_bad(out, width, row0 + i, col, name, site, policy, BadValue::Null, features)?;
+        }
+    }
+    Ok(())
+}
+
+/// Apply the policy to the nulls of a list column `arr` written at rows `row0..` of `out`
+/// (`width` values per row): every value of a null row, and each null element
+/// (`null_elements`: (row of `arr`, element), in row order, from [`write_list`]) of a present
+/// one, in row order (so that `error` reports the first).
+#[allow(clippy::too_many_arguments)]
+fn list_nulls(
+    arr: &ArrayRef,
+    null_elements: &[(usize, usize)],
+    out: &mut Decoded,
+    width: usize,
+    row0: usize,
+    name: &str,
+    site: &Site,
+    policy: NullPolicy,
+    features: bool,
+) -> Result<()> {
+    if arr.null_count() == 0 && null_elements.is_empty() {
+        return Ok(());
+    }
+    let mut elements = null_elements.iter().peekable();
+    for i in 0..arr.len() {
+        if arr.is_null(i) {
+            for j in 0..width {
+                handle_bad(out, width, row0 + i, j, name, site, policy, BadValue::Null, features)?;
+            }
+        }
+        while let Some(&&(row, j)) = elements.peek().filter(|&&&(row, _)| row <= i) {
+            if row == i && arr.is_valid(i) {
+                handle_bad(out, width, row0 + i, j, name, site, policy, BadValue::Null, features)?;
+            }
+            elements.next();
         }
     }
     Ok(())
@@ -414,8 +438,19 @@ fn values_of<'a>(arr: &'a ArrayRef, name: &str, site: &Site) -> Result<Values<'a
     })
 }
 
-/// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`.
-fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: &str, site: &Site) -> Result<bool> {
+/// Write a list-of-numbers array, `width` values per row, into rows `row0..` of `out`; whether
+/// every value written is finite, and the null elements of present rows ((row of `arr`,
+/// element), in row order) for the caller's policy ([`list_nulls`]). A null row's values are
+/// whatever arrow-rs holds in its slots (a `fixed_size_list` has `width` of them, null) or
+/// left as they were (a `list`'s null row has none).
+fn write_list(
+    arr: &ArrayRef,
+    out: &mut [f32],
+    width: usize,
+    row0: usize,
+    name: &str,
+    site: &Site,
+) -> Result<(bool, Vec<(usize, usize)>)> {
     let n = arr.len();
     let (values, starts): (ArrayRef, Option<Vec<usize>>) = match arr.data_type() {
         DataType::FixedSizeList(_, len) => {
@@ -438,14 +473,27 @@ fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: 
         }
         _ => return Err(unsupported(arr, name, site, "a list of numbers")),
     };
+    // Null elements of present rows (those of a null row are the row's own).
+    let mut null_elements = Vec::new();
     if values.null_count() > 0 {
-        // Null elements inside a list: report the first one's row.
-        let idx = (0..values.len()).find(|&i| values.is_null(i)).unwrap_or(0);
-        let row = starts.as_ref().map_or(idx / width.max(1), |s| s.partition_point(|&x| x <= idx).saturating_sub(1));
-        return Err(site.bad(name, row0 + row, BadValue::Null));
+        for idx in (0..values.len()).filter(|&i| values.is_null(i)) {
+            let (row, j) = match &starts {
+                None => (idx / width.max(1), idx % width.max(1)),
+                Some(s) => {
+                    // The row whose range holds `idx` (an empty row's range holds nothing).
+                    let Some(row) = s.partition_point(|&x| x <= idx).checked_sub(1).filter(|&r| r < n) else {
+                        continue;
+                    };
+                    (row, idx - s[row])
+                }
+            };
+            if row < n && arr.is_valid(row) {
+                null_elements.push((row, j));
+            }
+        }
     }
     let dst = &mut out[row0 * width..(row0 + n) * width];
-    match starts {
+    let finite = match starts {
         None => write_scalars(&values, dst, 1, 0, 0, name, site),
         Some(offs) => {
             for i in 0..n {
@@ -470,7 +518,8 @@ fn write_list(arr: &ArrayRef, out: &mut [f32], width: usize, row0: usize, name: 
                 write_scalars(&values.slice(first, n * width), dst, 1, 0, 0, name, site)
             }
         }
-    }
+    }?;
+    Ok((finite, null_elements))
 }
 
 fn ragged(site: &Site, name: &str, row: usize, len: usize, expected: usize) -> Error {

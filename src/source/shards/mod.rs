@@ -632,6 +632,8 @@ impl ShardSet {
         }
     }
 
+    /// The length of the first present (non-null) row of the list column `column` in the first
+    /// shard; 0 when every row there is null or the column is no list.
     fn probe_list_len(&self, column: &str) -> Result<usize> {
         use arrow_array::Array;
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -643,36 +645,42 @@ impl ShardSet {
                 column: column.into(),
                 hint: String::new(),
             })?;
-            // The first row is in the first non-empty row group.
-            let rg = shard.metadata.metadata().row_groups().iter().position(|g| g.num_rows() > 0).unwrap_or(0);
-            let source = chunks::open_row_group(shard, rg, &[root], true, &self.ctx.pools, &self.ctx.page_maps)?;
             let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
-            let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
-            let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
-                .with_row_groups(vec![rg])
-                .with_projection(ProjectionMask::roots(&descr, [root]))
-                .with_limit(1)
-                .with_batch_size(1)
-                .build()
-                .map_err(err)?;
-            let batch = reader
-                .next()
-                .ok_or_else(|| {
-                    Error::from(ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) })
-                })?
-                .map_err(|e| err(e.into()))?;
-            let arr = batch.column(0);
-            let len = match arr.data_type() {
-                arrow_schema::DataType::List(_) => {
-                    arrow_array::cast::AsArray::as_list::<i32>(arr).value_length(0) as usize
+            let groups = shard.metadata.metadata().row_groups().iter().enumerate().filter(|(_, g)| g.num_rows() > 0);
+            let mut rows_read = 0usize;
+            // Rows are read a batch at a time until one is present: a null row (no length)
+            // does not decide.
+            for (rg, _) in groups {
+                let source = chunks::open_row_group(shard, rg, &[root], true, &self.ctx.pools, &self.ctx.page_maps)?;
+                let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
+                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
+                    .with_row_groups(vec![rg])
+                    .with_projection(ProjectionMask::roots(&descr, [root]))
+                    .with_batch_size(256)
+                    .build()
+                    .map_err(err)?;
+                for batch in reader {
+                    let batch = batch.map_err(|e| err(e.into()))?;
+                    let arr = batch.column(0);
+                    rows_read += arr.len();
+                    let Some(row) = (0..arr.len()).find(|&i| arr.is_valid(i)) else { continue };
+                    return Ok(match arr.data_type() {
+                        arrow_schema::DataType::List(_) => {
+                            arrow_array::cast::AsArray::as_list::<i32>(arr).value_length(row) as usize
+                        }
+                        arrow_schema::DataType::LargeList(_) => {
+                            arrow_array::cast::AsArray::as_list::<i64>(arr).value_length(row) as usize
+                        }
+                        _ => 0,
+                    });
                 }
-                arrow_schema::DataType::LargeList(_) => {
-                    arrow_array::cast::AsArray::as_list::<i64>(arr).value_length(0) as usize
-                }
-                _ => 0,
-            };
-            let _ = arr.len();
-            Ok(len)
+            }
+            if rows_read == 0 {
+                return Err(
+                    ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) }.into()
+                );
+            }
+            Ok(0)
         };
         match catch_unwind(AssertUnwindSafe(run)) {
             Ok(r) => r,
