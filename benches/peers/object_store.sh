@@ -17,7 +17,7 @@
 # dataset (a)'s rate.
 #
 # Reports, per case, rows/s (median, min–max), the ratio to local, and the median CPU-seconds
-# of the client (`stream`) and of the server per run (from /proc). Cases: local; each server
+# of the client (`stream`), of the server and of the proxy per run (from /proc). Cases: local; each server
 # straight (its ceiling on this machine) and +LATENCY_MS with the block read-ahead (the
 # default) and without it (`--cache-mib 64`: a cache smaller than the read-ahead's working set
 # turns it off); local without it (the same flag). Only loopback addresses are used.
@@ -82,9 +82,9 @@ for f in "$data_a"/*.parquet; do ln -s "$f" "$tmp/lean-root/bench/a/"; done
 start_ready 4 lean "$target/release/examples/range_server" "$tmp/lean-root"
 lean_pid="$started_pid" lean_port="$started_port"
 start_ready 5 s3s-proxy "$target/release/examples/latency_proxy" "$s3s_port" "$latency"
-s3s_proxy="$started_port"
+s3s_proxy="$started_port" s3s_proxy_pid="$started_pid"
 start_ready 6 lean-proxy "$target/release/examples/latency_proxy" "$lean_port" "$latency"
-lean_proxy="$started_port"
+lean_proxy="$started_port" lean_proxy_pid="$started_pid"
 log "uploaded $(( ${#pairs[@]} / 2 )) shards of $data_a"
 log "s3s-fs on 127.0.0.1:$s3s_port (+$latency ms: $s3s_proxy), range_server on 127.0.0.1:$lean_port (+$latency ms: $lean_proxy)"
 
@@ -97,37 +97,39 @@ tck="$(getconf CLK_TCK)"
 # CPU-seconds used so far by process $1 (user + system).
 cpu_of() { awk -v t="$tck" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
 
-# One run of `stream` on DATA with the extra flags/environment, the server's PID (or -) first:
-# prints "rows/s client-CPU-s server-CPU-s" (rows/s from the CLI's "sent N rows in M batches
-# (X rows/s)" line).
+# One run of `stream` on DATA with the extra flags/environment, the PIDs of the server and of
+# the proxy (or -) first: prints "rows/s client-CPU-s server-CPU-s proxy-CPU-s" (rows/s from the
+# CLI's "sent N rows in M batches (X rows/s)" line).
 bin="$target/release/shardmix"
 one() {
-    local server="$1" data="$2" flags="$3" before=0 after=0
-    shift 3
+    local server="$1" proxy="$2" data="$3" flags="$4" before=0 after=0 pbefore=0 pafter=0
+    shift 4
     [[ "$server" == - ]] || before="$(cpu_of "$server")"
+    [[ "$proxy" == - ]] || pbefore="$(cpu_of "$proxy")"
     # shellcheck disable=SC2086 # $flags is a list of flags
     env "$@" /usr/bin/time -f "%U %S" -o "$tmp/time" "$bin" stream --data "$data" "${args[@]}" $flags >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     [[ "$server" == - ]] || after="$(cpu_of "$server")"
+    [[ "$proxy" == - ]] || pafter="$(cpu_of "$proxy")"
     local rate client
     rate="$(sed -nE 's/^sent [0-9]+ rows in [0-9]+ batches \(([0-9.]+) rows\/s\).*/\1/p' "$tmp/err")"
     client="$(awk '{ printf "%.3f", $1 + $2 }' "$tmp/time")"
-    echo "$rate $client $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.3f", a - b }')"
+    echo "$rate $client $(awk -v a="$after" -v b="$before" -v c="$pafter" -v d="$pbefore" 'BEGIN { printf "%.3f %.3f", a - b, c - d }')"
 }
 # shellcheck disable=SC2046 # s3_env prints env arguments
 {
-    one - "$data_a" "" >/dev/null # warm-up (page cache, connections)
-    one "$s3s_pid" s3://bench/a/ "" $(s3_env "$s3s_port") >/dev/null
-    one "$lean_pid" s3://bench/a/ "" $(s3_env "$lean_port") >/dev/null
+    one - - "$data_a" "" >/dev/null # warm-up (page cache, connections)
+    one "$s3s_pid" - s3://bench/a/ "" $(s3_env "$s3s_port") >/dev/null
+    one "$lean_pid" - s3://bench/a/ "" $(s3_env "$lean_port") >/dev/null
     : >"$tmp/results"
     for i in $(seq 1 "$runs"); do
-        echo "local $(one - "$data_a" "")" >>"$tmp/results"
-        echo "s3s-fs+${latency}ms $(one "$s3s_pid" s3://bench/a/ "" $(s3_env "$s3s_proxy"))" >>"$tmp/results"
-        echo "lean+${latency}ms $(one "$lean_pid" s3://bench/a/ "" $(s3_env "$lean_proxy"))" >>"$tmp/results"
-        echo "s3s-fs-direct $(one "$s3s_pid" s3://bench/a/ "" $(s3_env "$s3s_port"))" >>"$tmp/results"
-        echo "lean-direct $(one "$lean_pid" s3://bench/a/ "" $(s3_env "$lean_port"))" >>"$tmp/results"
-        echo "s3s-fs+${latency}ms-no-read-ahead $(one "$s3s_pid" s3://bench/a/ "--cache-mib 64" $(s3_env "$s3s_proxy"))" >>"$tmp/results"
-        echo "lean+${latency}ms-no-read-ahead $(one "$lean_pid" s3://bench/a/ "--cache-mib 64" $(s3_env "$lean_proxy"))" >>"$tmp/results"
-        echo "local-no-read-ahead $(one - "$data_a" "--cache-mib 64")" >>"$tmp/results"
+        echo "local $(one - - "$data_a" "")" >>"$tmp/results"
+        echo "s3s-fs+${latency}ms $(one "$s3s_pid" "$s3s_proxy_pid" s3://bench/a/ "" $(s3_env "$s3s_proxy"))" >>"$tmp/results"
+        echo "lean+${latency}ms $(one "$lean_pid" "$lean_proxy_pid" s3://bench/a/ "" $(s3_env "$lean_proxy"))" >>"$tmp/results"
+        echo "s3s-fs-direct $(one "$s3s_pid" - s3://bench/a/ "" $(s3_env "$s3s_port"))" >>"$tmp/results"
+        echo "lean-direct $(one "$lean_pid" - s3://bench/a/ "" $(s3_env "$lean_port"))" >>"$tmp/results"
+        echo "s3s-fs+${latency}ms-no-read-ahead $(one "$s3s_pid" "$s3s_proxy_pid" s3://bench/a/ "--cache-mib 64" $(s3_env "$s3s_proxy"))" >>"$tmp/results"
+        echo "lean+${latency}ms-no-read-ahead $(one "$lean_pid" "$lean_proxy_pid" s3://bench/a/ "--cache-mib 64" $(s3_env "$lean_proxy"))" >>"$tmp/results"
+        echo "local-no-read-ahead $(one - - "$data_a" "--cache-mib 64")" >>"$tmp/results"
         log "run $i: $(tail -n8 "$tmp/results" | awk '{ printf "%s %s; ", $1, $2 }')"
     done
 }
@@ -136,16 +138,17 @@ import statistics, sys
 by = {}
 for line in open(sys.argv[1]):
     if line.strip():
-        k, rate, client, server = line.split()
-        by.setdefault(k, []).append((float(rate), float(client), float(server)))
+        k, *v = line.split()
+        by.setdefault(k, []).append(tuple(map(float, v)))
 med = lambda k, i: statistics.median(x[i] for x in by[k])
 local = med("local", 0)
 print(f"dataset (a), stream --workers 2, {sys.argv[3]} runs, +{sys.argv[2]} ms per S3 request via latency_proxy; load: {sys.argv[4].split('load average:')[-1].strip()}")
-print("| source | rows/s median | min–max | ÷ local | stream CPU-s | server CPU-s |")
-print("|---|---|---|---|---|---|")
+print("| source | rows/s median | min–max | ÷ local | stream CPU-s | server CPU-s | proxy CPU-s |")
+print("|---|---|---|---|---|---|---|")
 for k in by:
     m = med(k, 0)
     rates = [x[0] for x in by[k]]
     server = f"{med(k, 2):.2f}" if not k.startswith("local") else "–"
-    print(f"| {k} | {m:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} | {m / local:.2f} | {med(k, 1):.2f} | {server} |")
+    proxy = f"{med(k, 3):.2f}" if "ms" in k else "–"
+    print(f"| {k} | {m:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} | {m / local:.2f} | {med(k, 1):.2f} | {server} | {proxy} |")
 PY
