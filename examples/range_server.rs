@@ -326,7 +326,7 @@ fn list(req: &Request, bucket: &Path, to: &mut TcpStream) -> io::Result<()> {
             }
         }
         count += 1;
-        let etag = etag_of(&meta);
+        let etag = etag_of(meta);
         xml += &format!(
             "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
             escape(key),
