@@ -170,7 +170,7 @@ impl ObjectSource {
         }
         let (store, key, etag, len, parallel) =
             (self.store.clone(), self.key.clone(), self.etag.clone(), self.len, self.parallel);
-        let fetched: Vec<Bytes> = self.rt.run(async move {
+        let fetched: Vec<Vec<Bytes>> = self.rt.run(async move {
             futures_util::stream::iter(requests.into_iter().map(|r| {
                 let (store, key, etag) = (store.clone(), key.clone(), etag.clone());
                 async move { get_pinned(&*store, &key, r, etag, len).await }
@@ -179,12 +179,13 @@ impl ObjectSource {
             .try_collect()
             .await
         })?;
-        // Reassemble the runs, then cut the asked ranges out of them.
+        // Reassemble the runs (one copy of the body chunks, none when a run came in one), then
+        // cut the asked ranges out of them.
         let mut pieces = fetched.into_iter();
         let mut run_bytes: Vec<(u64, Bytes)> = Vec::with_capacity(runs.len());
         for run in &runs {
             let n = (run.end - run.start).div_ceil(SPLIT_BYTES) as usize;
-            let parts: Vec<Bytes> = pieces.by_ref().take(n).collect();
+            let parts: Vec<Bytes> = pieces.by_ref().take(n).flatten().collect();
             let bytes = if parts.len() == 1 {
                 parts.into_iter().next().unwrap_or_default()
             } else {
@@ -215,14 +216,15 @@ pub(crate) async fn head(store: &dyn ObjectStore, key: &Key) -> io::Result<objec
 }
 
 /// GET `range` of `key`, with `If-Match: etag`; the answer's ETag, size and length checked too
-/// (a server that ignores `If-Match` still cannot hand over another object's bytes).
+/// (a server that ignores `If-Match` still cannot hand over another object's bytes). The body
+/// comes back as the chunks it arrived in.
 async fn get_pinned(
     store: &dyn ObjectStore,
     key: &Key,
     range: Range<u64>,
     etag: Option<String>,
     len: u64,
-) -> io::Result<Bytes> {
+) -> io::Result<Vec<Bytes>> {
     let want = range.end - range.start;
     let options = GetOptions { range: Some(GetRange::Bounded(range)), if_match: etag.clone(), ..GetOptions::default() };
     let got: GetResult = match store.get_opts(key, options).await {
@@ -247,14 +249,25 @@ async fn get_pinned(
             ))));
         }
     }
-    let bytes = got.bytes().await.map_err(io_error)?;
-    if bytes.len() as u64 != want {
+    // The body's chunks as they came (no copy here: the caller joins a run's pieces once).
+    let mut chunks = Vec::new();
+    let mut sent = 0u64;
+    let mut body = got.into_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(io_error)?;
+        sent += chunk.len() as u64;
+        if sent > want {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    if sent != want {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
-            format!("the store sent {} bytes for a range of {want}", bytes.len()),
+            format!("the store sent {sent} bytes for a range of {want}"),
         ));
     }
-    Ok(bytes)
+    Ok(chunks)
 }
 
 /// `UnexpectedEof` for a range past the end of an object of `len` bytes.
