@@ -6,7 +6,7 @@
 //! faults that zero them on first touch cost about as much as decoding the block. Blocks
 //! return their buffers here when dropped, and the next block reuses them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The pools of one [`ShardSet`](crate::ShardSet), shared by its readers.
 #[derive(Debug, Default)]
@@ -22,16 +22,48 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
+    /// Pools of their own (for a reader outside any shard set, and tests).
     pub fn new() -> Arc<Self> {
-        Arc::new(Pools { pages: BufferPool::bounded(PAGE_BUFFERS, PAGE_BUFFER_BYTES), ..Pools::default() })
+        Arc::new(Pools {
+            floats: BufferPool::bounded(BLOCK_BUFFERS, BLOCK_BUFFER_BYTES),
+            bytes: BufferPool::bounded(BufferPool::<u8>::MAX_BUFFERS, CHUNK_BUFFER_BYTES),
+            pixels: BufferPool::bounded(BufferPool::<u8>::MAX_BUFFERS, BLOCK_BUFFER_BYTES),
+            pages: BufferPool::bounded(PAGE_BUFFERS, PAGE_BUFFER_BYTES),
+        })
+    }
+
+    /// The pools of the process, shared by every [`ShardSet`](crate::ShardSet) opened in it:
+    /// a shard set opened for each epoch (or each benchmark pass) reuses the buffers of the
+    /// one before, instead of taking fresh pages from the kernel for every block of its first
+    /// pass. What they hold is bounded (2 × [`BLOCK_BUFFER_BYTES`] + [`CHUNK_BUFFER_BYTES`] +
+    /// [`PAGE_BUFFER_BYTES`], 320 MiB, in all; in practice what one pipeline's decode had in
+    /// flight) and stays held, for the next reader, once the last shard set is dropped.
+    pub fn shared() -> Arc<Self> {
+        static SHARED: OnceLock<Arc<Pools>> = OnceLock::new();
+        SHARED.get_or_init(Pools::new).clone()
     }
 }
 
-/// Page buffers kept at most: enough for 3 pages in flight in each of 128 columns.
-const PAGE_BUFFERS: usize = 384;
+/// Decoded `f32` (or `uint8`) block buffers kept at most per pool: the features and targets
+/// of four blocks.
+const BLOCK_BUFFERS: usize = 8;
 
-/// Bytes of page buffers kept at most.
-const PAGE_BUFFER_BYTES: usize = 32 << 20;
+/// Bytes of decoded block buffers kept at most per pool (four blocks of 65,536 rows × 64
+/// `f32` features, with their targets).
+const BLOCK_BUFFER_BYTES: usize = 80 << 20;
+
+/// Bytes of column-chunk buffers kept at most.
+const CHUNK_BUFFER_BYTES: usize = 64 << 20;
+
+/// Page buffers kept at most: enough for 3 pages in flight in each of 128 columns of two
+/// row groups, with their dictionaries.
+const PAGE_BUFFERS: usize = 1024;
+
+/// Bytes of page buffers kept at most: the dictionaries of two row groups of 64 columns as
+/// pyarrow writes them (512 KiB each) and their pages in flight. With 32 MiB, passes over
+/// pyarrow's default file took 1.7–2× the page faults (with 64 MiB, 1.6×): dictionaries and
+/// pages dropped to glibc, which gives them back to the kernel, then faulted in again.
+const PAGE_BUFFER_BYTES: usize = 96 << 20;
 
 /// Freed buffers kept for reuse, at most [`BufferPool::MAX_BUFFERS`] of them unless made
 /// [`bounded`](BufferPool::bounded) otherwise.
@@ -194,6 +226,16 @@ mod tests {
         let d = pool.take(5000, false);
         assert_eq!(d.len(), 5000);
         assert!(d.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn every_shard_set_shares_the_process_pools() {
+        let (a, b) = (Pools::shared(), Pools::shared());
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &Pools::new()));
+        // Bounded like a set's own pools.
+        a.floats.give(vec![0.0; (BLOCK_BUFFER_BYTES / 4) + 1]);
+        assert!(a.floats.lock().iter().all(|v| v.capacity() * 4 <= BLOCK_BUFFER_BYTES));
     }
 
     #[test]
