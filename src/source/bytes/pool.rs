@@ -36,8 +36,9 @@ impl Pools {
     /// a shard set opened for each epoch (or each benchmark pass) reuses the buffers of the
     /// one before, instead of taking fresh pages from the kernel for every block of its first
     /// pass. What they hold is bounded (2 × [`BLOCK_BUFFER_BYTES`] + [`CHUNK_BUFFER_BYTES`] +
-    /// [`PAGE_BUFFER_BYTES`], 320 MiB, in all; in practice what one pipeline's decode had in
-    /// flight) and stays held, for the next reader, once the last shard set is dropped.
+    /// [`PAGE_BUFFER_BYTES`], 320 MiB, in all, or a single larger buffer per pool; in
+    /// practice what one pipeline's decode had in flight) and stays held, for the next
+    /// reader, once the last shard set is dropped.
     pub fn shared() -> Arc<Self> {
         static SHARED: OnceLock<Arc<Pools>> = OnceLock::new();
         SHARED.get_or_init(Pools::new).clone()
@@ -139,19 +140,25 @@ impl<T: Copy + Default> BufferPool<T> {
         best.map(|i| free.swap_remove(i))
     }
 
-    /// Return a buffer; dropped instead when the pool is full (the smallest one goes).
+    /// Return a buffer; dropped instead when the pool is full (the smallest one goes). A
+    /// buffer larger than the byte bound is kept only when the pool is empty, and then alone.
     pub fn give(&self, v: Vec<T>) {
         if v.capacity() == 0 {
             return;
         }
         let size = |v: &Vec<T>| v.capacity() * std::mem::size_of::<T>();
+        let mut free = self.lock();
         if size(&v) > self.max_bytes {
+            // Kept only alone: a block larger than the bound (65,536 rows of 300+ features) is
+            // still reused, one buffer at a time, rather than faulted in afresh for every block.
+            if free.is_empty() {
+                free.push(v);
+            }
             return;
         }
-        let mut free = self.lock();
         free.push(v);
         let mut held: usize = free.iter().map(size).sum();
-        while free.len() > self.max_buffers || held > self.max_bytes {
+        while free.len() > 1 && (free.len() > self.max_buffers || held > self.max_bytes) {
             let Some(i) = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i) else { break };
             held -= size(&free.swap_remove(i));
         }
@@ -233,16 +240,26 @@ mod tests {
         let (a, b) = (Pools::shared(), Pools::shared());
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &Pools::new()));
-        // Bounded like a set's own pools.
-        a.floats.give(vec![0.0; (BLOCK_BUFFER_BYTES / 4) + 1]);
-        assert!(a.floats.lock().iter().all(|v| v.capacity() * 4 <= BLOCK_BUFFER_BYTES));
+        // Bounded as a set's own pools are.
+        let own = Pools::new();
+        for _ in 0..3 {
+            own.floats.give(vec![0.0; BLOCK_BUFFER_BYTES / 4 / 2]);
+        }
+        assert!(own.floats.bytes() <= BLOCK_BUFFER_BYTES);
+        assert!(own.floats.bytes() > 0);
     }
 
     #[test]
     fn holds_a_bounded_number_of_bytes() {
         let pool = BufferPool::<u8>::bounded(10, 1000);
         pool.give(vec![0; 2000]);
-        assert_eq!(pool.bytes(), 0, "a buffer over the limit is not kept");
+        assert_eq!(pool.bytes(), 2000, "a buffer over the limit is kept alone");
+        pool.give(vec![0; 300]);
+        assert_eq!(pool.bytes(), 2000, "beside it, nothing else");
+        pool.give(vec![0; 3000]);
+        assert_eq!(pool.bytes(), 2000, "nor a second one over the limit");
+        assert_eq!(pool.take(1500, false).len(), 1500);
+        assert_eq!(pool.bytes(), 0);
         for _ in 0..5 {
             pool.give(vec![0; 300]);
         }
