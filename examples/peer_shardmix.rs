@@ -111,11 +111,13 @@ fn main() -> Result<(), BoxError> {
         let stages: Vec<String> =
             s.stage_times.iter().map(|(name, d)| format!("{name} {:.3} s", d.as_secs_f64())).collect();
         eprintln!(
-            "stats (last pass, times summed over {} worker(s)): elapsed {:.3} s, read {:.3} s, stages [{}], \
+            "stats (last pass, times summed over {} worker(s)): elapsed {:.3} s, read {:.3} s, decode (all threads) {:.3} s, \
+             stages [{}], \
              consumer wait {:.3} s, worker idle {:.3} s, cache {} hits / {} misses, peak {:.1} MiB of {:.0} MiB",
             args.workers,
             s.elapsed.as_secs_f64(),
             s.read_time.as_secs_f64(),
+            s.decode_time.as_secs_f64(),
             stages.join(", "),
             s.consumer_wait.as_secs_f64(),
             s.worker_idle.as_secs_f64(),

@@ -600,6 +600,7 @@ impl Pipeline {
             elapsed,
             rows_per_sec: rows as f64 / elapsed.as_secs_f64().max(1e-9),
             read_time: ns(&s.read_ns),
+            decode_time: self.shared.reader.decode_time(),
             stage_times: self.shared.stage_names.iter().cloned().zip(s.stage_ns.iter().map(ns)).collect(),
             consumer_wait: ns(&s.wait_ns),
             worker_idle: ns(&s.idle_ns),
@@ -836,8 +837,16 @@ pub struct Stats {
     pub elapsed: Duration,
     /// `rows / elapsed`.
     pub rows_per_sec: f64,
-    /// Time spent reading rows (decode + copy), summed over workers.
+    /// Time the workers spent reading rows, summed over workers: decoding a block that no
+    /// other thread had started, waiting for one that another thread decodes, and copying
+    /// the rows into the batch.
     pub read_time: Duration,
+    /// Time spent decoding blocks, summed over every thread that decoded one: the workers
+    /// and the read-ahead on the rayon pool, which decodes the next blocks while the workers
+    /// use this one. On few cores this is where most of the time goes: with one worker the
+    /// pipeline already keeps two threads busy (the worker, and a rayon thread decoding), so
+    /// a second worker only adds what is left of the cores.
+    pub decode_time: Duration,
     /// Time per stage, summed over workers.
     pub stage_times: Vec<(String, Duration)>,
     /// Time the consumer waited for the next batch (starvation).

@@ -230,11 +230,14 @@ def report(writers, runs, python, writers_py, probe_bin, tmp, fmt_cell, fmt_rati
           f"{_fmt_pages(pages['features'])} | {_fmt_pages(pages['label'])} | "
           f"{'/'.join(str(d) for d in sorted(max_def)) or '—'} | {pred_text} | {obs_text} | {ms_text} |")
     w("")
-    w("shardmix phase times per writer (`Pipeline::stats()` of the last pass, 1 worker: read = decode):")
+    w("shardmix phase times per writer (`Pipeline::stats()` of the last pass, 1 and 2 workers; read: the "
+      "workers' time in the reader, decoding a block themselves, waiting for the read-ahead's decode and "
+      "copying rows; decode: block decoding on every thread, the rayon read-ahead included):")
     w("")
     for name, _ in writers:
-        line = stats_lines.get(f"shardmix library ({name})#1")
-        if line:
-            w(f"- {name}: {re.sub(r'^stats ', '', line)}")
+        for workers in (1, 2):
+            line = stats_lines.get(f"shardmix library ({name})#{workers}")
+            if line:
+                w(f"- {name}, {workers} worker{'s' if workers > 1 else ''}: {re.sub(r'^stats ', '', line)}")
     w("")
     return lines

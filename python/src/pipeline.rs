@@ -268,6 +268,7 @@ impl PyPipeline {
         d.set_item("elapsed", s.elapsed.as_secs_f64())?;
         d.set_item("rows_per_sec", s.rows_per_sec)?;
         d.set_item("read_time", s.read_time.as_secs_f64())?;
+        d.set_item("decode_time", s.decode_time.as_secs_f64())?;
         let stages = PyDict::new(py);
         for (name, t) in &s.stage_times {
             stages.set_item(name, t.as_secs_f64())?;

@@ -6,7 +6,7 @@
 //! faults that zero them on first touch cost about as much as decoding the block. Blocks
 //! return their buffers here when dropped, and the next block reuses them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The pools of one [`ShardSet`](crate::ShardSet), shared by its readers.
 #[derive(Debug, Default)]
@@ -22,16 +22,49 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
+    /// Pools of their own (for a reader outside any shard set, and tests).
     pub fn new() -> Arc<Self> {
-        Arc::new(Pools { pages: BufferPool::bounded(PAGE_BUFFERS, PAGE_BUFFER_BYTES), ..Pools::default() })
+        Arc::new(Pools {
+            floats: BufferPool::bounded(BLOCK_BUFFERS, BLOCK_BUFFER_BYTES),
+            bytes: BufferPool::bounded(BufferPool::<u8>::MAX_BUFFERS, CHUNK_BUFFER_BYTES),
+            pixels: BufferPool::bounded(BufferPool::<u8>::MAX_BUFFERS, BLOCK_BUFFER_BYTES),
+            pages: BufferPool::bounded(PAGE_BUFFERS, PAGE_BUFFER_BYTES),
+        })
+    }
+
+    /// The pools of the process, shared by every [`ShardSet`](crate::ShardSet) opened in it:
+    /// a shard set opened for each epoch (or each benchmark pass) reuses the buffers of the
+    /// one before, instead of taking fresh pages from the kernel for every block of its first
+    /// pass. What they hold is bounded (2 × [`BLOCK_BUFFER_BYTES`] + [`CHUNK_BUFFER_BYTES`] +
+    /// [`PAGE_BUFFER_BYTES`], 320 MiB, in all, or a single larger buffer per pool; in
+    /// practice what one pipeline's decode had in flight) and stays held, for the next
+    /// reader, once the last shard set is dropped.
+    pub fn shared() -> Arc<Self> {
+        static SHARED: OnceLock<Arc<Pools>> = OnceLock::new();
+        SHARED.get_or_init(Pools::new).clone()
     }
 }
 
-/// Page buffers kept at most: enough for 3 pages in flight in each of 128 columns.
-const PAGE_BUFFERS: usize = 384;
+/// Decoded `f32` (or `uint8`) block buffers kept at most per pool: the features and targets
+/// of four blocks.
+const BLOCK_BUFFERS: usize = 8;
 
-/// Bytes of page buffers kept at most.
-const PAGE_BUFFER_BYTES: usize = 32 << 20;
+/// Bytes of decoded block buffers kept at most per pool (four blocks of 65,536 rows × 64
+/// `f32` features, with their targets).
+const BLOCK_BUFFER_BYTES: usize = 80 << 20;
+
+/// Bytes of column-chunk buffers kept at most.
+const CHUNK_BUFFER_BYTES: usize = 64 << 20;
+
+/// Page buffers kept at most: enough for 3 pages in flight in each of 128 columns of two
+/// row groups, with their dictionaries.
+const PAGE_BUFFERS: usize = 1024;
+
+/// Bytes of page buffers kept at most: the dictionaries of two row groups of 64 columns as
+/// pyarrow writes them (512 KiB each) and their pages in flight. With 32 MiB, passes over
+/// pyarrow's default file took 1.7–2× the page faults (with 64 MiB, 1.6×): dictionaries and
+/// pages dropped to glibc, which gives them back to the kernel, then faulted in again.
+const PAGE_BUFFER_BYTES: usize = 96 << 20;
 
 /// Freed buffers kept for reuse, at most [`BufferPool::MAX_BUFFERS`] of them unless made
 /// [`bounded`](BufferPool::bounded) otherwise.
@@ -107,19 +140,25 @@ impl<T: Copy + Default> BufferPool<T> {
         best.map(|i| free.swap_remove(i))
     }
 
-    /// Return a buffer; dropped instead when the pool is full (the smallest one goes).
+    /// Return a buffer; dropped instead when the pool is full (the smallest one goes). A
+    /// buffer larger than the byte bound is kept only when the pool is empty, and then alone.
     pub fn give(&self, v: Vec<T>) {
         if v.capacity() == 0 {
             return;
         }
         let size = |v: &Vec<T>| v.capacity() * std::mem::size_of::<T>();
+        let mut free = self.lock();
         if size(&v) > self.max_bytes {
+            // Kept only alone: a block larger than the bound (65,536 rows of 300+ features) is
+            // still reused, one buffer at a time, rather than faulted in afresh for every block.
+            if free.is_empty() {
+                free.push(v);
+            }
             return;
         }
-        let mut free = self.lock();
         free.push(v);
         let mut held: usize = free.iter().map(size).sum();
-        while free.len() > self.max_buffers || held > self.max_bytes {
+        while free.len() > 1 && (free.len() > self.max_buffers || held > self.max_bytes) {
             let Some(i) = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i) else { break };
             held -= size(&free.swap_remove(i));
         }
@@ -197,10 +236,30 @@ mod tests {
     }
 
     #[test]
+    fn every_shard_set_shares_the_process_pools() {
+        let (a, b) = (Pools::shared(), Pools::shared());
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &Pools::new()));
+        // Bounded as a set's own pools are.
+        let own = Pools::new();
+        for _ in 0..3 {
+            own.floats.give(vec![0.0; BLOCK_BUFFER_BYTES / 4 / 2]);
+        }
+        assert!(own.floats.bytes() <= BLOCK_BUFFER_BYTES);
+        assert!(own.floats.bytes() > 0);
+    }
+
+    #[test]
     fn holds_a_bounded_number_of_bytes() {
         let pool = BufferPool::<u8>::bounded(10, 1000);
         pool.give(vec![0; 2000]);
-        assert_eq!(pool.bytes(), 0, "a buffer over the limit is not kept");
+        assert_eq!(pool.bytes(), 2000, "a buffer over the limit is kept alone");
+        pool.give(vec![0; 300]);
+        assert_eq!(pool.bytes(), 2000, "beside it, nothing else");
+        pool.give(vec![0; 3000]);
+        assert_eq!(pool.bytes(), 2000, "nor a second one over the limit");
+        assert_eq!(pool.take(1500, false).len(), 1500);
+        assert_eq!(pool.bytes(), 0);
         for _ in 0..5 {
             pool.give(vec![0; 300]);
         }

@@ -317,11 +317,22 @@ impl PageStream {
     /// A buffer of `len` bytes, its contents unspecified (a released one when there is one,
     /// so that it is neither allocated nor zeroed again).
     fn buffer(&mut self, len: usize) -> Vec<u8> {
-        let mut buf = self.spare.pop().unwrap_or_else(|| self.pools.pages.take(len, false));
-        if buf.len() < len {
-            buf.resize(len, 0);
+        match self.spare.pop() {
+            Some(mut buf) if buf.capacity() >= len => {
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                buf
+            }
+            // Too small: back to the pool, and a big enough one from there (growing it would
+            // copy its old contents and zero the rest).
+            small => {
+                if let Some(b) = small {
+                    self.pools.pages.give(b);
+                }
+                self.pools.pages.take(len, false)
+            }
         }
-        buf
     }
 
     /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),

@@ -72,6 +72,8 @@ pub struct Reader {
     cache: RowGroupCache,
     skipped: AtomicU64,
     filled: AtomicU64,
+    /// Nanoseconds spent decoding blocks, summed over the threads that decoded them.
+    decode_ns: AtomicU64,
     on_bad_shard: BadShard,
     bad: Mutex<BTreeMap<usize, SkippedBlock>>,
 }
@@ -122,6 +124,7 @@ impl Reader {
             cache: RowGroupCache::new(cache_bytes),
             skipped: AtomicU64::new(0),
             filled: AtomicU64::new(0),
+            decode_ns: AtomicU64::new(0),
             on_bad_shard: BadShard::Fail,
             bad: Mutex::new(BTreeMap::new()),
         }
@@ -158,10 +161,20 @@ impl Reader {
         self.filled.load(Ordering::Relaxed)
     }
 
+    /// Time spent decoding blocks so far, summed over the threads that decoded them: the
+    /// workers (a block not yet cached or loading when a step needs it) and the read-ahead on
+    /// the rayon pool. Waiting for another thread's decode is not counted.
+    pub fn decode_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.decode_ns.load(Ordering::Relaxed))
+    }
+
     fn row_group(&self, idx: usize) -> Result<Arc<Decoded>> {
         let rg = self.set.row_groups()[idx];
         self.cache.get(idx, || {
-            let d = match self.set.decode_block(&rg) {
+            let started = std::time::Instant::now();
+            let decoded = self.set.decode_block(&rg);
+            self.decode_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let d = match decoded {
                 Ok(d) => d,
                 Err(e)
                     if self.on_bad_shard == BadShard::Skip

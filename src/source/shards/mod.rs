@@ -372,7 +372,7 @@ impl ShardSet {
                 },
                 policy: NullPolicy::Error,
                 max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
-                pools: Pools::new(),
+                pools: Pools::shared(),
                 page_maps: Arc::default(),
                 shared_pages: Arc::default(),
                 direct: true,
