@@ -6,6 +6,7 @@
 //! faults that zero them on first touch cost about as much as decoding the block. Blocks
 //! return their buffers here when dropped, and the next block reuses them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The pools of one [`ShardSet`](crate::ShardSet), shared by its readers.
@@ -39,9 +40,48 @@ impl Pools {
     /// [`PAGE_BUFFER_BYTES`], 320 MiB, in all, or a single larger buffer per pool; in
     /// practice what one pipeline's decode had in flight) and stays held, for the next
     /// reader, once the last shard set is dropped.
+    ///
+    /// A buffer larger than its pool's bound is kept only while a shard set holds a
+    /// [`PoolLease`]: once the last one is dropped, the pools keep no more than their bounds.
     pub fn shared() -> Arc<Self> {
-        static SHARED: OnceLock<Arc<Pools>> = OnceLock::new();
         SHARED.get_or_init(Pools::new).clone()
+    }
+
+    /// Drop every buffer above its pool's bound.
+    fn trim(&self) {
+        self.floats.trim();
+        self.bytes.trim();
+        self.pixels.trim();
+        self.pages.trim();
+    }
+}
+
+static SHARED: OnceLock<Arc<Pools>> = OnceLock::new();
+
+/// Shard sets alive in the process (holders of a [`PoolLease`]).
+static LEASES: AtomicUsize = AtomicUsize::new(0);
+
+/// A shard set's hold on the [shared](Pools::shared) pools: while any lease lives, a pool may
+/// keep one buffer above its bound (a block larger than the bound is reused rather than
+/// faulted in afresh); when the last lease is dropped, such buffers are freed, so an idle
+/// process holds at most the pools' bounds.
+#[derive(Debug)]
+pub(crate) struct PoolLease(());
+
+impl PoolLease {
+    pub fn new() -> Arc<Self> {
+        LEASES.fetch_add(1, Ordering::SeqCst);
+        Arc::new(PoolLease(()))
+    }
+}
+
+impl Drop for PoolLease {
+    fn drop(&mut self) {
+        if LEASES.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if let Some(pools) = SHARED.get() {
+                pools.trim();
+            }
+        }
     }
 }
 
@@ -149,9 +189,10 @@ impl<T: Copy + Default> BufferPool<T> {
         let size = |v: &Vec<T>| v.capacity() * std::mem::size_of::<T>();
         let mut free = self.lock();
         if size(&v) > self.max_bytes {
-            // Kept only alone: a block larger than the bound (65,536 rows of 300+ features) is
-            // still reused, one buffer at a time, rather than faulted in afresh for every block.
-            if free.is_empty() {
+            // Kept only alone, and only while a shard set is open: a block larger than the
+            // bound (65,536 rows of 300+ features) is still reused, one buffer at a time,
+            // rather than faulted in afresh for every block.
+            if free.is_empty() && LEASES.load(Ordering::SeqCst) > 0 {
                 free.push(v);
             }
             return;
@@ -162,6 +203,12 @@ impl<T: Copy + Default> BufferPool<T> {
             let Some(i) = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i) else { break };
             held -= size(&free.swap_remove(i));
         }
+    }
+
+    /// Drop every buffer above the byte bound.
+    fn trim(&self) {
+        let max = self.max_bytes;
+        self.lock().retain(|v| v.capacity() * std::mem::size_of::<T>() <= max);
     }
 
     /// Bytes held for reuse.
@@ -250,7 +297,20 @@ mod tests {
     }
 
     #[test]
+    fn trimming_drops_the_buffer_above_the_bound_only() {
+        let _open = PoolLease::new();
+        let pool = BufferPool::<u8>::bounded(10, 1000);
+        pool.give(vec![0; 2000]);
+        pool.trim();
+        assert_eq!(pool.bytes(), 0);
+        pool.give(vec![0; 300]);
+        pool.trim();
+        assert_eq!(pool.bytes(), 300);
+    }
+
+    #[test]
     fn holds_a_bounded_number_of_bytes() {
+        let _open = PoolLease::new();
         let pool = BufferPool::<u8>::bounded(10, 1000);
         pool.give(vec![0; 2000]);
         assert_eq!(pool.bytes(), 2000, "a buffer over the limit is kept alone");

@@ -27,7 +27,7 @@ use parquet::errors::ParquetError;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::source::bytes::changed_in;
-use crate::source::bytes::pool::Pools;
+use crate::source::bytes::pool::{PoolLease, Pools};
 use crate::source::footer::ShardInfo;
 use crate::source::pages::chunks::open_row_group;
 use crate::source::pages::page_map::PageMaps;
@@ -68,6 +68,8 @@ pub(crate) struct DecodeContext {
     pub max_chunk: u64,
     /// Decode buffers recycled by every reader.
     pub pools: Arc<Pools>,
+    /// This shard set's hold on the process's pools, kept for its drop (see [`PoolLease`]).
+    pub _lease: Arc<PoolLease>,
     /// The page maps of the column chunks read so far.
     pub page_maps: Arc<PageMaps>,
     /// Dictionaries and pages shared by the blocks of a row group (direct path).

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::source::bytes::local::{LocalFile, LocalStorage};
-use crate::source::bytes::pool::Pools;
+use crate::source::bytes::pool::{PoolLease, Pools};
 use crate::source::bytes::{storage_for, ByteSource, Storage};
 use crate::source::decode::columns::{self, ColumnPlan, Features, ImageKind, ImageSource, Target};
 use crate::source::decode::image::{self, ImageColumn};
@@ -373,6 +373,7 @@ impl ShardSet {
                 policy: NullPolicy::Error,
                 max_chunk: DEFAULT_MAX_COLUMN_CHUNK_BYTES,
                 pools: Pools::shared(),
+                _lease: PoolLease::new(),
                 page_maps: Arc::default(),
                 shared_pages: Arc::default(),
                 direct: true,
