@@ -140,7 +140,7 @@ fn cutmix_on_images_pastes_a_box_in_image_coordinates_with_lambda_from_its_area(
     let p = Pipeline::builder()
         .source(set.clone())
         .order(Order::sequential(12))
-        .stage(Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[h, w, c]).unwrap())
+        .stage(Mixup::new(0.0).cutmix(1.0).feature_shape(&[h, w, c]))
         .workers(0)
         .build()
         .unwrap();
