@@ -251,8 +251,11 @@ fn generate_checks_classes() {
     assert!(matches!(s.generate(None, 3, &mut r).unwrap_err().kind(), ErrorKind::Shape { .. }));
     assert_eq!(s.generate(Some(&[]), 0, &mut r).unwrap().dim(), (0, 6));
     let g = Gan::new(GanConfig::new(3), 0).unwrap().sampler();
-    assert!(g.generate(Some(&[0]), 1, &mut r).is_err());
-    assert!(g.decode(Array2::zeros((2, 5)).view(), None).is_err());
+    // An unconditional GAN given classes, and a latent of the wrong width.
+    let err = g.generate(Some(&[0]), 1, &mut r).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shape { context, .. } if context.contains("classes")), "{err:?}");
+    let err = g.decode(Array2::zeros((2, 5)).view(), None).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shape { context, .. } if context.contains("latent")), "{err:?}");
 }
 
 #[test]
