@@ -1,6 +1,6 @@
 //! The injection stage: exact fractions, class-following, determinism, build-time checks.
 
-mod common;
+use crate::common;
 
 use common::fixture;
 

@@ -7,7 +7,7 @@
 //! The checks against Pillow / torch / `datasets` run `tests/python/image_stages_check.py`
 //! with the test venv (`SHARDMIX_PYTHON`, set by scripts/test.sh) and are skipped without it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

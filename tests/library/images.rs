@@ -6,7 +6,7 @@
 //! `SHARDMIX_PYTHON`), which also dumps `np.asarray(Image.open(...))` for every image; the
 //! tests that need no Python write PNGs with the `png` crate.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

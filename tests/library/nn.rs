@@ -382,8 +382,8 @@ fn held_out_mean(set: &shardmix::ShardSet, holdout: &Holdout, mut eval: impl FnM
 /// The digits figures with 20% held out (fixed seeds): the CVAE's held-out negative
 /// ELBO, and how often a classifier trained on the real training digits recognises the
 /// requested class in the CVAE's and the conditional GAN's samples. Epochs from
-/// `SHARDMIX_DIGITS_EPOCHS` (default 30; the note quotes `cargo test --release --test nn
-/// digits -- --nocapture` with 300).
+/// `SHARDMIX_DIGITS_EPOCHS` (default 30; the note quotes `cargo test --release --test library
+/// nn::digits -- --nocapture` with 300).
 #[test]
 fn digits_held_out_elbo_and_recognition() {
     let epochs: u64 = std::env::var("SHARDMIX_DIGITS_EPOCHS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
