@@ -22,9 +22,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(256));
     // One step counter across the benchmarks: every call draws from a fresh step's RNG.
     let mut step = 0u64;
-    let elem = Mixup::new(0.2).unwrap();
+    let elem = Mixup::new(0.2);
     bench_stage(&mut g, "elem_a0.2_256x64", &batch(256, 64, 10), &elem, &mut step);
-    let cutmix = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[28, 28, 1]).unwrap();
+    let cutmix = Mixup::new(0.0).cutmix(1.0).feature_shape(&[28, 28, 1]);
     bench_stage(&mut g, "cutmix_a1_256x784", &batch(256, 28 * 28, 10), &cutmix, &mut step);
     g.finish();
 }

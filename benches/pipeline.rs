@@ -41,7 +41,7 @@ fn bench_pipeline(c: &mut Criterion) {
     let set = source(&ds);
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10).throughput(Throughput::Elements(ds.spec.rows as u64));
-    let mixup: Arc<dyn Stage> = Arc::new(Mixup::new(0.2).expect("mixup"));
+    let mixup: Arc<dyn Stage> = Arc::new(Mixup::new(0.2));
     for workers in [1usize, 2] {
         g.bench_with_input(BenchmarkId::new("decode+identity", workers), &workers, |b, &w| {
             b.iter(|| run_epoch(&set, w, &[identity()]))
@@ -59,7 +59,7 @@ fn bench_inject(c: &mut Criterion) {
     // Untrained weights generate at the same cost as trained ones.
     let vae = Vae::new(VaeConfig { num_classes: Some(10), ..VaeConfig::new(64) }, 0).expect("vae");
     let inject: Arc<dyn Stage> = Arc::new(Inject::replace(Arc::new(vae.sampler()), 0.25).expect("inject"));
-    let mixup: Arc<dyn Stage> = Arc::new(Mixup::new(0.2).expect("mixup"));
+    let mixup: Arc<dyn Stage> = Arc::new(Mixup::new(0.2));
     let mut g = c.benchmark_group("inject");
     g.sample_size(10).throughput(Throughput::Elements(ds.spec.rows as u64));
     for workers in [1usize, 2] {

@@ -26,7 +26,7 @@ fn epoch(dir: &PathBuf, workers: usize, batch_size: usize, alpha: f64) -> Result
     let pipeline = Pipeline::builder()
         .source(set)
         .order(Order::sequential(batch_size))
-        .stage(Mixup::new(alpha)?)
+        .stage(Mixup::new(alpha))
         .workers(workers)
         .seed(1)
         .epochs(1)

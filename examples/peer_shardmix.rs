@@ -73,7 +73,7 @@ fn epoch(args: &Args) -> Result<(u64, f64, Stats), BoxError> {
     let mut builder = Pipeline::builder()
         .source(set)
         .order(Order::sequential(args.batch_size))
-        .stage(Mixup::new(args.alpha)?)
+        .stage(Mixup::new(args.alpha))
         .workers(args.workers)
         .seed(1)
         .epochs(1);

@@ -44,7 +44,7 @@ fn main() -> Result<()> {
         .source(source)
         .order(Order::shuffled(64))
         .stage(Map::new("train-split", training_rows))
-        .stage(Mixup::new(0.2)?)
+        .stage(Mixup::new(0.2))
         .workers(2)
         .seed(7)
         .epochs(epochs)

@@ -467,6 +467,26 @@ pub enum ErrorKind {
     },
 }
 
+#[cfg(test)]
+impl Error {
+    /// The parameter a [`ErrorKind::Config`] names (`None` for any other kind): what the unit
+    /// tests match a refused value by.
+    pub(crate) fn config_name(&self) -> Option<&str> {
+        match self.kind() {
+            ErrorKind::Config { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The context of an [`ErrorKind::Shape`] (`None` for any other kind).
+    pub(crate) fn shape_context(&self) -> Option<&str> {
+        match self.kind() {
+            ErrorKind::Shape { context, .. } => Some(context),
+            _ => None,
+        }
+    }
+}
+
 /// Turn a caught panic payload into its message.
 #[allow(dead_code)]
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

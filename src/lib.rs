@@ -21,7 +21,7 @@
 //! let pipeline = Pipeline::builder()
 //!     .source(source)
 //!     .order(Order::offset(256))      // the seed's batching: offset = (step·B) mod (N − B)
-//!     .stage(Mixup::new(0.2)?)        // λ ~ Beta(0.2, 0.2) per row, partner from a permutation
+//!     .stage(Mixup::new(0.2))         // λ ~ Beta(0.2, 0.2) per row, partner from a permutation
 //!     .workers(2)
 //!     .prefetch(4)
 //!     .seed(42)

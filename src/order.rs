@@ -395,8 +395,9 @@ mod tests {
 
     #[test]
     fn offset_rejects_n_le_b() {
-        assert!(Plan::new(Order::offset(10), 10, &groups(&[10]), 0).is_err());
-        assert!(Plan::new(Order::offset(0), 10, &groups(&[10]), 0).is_err());
+        let name = |o: Order| Plan::new(o, 10, &groups(&[10]), 0).err().unwrap().config_name().map(str::to_string);
+        assert_eq!(name(Order::offset(10)).as_deref(), Some("batch_size"));
+        assert_eq!(name(Order::offset(0)).as_deref(), Some("batch_size"));
     }
 
     #[test]

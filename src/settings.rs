@@ -589,14 +589,17 @@ impl Settings {
             "pair" => MixMode::Pair,
             other => return Err(Error::config("mixup_mode", format!("'{other}' is not one of elem, batch, pair"))),
         };
-        let mut m =
-            Mixup::new(self.mixup_alpha)?.mode(mode).prob(self.mixup_prob)?.label_smoothing(self.label_smoothing)?;
+        let mut m = Mixup::new(self.mixup_alpha).mode(mode).prob(self.mixup_prob).label_smoothing(self.label_smoothing);
         if self.cutmix_alpha > 0.0 {
             let shape = shape.ok_or_else(|| {
                 Error::config("cutmix_alpha", "CutMix needs --feature-shape HxWxC (or an image feature column)")
             })?;
-            m = m.cutmix(self.cutmix_alpha)?.switch_prob(self.cutmix_switch_prob)?.feature_shape(shape)?;
+            m = m.cutmix(self.cutmix_alpha).switch_prob(self.cutmix_switch_prob).feature_shape(shape);
         }
+        // The pipeline's build checks it again; checked here too so that a bad setting is
+        // reported as the configuration error it is (`ConfigError` in Python), not as the
+        // mixup stage's failure at build.
+        m.validate()?;
         Ok(Some(m))
     }
 
@@ -644,8 +647,8 @@ mod tests {
     #[test]
     fn shapes_parse() {
         assert_eq!(parse_shape("28x28x1").unwrap(), vec![28, 28, 1]);
-        assert!(parse_shape("28x0").is_err());
-        assert!(parse_shape("abc").is_err());
+        assert_eq!(parse_shape("28x0").unwrap_err().config_name(), Some("feature_shape"));
+        assert_eq!(parse_shape("abc").unwrap_err().config_name(), Some("feature_shape"));
     }
 
     #[test]

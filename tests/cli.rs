@@ -75,7 +75,7 @@ fn augment_output_equals_the_library_pipeline_and_pyarrow_reads_it() {
     let expected: Vec<shardmix::Batch> = Pipeline::builder()
         .source(source)
         .order(Order::offset(64))
-        .stage(Mixup::new(0.2).unwrap())
+        .stage(Mixup::new(0.2))
         .seed(9)
         .steps(40)
         .build()

@@ -155,7 +155,8 @@ fn a_run_that_failed_before_its_first_shard_does_not_block_the_corrected_rerun()
     // Once a shard exists, another configuration is refused again.
     let out2 = tmp.path().join("out2");
     write_to(open(&out2, "fp-1", false).unwrap(), PER_SHARD + 1);
-    assert!(open(&out2, "fp-2", false).is_err());
+    let err = open(&out2, "fp-2", false).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::OtherRun { path, .. } if *path == out2), "{err:?}");
 }
 
 /// `bytes` (a Parquet file) with an unknown field appended to its footer's FileMetaData: a

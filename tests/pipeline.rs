@@ -205,7 +205,13 @@ fn size_hint_counts_the_steps_left_and_an_error_ends_the_iterator() {
     );
     let mut p = Pipeline::builder().source(set).order(Order::offset(16)).steps(5).stage(fails).build().unwrap();
     p.next().unwrap().unwrap();
-    assert!(p.next().unwrap().is_err());
+    let err = p.next().unwrap().unwrap_err();
+    match err.kind() {
+        ErrorKind::Stage { step: 1, stage, source } if stage == "fails" => {
+            assert!(matches!(source.kind(), ErrorKind::Config { name, .. } if name == "fails"), "{err:?}")
+        }
+        other => panic!("expected the stage's error at step 1, got {other:?}"),
+    }
     assert_eq!(p.size_hint(), (0, Some(0)), "the first error is the last item");
     assert!(p.next().is_none());
 }

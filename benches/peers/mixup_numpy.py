@@ -2,7 +2,7 @@
 """The seed's Mixup in numpy: a faithfulness oracle and a speed peer for shardmix's Mixup.
 
     mixup_numpy.py --check DIR   apply the seed's formula with the λ's and permutation that
-                                 shardmix recorded (DIR written by tests/mixup_seed.rs) and
+                                 shardmix recorded (DIR written by tests/library/mixup_seed.rs) and
                                  compare with shardmix's output to 1e-6; exit 1 on mismatch.
     mixup_numpy.py --bench       time the seed's mixup_batch on a 1,048,576 x 64 float32 array
                                  with B = 256; print rows/s (median over the repeats).

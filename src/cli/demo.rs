@@ -354,5 +354,5 @@ fn recognition(clf: &Classifier, g: &dyn Generator, seed: u64) -> Result<f32> {
 fn mixup(args: &DemoArgs, alpha: f64) -> Result<Mixup> {
     let settings = PipelineArgs { mixup_alpha: Some(alpha), mixup: args.mixup.clone(), ..Default::default() }
         .settings(Some(Path::new("unused")))?;
-    Ok(settings.mixup()?.unwrap_or(Mixup::new(0.0)?))
+    Ok(settings.mixup()?.unwrap_or(Mixup::new(0.0)))
 }

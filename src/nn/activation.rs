@@ -239,8 +239,8 @@ mod tests {
 
     #[test]
     fn negative_slope_is_rejected() {
-        assert!(Activation::LeakyRelu(-0.1).validate("act").is_err());
-        assert!(Activation::LeakyRelu(f32::NAN).validate("act").is_err());
+        assert_eq!(Activation::LeakyRelu(-0.1).validate("act").unwrap_err().config_name(), Some("act"));
+        assert_eq!(Activation::LeakyRelu(f32::NAN).validate("act").unwrap_err().config_name(), Some("act"));
         assert!(Activation::LeakyRelu(0.2).validate("act").is_ok());
     }
 

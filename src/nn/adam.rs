@@ -192,14 +192,14 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_rejected() {
-        for bad in [
-            AdamConfig { lr: 0.0, ..Default::default() },
-            AdamConfig { lr: f32::NAN, ..Default::default() },
-            AdamConfig { beta1: 1.0, ..Default::default() },
-            AdamConfig { beta2: -0.1, ..Default::default() },
-            AdamConfig { eps: 0.0, ..Default::default() },
+        for (bad, name) in [
+            (AdamConfig { lr: 0.0, ..Default::default() }, "adam.lr"),
+            (AdamConfig { lr: f32::NAN, ..Default::default() }, "adam.lr"),
+            (AdamConfig { beta1: 1.0, ..Default::default() }, "adam.beta1"),
+            (AdamConfig { beta2: -0.1, ..Default::default() }, "adam.beta2"),
+            (AdamConfig { eps: 0.0, ..Default::default() }, "adam.eps"),
         ] {
-            assert!(Adam::new(bad).is_err(), "{bad:?}");
+            assert_eq!(Adam::new(bad).err().unwrap().config_name(), Some(name), "{bad:?}");
         }
     }
 }

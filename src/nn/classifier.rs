@@ -151,13 +151,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(Classifier::new(ClassifierConfig::new(3, 1), 0).is_err());
-        assert!(Classifier::new(ClassifierConfig { hidden: Some(0), ..ClassifierConfig::new(3, 2) }, 0).is_err());
+        let name = |r: Result<Classifier>| r.err().unwrap().config_name().map(str::to_string);
+        assert_eq!(name(Classifier::new(ClassifierConfig::new(3, 1), 0)).as_deref(), Some("classifier.num_classes"));
+        let no_hidden = Classifier::new(ClassifierConfig { hidden: Some(0), ..ClassifierConfig::new(3, 2) }, 0);
+        assert_eq!(name(no_hidden).as_deref(), Some("classifier.hidden"));
         let mut c = Classifier::new(ClassifierConfig::new(3, 2), 0).unwrap();
-        assert!(c.predict(&Array2::zeros((2, 4))).is_err());
+        assert_eq!(c.predict(&Array2::zeros((2, 4))).unwrap_err().shape_context(), Some("classifier: features"));
         let b = Batch::new(0, Array2::zeros((2, 3)), None, vec![0, 1]).unwrap();
-        assert!(c.train_step(&b).is_err());
+        let e = c.train_step(&b).unwrap_err();
+        assert_eq!(e.shape_context(), Some("classifier: batch of step 0 targets"), "{e:?}");
         let b = Batch::new(0, Array2::zeros((2, 3)), Some(Array2::zeros((2, 3))), vec![0, 1]).unwrap();
-        assert!(c.train_step(&b).is_err());
+        assert_eq!(c.train_step(&b).unwrap_err().shape_context(), Some("classifier: batch targets"));
     }
 }

@@ -331,7 +331,9 @@ mod tests {
     fn shape_mismatch_is_an_error() {
         let a = Array2::<f32>::zeros((2, 3));
         let b = Array2::<f32>::zeros((2, 4));
-        assert!(mse(a.view(), b.view(), Reduction::Mean).is_err());
-        assert!(gaussian_kl(a.view(), b.view()).is_err());
+        let context = |e: crate::Error| e.shape_context().map(str::to_string);
+        assert!(context(mse(a.view(), b.view(), Reduction::Mean).unwrap_err())
+            .is_some_and(|c| c.contains("prediction vs target")));
+        assert!(context(gaussian_kl(a.view(), b.view()).unwrap_err()).is_some());
     }
 }

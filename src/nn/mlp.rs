@@ -442,9 +442,12 @@ mod tests {
     #[test]
     fn rejects_bad_sizes() {
         let mut r = rng::derive(0, 0, 0);
-        assert!(Mlp::new(&[3], Activation::Relu, Activation::Identity, &mut r).is_err());
-        assert!(Mlp::new(&[3, 0, 1], Activation::Relu, Activation::Identity, &mut r).is_err());
-        assert!(Mlp::new(&[3, 2], Activation::LeakyRelu(-1.0), Activation::LeakyRelu(-1.0), &mut r).is_err());
+        let name = |r: Result<Mlp>| r.err().unwrap().config_name().map(str::to_string);
+        assert_eq!(name(Mlp::new(&[3], Activation::Relu, Activation::Identity, &mut r)).as_deref(), Some("mlp.sizes"));
+        let zero = Mlp::new(&[3, 0, 1], Activation::Relu, Activation::Identity, &mut r);
+        assert_eq!(name(zero).as_deref(), Some("mlp.sizes[1]"));
+        let slope = Mlp::new(&[3, 2], Activation::LeakyRelu(-1.0), Activation::LeakyRelu(-1.0), &mut r);
+        assert_eq!(name(slope).as_deref(), Some("mlp.activations[0]"));
     }
 
     #[test]

@@ -230,6 +230,6 @@ mod tests {
     #[test]
     fn one_hot_checks_range() {
         assert_eq!(one_hot("t", &[1, 0], 2).unwrap(), ndarray::array![[0.0f32, 1.0], [1.0, 0.0]]);
-        assert!(one_hot("t", &[2], 2).is_err());
+        assert_eq!(one_hot("t", &[2], 2).unwrap_err().shape_context(), Some("t: class of row 0"));
     }
 }

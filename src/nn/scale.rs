@@ -141,10 +141,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_statistics() {
-        assert!(Standardization::new(vec![0.0], vec![0.0]).is_err());
-        assert!(Standardization::new(vec![f32::NAN], vec![1.0]).is_err());
-        assert!(Standardization::new(vec![0.0, 1.0], vec![1.0]).is_err());
-        assert!(Standardization::fit(ndarray::Array2::<f32>::zeros((0, 3)).view()).is_err());
+        let name = |r: Result<Standardization>| r.err().unwrap().config_name().map(str::to_string);
+        assert_eq!(name(Standardization::new(vec![0.0], vec![0.0])).as_deref(), Some("standardization.std[0]"));
+        assert_eq!(name(Standardization::new(vec![f32::NAN], vec![1.0])).as_deref(), Some("standardization.mean[0]"));
+        assert_eq!(name(Standardization::new(vec![0.0, 1.0], vec![1.0])).as_deref(), Some("standardization"));
+        let e = Standardization::fit(ndarray::Array2::<f32>::zeros((0, 3)).view()).unwrap_err();
+        assert!(matches!(e.kind(), crate::ErrorKind::Empty { what } if what.contains("standardisation")), "{e:?}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The source: Parquet shards → row-major batches, built in layers, one folder each. A layer
-//! uses only the layers above it in this list (`tests/source_layers.rs` checks it):
+//! uses only the layers above it in this list (`tests/library/source_layers.rs` checks it):
 //!
 //! * [`bytes`]: where a shard's bytes come from — the one seam with storage
 //!   ([`ByteSource`](bytes::ByteSource), [`Storage`](bytes::Storage)), local files

@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn fraction_is_checked_and_zero_holds_nothing() {
         for bad in [-0.1, 1.0, f64::NAN] {
-            assert!(Holdout::new(bad, 0).is_err(), "{bad}");
+            assert_eq!(Holdout::new(bad, 0).err().unwrap().config_name(), Some("holdout"), "{bad}");
         }
         let none = Holdout::new(0.0, 3).unwrap();
         assert_eq!(none.held_out_rows(1000).count(), 0);

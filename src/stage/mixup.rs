@@ -19,7 +19,7 @@ use crate::stage::Stage;
 /// use shardmix::{Batch, MixMode, Mixup, Stage};
 /// let x = ndarray::Array2::from_shape_fn((4, 2), |(i, j)| (i + j) as f32);
 /// let batch = Batch::new(0, x, None, vec![0, 1, 2, 3])?;
-/// let out = Mixup::new(1.0)?.mode(MixMode::Batch).apply(batch, &mut shardmix::rng::for_stage(1, 0, 0))?;
+/// let out = Mixup::new(1.0).mode(MixMode::Batch).apply(batch, &mut shardmix::rng::for_stage(1, 0, 0))?;
 /// let l = out.provenance.lambda[0];
 /// assert!(out.provenance.lambda.iter().all(|&x| x == l));
 /// # Ok::<(), shardmix::Error>(())
@@ -68,7 +68,7 @@ pub enum MixMode {
 /// # Example
 /// ```
 /// use shardmix::{Batch, MixMode, Mixup, Stage};
-/// let mixup = Mixup::new(0.2)?.mode(MixMode::Elem);
+/// let mixup = Mixup::new(0.2).mode(MixMode::Elem);
 /// let x = ndarray::array![[0.0f32, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]];
 /// let y = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]];
 /// let batch = Batch::new(0, x.clone(), Some(y), vec![10, 11, 12, 13])?;
@@ -86,10 +86,10 @@ pub struct Mixup {
     alpha: f64,
     mode: MixMode,
     prob: f64,
-    smoothing: f32,
+    smoothing: f64,
     cutmix_alpha: f64,
     switch_prob: f64,
-    shape: Option<Shape>,
+    shape: Option<Vec<usize>>,
 }
 
 /// What one batch's draws decided, per row.
@@ -132,26 +132,27 @@ impl Mixup {
     /// Mixup with λ ~ Beta(`alpha`, `alpha`); `alpha = 0` disables mixing (the seed's
     /// default is 0.2). Defaults: [`MixMode::Elem`], prob 1, no label smoothing, no CutMix.
     ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `mixup_alpha` unless `alpha` is 0
-    /// or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]] (negative, NaN, infinite, or so
-    /// small that λ would be NaN).
+    /// The constructor and the setters only record their values; [`Mixup::validate`] checks
+    /// them all, once, when the pipeline is built ([`Stage::check`]) and again before each
+    /// [`Stage::apply`] (so a stage used on its own never draws from bad parameters).
     ///
     /// # Example
     /// ```
-    /// assert!(shardmix::Mixup::new(0.2).is_ok());
-    /// assert!(shardmix::Mixup::new(-1.0).unwrap_err().to_string().contains("mixup_alpha"));
+    /// use shardmix::{ErrorKind, Mixup};
+    /// assert!(Mixup::new(0.2).validate().is_ok());
+    /// let err = Mixup::new(-1.0).validate().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "mixup_alpha"));
     /// ```
-    pub fn new(alpha: f64) -> Result<Mixup> {
-        Ok(Mixup {
-            alpha: check_alpha("mixup_alpha", alpha)?,
+    pub fn new(alpha: f64) -> Self {
+        Mixup {
+            alpha,
             mode: MixMode::Elem,
             prob: 1.0,
             smoothing: 0.0,
             cutmix_alpha: 0.0,
             switch_prob: 0.5,
             shape: None,
-        })
+        }
     }
 
     /// Who shares a λ (default [`MixMode::Elem`], the seed's per-row λ).
@@ -159,100 +160,108 @@ impl Mixup {
     /// # Example
     /// ```
     /// use shardmix::{MixMode, Mixup};
-    /// let m = Mixup::new(0.4)?.mode(MixMode::Pair);
-    /// # Ok::<(), shardmix::Error>(())
+    /// let m = Mixup::new(0.4).mode(MixMode::Pair);
     /// ```
-    pub fn mode(mut self, mode: MixMode) -> Mixup {
+    pub fn mode(mut self, mode: MixMode) -> Self {
         self.mode = mode;
         self
     }
 
     /// Mix a batch with probability `p` (default 1: every batch). Decided once per batch.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `mixup_prob` outside [0, 1] or NaN.
+    /// [`Mixup::validate`] refuses `mixup_prob` outside [0, 1] or NaN.
     ///
     /// # Example
     /// ```
-    /// let m = shardmix::Mixup::new(0.2)?.prob(0.5)?;
-    /// # Ok::<(), shardmix::Error>(())
+    /// let m = shardmix::Mixup::new(0.2).prob(0.5);
     /// ```
-    pub fn prob(mut self, p: f64) -> Result<Mixup> {
-        self.prob = check_unit("mixup_prob", p)?;
-        Ok(self)
+    pub fn prob(mut self, p: f64) -> Self {
+        self.prob = p;
+        self
     }
 
     /// Label smoothing `s` (default 0): every batch's class targets become
     /// `target · (1 − s) + s / C` before mixing — for one-hot input timm's `on = 1 − s + s/C`,
     /// `off = s/C`. Applied to every batch the stage sees, mixed or not (as timm does); the
-    /// data must have class or soft-label targets ([`Stage::check`]).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `label_smoothing` outside [0, 1).
+    /// data must have class or soft-label targets ([`Stage::check`]). [`Mixup::validate`]
+    /// refuses `label_smoothing` outside [0, 1).
     ///
     /// # Example
     /// ```
-    /// let m = shardmix::Mixup::new(0.8)?.label_smoothing(0.1)?;
-    /// # Ok::<(), shardmix::Error>(())
+    /// let m = shardmix::Mixup::new(0.8).label_smoothing(0.1);
     /// ```
-    pub fn label_smoothing(mut self, s: f64) -> Result<Mixup> {
-        if !(0.0..1.0).contains(&s) {
-            return Err(Error::config("label_smoothing", format!("must be in [0, 1), got {s}")));
-        }
-        self.smoothing = s as f32;
-        Ok(self)
+    pub fn label_smoothing(mut self, s: f64) -> Self {
+        self.smoothing = s;
+        self
     }
 
     /// Enable CutMix with box-size λ ~ Beta(`alpha`, `alpha`) (default 0: disabled). Needs
     /// [`feature_shape`](Mixup::feature_shape). With Mixup also enabled, each batch uses
-    /// CutMix with probability [`switch_prob`](Mixup::switch_prob).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `cutmix_alpha` unless 0 or in
-    /// [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]].
+    /// CutMix with probability [`switch_prob`](Mixup::switch_prob). [`Mixup::validate`]
+    /// refuses `cutmix_alpha` unless 0 or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]].
     ///
     /// # Example
     /// ```
-    /// let m = shardmix::Mixup::new(0.0)?.cutmix(1.0)?.feature_shape(&[28, 28, 1])?;
-    /// # Ok::<(), shardmix::Error>(())
+    /// let m = shardmix::Mixup::new(0.0).cutmix(1.0).feature_shape(&[28, 28, 1]);
     /// ```
-    pub fn cutmix(mut self, alpha: f64) -> Result<Mixup> {
-        self.cutmix_alpha = check_alpha("cutmix_alpha", alpha)?;
-        Ok(self)
+    pub fn cutmix(mut self, alpha: f64) -> Self {
+        self.cutmix_alpha = alpha;
+        self
     }
 
     /// Probability of CutMix rather than Mixup when both are enabled (default 0.5, as timm).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `switch_prob` outside [0, 1].
+    /// [`Mixup::validate`] refuses `switch_prob` outside [0, 1].
     ///
     /// # Example
     /// ```
-    /// let m = shardmix::Mixup::new(0.8)?.cutmix(1.0)?.switch_prob(0.3)?;
-    /// # Ok::<(), shardmix::Error>(())
+    /// let m = shardmix::Mixup::new(0.8).cutmix(1.0).switch_prob(0.3);
     /// ```
-    pub fn switch_prob(mut self, p: f64) -> Result<Mixup> {
-        self.switch_prob = check_unit("switch_prob", p)?;
-        Ok(self)
+    pub fn switch_prob(mut self, p: f64) -> Self {
+        self.switch_prob = p;
+        self
     }
 
     /// The image shape `[H, W, C]` of each feature row (row-major, channels last), used by
-    /// CutMix (default: none). [`Stage::check`] rejects a shape whose product is not the
-    /// data's feature count.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `feature_shape` unless it has
-    /// exactly three non-zero dimensions.
+    /// CutMix (default: none). [`Mixup::validate`] refuses `feature_shape` unless it has
+    /// exactly three non-zero dimensions; [`Stage::check`] also rejects a shape whose product
+    /// is not the data's feature count.
     ///
     /// # Example
     /// ```
-    /// let m = shardmix::Mixup::new(0.0)?.cutmix(1.0)?.feature_shape(&[32, 32, 3])?;
-    /// assert!(shardmix::Mixup::new(0.0)?.feature_shape(&[28, 28]).is_err());
-    /// # Ok::<(), shardmix::Error>(())
+    /// use shardmix::{ErrorKind, Mixup};
+    /// let m = Mixup::new(0.0).cutmix(1.0).feature_shape(&[32, 32, 3]);
+    /// assert!(m.validate().is_ok());
+    /// let err = Mixup::new(0.0).feature_shape(&[28, 28]).validate().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "feature_shape"));
     /// ```
-    pub fn feature_shape(mut self, shape: &[usize]) -> Result<Mixup> {
-        self.shape = Some(super::geometry::parse_hwc("feature_shape", shape)?);
-        Ok(self)
+    pub fn feature_shape(mut self, shape: &[usize]) -> Self {
+        self.shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Check every parameter given to the constructor and the setters. The pipeline runs it
+    /// when it is built (through [`Stage::check`]), and [`Stage::apply`] runs it before each
+    /// batch; call it yourself to learn of a bad value earlier.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the first bad parameter:
+    /// `mixup_alpha` or `cutmix_alpha` unless 0 (off) or in [[`Mixup::MIN_ALPHA`],
+    /// [`Mixup::MAX_ALPHA`]] (negative, NaN, infinite, or so small that λ would be NaN);
+    /// `mixup_prob` or `switch_prob` outside [0, 1] or NaN; `label_smoothing` outside [0, 1);
+    /// `feature_shape` unless three non-zero dimensions whose product fits a `usize`.
+    pub fn validate(&self) -> Result<()> {
+        self.checked_shape().map(|_| ())
+    }
+
+    /// [`Mixup::validate`], returning the parsed feature shape.
+    fn checked_shape(&self) -> Result<Option<Shape>> {
+        check_alpha("mixup_alpha", self.alpha)?;
+        check_unit("mixup_prob", self.prob)?;
+        if !(0.0..1.0).contains(&self.smoothing) {
+            return Err(Error::config("label_smoothing", format!("must be in [0, 1), got {}", self.smoothing)));
+        }
+        check_alpha("cutmix_alpha", self.cutmix_alpha)?;
+        check_unit("switch_prob", self.switch_prob)?;
+        self.shape.as_deref().map(|s| super::geometry::parse_hwc("feature_shape", s)).transpose()
     }
 
     /// One λ draw from Beta(`alpha`, `alpha`) in `f64`: the sampler the stage uses (Jöhnk's
@@ -288,9 +297,14 @@ impl Mixup {
         self.cutmix_alpha > 0.0
     }
 
+    /// The label smoothing in the `f32` the arithmetic uses.
+    fn smoothing(&self) -> f32 {
+        self.smoothing as f32
+    }
+
     /// The draws for a batch of `n` rows (see the type's docs for the order); `None` when the
     /// batch is not to be mixed.
-    fn plan(&self, n: usize, rng: &mut StepRng) -> Option<Plan> {
+    fn plan(&self, n: usize, shape: Option<Shape>, rng: &mut StepRng) -> Option<Plan> {
         let apply = uniform(rng) < self.prob;
         let use_cutmix = match (self.mixup_on(), self.cutmix_on()) {
             (true, true) => uniform(rng) < self.switch_prob,
@@ -310,7 +324,7 @@ impl Mixup {
         let perm = permutation(rng, n);
         let mut boxes = Vec::new();
         if use_cutmix {
-            if let Some(shape) = self.shape {
+            if let Some(shape) = shape {
                 boxes.reserve(count);
                 for l in lams.iter_mut() {
                     let (b, corrected) = rand_box(shape, *l, rng);
@@ -405,15 +419,16 @@ impl Stage for Mixup {
         "mixup"
     }
 
-    /// Checks that CutMix has a feature shape whose product is the data's feature count (and
-    /// that agrees with the shape the data declares, if any), and that label smoothing has
-    /// class or soft-label targets to smooth.
+    /// Checks the parameters ([`Mixup::validate`]), then that CutMix has a feature shape whose
+    /// product is the data's feature count (and that agrees with the shape the data declares,
+    /// if any), and that label smoothing has class or soft-label targets to smooth.
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        let shape = self.checked_shape()?;
         spec.pixels.require_float(if self.cutmix_on() { "cutmix" } else { "mixup" })?;
         if self.cutmix_on() {
-            super::geometry::check_input("CutMix", self.shape, spec)?;
+            super::geometry::check_input("CutMix", shape, spec)?;
         }
-        if self.smoothing > 0.0 {
+        if self.smoothing() > 0.0 {
             let what = match &spec.target {
                 TargetKind::Class { .. } | TargetKind::Soft { .. } => None,
                 TargetKind::Regression { column } => Some(format!("the target is the regression column '{column}'")),
@@ -427,9 +442,10 @@ impl Stage for Mixup {
     }
 
     fn apply(&self, mut batch: Batch, rng: &mut StepRng) -> Result<Batch> {
-        if self.smoothing > 0.0 {
+        let shape = self.checked_shape()?;
+        if self.smoothing() > 0.0 {
             if let Some(t) = batch.targets.as_mut() {
-                let s = self.smoothing;
+                let s = self.smoothing();
                 let off = s / t.ncols().max(1) as f32;
                 t.mapv_inplace(|v| v * (1.0 - s) + off);
             }
@@ -440,18 +456,18 @@ impl Stage for Mixup {
         batch.validate()?;
         let (n, f) = (batch.rows(), batch.num_features());
         if self.cutmix_on() {
-            let Some(s) = self.shape else {
+            let Some(s) = shape else {
                 return Err(Error::config("feature_shape", "CutMix needs the image shape [H, W, C] of the features"));
             };
             super::geometry::check_batch("CutMix", s, &batch)?;
         }
-        let Some(plan) = self.plan(n, rng) else {
+        let Some(plan) = self.plan(n, shape, rng) else {
             return Ok(batch);
         };
 
         let src = row_major(&batch.features);
         let mut out = vec![0.0f32; n * f];
-        match (plan.boxes.is_empty(), self.shape) {
+        match (plan.boxes.is_empty(), shape) {
             (false, Some(shape)) => cut_rows(&src, &mut out, shape, &plan),
             _ => mix_rows(&src, &mut out, f, &plan),
         }
@@ -502,25 +518,40 @@ mod tests {
 
     #[test]
     fn rejects_bad_hyperparameters() {
-        for a in [-0.1, f64::NAN, f64::INFINITY] {
-            let e = Mixup::new(a).unwrap_err().to_string();
-            assert!(e.contains("mixup_alpha"), "{e}");
+        /// The parameter a Config error names.
+        fn param(e: Error) -> String {
+            match e.kind() {
+                crate::ErrorKind::Config { name, .. } => name.clone(),
+                other => panic!("not a Config error: {other:?}"),
+            }
         }
-        let m = Mixup::new(0.2).unwrap();
-        assert!(m.clone().prob(1.5).unwrap_err().to_string().contains("mixup_prob"));
-        assert!(m.clone().prob(f64::NAN).is_err());
-        assert!(m.clone().label_smoothing(1.0).is_err());
-        assert!(m.clone().cutmix(-1.0).unwrap_err().to_string().contains("cutmix_alpha"));
-        assert!(m.clone().switch_prob(-0.1).is_err());
-        assert!(m.clone().feature_shape(&[2, 0, 1]).is_err());
-        assert!(m.feature_shape(&[2, 2, 2, 2]).is_err());
+        let m = Mixup::new(0.2);
+        let cls = spec(4, TargetKind::Class { column: "y".into(), num_classes: 2 }, None);
+        let cases = [
+            (Mixup::new(-0.1), "mixup_alpha"),
+            (Mixup::new(f64::NAN), "mixup_alpha"),
+            (Mixup::new(f64::INFINITY), "mixup_alpha"),
+            (m.clone().prob(1.5), "mixup_prob"),
+            (m.clone().prob(f64::NAN), "mixup_prob"),
+            (m.clone().label_smoothing(1.0), "label_smoothing"),
+            (m.clone().cutmix(-1.0), "cutmix_alpha"),
+            (m.clone().switch_prob(-0.1), "switch_prob"),
+            (m.clone().feature_shape(&[2, 0, 1]), "feature_shape"),
+            (m.feature_shape(&[2, 2, 2, 2]), "feature_shape"),
+        ];
+        for (bad, name) in cases {
+            assert_eq!(param(bad.validate().unwrap_err()), name);
+            assert_eq!(param(bad.check(&cls).unwrap_err()), name, "check runs validate");
+            let e = bad.apply(batch(4, 4, 2), &mut for_stage(0, 0, 0)).unwrap_err();
+            assert_eq!(param(e), name, "apply runs validate");
+        }
     }
 
     #[test]
     fn alpha_zero_is_identity_and_draws_nothing() {
         let b = batch(6, 3, 2);
         let mut r = for_stage(1, 0, 0);
-        let out = Mixup::new(0.0).unwrap().apply(b.clone(), &mut r).unwrap();
+        let out = Mixup::new(0.0).apply(b.clone(), &mut r).unwrap();
         assert_eq!(out, b);
         assert_eq!(r.get_word_pos(), for_stage(1, 0, 0).get_word_pos());
     }
@@ -528,7 +559,7 @@ mod tests {
     #[test]
     fn elem_rows_are_recomputable_from_provenance() {
         let b = batch(9, 4, 3);
-        let out = Mixup::new(0.4).unwrap().apply(b.clone(), &mut for_stage(3, 0, 5)).unwrap();
+        let out = Mixup::new(0.4).apply(b.clone(), &mut for_stage(3, 0, 5)).unwrap();
         let p = &out.provenance;
         for i in 0..9 {
             let j = (p.row_b[i].unwrap() - 100) as usize;
@@ -550,11 +581,11 @@ mod tests {
     #[test]
     fn batch_mode_shares_one_lambda_and_pair_mode_pairs() {
         let b = batch(8, 2, 2);
-        let out = Mixup::new(1.0).unwrap().mode(MixMode::Batch).apply(b.clone(), &mut for_stage(3, 0, 1)).unwrap();
+        let out = Mixup::new(1.0).mode(MixMode::Batch).apply(b.clone(), &mut for_stage(3, 0, 1)).unwrap();
         let l0 = out.provenance.lambda[0];
         assert!(out.provenance.lambda.iter().all(|&l| l == l0 && l.is_some()));
 
-        let out = Mixup::new(1.0).unwrap().mode(MixMode::Pair).apply(batch(9, 2, 2), &mut for_stage(3, 0, 2)).unwrap();
+        let out = Mixup::new(1.0).mode(MixMode::Pair).apply(batch(9, 2, 2), &mut for_stage(3, 0, 2)).unwrap();
         let p = &out.provenance;
         let unmixed = p.lambda.iter().filter(|l| l.is_none()).count();
         assert_eq!(unmixed, 1, "odd batch leaves one row");
@@ -570,7 +601,7 @@ mod tests {
 
     #[test]
     fn label_smoothing_follows_timm() {
-        let m = Mixup::new(0.0).unwrap().label_smoothing(0.1).unwrap();
+        let m = Mixup::new(0.0).label_smoothing(0.1);
         let b = Batch::new(0, array![[1.0f32]], Some(array![[0.0f32, 1.0, 0.0, 0.0]]), vec![0]).unwrap();
         let out = m.apply(b, &mut for_stage(0, 0, 0)).unwrap();
         let t = out.targets.unwrap();
@@ -581,21 +612,22 @@ mod tests {
     #[test]
     fn check_validates_shape_and_targets() {
         let cls = TargetKind::Class { column: "y".into(), num_classes: 10 };
-        let m = Mixup::new(0.2).unwrap().cutmix(1.0).unwrap();
+        let m = Mixup::new(0.2).cutmix(1.0);
         let e = m.check(&spec(784, cls.clone(), None)).unwrap_err().to_string();
         assert!(e.contains("feature_shape"), "{e}");
-        let m = m.feature_shape(&[28, 28, 1]).unwrap();
+        let m = m.feature_shape(&[28, 28, 1]);
         assert!(m.check(&spec(784, cls.clone(), None)).is_ok());
         let e = m.check(&spec(785, cls.clone(), None)).unwrap_err().to_string();
         assert!(e.contains("[28, 28, 1]") && e.contains("785"), "{e}");
         let e = m.check(&spec(784, cls.clone(), Some(vec![14, 56, 1]))).unwrap_err().to_string();
         assert!(e.contains("[14, 56, 1]"), "{e}");
 
-        let s = Mixup::new(0.2).unwrap().label_smoothing(0.1).unwrap();
+        let s = Mixup::new(0.2).label_smoothing(0.1);
         assert!(s.check(&spec(4, cls, None)).is_ok());
         let e = s.check(&spec(4, TargetKind::Regression { column: "price".into() }, None)).unwrap_err().to_string();
         assert!(e.contains("label_smoothing") && e.contains("price"), "{e}");
-        assert!(s.check(&spec(4, TargetKind::None, None)).is_err());
+        let e = s.check(&spec(4, TargetKind::None, None)).unwrap_err();
+        assert!(matches!(e.kind(), crate::ErrorKind::Config { name, .. } if name == "label_smoothing"), "{e}");
     }
 
     #[test]
@@ -603,7 +635,7 @@ mod tests {
         let (h, w, c) = (6, 5, 2);
         let n = 7;
         let b = batch(n, h * w * c, 3);
-        let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[h, w, c]).unwrap();
+        let m = Mixup::new(0.0).cutmix(1.0).feature_shape(&[h, w, c]);
         let out = m.apply(b.clone(), &mut for_stage(9, 0, 0)).unwrap();
         for i in 0..n {
             let j = (out.provenance.row_b[i].unwrap() - 100) as usize;
@@ -625,7 +657,7 @@ mod tests {
 
     #[test]
     fn wrong_feature_count_at_apply_is_an_error() {
-        let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[2, 2, 1]).unwrap();
+        let m = Mixup::new(0.0).cutmix(1.0).feature_shape(&[2, 2, 1]);
         let e = m.apply(batch(2, 5, 2), &mut for_stage(0, 0, 0)).unwrap_err();
         assert!(e.to_string().contains("[2, 2, 1]"), "{e}");
     }

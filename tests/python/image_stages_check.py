@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks for tests/image_stages.rs, run with the test venv's Python.
+"""Checks for tests/library/image_stages.rs, run with the test venv's Python.
 
     image_stages_check.py resize IN.f32 H W OUT_H OUT_W EXPECTED.f32
         IN.f32: H x W float32 (one channel). Writes Pillow's bilinear resize of it (mode "F",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Image fixtures for tests/images.rs (a helper, not a test: the Rust tests call it).
+"""Image fixtures for tests/library/images.rs (a helper, not a test: the Rust tests call it).
 
     images_fixture.py OUT_DIR
 

@@ -1,6 +1,6 @@
 //! The injection stage: exact fractions, class-following, determinism, build-time checks.
 
-mod common;
+use crate::common;
 
 use common::fixture;
 
@@ -137,5 +137,6 @@ fn mismatched_models_are_rejected_at_build() {
         .stage(Inject::replace(fake(3, None, Origin::Vae), 0.5).unwrap())
         .build()
         .is_ok());
-    assert!(Inject::replace(fake(3, None, Origin::Vae), 1.5).is_err());
+    let err = Inject::replace(fake(3, None, Origin::Vae), 1.5).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "vae_fraction"), "{err:?}");
 }

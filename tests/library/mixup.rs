@@ -61,7 +61,7 @@ fn every_mode_is_recomputable_from_provenance() {
     for mode in [MixMode::Elem, MixMode::Batch, MixMode::Pair] {
         for step in 0..20 {
             let src = batch(step, 32, 12, 5);
-            let m = Mixup::new(0.4).unwrap().mode(mode);
+            let m = Mixup::new(0.4).mode(mode);
             let out = m.apply(src.clone(), &mut for_stage(11, 0, step)).unwrap();
             assert_eq!(recompute(&src, &out, 0.0), 32, "{mode:?}: all rows mixed");
             // One-hot in, soft labels out that still sum to 1.
@@ -75,7 +75,7 @@ fn every_mode_is_recomputable_from_provenance() {
 #[test]
 fn label_smoothing_then_mixing_is_recomputable() {
     let src = batch(3, 16, 4, 10);
-    let m = Mixup::new(1.0).unwrap().label_smoothing(0.1).unwrap();
+    let m = Mixup::new(1.0).label_smoothing(0.1);
     let out = m.apply(src.clone(), &mut for_stage(1, 2, 3)).unwrap();
     assert_eq!(recompute(&src, &out, 0.1), 16);
     for row in out.targets.as_ref().unwrap().rows() {
@@ -88,12 +88,12 @@ fn label_smoothing_then_mixing_is_recomputable() {
 fn regression_targets_and_no_targets() {
     let mut src = batch(0, 10, 3, 0);
     src.targets = Some(Array2::from_shape_fn((10, 1), |(i, _)| i as f32 * 10.0));
-    let out = Mixup::new(0.2).unwrap().apply(src.clone(), &mut for_stage(5, 0, 0)).unwrap();
+    let out = Mixup::new(0.2).apply(src.clone(), &mut for_stage(5, 0, 0)).unwrap();
     assert_eq!(recompute(&src, &out, 0.0), 10);
 
     let src = batch(0, 10, 3, 0);
     assert!(src.targets.is_none());
-    let out = Mixup::new(0.2).unwrap().apply(src.clone(), &mut for_stage(5, 0, 1)).unwrap();
+    let out = Mixup::new(0.2).apply(src.clone(), &mut for_stage(5, 0, 1)).unwrap();
     assert!(out.targets.is_none());
     assert_eq!(recompute(&src, &out, 0.0), 10);
 }
@@ -103,7 +103,7 @@ fn synthetic_partner_is_named_by_its_row_a() {
     let mut src = batch(0, 6, 2, 2);
     src.provenance.origin[2] = Origin::Gan;
     src.provenance.row_a[2] = 555;
-    let out = Mixup::new(0.3).unwrap().apply(src.clone(), &mut for_stage(0, 0, 0)).unwrap();
+    let out = Mixup::new(0.3).apply(src.clone(), &mut for_stage(0, 0, 0)).unwrap();
     recompute(&src, &out, 0.0);
     assert_eq!(out.provenance.origin[2], Origin::Gan);
     assert!(out.provenance.row_b.contains(&Some(555)));
@@ -111,7 +111,7 @@ fn synthetic_partner_is_named_by_its_row_a() {
 
 #[test]
 fn same_seed_same_batch() {
-    let m = Mixup::new(0.2).unwrap();
+    let m = Mixup::new(0.2);
     let a = m.apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 4)).unwrap();
     let b = m.apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 4)).unwrap();
     let c = m.apply(batch(4, 16, 8, 3), &mut for_stage(9, 1, 5)).unwrap();
@@ -126,7 +126,7 @@ fn alpha_zero_is_bit_for_bit_identity() {
     let mut src = batch(0, 64, 17, 4);
     src.features[[3, 3]] = -0.0;
     src.features[[4, 4]] = f32::MIN_POSITIVE / 2.0; // subnormal
-    let out = Mixup::new(0.0).unwrap().apply(src.clone(), &mut for_stage(0, 0, 0)).unwrap();
+    let out = Mixup::new(0.0).apply(src.clone(), &mut for_stage(0, 0, 0)).unwrap();
     let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&out.features), bits(&src.features));
     assert_eq!(bits(out.targets.as_ref().unwrap()), bits(src.targets.as_ref().unwrap()));
@@ -135,9 +135,9 @@ fn alpha_zero_is_bit_for_bit_identity() {
 
 #[test]
 fn prob_zero_never_mixes_and_prob_one_always_mixes() {
-    let never = Mixup::new(0.2).unwrap().prob(0.0).unwrap();
-    let always = Mixup::new(0.2).unwrap().prob(1.0).unwrap();
-    let sometimes = Mixup::new(0.2).unwrap().prob(0.3).unwrap();
+    let never = Mixup::new(0.2).prob(0.0);
+    let always = Mixup::new(0.2).prob(1.0);
+    let sometimes = Mixup::new(0.2).prob(0.3);
     let mut hits = 0;
     for step in 0..1000 {
         let src = batch(step, 4, 2, 2);
@@ -301,7 +301,7 @@ fn lambda_variance_and_tail_mass_match_the_notes() {
 #[test]
 fn stage_follows_the_documented_draw_order() {
     // apply-or-not uniform, (no switch uniform without CutMix), B λ's, the permutation.
-    let m = Mixup::new(0.2).unwrap();
+    let m = Mixup::new(0.2);
     let n = 64;
     for step in 0..50 {
         let out = m.apply(batch(step, n, 1, 0), &mut for_stage(3, 0, step)).unwrap();
@@ -319,7 +319,7 @@ fn stage_follows_the_documented_draw_order() {
 fn stage_lambdas_follow_beta_below_the_f32_rounding_edge() {
     // The recorded λ's are f32: draws within 6e-8 of 1 (≈ 1.9 % of them at α = 0.2) round
     // to exactly 1.0, so the KS distance is taken over λ < 0.999 only.
-    let m = Mixup::new(0.2).unwrap();
+    let m = Mixup::new(0.2);
     let mut xs = Vec::new();
     for step in 0..100 {
         let out = m.apply(batch(step, 1024, 1, 0), &mut for_stage(3, 0, step)).unwrap();
@@ -345,7 +345,7 @@ fn partners_are_uniform() {
     // uniform random permutation fills evenly ((B − 1)² degrees of freedom).
     let b = 8;
     let steps = 20_000u64;
-    let m = Mixup::new(1.0).unwrap();
+    let m = Mixup::new(1.0);
     let mut counts = vec![0u64; b * b];
     for step in 0..steps {
         let out = m.apply(batch(step, b, 1, 0), &mut for_stage(4, 0, step)).unwrap();
@@ -420,7 +420,7 @@ fn check_cutmix(src: &Batch, out: &Batch, h: usize, w: usize, c: usize) -> Vec<u
 fn cutmix_pastes_the_partner_box_in_every_mode() {
     let (h, w, c) = (9, 7, 3);
     for mode in [MixMode::Elem, MixMode::Batch, MixMode::Pair] {
-        let m = Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[h, w, c]).unwrap().mode(mode);
+        let m = Mixup::new(0.0).cutmix(1.0).feature_shape(&[h, w, c]).mode(mode);
         let mut total = 0;
         for step in 0..30 {
             let src = cutmix_batch(step, 10, h, w, c);
@@ -439,7 +439,7 @@ fn cutmix_pastes_the_partner_box_in_every_mode() {
 #[test]
 fn mixup_and_cutmix_switch() {
     let (h, w, c) = (4, 4, 1);
-    let m = Mixup::new(0.5).unwrap().cutmix(1.0).unwrap().switch_prob(0.5).unwrap().feature_shape(&[h, w, c]).unwrap();
+    let m = Mixup::new(0.5).cutmix(1.0).switch_prob(0.5).feature_shape(&[h, w, c]);
     let (mut cut, mut mix) = (0, 0);
     for step in 0..400 {
         let src = cutmix_batch(step, 6, h, w, c);
@@ -472,7 +472,7 @@ proptest! {
         let x = Array2::from_shape_fn((n, f), |(i, j)| vals[i * f + j]);
         let src = Batch::new(0, x, None, (0..n as u64).collect()).unwrap();
         let mode = [MixMode::Elem, MixMode::Batch, MixMode::Pair][mode];
-        let out = Mixup::new(alpha).unwrap().mode(mode).apply(src.clone(), &mut for_stage(seed, 0, 0)).unwrap();
+        let out = Mixup::new(alpha).mode(mode).apply(src.clone(), &mut for_stage(seed, 0, 0)).unwrap();
         for i in 0..n {
             let j = out.provenance.row_b[i].map_or(i, |b| b as usize);
             for k in 0..f {

@@ -7,7 +7,7 @@
 //! The checks against Pillow / torch / `datasets` run `tests/python/image_stages_check.py`
 //! with the test venv (`SHARDMIX_PYTHON`, set by scripts/test.sh) and are skipped without it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -140,7 +140,7 @@ fn cutmix_on_images_pastes_a_box_in_image_coordinates_with_lambda_from_its_area(
     let p = Pipeline::builder()
         .source(set.clone())
         .order(Order::sequential(12))
-        .stage(Mixup::new(0.0).unwrap().cutmix(1.0).unwrap().feature_shape(&[h, w, c]).unwrap())
+        .stage(Mixup::new(0.0).cutmix(1.0).feature_shape(&[h, w, c]))
         .workers(0)
         .build()
         .unwrap();

@@ -44,7 +44,7 @@ fn matches_the_numpy_seed_given_the_same_draws() {
     let (n, f, c, b) = (1000usize, 16usize, 10usize, 64usize);
     let x = Array2::from_shape_fn((n, f), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5);
     let y = Array2::from_shape_fn((n, c), |(i, j)| ((i * 7) % c == j) as u8 as f32);
-    let mixup = Mixup::new(0.2).unwrap();
+    let mixup = Mixup::new(0.2);
 
     for step in [0u64, 7, 15, 16, 123] {
         // Order::Offset, the seed's formula: offset = (step · B) mod (N − B).

@@ -3,7 +3,7 @@
 //! written as `fixed_size_list<uint8>` or PNG — and the stages that compute in floats
 //! refusing it when the pipeline is built, naming themselves and the option.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -156,7 +156,9 @@ fn the_library_checks_the_same_values() {
     let config = PipelineConfig { data: Some(vec![digits()]), mixup_alpha: Some(1e-310), ..Default::default() };
     let e = config.settings(None).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "mixup_alpha"), "{e}");
-    assert!(shardmix::Mixup::new(1e-310).is_err() && shardmix::Mixup::new(shardmix::Mixup::MIN_ALPHA).is_ok());
+    let e = shardmix::Mixup::new(1e-310).validate().unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Config { name, .. } if name == "mixup_alpha"), "{e}");
+    assert!(shardmix::Mixup::new(shardmix::Mixup::MIN_ALPHA).validate().is_ok());
 
     let set = || ShardSet::open(digits()).unwrap().features(Features::prefix("p")).unwrap();
     let name_of = |r: shardmix::Result<Pipeline>| match r.err() {

@@ -9,7 +9,7 @@
 //! Needs the test venv (`SHARDMIX_PYTHON`, set by scripts/test.sh, with the readers of
 //! scripts/requirements.txt); skipped without it outside CI.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! `SHARDMIX_PYTHON`), which also dumps `np.asarray(Image.open(...))` for every image; the
 //! tests that need no Python write PNGs with the `png` crate.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -269,7 +269,7 @@ fn cutmix_and_normalize_over_images_are_deterministic_across_workers() {
             .source(set.clone())
             .order(Order::shuffled(16))
             .stage(Normalize::parse("0.5/0.25").unwrap())
-            .stage(Mixup::new(0.4).unwrap().cutmix(1.0).unwrap().feature_shape(&shape).unwrap())
+            .stage(Mixup::new(0.4).cutmix(1.0).feature_shape(&shape))
             .workers(workers)
             .seed(3)
             .build()

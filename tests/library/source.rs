@@ -1,6 +1,6 @@
 //! The Parquet source: column selection, exact values, null/NaN policy, clear errors.
 
-mod common;
+use crate::common;
 
 use common::fixture;
 

@@ -303,7 +303,8 @@ fn another_configuration_is_refused_unless_overwrite() {
     assert!(err.to_string().contains("different configuration"), "{err}");
     assert_eq!(dir_files(&out), before, "a refused open changes nothing");
     // Same fingerprint but other steps per shard: refused too.
-    assert!(ParquetSink::open(&out, &spec, opts(2, false), "fp-1", false).is_err());
+    let err = ParquetSink::open(&out, &spec, opts(2, false), "fp-1", false).err().unwrap();
+    assert!(matches!(err.kind(), ErrorKind::OtherRun { path, .. } if *path == out), "{err:?}");
 
     let sink = ParquetSink::open(&out, &spec, opts(1, false), "fp-2", true).unwrap();
     assert_eq!(sink.resume_step(), 0);
@@ -371,6 +372,8 @@ fn directory_removed_mid_run_fails_cleanly() {
     assert!(matches!(err.kind(), ErrorKind::Io { .. } | ErrorKind::Write { .. } | ErrorKind::Footer { .. }), "{err:?}");
     assert!(no_final_named_shard(&out));
     // The sink refuses further work.
-    assert!(sink.write(&batch(&spec, 3)).is_err());
-    assert!(sink.finish(4).is_err());
+    let err = sink.write(&batch(&spec, 3)).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Output { path, .. } if *path == out), "{err:?}");
+    let err = sink.finish(4).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Output { path, .. } if *path == out), "{err:?}");
 }

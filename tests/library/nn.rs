@@ -251,8 +251,11 @@ fn generate_checks_classes() {
     assert!(matches!(s.generate(None, 3, &mut r).unwrap_err().kind(), ErrorKind::Shape { .. }));
     assert_eq!(s.generate(Some(&[]), 0, &mut r).unwrap().dim(), (0, 6));
     let g = Gan::new(GanConfig::new(3), 0).unwrap().sampler();
-    assert!(g.generate(Some(&[0]), 1, &mut r).is_err());
-    assert!(g.decode(Array2::zeros((2, 5)).view(), None).is_err());
+    // An unconditional GAN given classes, and a latent of the wrong width.
+    let err = g.generate(Some(&[0]), 1, &mut r).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shape { context, .. } if context.contains("classes")), "{err:?}");
+    let err = g.decode(Array2::zeros((2, 5)).view(), None).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Shape { context, .. } if context.contains("latent")), "{err:?}");
 }
 
 #[test]
@@ -379,8 +382,8 @@ fn held_out_mean(set: &shardmix::ShardSet, holdout: &Holdout, mut eval: impl FnM
 /// The digits figures with 20% held out (fixed seeds): the CVAE's held-out negative
 /// ELBO, and how often a classifier trained on the real training digits recognises the
 /// requested class in the CVAE's and the conditional GAN's samples. Epochs from
-/// `SHARDMIX_DIGITS_EPOCHS` (default 30; the note quotes `cargo test --release --test nn
-/// digits -- --nocapture` with 300).
+/// `SHARDMIX_DIGITS_EPOCHS` (default 30; the note quotes `cargo test --release --test library
+/// nn::digits -- --nocapture` with 300).
 #[test]
 fn digits_held_out_elbo_and_recognition() {
     let epochs: u64 = std::env::var("SHARDMIX_DIGITS_EPOCHS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);

@@ -4,7 +4,7 @@
 //! inputs must give the same values bit for bit or fail on both paths, and never panic.
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -3,7 +3,7 @@
 //! run's, whatever the order and grouping of the shard ranges; pieces are idempotent, touch
 //! only files shardmix wrote, and `finish` refuses while shards are missing.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
