@@ -301,6 +301,18 @@ pub enum ErrorKind {
         #[source]
         source: Error,
     },
+    /// A stage refused the data it would be given, when the pipeline was built (before any
+    /// step ran).
+    #[error("stage #{index} '{stage}' refused its input at build")]
+    StageCheck {
+        /// The stage's place in the pipeline, from 0.
+        index: usize,
+        /// The stage's name.
+        stage: String,
+        /// Why.
+        #[source]
+        source: Error,
+    },
     /// Reading the rows of a step failed.
     #[error("step {step}: reading its rows failed")]
     Read {

@@ -282,11 +282,7 @@ impl PipelineBuilder {
         let mut spec = set.spec().clone();
         for (i, stage) in self.stages.iter().enumerate() {
             stage.check(&spec).map_err(|e| {
-                Error::from(ErrorKind::Stage {
-                    step: 0,
-                    stage: format!("{} (#{i}, at build)", stage.name()),
-                    source: e,
-                })
+                Error::from(ErrorKind::StageCheck { index: i, stage: stage.name().to_string(), source: e })
             })?;
             spec = stage.output_spec(&spec);
         }

@@ -26,7 +26,7 @@ pub fn class_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::ShardChanged { .. } => "ShardChangedError",
         ErrorKind::Config { .. } => "ConfigError",
         ErrorKind::Shape { .. } => "ShapeError",
-        ErrorKind::Stage { .. } => "StageError",
+        ErrorKind::Stage { .. } | ErrorKind::StageCheck { .. } => "StageError",
         ErrorKind::Read { .. } => "ReadError",
         ErrorKind::Panic { .. } => "PanicError",
         ErrorKind::Timeout { .. } => "TimeoutError",

@@ -1,6 +1,6 @@
 //! Mixup's parameters are checked once, when the pipeline is built: constructing a Mixup with
 //! bad values succeeds, and `build()` then refuses it with a `Config` error naming the
-//! parameter (under the `Stage` error that names the stage).
+//! parameter (under the `StageCheck` error that names the stage and its place).
 
 use shardmix::{Error, ErrorKind, Features, Mixup, Order, Pipeline, ShardSet, Target};
 
@@ -10,11 +10,11 @@ fn source() -> ShardSet {
     ShardSet::open(DIGITS).unwrap().features(Features::prefix("p")).unwrap().target(Target::class("label", 10)).unwrap()
 }
 
-/// The parameter named by a build error: a `Config` error inside the `Stage` error of the
+/// The parameter named by a build error: a `Config` error inside the `StageCheck` error of the
 /// stage `mixup`.
 fn parameter(e: &Error) -> String {
     match e.kind() {
-        ErrorKind::Stage { stage, source, .. } => {
+        ErrorKind::StageCheck { index: 0, stage, source } => {
             assert!(stage.starts_with("mixup"), "{e}");
             match source.kind() {
                 ErrorKind::Config { name, .. } => name.clone(),

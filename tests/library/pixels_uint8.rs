@@ -204,6 +204,7 @@ fn float_stages_refuse_uint8_at_build_naming_stage_and_option() {
     ];
     for (extra, stage) in cases {
         let err = config(&path, extra).settings(None).unwrap().pipeline().err().expect("refused at build");
+        assert!(matches!(err.kind(), ErrorKind::StageCheck { .. }), "{stage}: {err:?}");
         let text = err.chain();
         assert!(text.contains("pixels") && text.contains(&format!("`{stage}`")), "{stage}: {text}");
     }

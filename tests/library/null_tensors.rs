@@ -6,7 +6,7 @@
 //! latter as floats and as `uint8` pixels), `fixed_size_list` and `list`, PLAIN and dictionary
 //! pages, whole row groups and blocks of part of one.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

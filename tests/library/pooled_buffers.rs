@@ -2,7 +2,7 @@
 //! another reads its own values (nothing of the other's blocks, pages or dictionaries shows
 //! through), and the pipeline's stats count the time spent decoding.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
