@@ -559,12 +559,14 @@ impl<W: Write> Write for Connection<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use std::io::Read;
 
     #[test]
     fn rejects_bad_targets() {
         for bad in ["", "stdout", "tcp:nohostport", "unix:", "udp:1.2.3.4:5"] {
-            assert!(open_stream(bad, false).is_err(), "{bad}");
+            let err = open_stream(bad, false).err().expect(bad);
+            assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "to"), "{bad}: {err:?}");
         }
         // A non-loopback bind is refused before any socket is created.
         let err = open_stream("tcp:0.0.0.0:0", false).unwrap_err();
@@ -646,7 +648,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, b"keep").unwrap();
-        assert!(open_stream(&format!("unix:{}", path.display()), false).is_err());
+        let err = open_stream(&format!("unix:{}", path.display()), false).err().expect("refused");
+        assert!(matches!(err.kind(), ErrorKind::Output { path: p, .. } if *p == path), "{err:?}");
         assert_eq!(fs::read(&path).unwrap(), b"keep");
         let sock = dir.path().join("stale.sock");
         drop(UnixListener::bind(&sock).unwrap()); // leaves a socket file nobody listens on

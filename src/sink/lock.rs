@@ -196,7 +196,8 @@ mod tests {
         assert!(matches!(err.kind(), ErrorKind::OutputLocked { .. }), "{err:?}");
         drop((a, b));
         let x = DirLock::acquire(dir.path()).unwrap();
-        assert!(DirLock::acquire_shared(dir.path()).is_err());
+        let err = DirLock::acquire_shared(dir.path()).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::OutputLocked { .. }), "{err:?}");
         drop(x);
     }
 

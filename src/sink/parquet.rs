@@ -1099,7 +1099,11 @@ mod tests {
         fs::create_dir_all(&other).unwrap();
         fs::write(other.join(temp_name(RUN_FILE)), b"x").unwrap();
         fs::write(other.join("notes.txt"), b"mine").unwrap();
-        assert!(ParquetSink::open(&other, &spec(), opts(), "fp", false).is_err());
+        let err = ParquetSink::open(&other, &spec(), opts(), "fp", false).err().expect("refused");
+        assert!(
+            matches!(err.kind(), ErrorKind::NotOurs { path, .. } | ErrorKind::OtherRun { path, .. } if *path == other),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -1124,7 +1128,8 @@ mod tests {
             let err = match (0..STEPS).map(|step| sink.write(&batch(step))).find_map(Result::err) {
                 Some(e) => {
                     // The sink refuses more work.
-                    assert!(sink.write(&batch(STEPS)).is_err());
+                    let again = sink.write(&batch(STEPS)).unwrap_err();
+                    assert!(matches!(again.kind(), ErrorKind::Output { .. }), "{again:?}");
                     drop(sink); // releases the directory
                     e
                 }

@@ -708,9 +708,11 @@ mod tests {
         let b = Batch::new(0, array![[1.0f32, 2.0]], None, vec![0]).unwrap();
         assert!(out.to_record_batch(&b).unwrap_err().to_string().contains("no targets"));
         let bad = spec(FeatureLayout::Columns(vec!["a".into(), "step".into()]), TargetKind::None);
-        assert!(OutputSchema::new(&bad, true).is_err());
+        let err = OutputSchema::new(&bad, true).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "features"), "{err:?}");
         let dup = spec(FeatureLayout::Columns(vec!["a".into(), "a".into()]), TargetKind::None);
-        assert!(OutputSchema::new(&dup, false).is_err());
+        let err = OutputSchema::new(&dup, false).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "features"), "{err:?}");
     }
 
     #[test]

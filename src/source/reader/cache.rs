@@ -185,7 +185,8 @@ mod tests {
         let cache = RowGroupCache::new(16);
         cache.get(1, || Ok(decoded(100))).unwrap();
         assert_eq!(cache.stats().bytes, 0);
-        assert!(cache.get(2, || Err(crate::Error::config("x", "y"))).is_err());
+        let err = cache.get(2, || Err(crate::Error::config("x", "y"))).unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::Config { name, .. } if name == "x"), "{err:?}");
         assert!(cache.get(2, || Ok(decoded(1))).is_ok());
     }
 
