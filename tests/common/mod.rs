@@ -126,19 +126,27 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-/// The venv Python that scripts/test.sh sets up (`SHARDMIX_PYTHON`); `None` (the caller skips
-/// its check) outside it, except in CI, where a missing Python is a failure.
+/// The Python with the test packages (numpy, pyarrow, Pillow, safetensors, moto) that the
+/// comparisons with Python run: `SHARDMIX_PYTHON` (scripts/test.sh sets it), else the
+/// repository's `.venv` that scripts/test.sh made. A check is skipped (`None`) only when
+/// `SHARDMIX_SKIP_PYTHON` is set, and never in CI: without a Python the test fails and says how
+/// to get one, so a comparison cannot pass by not running.
 pub fn venv_python() -> Option<PathBuf> {
-    match std::env::var_os("SHARDMIX_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("SHARDMIX_PYTHON is not set: run the tests through scripts/test.sh")
-        }
-        None => {
-            eprintln!("Python check skipped: SHARDMIX_PYTHON is not set (scripts/test.sh sets it)");
-            None
-        }
+    if let Some(p) = std::env::var_os("SHARDMIX_PYTHON").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
     }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        return Some(venv);
+    }
+    if std::env::var_os("SHARDMIX_SKIP_PYTHON").is_some() && std::env::var_os("CI").is_none() {
+        eprintln!("Python check skipped (SHARDMIX_SKIP_PYTHON is set)");
+        return None;
+    }
+    panic!(
+        "no Python for this comparison: run `bash scripts/test.sh` once (it makes .venv with the test \
+         packages), or set SHARDMIX_PYTHON to such a Python, or SHARDMIX_SKIP_PYTHON=1 to skip it"
+    )
 }
 
 /// Every entry of `dir`, sorted by name, with its bytes.

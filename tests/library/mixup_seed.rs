@@ -2,8 +2,10 @@
 //! numpy `mixup_batch` given the same λ's and permutation (read back from the provenance).
 //!
 //! Runs `$SHARDMIX_PYTHON benches/peers/mixup_numpy.py --check DIR` (a Python with numpy);
-//! without SHARDMIX_PYTHON it prints "skipped", or fails when CI is set.
+//! the Python is found by `common::venv_python` (no Python is a failure unless
+//! SHARDMIX_SKIP_PYTHON is set).
 
+use crate::common;
 use std::path::Path;
 use std::process::Command;
 
@@ -25,19 +27,7 @@ fn i64_bytes(v: impl Iterator<Item = i64>) -> Vec<u8> {
 
 #[test]
 fn matches_the_numpy_seed_given_the_same_draws() {
-    let python = match std::env::var("SHARDMIX_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "SHARDMIX_PYTHON is not set: on CI it must name a Python with numpy \
-                     (e.g. SHARDMIX_PYTHON=.venv/bin/python) so the seed comparison runs"
-                );
-            }
-            println!("skipped: set SHARDMIX_PYTHON to a Python with numpy to compare with the seed");
-            return;
-        }
-    };
+    let Some(python) = common::venv_python() else { return };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/mixup_numpy.py");
 
     // The seed's data: N rows of features and one-hot float labels.
@@ -78,7 +68,7 @@ fn matches_the_numpy_seed_given_the_same_draws() {
             .arg("--check")
             .arg(d)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
         let stdout = String::from_utf8_lossy(&res.stdout);
         let stderr = String::from_utf8_lossy(&res.stderr);
         assert!(res.status.success(), "step {step}: the seed disagrees\n{stdout}{stderr}");

@@ -12,19 +12,8 @@ use safetensors::tensor::{Dtype, TensorView};
 use shardmix::nn::{DataScale, Gan, GanConfig, Vae, VaeConfig};
 use shardmix::{rng, Batch};
 
-fn python() -> Option<String> {
-    match std::env::var("SHARDMIX_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("SHARDMIX_PYTHON is not set: CI must run the numpy cross-check (a Python with numpy and safetensors)");
-            }
-            eprintln!(
-                "skipped: set SHARDMIX_PYTHON to a Python with numpy and safetensors to run the numpy cross-check"
-            );
-            None
-        }
-    }
+fn python() -> Option<std::path::PathBuf> {
+    crate::common::venv_python()
 }
 
 fn write_inputs(path: &Path, z: &Array2<f32>, onehot: Option<&Array2<f32>>, expected: &Array2<f32>) {
@@ -106,8 +95,11 @@ fn numpy_recomputes_decoder_and_generator() {
     }
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_forward.py");
-    let output =
-        Command::new(&python).arg(&script).arg(dir.path()).output().unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
