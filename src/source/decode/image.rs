@@ -29,9 +29,9 @@ use rayon::prelude::*;
 use crate::error::{BadValue, Error, ErrorKind, Result};
 use crate::source::decode::block::{handle_bad, Decoded, NullPolicy, Site};
 use crate::source::decode::columns::{ColumnPlan, ImageKind, ImageSource};
+use crate::source::decode::probe::probe_column;
 use crate::source::decode::{DecodeContext, RowGroupRef};
 use crate::source::footer::ShardInfo;
-use crate::source::pages::chunks::open_row_group;
 use crate::spec::FeatureLayout;
 
 /// The most values (H × W × C) one image may have: 2²⁶ (e.g. 4096 × 4096 × 4).
@@ -455,61 +455,19 @@ fn first_image(
     column: &str,
     kind: ImageKind,
 ) -> Result<(Vec<u8>, std::path::PathBuf, u64)> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::arrow::ProjectionMask;
     for shard in shards {
-        let meta = shard.metadata.metadata();
-        let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
-            path: shard.path.clone(),
-            column: column.into(),
-            hint: String::new(),
+        let probed = probe_column(ctx, shard, column, |arr, at| {
+            // `out` holds this batch only: its row 0 is the global row `at.row`.
+            let site = Site { shard, row_group: at.row_group, first_row: at.row };
+            let mut out = Decoded::new(arr.len(), Vec::new(), Vec::new(), None);
+            put_encoded(arr, kind, &mut out, 0, column, &site, NullPolicy::Fill(0.0))?;
+            Ok(out.images.as_ref().and_then(|images| {
+                let i = (0..images.rows()).find(|&i| !images.is_null(i))?;
+                Some((images.row(i).to_vec(), at.row + i as u64))
+            }))
         })?;
-        let mut first_row = shard.first_row;
-        for rg in 0..meta.num_row_groups() {
-            let rows = u64::try_from(meta.row_group(rg).num_rows()).unwrap_or(0);
-            if rows == 0 {
-                continue;
-            }
-            let run = || -> Result<Option<(Vec<u8>, u64)>> {
-                let source = open_row_group(shard, rg, &[root], true, ctx.pools(), ctx.page_maps())?;
-                let descr = meta.file_metadata().schema_descr_ptr();
-                let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
-                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
-                    .with_row_groups(vec![rg])
-                    .with_projection(ProjectionMask::roots(&descr, [root]))
-                    .with_batch_size(256)
-                    .build()
-                    .map_err(err)?;
-                let site = Site { shard, row_group: rg, first_row };
-                let mut seen = 0u64;
-                for batch in reader {
-                    let batch = batch.map_err(|e| err(e.into()))?;
-                    let mut out = Decoded::new(batch.num_rows(), Vec::new(), Vec::new(), None);
-                    put_encoded(batch.column(0), kind, &mut out, 0, column, &site, NullPolicy::Fill(0.0))?;
-                    if let Some(images) = &out.images {
-                        if let Some(i) = (0..images.rows()).find(|&i| !images.is_null(i)) {
-                            return Ok(Some((images.row(i).to_vec(), first_row + seen + i as u64)));
-                        }
-                        seen += images.rows() as u64;
-                    }
-                }
-                Ok(None)
-            };
-            let found = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-                Ok(r) => r?,
-                Err(p) => {
-                    return Err(ErrorKind::DecodePanic {
-                        path: shard.path.clone(),
-                        row_group: rg,
-                        message: crate::error::panic_message(&*p),
-                    }
-                    .into())
-                }
-            };
-            if let Some((bytes, row)) = found {
-                return Ok((bytes, shard.path.clone(), row));
-            }
-            first_row += rows;
+        if let Some((bytes, row)) = probed.found {
+            return Ok((bytes, shard.path.clone(), row));
         }
     }
     Err(ErrorKind::Empty { what: format!("image column '{column}' (every value is null)") }.into())

@@ -18,6 +18,7 @@ pub(crate) mod block;
 pub(crate) mod columns;
 pub(crate) mod direct;
 pub(crate) mod image;
+pub(crate) mod probe;
 pub(crate) mod transpose;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,22 +2,21 @@
 //! and a global row index — with the feature and target columns resolved and checked in
 //! every shard before any data is decoded.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use rayon::prelude::*;
 
-use crate::error::{panic_message, Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::source::bytes::local::{LocalFile, LocalStorage};
 use crate::source::bytes::pool::{PoolLease, Pools};
 use crate::source::bytes::{storage_for, ByteSource, Storage};
 use crate::source::decode::columns::{self, ColumnPlan, Features, ImageKind, ImageSource, Target};
 use crate::source::decode::image::{self, ImageColumn};
+use crate::source::decode::probe::probe_column;
 use crate::source::decode::{self, DecodeContext, Decoded, NullPolicy, RowGroupRef};
 use crate::source::footer::{self, ShardInfo};
-use crate::source::pages::chunks;
 use crate::spec::{DataSpec, FeatureLayout, Pixels, TargetKind};
 
 /// Default limit on one column chunk's uncompressed size: 1 GiB.
@@ -636,59 +635,25 @@ impl ShardSet {
     /// The length of the first present (non-null) row of the list column `column` in the first
     /// shard; 0 when every row there is null or the column is no list.
     fn probe_list_len(&self, column: &str) -> Result<usize> {
+        use arrow_array::cast::AsArray;
         use arrow_array::Array;
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        use parquet::arrow::ProjectionMask;
+        use arrow_schema::DataType;
         let shard = &self.shards[0];
-        let run = || -> Result<usize> {
-            let root = shard.metadata.schema().index_of(column).map_err(|_| ErrorKind::MissingColumn {
-                path: shard.path.clone(),
-                column: column.into(),
-                hint: String::new(),
-            })?;
-            let descr = shard.metadata.metadata().file_metadata().schema_descr_ptr();
-            let groups = shard.metadata.metadata().row_groups().iter().enumerate().filter(|(_, g)| g.num_rows() > 0);
-            let mut rows_read = 0usize;
-            // Rows are read a batch at a time until one is present: a null row (no length)
-            // does not decide.
-            for (rg, _) in groups {
-                let source = chunks::open_row_group(shard, rg, &[root], true, &self.ctx.pools, &self.ctx.page_maps)?;
-                let err = |source| Error::from(ErrorKind::Decode { path: shard.path.clone(), row_group: rg, source });
-                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, shard.metadata.clone())
-                    .with_row_groups(vec![rg])
-                    .with_projection(ProjectionMask::roots(&descr, [root]))
-                    .with_batch_size(256)
-                    .build()
-                    .map_err(err)?;
-                for batch in reader {
-                    let batch = batch.map_err(|e| err(e.into()))?;
-                    let arr = batch.column(0);
-                    rows_read += arr.len();
-                    let Some(row) = (0..arr.len()).find(|&i| arr.is_valid(i)) else { continue };
-                    return Ok(match arr.data_type() {
-                        arrow_schema::DataType::List(_) => {
-                            arrow_array::cast::AsArray::as_list::<i32>(arr).value_length(row) as usize
-                        }
-                        arrow_schema::DataType::LargeList(_) => {
-                            arrow_array::cast::AsArray::as_list::<i64>(arr).value_length(row) as usize
-                        }
-                        _ => 0,
-                    });
-                }
+        // A null row (no length) does not decide.
+        let probed = probe_column(&self.ctx, shard, column, |arr, _| {
+            let Some(row) = (0..arr.len()).find(|&i| arr.is_valid(i)) else { return Ok(None) };
+            Ok(Some(match arr.data_type() {
+                DataType::List(_) => arr.as_list::<i32>().value_length(row) as usize,
+                DataType::LargeList(_) => arr.as_list::<i64>().value_length(row) as usize,
+                _ => 0,
+            }))
+        })?;
+        match probed.found {
+            Some(len) => Ok(len),
+            None if probed.rows == 0 => {
+                Err(ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) }.into())
             }
-            if rows_read == 0 {
-                return Err(
-                    ErrorKind::Empty { what: format!("{}: list column '{column}'", shard.path.display()) }.into()
-                );
-            }
-            Ok(0)
-        };
-        match catch_unwind(AssertUnwindSafe(run)) {
-            Ok(r) => r,
-            Err(p) => {
-                Err(ErrorKind::DecodePanic { path: shard.path.clone(), row_group: 0, message: panic_message(&*p) }
-                    .into())
-            }
+            None => Ok(0),
         }
     }
 
