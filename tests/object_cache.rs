@@ -167,6 +167,21 @@ fn cache_files(cache: &Path, prefix: &str) -> Vec<PathBuf> {
 
 const DATA: &str = "s3://bucket/data/";
 
+/// A shard as [`common::classification_file`] writes it, uncompressed: its size does not depend
+/// on which rows it holds, so that a replacement can be of the same size.
+fn uncompressed_file(path: &Path, first_row: u64) {
+    use arrow_array::{ArrayRef, Float32Array, Int64Array};
+    let names: Vec<String> = (0..8).map(|j| format!("x{j}")).collect();
+    let mut columns: Vec<(&str, ArrayRef)> = Vec::new();
+    for (j, name) in names.iter().enumerate() {
+        let values: Vec<f32> = (0..3000).map(|r| common::feature_value(first_row + r, j)).collect();
+        columns.push((name.as_str(), std::sync::Arc::new(Float32Array::from(values))));
+    }
+    let labels: Vec<i64> = (0..3000).map(|r| common::label_value(first_row + r, 4)).collect();
+    columns.push(("label", std::sync::Arc::new(Int64Array::from(labels))));
+    common::write_columns(path, columns, common::props(parquet::basic::Compression::UNCOMPRESSED, 1000));
+}
+
 #[test]
 fn the_first_run_fills_the_cache_and_the_second_fetches_no_bodies() {
     let root = common::tempdir();
@@ -192,21 +207,24 @@ fn the_first_run_fills_the_cache_and_the_second_fetches_no_bodies() {
 fn a_replaced_object_is_fetched_again_never_served_stale() {
     let root = common::tempdir();
     let dir = dataset(root.path());
+    uncompressed_file(&dir.join("part-1.parquet"), 3000);
     let cache = root.path().join("cache");
     let server = RangeServer::start(root.path());
     let (first, _) = server.stream_cached(DATA, &cache, &[]);
     assert!(first == local_run(&dir));
 
-    // part-1 replaced by other rows (written beside it and renamed over it: a new ETag; the
-    // same size or not, the copy of the old version must not be used).
+    // part-1 replaced by other rows of the same size (each row group's values rotated by 500
+    // rows), written beside it and renamed over it: only the ETag tells the versions apart.
     let other = root.path().join("other.parquet");
-    common::classification_file(&other, 3501, 3000, 8, 4, 1000);
+    uncompressed_file(&other, 3500);
+    let size = |p: &Path| p.metadata().unwrap().len();
+    assert_eq!(size(&other), size(&dir.join("part-1.parquet")), "the replacement is not of the same size");
     std::fs::rename(&other, dir.join("part-1.parquet")).unwrap();
     let here = local_run(&dir);
     assert!(here != first, "the replacement changes the output");
 
     let (second, (_, body)) = server.stream_cached(DATA, &cache, &[]);
-    assert!(second == here, "a replaced object was served from a stale copy");
+    assert!(second == here, "a replaced object was served from a stale copy (same as the first run: {}; {body} body bytes)", second == first);
     assert_eq!(body, dir.join("part-1.parquet").metadata().unwrap().len(), "only the replaced object is fetched");
     assert_eq!(cache_files(&cache, "entry-").len(), 4, "the new version is another key");
 }
