@@ -31,8 +31,8 @@ use crate::nn::load_generator;
 use crate::order::Order;
 use crate::pipeline::{Pipeline, PipelineBuilder, MAX_PREFETCH, MAX_WORKERS};
 use crate::sink::fnv1a64;
-use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
 use crate::source::bytes::CacheConfig;
+use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
 use crate::spec::{Pixels, MAX_CLASSES};
 use crate::stage::check_alpha;
 use crate::stage::{HorizontalFlip, Inject, MixMode, Mixup, Normalize, RandomResizedCrop, Stage};
@@ -461,7 +461,8 @@ impl Settings {
         // The footers first (the label's default depends on the schema), then the columns
         // resolved once with every setting.
         let policy = NullPolicy::parse(&self.null_policy)?;
-        let cache = self.cache_dir.as_ref().map(|dir| CacheConfig { dir: dir.clone(), max_bytes: self.cache_max_bytes });
+        let cache =
+            self.cache_dir.as_ref().map(|dir| CacheConfig { dir: dir.clone(), max_bytes: self.cache_max_bytes });
         let set = ShardSet::read_footers(&self.data, cache.as_ref())?;
         let has = |name: &str| set.arrow_schema().field_with_name(name).is_ok();
         let label = if self.no_label {

@@ -157,9 +157,8 @@ fn dataset(root: &Path) -> PathBuf {
 
 /// The files in the cache's folder whose names start with `prefix`, sorted.
 fn cache_files(cache: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(cache.join(SUBDIR))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut out: Vec<PathBuf> =
+        std::fs::read_dir(cache.join(SUBDIR)).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     out.retain(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix));
     out.sort();
     out
@@ -224,7 +223,11 @@ fn a_replaced_object_is_fetched_again_never_served_stale() {
     assert!(here != first, "the replacement changes the output");
 
     let (second, (_, body)) = server.stream_cached(DATA, &cache, &[]);
-    assert!(second == here, "a replaced object was served from a stale copy (same as the first run: {}; {body} body bytes)", second == first);
+    assert!(
+        second == here,
+        "a replaced object was served from a stale copy (same as the first run: {}; {body} body bytes)",
+        second == first
+    );
     assert_eq!(body, dir.join("part-1.parquet").metadata().unwrap().len(), "only the replaced object is fetched");
     assert_eq!(cache_files(&cache, "entry-").len(), 4, "the new version is another key");
 }
@@ -257,7 +260,8 @@ fn the_cap_evicts_only_the_caches_own_files() {
         let (out, _) = server.stream_cached(DATA, &cache, &flags);
         assert!(out == here, "run {run} under a cap: the IPC bytes differ from the local run");
         let entries = cache_files(&cache, "entry-");
-        let held: u64 = entries.iter().filter(|p| !p.ends_with("entry-mine.parquet")).map(|p| p.metadata().unwrap().len()).sum();
+        let held: u64 =
+            entries.iter().filter(|p| !p.ends_with("entry-mine.parquet")).map(|p| p.metadata().unwrap().len()).sum();
         assert!(held <= cap, "run {run}: the copies take {held} bytes, over the cap of {cap}");
         assert!(held > 0, "run {run}: nothing is cached");
         for f in &foreign {

@@ -95,10 +95,7 @@ pub fn storage_for(spec: &str) -> crate::error::Result<Arc<dyn Storage>> {
 /// # Errors
 /// As [`storage_for`]; for a URL with a cache, [`crate::ErrorKind::Io`] when the cache's
 /// directory cannot be created and [`crate::ErrorKind::Config`] for a cap of 0.
-pub(crate) fn storage_with_cache(
-    spec: &str,
-    cache: Option<&CacheConfig>,
-) -> crate::error::Result<Arc<dyn Storage>> {
+pub(crate) fn storage_with_cache(spec: &str, cache: Option<&CacheConfig>) -> crate::error::Result<Arc<dyn Storage>> {
     #[cfg(feature = "object-store")]
     if let Some(store) = object::storage_for_url(spec, cache) {
         return store;

@@ -79,7 +79,8 @@ fn owned(name: &str) -> Option<Owned> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = name.strip_prefix("entry-").and_then(|r| r.strip_suffix(".parquet")) {
         let mut p = rest.split('-');
-        return (p.next().is_some_and(hex) && p.next().is_some_and(digits) && p.next().is_none()).then_some(Owned::Entry);
+        return (p.next().is_some_and(hex) && p.next().is_some_and(digits) && p.next().is_none())
+            .then_some(Owned::Entry);
     }
     if let Some(rest) = name.strip_prefix("tmp-").and_then(|r| r.strip_suffix(".part")) {
         let mut p = rest.split('-');
@@ -138,7 +139,8 @@ impl ObjectCache {
         size: u64,
     ) -> io::Result<LocalFile> {
         let hash = Self::hash(name, etag);
-        let temp = self.dir.join(format!("tmp-{hash}-{}-{}.part", std::process::id(), TEMPS.fetch_add(1, Ordering::Relaxed)));
+        let temp =
+            self.dir.join(format!("tmp-{hash}-{}-{}.part", std::process::id(), TEMPS.fetch_add(1, Ordering::Relaxed)));
         let fin = self.dir.join(format!("entry-{hash}-{size}.parquet"));
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp)?;
         match Self::download(store, key, etag, size, &file).await.and_then(|()| std::fs::rename(&temp, &fin)) {
