@@ -90,6 +90,17 @@ fn owned(name: &str) -> Option<Owned> {
     None
 }
 
+/// A temporary file deleted when this goes, unless taken out first.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 impl ObjectCache {
     /// Open (create) the cache in `config.dir`.
     ///
@@ -143,16 +154,17 @@ impl ObjectCache {
             self.dir.join(format!("tmp-{hash}-{}-{}.part", std::process::id(), TEMPS.fetch_add(1, Ordering::Relaxed)));
         let fin = self.dir.join(format!("entry-{hash}-{size}.parquet"));
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp)?;
-        match Self::download(store, key, etag, size, &file).await.and_then(|()| std::fs::rename(&temp, &fin)) {
-            Ok(()) => {
-                self.evict(&fin);
-                Ok(LocalFile::from_file(name.to_path_buf(), file, size))
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                Err(e)
+        // Removed on failure, and when the download is dropped unfinished (a timeout).
+        let mut guard = TempFile(Some(temp));
+        Self::download(store, key, etag, size, &file).await?;
+        if let Some(temp) = guard.0.take() {
+            if let Err(e) = std::fs::rename(&temp, &fin) {
+                guard.0 = Some(temp);
+                return Err(e);
             }
         }
+        self.evict(&fin);
+        Ok(LocalFile::from_file(name.to_path_buf(), file, size))
     }
 
     /// The whole object into `file`, checked against `etag` and `size`, synced.
