@@ -26,7 +26,8 @@
 //! * 404 for anything else that is not a file, 405 for other methods. Requests are not
 //!   authenticated (loopback only).
 //!
-//! `GET /__stats` answers `{"requests": N}`: the requests served so far, itself excluded.
+//! `GET /__stats` answers `{"body_bytes": B, "requests": N}`: the bytes of file bodies sent and
+//! the requests served so far, itself excluded.
 //!
 //! `range_server ROOT --replace-on-data-read PATH FILE` (for tests): before answering the first
 //! GET with a bounded range (`bytes=A-B`: a column chunk; opening a shard asks for a suffix),
@@ -48,6 +49,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The requests served, `/__stats` excluded.
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// The bytes of file bodies sent (GET answers), `/__stats` excluded.
+static BODY_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// `--replace-on-data-read`: (the file to replace, its new content), taken by the first data read.
 static REPLACE: Mutex<Option<(PathBuf, PathBuf)>> = Mutex::new(None);
@@ -204,7 +208,11 @@ fn local_path(root: &Path, url_path: &str) -> Option<PathBuf> {
 
 fn answer(req: &Request, root: &Path, to: &mut TcpStream) -> io::Result<()> {
     if req.path == "/__stats" {
-        let body = format!("{{\"requests\": {}}}", REQUESTS.load(Ordering::SeqCst));
+        let body = format!(
+            "{{\"body_bytes\": {}, \"requests\": {}}}",
+            BODY_BYTES.load(Ordering::SeqCst),
+            REQUESTS.load(Ordering::SeqCst)
+        );
         return send(
             to,
             &Answer { status: "200 OK", headers: vec![("Content-Type", "application/json".into())] },
@@ -271,6 +279,7 @@ fn answer(req: &Request, root: &Path, to: &mut TcpStream) -> io::Result<()> {
         let mut file = file;
         io::Seek::seek(&mut file, io::SeekFrom::Start(range.start))?;
         let sent = io::copy(&mut file.take(range.end - range.start), to)?;
+        BODY_BYTES.fetch_add(sent, Ordering::SeqCst);
         if sent != range.end - range.start {
             // The file shrank under us: the length promised cannot be kept.
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its length"));

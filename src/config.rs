@@ -99,6 +99,12 @@ pub struct PipelineConfig {
     pub gan_fraction: Option<f64>,
     /// `--cache-mib`.
     pub cache_mib: Option<usize>,
+    /// `--cache-dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<PathBuf>,
+    /// `--cache-max-bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_max_bytes: Option<u64>,
 }
 
 impl PipelineConfig {

@@ -31,6 +31,7 @@ use crate::nn::load_generator;
 use crate::order::Order;
 use crate::pipeline::{Pipeline, PipelineBuilder, MAX_PREFETCH, MAX_WORKERS};
 use crate::sink::fnv1a64;
+use crate::source::bytes::CacheConfig;
 use crate::source::{BadShard, Features, NullPolicy, ShardSet, Target};
 use crate::spec::{Pixels, MAX_CLASSES};
 use crate::stage::check_alpha;
@@ -133,6 +134,14 @@ pub struct Settings {
     /// of the output's identity.
     #[serde(skip)]
     pub cache_mib: Option<usize>,
+    /// A local directory keeping whole copies of object-store shards for later epochs and runs
+    /// (`--cache-dir`); local paths ignore it. Not part of the output's identity.
+    #[serde(skip)]
+    pub cache_dir: Option<PathBuf>,
+    /// The most bytes the copies in `cache_dir` may take, least recently used evicted first
+    /// (`--cache-max-bytes`); `None`: no cap. Not part of the output's identity.
+    #[serde(skip)]
+    pub cache_max_bytes: Option<u64>,
 }
 
 /// A whole number from the environment variable `name`, if set and not blank.
@@ -197,6 +206,8 @@ impl PipelineConfig {
             gan: self.gan.or(under.gan),
             gan_fraction: self.gan_fraction.or(under.gan_fraction),
             cache_mib: self.cache_mib.or(under.cache_mib),
+            cache_dir: self.cache_dir.or(under.cache_dir),
+            cache_max_bytes: self.cache_max_bytes.or(under.cache_max_bytes),
         }
     }
 
@@ -268,6 +279,8 @@ impl PipelineConfig {
             gan_fraction: cfg.gan_fraction.unwrap_or(if gan.is_some() { 0.25 } else { 0.0 }),
             gan,
             cache_mib: cfg.cache_mib,
+            cache_dir: cfg.cache_dir,
+            cache_max_bytes: cfg.cache_max_bytes,
         };
         settings.validate()?;
         Ok(settings)
@@ -363,7 +376,8 @@ impl Settings {
     /// Check every numeric setting against its range, naming the parameter and the range:
     /// `batch_size` ≥ 1; `num_classes` in [1, [`MAX_CLASSES`]]; `steps` and `epochs` ≥ 1;
     /// `workers` ≤ [`MAX_WORKERS`]; `prefetch` in [1, [`MAX_PREFETCH`]]; `world_size` ≥ 1
-    /// and `rank` below it; `cache_mib` ≥ 1 with `cache_mib × 2²⁰` a `usize`; `mixup_alpha`
+    /// and `rank` below it; `cache_mib` ≥ 1 with `cache_mib × 2²⁰` a `usize`; `cache_max_bytes`
+    /// ≥ 1 and only with `cache_dir`; `mixup_alpha`
     /// and `cutmix_alpha` 0 or in [[`Mixup::MIN_ALPHA`], [`Mixup::MAX_ALPHA`]];
     /// `mixup_prob`, `cutmix_switch_prob`, `vae_fraction` and `gan_fraction` in [0, 1];
     /// `label_smoothing` in [0, 1); a `feature_shape` of positive dimensions whose product is
@@ -397,6 +411,11 @@ impl Settings {
             ));
         }
         self.cache_bytes()?;
+        match (&self.cache_dir, self.cache_max_bytes) {
+            (_, Some(0)) => return Err(Error::config("cache_max_bytes", "must be at least 1")),
+            (None, Some(_)) => return Err(Error::config("cache_max_bytes", "needs cache_dir (--cache-dir DIR)")),
+            _ => {}
+        }
         check_alpha("mixup_alpha", self.mixup_alpha)?;
         check_alpha("cutmix_alpha", self.cutmix_alpha)?;
         check_range("mixup_prob", self.mixup_prob, 0.0, 1.0, false)?;
@@ -442,7 +461,9 @@ impl Settings {
         // The footers first (the label's default depends on the schema), then the columns
         // resolved once with every setting.
         let policy = NullPolicy::parse(&self.null_policy)?;
-        let set = ShardSet::read_footers(&self.data)?;
+        let cache =
+            self.cache_dir.as_ref().map(|dir| CacheConfig { dir: dir.clone(), max_bytes: self.cache_max_bytes });
+        let set = ShardSet::read_footers(&self.data, cache.as_ref())?;
         let has = |name: &str| set.arrow_schema().field_with_name(name).is_ok();
         let label = if self.no_label {
             None

@@ -117,6 +117,8 @@ class Pipeline:
         gan: Optional[PathLike] = None,
         gan_fraction: Optional[float] = None,
         cache_mib: Optional[int] = None,
+        cache_dir: Optional[PathLike] = None,
+        cache_max_bytes: Optional[int] = None,
         normalize: Optional[str] = None,
         random_resized_crop: Optional[Union[int, str, Sequence[int]]] = None,
         crop_scale: Optional[Union[str, Sequence[float]]] = None,

@@ -42,6 +42,8 @@ pub const OPTIONS: &[&str] = &[
     "gan",
     "gan_fraction",
     "cache_mib",
+    "cache_dir",
+    "cache_max_bytes",
     "normalize",
     "random_resized_crop",
     "crop_scale",

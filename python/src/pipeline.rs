@@ -236,12 +236,16 @@ impl PyPipeline {
     /// The settings in force: every option with its value (given or default), as a dict.
     fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut json = serde_json::to_value(&self.settings).unwrap_or_default();
-        // `workers`, `prefetch` and `cache_mib` are not part of the output's identity (so the
-        // library's JSON form skips them), but they are settings all the same.
+        // `workers`, `prefetch`, `cache_mib`, `cache_dir` and `cache_max_bytes` are not part of
+        // the output's identity (so the library's JSON form skips them), but they are settings
+        // all the same.
         if let Some(map) = json.as_object_mut() {
             map.insert("workers".into(), self.settings.workers.into());
             map.insert("prefetch".into(), self.settings.prefetch.into());
             map.insert("cache_mib".into(), self.settings.cache_mib.into());
+            let cache_dir = self.settings.cache_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+            map.insert("cache_dir".into(), cache_dir.into());
+            map.insert("cache_max_bytes".into(), self.settings.cache_max_bytes.into());
             // Left out of the JSON form when unset (the fingerprint of earlier runs).
             for key in ["normalize", "random_resized_crop", "crop_scale", "crop_ratio", "hflip", "pixels"] {
                 map.entry(key).or_insert(serde_json::Value::Null);

@@ -78,6 +78,12 @@ pub struct PipelineArgs {
     /// Block cache capacity in MiB [default: what the order has in use at once, at least 64].
     #[arg(long, value_name = "MIB")]
     pub cache_mib: Option<usize>,
+    /// Keep whole copies of object-store shards (s3://, gs://, az://, https://) in DIR for later epochs and runs, keyed by URL, ETag and size (a replaced object is fetched again); local paths ignore it.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The most bytes the copies in --cache-dir may take; the least recently used are evicted first [default: no cap].
+    #[arg(long, value_name = "N")]
+    pub cache_max_bytes: Option<u64>,
     /// Read every pipeline flag from this TOML file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -192,6 +198,8 @@ impl PipelineArgs {
             gan: a.gan.clone(),
             gan_fraction: a.gan_fraction,
             cache_mib: a.cache_mib,
+            cache_dir: a.cache_dir.clone(),
+            cache_max_bytes: a.cache_max_bytes,
         }
     }
 

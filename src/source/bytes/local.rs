@@ -28,6 +28,13 @@ impl LocalFile {
         Ok(LocalFile { path: path.to_path_buf(), file, len })
     }
 
+    /// An already opened `file` of `len` bytes, named `name` in errors (a cached copy of an
+    /// object is named by the object's URL).
+    #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+    pub(crate) fn from_file(name: PathBuf, file: File, len: u64) -> Self {
+        LocalFile { path: name, file, len }
+    }
+
     /// A read that ended early: the file shrank since it was opened ([`Changed`]), or the read
     /// asked for bytes past its end (`UnexpectedEof`).
     fn ended_early(&self, end: u64) -> io::Error {

@@ -41,6 +41,15 @@ pub trait ByteSource: Send + Sync + Debug {
     }
 }
 
+/// Where and how much to cache: what [`crate::ShardSetBuilder::object_cache`] (object-store shards only) is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The directory (its `shardmix-cache-v1` folder holds the cache's files).
+    pub dir: PathBuf,
+    /// The most bytes the cached copies may take; `None`: no cap.
+    pub max_bytes: Option<u64>,
+}
+
 /// The error inside an `io::Error` when an object changed since it was opened.
 #[derive(Debug, thiserror::Error)]
 #[error("changed since it was opened: {0}")]
@@ -76,9 +85,19 @@ pub fn is_url(spec: &str) -> bool {
 /// [`crate::ErrorKind::Config`] for a malformed URL, another scheme, a store whose client
 /// cannot be set up from its environment variables, or any URL when the `object-store` feature
 /// is off.
+#[cfg_attr(not(test), allow(dead_code))] // the shards open their storage with a cache setting
 pub fn storage_for(spec: &str) -> crate::error::Result<Arc<dyn Storage>> {
+    storage_with_cache(spec, None)
+}
+
+/// [`storage_for`], an object store's objects cached in `cache` (local paths ignore it).
+///
+/// # Errors
+/// As [`storage_for`]; for a URL with a cache, [`crate::ErrorKind::Io`] when the cache's
+/// directory cannot be created and [`crate::ErrorKind::Config`] for a cap of 0.
+pub(crate) fn storage_with_cache(spec: &str, cache: Option<&CacheConfig>) -> crate::error::Result<Arc<dyn Storage>> {
     #[cfg(feature = "object-store")]
-    if let Some(store) = object::storage_for_url(spec) {
+    if let Some(store) = object::storage_for_url(spec, cache) {
         return store;
     }
     if is_url(spec) {
@@ -90,5 +109,6 @@ pub fn storage_for(spec: &str) -> crate::error::Result<Arc<dyn Storage>> {
         };
         return Err(crate::error::Error::config("data", format!("'{spec}': {scheme}:// {why}")));
     }
+    let _ = cache;
     Ok(Arc::new(local::LocalStorage))
 }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::bytes::local::{LocalFile, LocalStorage};
 use crate::source::bytes::pool::{PoolLease, Pools};
-use crate::source::bytes::{storage_for, ByteSource, Storage};
+use crate::source::bytes::{storage_with_cache, ByteSource, CacheConfig, Storage};
 use crate::source::decode::columns::{self, ColumnPlan, Features, ImageKind, ImageSource, Target};
 use crate::source::decode::image::{self, ImageColumn};
 use crate::source::decode::probe::probe_column;
@@ -122,6 +122,7 @@ pub struct ShardSetBuilder {
     block_rows: u64,
     feature_shape: Option<Vec<usize>>,
     pixels: Pixels,
+    cache: Option<CacheConfig>,
 }
 
 impl Default for ShardSetBuilder {
@@ -134,6 +135,7 @@ impl Default for ShardSetBuilder {
             block_rows: DEFAULT_BLOCK_ROWS,
             feature_shape: None,
             pixels: Pixels::F32,
+            cache: None,
         }
     }
 }
@@ -181,6 +183,16 @@ impl ShardSetBuilder {
         self
     }
 
+    /// Keep whole copies of object-store shards (`s3://…`, `https://…`) in the local directory
+    /// `dir` (in its `shardmix-cache-v1` folder), at most `max_bytes` of them (`None`: no cap),
+    /// the least recently used evicted first: later runs over the same objects read the
+    /// copies. A copy is keyed by the object's URL, ETag and size, so a replaced object is
+    /// fetched again. Local paths ignore it.
+    pub fn object_cache(mut self, dir: impl Into<PathBuf>, max_bytes: Option<u64>) -> Self {
+        self.cache = Some(CacheConfig { dir: dir.into(), max_bytes });
+        self
+    }
+
     /// Open a directory, a glob or one file (as [`ShardSet::open`]) with these settings.
     ///
     /// # Errors
@@ -195,7 +207,8 @@ impl ShardSetBuilder {
     /// # Errors
     /// As [`ShardSetBuilder::open`].
     pub fn open_many<P: AsRef<Path>>(self, specs: &[P]) -> Result<ShardSet> {
-        self.apply(ShardSet::read_footers(specs)?)
+        let set = ShardSet::read_footers(specs, self.cache.as_ref())?;
+        self.apply(set)
     }
 
     /// Resolve `set` (footers read, nothing resolved) with these settings, once.
@@ -246,14 +259,15 @@ impl ShardSet {
     /// The shards of `specs` by their footers, their columns not resolved yet: what
     /// [`ShardSetBuilder::apply`] takes. Its schema ([`ShardSet::arrow_schema`]) may be read
     /// in between.
-    pub(crate) fn read_footers<P: AsRef<Path>>(specs: &[P]) -> Result<Self> {
+    /// `cache`: where object-store shards are cached ([`ShardSetBuilder::object_cache`]).
+    pub(crate) fn read_footers<P: AsRef<Path>>(specs: &[P], cache: Option<&CacheConfig>) -> Result<Self> {
         let mut files: Vec<(PathBuf, Arc<dyn Storage>)> = Vec::new();
         for s in specs {
             let s = s.as_ref();
             // A spec that is no UTF-8 string is a local path.
             let (names, storage) = match s.to_str() {
                 Some(spec) => {
-                    let storage = storage_for(spec)?;
+                    let storage = storage_with_cache(spec, cache)?;
                     (storage.list(spec)?, storage)
                 }
                 None => (LocalStorage.list_path(s)?, Arc::new(LocalStorage) as Arc<dyn Storage>),

@@ -4,8 +4,10 @@
 //!
 //! * [`url`]: which store a URL names and its client, from the store's environment variables;
 //! * [`runtime`]: the blocking facade (one small tokio runtime per store, reads bounded in time);
-//! * [`source`]: one object as a [`ByteSource`], pinned to its ETag and size.
+//! * [`source`]: one object as a [`ByteSource`], pinned to its ETag and size;
+//! * [`cache`]: whole objects kept in a local directory, for the epochs after the first.
 
+pub(crate) mod cache;
 pub(crate) mod runtime;
 pub(crate) mod source;
 pub(crate) mod url;
@@ -18,11 +20,12 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{ListResult, ObjectMeta, ObjectStore};
 
+use self::cache::ObjectCache;
 use self::runtime::Blocking;
 use self::source::{io_error, ObjectSource};
 use self::url::{Kind, ObjectUrl};
 use crate::error::{Error, Result};
-use crate::source::bytes::{ByteSource, Storage};
+use crate::source::bytes::{ByteSource, CacheConfig, Storage};
 
 /// Objects opened at once by [`Storage::open_ahead`] (each open is one GET of the object's tail).
 const OPEN_AHEAD_REQUESTS: usize = 32;
@@ -37,17 +40,48 @@ pub(crate) struct ObjectStorage {
     parallel: usize,
     /// The objects opened so far: a shard is opened again for every block it gives, and must
     /// stay the version (size and ETag) seen when its footer was read.
-    opened: Mutex<HashMap<PathBuf, Arc<ObjectSource>>>,
+    opened: Mutex<HashMap<PathBuf, Arc<dyn ByteSource>>>,
+    /// The local cache of whole objects, if one is used.
+    cache: Option<Arc<ObjectCache>>,
 }
 
 /// The storage for `spec` when it is an object-store URL (`s3://`, `gs://`, `az://`,
-/// `https://`, …); `None` for anything else.
-pub(crate) fn storage_for_url(spec: &str) -> Option<Result<Arc<dyn Storage>>> {
+/// `https://`, …), its objects cached in `cache` if given; `None` for anything else.
+pub(crate) fn storage_for_url(spec: &str, cache: Option<&CacheConfig>) -> Option<Result<Arc<dyn Storage>>> {
     let url = match ObjectUrl::parse(spec)? {
         Ok(url) => url,
         Err(e) => return Some(Err(e)),
     };
-    Some(ObjectStorage::new(url).map(|s| Arc::new(s) as Arc<dyn Storage>))
+    Some(ObjectStorage::new(url, cache).map(|s| Arc::new(s) as Arc<dyn Storage>))
+}
+
+/// Open `key` (the object `name`) for reading. Without a cache: an [`ObjectSource`] (one GET of
+/// its tail). With one: a HEAD for its ETag and size; the cached copy of that version if there
+/// is one, else the whole object downloaded into the cache and read from there. An object
+/// without an ETag, larger than the cap, or whose copy cannot be written is read from the
+/// store as without a cache.
+async fn open_object(
+    name: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    key: Key,
+    rt: Arc<Blocking>,
+    parallel: usize,
+    cache: Option<Arc<ObjectCache>>,
+) -> std::io::Result<Arc<dyn ByteSource>> {
+    if let Some(cache) = cache {
+        let meta = source::head(&*store, &key).await?;
+        if let Some(etag) = &meta.e_tag {
+            if let Some(hit) = cache.lookup(&name, etag, meta.size) {
+                return Ok(Arc::new(hit));
+            }
+            if cache.fits(meta.size) {
+                if let Ok(copy) = cache.fill(&*store, &key, &name, etag, meta.size).await {
+                    return Ok(Arc::new(copy));
+                }
+            }
+        }
+    }
+    Ok(Arc::new(ObjectSource::open_async(name, store, key, rt, parallel).await?))
 }
 
 /// Whether `name` is the name of a shard a listing keeps: not hidden (`.x`, `_SUCCESS`), not a
@@ -62,12 +96,13 @@ fn has_glob_chars(s: &str) -> bool {
 }
 
 impl ObjectStorage {
-    fn new(url: ObjectUrl) -> Result<Self> {
+    fn new(url: ObjectUrl, cache: Option<&CacheConfig>) -> Result<Self> {
         let timeout = runtime::timeout_from_env()?;
         let parallel = source::requests_from_env()?;
         let store = url.build_store(timeout)?;
         let rt = Blocking::new(timeout).map_err(|e| Error::io(url.base.clone(), e))?;
-        Ok(ObjectStorage { url, store, rt: Arc::new(rt), parallel, opened: Mutex::default() })
+        let cache = cache.map(ObjectCache::open).transpose()?.map(Arc::new);
+        Ok(ObjectStorage { url, store, rt: Arc::new(rt), parallel, opened: Mutex::default(), cache })
     }
 
     /// An error about the spec or object `what`.
@@ -176,11 +211,14 @@ impl Storage for ObjectStorage {
             return Ok(source.clone());
         }
         let key = self.key_of(name)?;
-        let source = ObjectSource::open(name.to_path_buf(), self.store.clone(), key, self.rt.clone(), self.parallel)
+        let (store, rt, parallel, cache) = (self.store.clone(), self.rt.clone(), self.parallel, self.cache.clone());
+        let source = self
+            .rt
+            .run(open_object(name.to_path_buf(), store, key, rt, parallel, cache))
             .map_err(|e| Error::io(name, e))?;
         let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
         // Two threads may open the same object at once: the first one in is kept.
-        Ok(opened.entry(name.to_path_buf()).or_insert_with(|| Arc::new(source)).clone())
+        Ok(opened.entry(name.to_path_buf()).or_insert(source).clone())
     }
 
     fn open_ahead(&self, names: &[PathBuf]) {
@@ -195,21 +233,18 @@ impl Storage for ObjectStorage {
         if todo.len() < 2 {
             return;
         }
-        let (store, rt, parallel) = (self.store.clone(), self.rt.clone(), self.parallel);
+        let (store, rt, parallel, cache) = (self.store.clone(), self.rt.clone(), self.parallel, self.cache.clone());
         let width = OPEN_AHEAD_REQUESTS;
         let got = self.rt.run(async move {
-            let opens =
-                todo.into_iter().map(|(name, key)| {
-                    let (store, rt) = (store.clone(), rt.clone());
-                    async move {
-                        ObjectSource::open_async(name.clone(), store, key, rt, parallel).await.ok().map(|s| (name, s))
-                    }
-                });
+            let opens = todo.into_iter().map(|(name, key)| {
+                let (store, rt, cache) = (store.clone(), rt.clone(), cache.clone());
+                async move { open_object(name.clone(), store, key, rt, parallel, cache).await.ok().map(|s| (name, s)) }
+            });
             Ok(futures_util::stream::iter(opens).buffer_unordered(width).collect::<Vec<_>>().await)
         });
         let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
         for (name, source) in got.into_iter().flatten().flatten() {
-            opened.entry(name).or_insert_with(|| Arc::new(source));
+            opened.entry(name).or_insert(source);
         }
     }
 }
