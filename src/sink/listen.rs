@@ -566,7 +566,7 @@ mod tests {
     #[test]
     fn rejects_bad_targets() {
         for bad in ["", "stdout", "tcp:nohostport", "unix:", "udp:1.2.3.4:5"] {
-            let err = open_stream(bad, false).err().expect(bad);
+            let err = open_stream(bad, false).expect_err(bad);
             assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "to"), "{bad}: {err:?}");
         }
         // A non-loopback bind is refused before any socket is created.
@@ -649,7 +649,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, b"keep").unwrap();
-        let err = open_stream(&format!("unix:{}", path.display()), false).err().expect("refused");
+        let err = open_stream(&format!("unix:{}", path.display()), false).expect_err("refused");
         assert!(matches!(err.kind(), ErrorKind::Output { path: p, .. } if *p == path), "{err:?}");
         assert_eq!(fs::read(&path).unwrap(), b"keep");
         let sock = dir.path().join("stale.sock");
