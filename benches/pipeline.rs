@@ -58,7 +58,7 @@ fn bench_inject(c: &mut Criterion) {
     let set = source(&ds);
     // Untrained weights generate at the same cost as trained ones.
     let vae = Vae::new(VaeConfig { num_classes: Some(10), ..VaeConfig::new(64) }, 0).expect("vae");
-    let inject: Arc<dyn Stage> = Arc::new(Inject::replace(Arc::new(vae.sampler()), 0.25).expect("inject"));
+    let inject: Arc<dyn Stage> = Arc::new(Inject::replace(Arc::new(vae.sampler()), 0.25));
     let mixup: Arc<dyn Stage> = Arc::new(Mixup::new(0.2));
     let mut g = c.benchmark_group("inject");
     g.sample_size(10).throughput(Throughput::Elements(ds.spec.rows as u64));

@@ -394,6 +394,16 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// A caller used an API out of order or after it failed (writing to a sink after an
+    /// earlier failure, a batch out of step order, `finish` before every step was written):
+    /// a bug in the caller, not bad data or a bad path.
+    #[error("{api}: {message}")]
+    Misuse {
+        /// The API misused (`ParquetSink::write`, `ParquetSink::finish`, ...).
+        api: &'static str,
+        /// What the caller did, and what the API expects instead.
+        message: String,
+    },
     /// The output directory holds files at the names shardmix writes that it did not write
     /// (a foreign `part-*.parquet`, a run file or manifest not its own): it will not replace
     /// or delete them.
@@ -450,6 +460,14 @@ pub enum ErrorKind {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// No client connected to a stream's socket within the accept timeout.
+    #[error("{target}: no client connected within {:.1} s", waited.as_secs_f64())]
+    AcceptTimeout {
+        /// The stream's target (`unix:PATH`, `tcp:ADDR`).
+        target: String,
+        /// How long it waited.
+        waited: std::time::Duration,
     },
     /// A stream read back ([`crate::read_verified_stream`]) is not a complete shardmix
     /// stream: truncated, corrupt, without its trailer, or failing its checksum.

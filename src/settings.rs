@@ -425,7 +425,7 @@ impl Settings {
         check_range("gan_fraction", self.gan_fraction, 0.0, 1.0, false)?;
         self.crop()?;
         if let Some(p) = self.hflip {
-            HorizontalFlip::new(p)?;
+            HorizontalFlip::new(p).validate()?;
         }
         if let Some(shape) = &self.feature_shape {
             if shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)).is_none_or(|p| p == 0) {
@@ -540,17 +540,19 @@ impl Settings {
         };
         if let Some(crop) = self.crop()? {
             let s = need_shape("random_resized_crop", &shape)?;
-            let crop = crop.feature_shape(&s)?;
+            let crop = crop.feature_shape(&s);
             let c = s.last().copied().unwrap_or(1);
             shape = Some(crop.output_shape(c).to_vec());
             stages.push(Arc::new(crop));
         }
         if let Some(p) = self.hflip {
             let s = need_shape("hflip", &shape)?;
-            stages.push(Arc::new(HorizontalFlip::new(p)?.feature_shape(&s)?));
+            stages.push(Arc::new(HorizontalFlip::new(p).feature_shape(&s)));
         }
         if let Some(n) = &self.normalize {
-            stages.push(Arc::new(Normalize::parse(n)?));
+            let n = Normalize::parse(n)?;
+            n.validate()?;
+            stages.push(Arc::new(n));
         }
         if let Some(path) = &self.vae {
             stages.push(Arc::new(inject(path, Origin::Vae, self.vae_fraction)?));
@@ -582,12 +584,13 @@ impl Settings {
         let mut crop = RandomResizedCrop::parse(size)?;
         if let Some(s) = &self.crop_scale {
             let (lo, hi) = parse_range("crop_scale", s)?;
-            crop = crop.scale(lo, hi)?;
+            crop = crop.scale(lo, hi);
         }
         if let Some(s) = &self.crop_ratio {
             let (lo, hi) = parse_range("crop_ratio", s)?;
-            crop = crop.ratio(lo, hi)?;
+            crop = crop.ratio(lo, hi);
         }
+        crop.validate()?;
         Ok(Some(crop))
     }
 
@@ -658,7 +661,9 @@ fn inject(path: &Path, origin: Origin, fraction: f64) -> Result<Inject> {
         }
         .into());
     }
-    Inject::replace(generator, fraction)
+    let inject = Inject::replace(generator, fraction);
+    inject.validate()?;
+    Ok(inject)
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ from ._errors import (
     IncompleteError as IncompleteError,
     DisconnectedError as DisconnectedError,
     SendTimeoutError as SendTimeoutError,
+    AcceptTimeoutError as AcceptTimeoutError,
+    MisuseError as MisuseError,
     PanicError as PanicError,
     RaggedError as RaggedError,
     ImageError as ImageError,

@@ -156,4 +156,15 @@ class SendTimeoutError(OutputError, builtins.TimeoutError):
     """The stream's client stopped reading for longer than the send timeout."""
 
 
+
+class AcceptTimeoutError(OutputError, builtins.TimeoutError):
+    """No client connected to the stream's socket within the accept timeout."""
+
+
+class MisuseError(Error, RuntimeError):
+    """A caller used an API out of order or after it failed (writing to a sink after an
+    earlier failure, a batch out of step order, ``finish`` before every step was written): a
+    bug in the calling code, not bad data (``ErrorKind::Misuse``)."""
+
+
 __all__ = [name for name, value in dict(globals()).items() if isinstance(value, type) and issubclass(value, Error)]

@@ -44,7 +44,9 @@ fn inject(path: &Path, origin: Origin, fraction: f64) -> shardmix::Result<Inject
         }
         .into());
     }
-    Inject::replace(generator, fraction)
+    let inject = Inject::replace(generator, fraction);
+    inject.validate()?;
+    Ok(inject)
 }
 
 /// A stable 64-bit hash of a batch's features and targets (their `f32` bit patterns, row

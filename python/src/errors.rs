@@ -43,6 +43,8 @@ pub fn class_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::Incomplete { .. } => "IncompleteError",
         ErrorKind::Disconnected { .. } => "DisconnectedError",
         ErrorKind::SendTimeout { .. } => "SendTimeoutError",
+        ErrorKind::AcceptTimeout { .. } => "AcceptTimeoutError",
+        ErrorKind::Misuse { .. } => "MisuseError",
         _ => "Error",
     }
 }

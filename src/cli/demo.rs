@@ -139,8 +139,8 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
         (
             "+ CVAE/GAN injection + Mixup",
             vec![
-                Arc::new(Inject::replace(vae.clone(), vae_fraction)?),
-                Arc::new(Inject::replace(gan.clone(), gan_fraction)?),
+                Arc::new(Inject::replace(vae.clone(), vae_fraction)),
+                Arc::new(Inject::replace(gan.clone(), gan_fraction)),
                 Arc::new(mixup(&args, alpha)?),
             ],
         ),

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use super::lock::holder_pid;
 use super::manifest::output;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Write buffer of an accepted connection (bytes).
 const BUFFER: usize = 1 << 20;
@@ -337,7 +337,8 @@ impl StreamTarget {
     /// once. A Unix socket file is removed when the returned writer is dropped.
     ///
     /// # Errors
-    /// [`ErrorKind::Output`](crate::ErrorKind::Output) when no client connected in time;
+    /// [`ErrorKind::AcceptTimeout`](crate::ErrorKind::AcceptTimeout) when no client
+    /// connected in time;
     /// [`ErrorKind::Io`](crate::ErrorKind::Io) when accepting fails.
     pub fn accept(self, timeout: Option<Duration>) -> Result<Box<dyn Write + Send>> {
         let desc = self.description;
@@ -401,7 +402,7 @@ fn accept_with<S, A>(
             Ok((s, _)) => return Ok(s),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    return Err(output(desc, format!("no client connected within {:.1} s", timeout.as_secs_f64())));
+                    return Err(ErrorKind::AcceptTimeout { target: desc.to_string(), waited: timeout }.into());
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -663,7 +664,13 @@ mod tests {
     fn accept_times_out() {
         let t = open_stream("tcp:127.0.0.1:0", false).unwrap();
         assert!(t.description().starts_with("tcp:127.0.0.1:"));
+        let desc = t.description().to_string();
         let err = t.accept(Some(Duration::from_millis(50))).err().unwrap();
-        assert!(err.to_string().contains("no client connected"), "{err}");
+        assert!(
+            matches!(err.kind(), ErrorKind::AcceptTimeout { target, waited }
+                if *target == desc && *waited == Duration::from_millis(50)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("no client connected within"), "{err}");
     }
 }

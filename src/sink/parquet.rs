@@ -307,6 +307,14 @@ pub fn shard_state(dir: &Path, index: u64, fingerprint: &str, steps: std::ops::R
     }
 }
 
+/// The refusal of a sink that failed before.
+const FAILED: &str = "an earlier write failed; the sink accepts no more batches";
+
+/// An [`ErrorKind::Misuse`] of the sink API `api`.
+fn misuse(api: &'static str, message: impl Into<String>) -> Error {
+    ErrorKind::Misuse { api, message: message.into() }.into()
+}
+
 /// Create (or truncate) a shard's temporary file under an exclusive `flock`, so that two
 /// writers of the same shard (two tasks of a distributed run given it) cannot interleave
 /// their bytes: the second fails at once. Where the filesystem has no locks, it is not
@@ -547,10 +555,10 @@ impl ParquetSink {
     ///
     /// # Errors
     /// [`ErrorKind::Write`]/[`ErrorKind::Io`] when closing fails (the temporary file is
-    /// removed); [`ErrorKind::Output`] after an earlier failure.
+    /// removed); [`ErrorKind::Misuse`] after an earlier failure.
     pub fn close_shards(mut self) -> Result<Vec<ManifestShard>> {
         if self.failed {
-            return Err(output(&self.dir, "an earlier write failed; the sink accepts no more batches"));
+            return Err(misuse("ParquetSink::close_shards", FAILED));
         }
         if let Err(e) = self.close_shard() {
             self.fail();
@@ -619,7 +627,7 @@ impl ParquetSink {
     /// every multiple of the steps per shard.
     ///
     /// # Errors
-    /// [`ErrorKind::Output`] for a batch out of sequence, a complete run, or a sink that
+    /// [`ErrorKind::Misuse`] for a batch out of sequence, a complete run, or a sink that
     /// failed before; [`ErrorKind::Shape`] for a batch that does not fit the spec;
     /// [`ErrorKind::Io`] naming the shard's temporary file when the OS refuses a write (its
     /// kind tells a full disk: `StorageFull`, `FileTooLarge`, `QuotaExceeded`),
@@ -627,10 +635,10 @@ impl ParquetSink {
     /// removed, no shard is published, and the sink refuses further writes; reopening the
     /// directory resumes after the complete shards.
     pub fn write(&mut self, batch: &Batch) -> Result<()> {
-        self.check_usable()?;
+        self.check_usable("ParquetSink::write")?;
         if batch.step != self.next_step {
-            return Err(output(
-                &self.dir,
+            return Err(misuse(
+                "ParquetSink::write",
                 format!(
                     "got the batch of step {}, expected step {} (batches must arrive in order, without gaps)",
                     batch.step, self.next_step
@@ -643,12 +651,11 @@ impl ParquetSink {
             if self.current.as_ref().is_some_and(|c| c.index != index) {
                 self.close_shard()?;
             }
-            if self.current.is_none() {
-                self.current = Some(self.create_shard(index, batch.step)?);
-            }
-            let Some(cur) = self.current.as_mut() else {
-                return Err(output(&self.dir, "internal: no open shard"));
+            let open = match self.current.take() {
+                Some(cur) => cur,
+                None => self.create_shard(index, batch.step)?,
             };
+            let cur = self.current.insert(open);
             cur.writer.write(&rb).map_err(|e| write_error(&cur.tmp, e, &cur.failure))?;
             cur.rows += rb.num_rows() as u64;
             Ok(())
@@ -670,11 +677,13 @@ impl ParquetSink {
     /// the run it resumed). For a run found complete, returns its manifest.
     ///
     /// # Errors
-    /// [`ErrorKind::Output`] when steps are missing or the run found complete has another
-    /// step count; [`ErrorKind::Write`]/[`ErrorKind::Io`] when closing or writing fails.
+    /// [`ErrorKind::Misuse`] on a sink of [`open_shards`](Self::open_shards), after an
+    /// earlier failure, or when steps `0..total_steps` are not exactly the steps written;
+    /// [`ErrorKind::Output`] when the run found complete has another step count;
+    /// [`ErrorKind::Write`]/[`ErrorKind::Io`] when closing or writing fails.
     pub fn finish(mut self, total_steps: u64) -> Result<Manifest> {
         if self.range {
-            return Err(output(&self.dir, "a sink of open_shards writes no manifest: call close_shards"));
+            return Err(misuse("ParquetSink::finish", "a sink of open_shards writes no manifest: call close_shards"));
         }
         if let Some(m) = self.complete.take() {
             if m.steps != total_steps {
@@ -685,10 +694,10 @@ impl ParquetSink {
             }
             return Ok(m);
         }
-        self.check_usable()?;
+        self.check_usable("ParquetSink::finish")?;
         if self.next_step != total_steps {
-            return Err(output(
-                &self.dir,
+            return Err(misuse(
+                "ParquetSink::finish",
                 format!("finish({total_steps}) called after steps 0..{} were written", self.next_step),
             ));
         }
@@ -715,12 +724,19 @@ impl ParquetSink {
         Ok(manifest)
     }
 
-    fn check_usable(&self) -> Result<()> {
+    /// Refuse a call (`api`) on a sink that holds a complete run or failed before.
+    fn check_usable(&self, api: &'static str) -> Result<()> {
         if self.complete.is_some() {
-            return Err(output(&self.dir, "already holds the complete run (its manifest exists); nothing to write"));
+            return Err(misuse(
+                api,
+                format!(
+                    "{} already holds the complete run (its manifest exists); nothing to write",
+                    self.dir.display()
+                ),
+            ));
         }
         if self.failed {
-            return Err(output(&self.dir, "an earlier write failed; the sink accepts no more batches"));
+            return Err(misuse(api, FAILED));
         }
         Ok(())
     }
@@ -1129,7 +1145,7 @@ mod tests {
                 Some(e) => {
                     // The sink refuses more work.
                     let again = sink.write(&batch(STEPS)).unwrap_err();
-                    assert!(matches!(again.kind(), ErrorKind::Output { .. }), "{again:?}");
+                    assert!(matches!(again.kind(), ErrorKind::Misuse { api: "ParquetSink::write", .. }), "{again:?}");
                     drop(sink); // releases the directory
                     e
                 }
@@ -1186,6 +1202,67 @@ mod tests {
         first.finish(STEPS).unwrap();
         let again = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
         assert!(again.is_complete());
+    }
+
+    /// The kind and API of a [`ErrorKind::Misuse`] (panics on any other kind).
+    fn misused(err: &Error) -> (&'static str, &str) {
+        match err.kind() {
+            ErrorKind::Misuse { api, message } => (api, message.as_str()),
+            _ => panic!("not a misuse: {err:?}"),
+        }
+    }
+
+    #[test]
+    fn calls_out_of_order_are_misuse_and_change_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let mut sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        // A batch ahead of the next step.
+        let err = sink.write(&batch(1)).unwrap_err();
+        assert_eq!(misused(&err).0, "ParquetSink::write");
+        assert!(misused(&err).1.contains("expected step 0"), "{err}");
+        for step in 0..3 {
+            sink.write(&batch(step)).unwrap();
+        }
+        // A batch already written.
+        let err = sink.write(&batch(1)).unwrap_err();
+        assert!(misused(&err).1.contains("got the batch of step 1, expected step 3"), "{err}");
+        // finish before every step was written, then with fewer steps than written.
+        let err = sink.finish(STEPS).unwrap_err();
+        assert_eq!(misused(&err), ("ParquetSink::finish", "finish(10) called after steps 0..3 were written"));
+        // A refused finish publishes nothing: no manifest, and the shard begun stays unpublished.
+        assert!(!out.join(MANIFEST_FILE).exists());
+        assert!(!out.join(shard_file_name(1)).exists());
+
+        let mut sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        for step in sink.resume_step()..STEPS {
+            sink.write(&batch(step)).unwrap();
+        }
+        let err = sink.finish(STEPS - 1).unwrap_err();
+        assert_eq!(misused(&err).0, "ParquetSink::finish");
+        let mut sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        for step in sink.resume_step()..STEPS {
+            sink.write(&batch(step)).unwrap();
+        }
+        sink.finish(STEPS).unwrap();
+
+        // Writing to a complete run.
+        let mut sink = ParquetSink::open(&out, &spec(), opts(), "fp", false).unwrap();
+        assert!(sink.is_complete());
+        let err = sink.write(&batch(STEPS)).unwrap_err();
+        assert_eq!(misused(&err).0, "ParquetSink::write");
+        assert!(misused(&err).1.contains("already holds the complete run"), "{err}");
+        drop(sink);
+
+        // finish on a sink of open_shards.
+        let other = tmp.path().join("other");
+        drop(ParquetSink::open(&other, &spec(), opts(), "fp", false).unwrap());
+        let sink = ParquetSink::open_shards(&other, &spec(), opts(), "fp", 0).unwrap();
+        let err = sink.finish(STEPS).unwrap_err();
+        assert_eq!(
+            misused(&err),
+            ("ParquetSink::finish", "a sink of open_shards writes no manifest: call close_shards")
+        );
     }
 
     #[test]

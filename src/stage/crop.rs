@@ -43,7 +43,7 @@ pub(crate) struct CropBox {
 /// # Example
 /// ```
 /// use shardmix::{Batch, RandomResizedCrop, Stage};
-/// let crop = RandomResizedCrop::new(2, 2)?.feature_shape(&[4, 4, 1])?;
+/// let crop = RandomResizedCrop::new(2, 2).feature_shape(&[4, 4, 1]);
 /// let x = ndarray::Array2::from_shape_fn((3, 16), |(i, j)| (i * 16 + j) as f32);
 /// let out = crop.apply(Batch::new(0, x, None, vec![0, 1, 2])?, &mut shardmix::rng::for_stage(1, 0, 0))?;
 /// assert_eq!(out.features.dim(), (3, 4));
@@ -55,7 +55,7 @@ pub struct RandomResizedCrop {
     out_w: usize,
     scale: (f64, f64),
     ratio: (f64, f64),
-    shape: Option<Shape>,
+    shape: Option<Vec<usize>>,
 }
 
 impl RandomResizedCrop {
@@ -69,84 +69,103 @@ impl RandomResizedCrop {
     /// Crops resized to `out_h × out_w`, with torchvision's default scale (0.08, 1) and
     /// ratio (3/4, 4/3). Needs [`feature_shape`](Self::feature_shape).
     ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `random_resized_crop` unless
-    /// both sides are in [1, [`MAX_SIDE`](Self::MAX_SIDE)].
-    pub fn new(out_h: usize, out_w: usize) -> Result<Self> {
-        for side in [out_h, out_w] {
-            if !(1..=Self::MAX_SIDE).contains(&side) {
-                return Err(Error::config(
-                    "random_resized_crop",
-                    format!("the output size must be in [1, {}] on each side, got {out_h}x{out_w}", Self::MAX_SIDE),
-                ));
-            }
-        }
-        Ok(RandomResizedCrop { out_h, out_w, scale: Self::DEFAULT_SCALE, ratio: Self::DEFAULT_RATIO, shape: None })
+    /// The constructor and the setters only record their values; [`validate`](Self::validate)
+    /// checks them, once, when the pipeline is built ([`Stage::check`]) and again before each
+    /// [`Stage::apply`].
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::{ErrorKind, RandomResizedCrop};
+    /// assert!(RandomResizedCrop::new(24, 24).validate().is_ok());
+    /// let err = RandomResizedCrop::new(0, 24).validate().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "random_resized_crop"));
+    /// ```
+    pub fn new(out_h: usize, out_w: usize) -> Self {
+        RandomResizedCrop { out_h, out_w, scale: Self::DEFAULT_SCALE, ratio: Self::DEFAULT_RATIO, shape: None }
     }
 
     /// Parse an output size `S` (square) or `HxW` (as torchvision's `size`, height first).
+    /// Only the syntax is checked here; [`validate`](Self::validate) checks the sides.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `random_resized_crop`.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `random_resized_crop` for text
+    /// that is not a size.
     ///
     /// # Example
     /// ```
     /// assert!(shardmix::RandomResizedCrop::parse("24").is_ok());
     /// assert!(shardmix::RandomResizedCrop::parse("24x32").is_ok());
-    /// assert!(shardmix::RandomResizedCrop::parse("0").unwrap_err().to_string().contains("random_resized_crop"));
+    /// assert!(shardmix::RandomResizedCrop::parse("big").unwrap_err().to_string().contains("random_resized_crop"));
     /// ```
     pub fn parse(size: &str) -> Result<Self> {
         let bad = || Error::config("random_resized_crop", format!("'{size}' is not a size like 24 or 24x32 (HxW)"));
         let dims: Vec<usize> =
             size.split(['x', 'X', ',']).map(|d| d.trim().parse::<usize>().map_err(|_| bad())).collect::<Result<_>>()?;
         match dims[..] {
-            [s] => Self::new(s, s),
-            [h, w] => Self::new(h, w),
+            [s] => Ok(Self::new(s, s)),
+            [h, w] => Ok(Self::new(h, w)),
             _ => Err(bad()),
         }
     }
 
     /// The range of the crop's area as a fraction of the image's (default (0.08, 1)).
+    /// [`validate`](Self::validate) refuses `crop_scale` unless `0 < min ≤ max ≤ 1`.
+    pub fn scale(mut self, min: f64, max: f64) -> Self {
+        self.scale = (min, max);
+        self
+    }
+
+    /// The range of the crop's aspect ratio width / height (default (3/4, 4/3)), drawn
+    /// log-uniformly. [`validate`](Self::validate) refuses `crop_ratio` unless
+    /// `0 < min ≤ max < ∞`.
+    pub fn ratio(mut self, min: f64, max: f64) -> Self {
+        self.ratio = (min, max);
+        self
+    }
+
+    /// The input image shape `[H, W, C]` of each row (channels last).
+    /// [`validate`](Self::validate) refuses `feature_shape` unless it has three non-zero
+    /// dimensions; [`Stage::check`] also rejects a shape that does not fit the data.
+    pub fn feature_shape(mut self, shape: &[usize]) -> Self {
+        self.shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Check the values given to the constructor and the setters.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `crop_scale` unless
-    /// `0 < min ≤ max ≤ 1`.
-    pub fn scale(mut self, min: f64, max: f64) -> Result<Self> {
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the first bad parameter:
+    /// `random_resized_crop` unless both sides are in [1, [`MAX_SIDE`](Self::MAX_SIDE)];
+    /// `crop_scale` unless `0 < min ≤ max ≤ 1`; `crop_ratio` unless `0 < min ≤ max < ∞`;
+    /// `feature_shape` unless it has three non-zero dimensions.
+    pub fn validate(&self) -> Result<()> {
+        self.checked_shape().map(|_| ())
+    }
+
+    /// [`validate`](Self::validate), returning the parsed input shape.
+    fn checked_shape(&self) -> Result<Option<Shape>> {
+        let (out_h, out_w) = (self.out_h, self.out_w);
+        if ![out_h, out_w].iter().all(|side| (1..=Self::MAX_SIDE).contains(side)) {
+            return Err(Error::config(
+                "random_resized_crop",
+                format!("the output size must be in [1, {}] on each side, got {out_h}x{out_w}", Self::MAX_SIDE),
+            ));
+        }
+        let (min, max) = self.scale;
         if !(min > 0.0 && min <= max && max <= 1.0) {
             return Err(Error::config(
                 "crop_scale",
                 format!("must be MIN,MAX with 0 < MIN ≤ MAX ≤ 1, got {min},{max}"),
             ));
         }
-        self.scale = (min, max);
-        Ok(self)
-    }
-
-    /// The range of the crop's aspect ratio width / height (default (3/4, 4/3)), drawn
-    /// log-uniformly.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `crop_ratio` unless
-    /// `0 < min ≤ max < ∞`.
-    pub fn ratio(mut self, min: f64, max: f64) -> Result<Self> {
+        let (min, max) = self.ratio;
         if !(min > 0.0 && min <= max && max.is_finite()) {
             return Err(Error::config(
                 "crop_ratio",
                 format!("must be MIN,MAX with 0 < MIN ≤ MAX (finite), got {min},{max}"),
             ));
         }
-        self.ratio = (min, max);
-        Ok(self)
-    }
-
-    /// The input image shape `[H, W, C]` of each row (channels last).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `feature_shape` unless it has
-    /// three non-zero dimensions.
-    pub fn feature_shape(mut self, shape: &[usize]) -> Result<Self> {
-        self.shape = Some(parse_hwc("feature_shape", shape)?);
-        Ok(self)
+        self.shape.as_deref().map(|s| parse_hwc("feature_shape", s)).transpose()
     }
 
     /// The output shape `[out_h, out_w, C]` for an input of `C` channels.
@@ -380,14 +399,14 @@ impl Stage for RandomResizedCrop {
 
     /// Checks the input shape against the data's features (and declared shape).
     fn check(&self, spec: &DataSpec) -> Result<()> {
-        check_input("RandomResizedCrop", self.shape, spec).map(|_| ())
+        check_input("RandomResizedCrop", self.checked_shape()?, spec).map(|_| ())
     }
 
     /// The features become one list of `out_h × out_w × C` values (named as the input's list
     /// column, or `features` for scalar columns), with that shape.
     fn output_spec(&self, spec: &DataSpec) -> DataSpec {
-        let Some(s) = self.shape else {
-            return spec.clone();
+        let Ok(Some(s)) = self.checked_shape() else {
+            return spec.clone(); // `check` refuses it
         };
         let column = match &spec.features {
             FeatureLayout::List { column, .. } => column.clone(),
@@ -402,7 +421,7 @@ impl Stage for RandomResizedCrop {
     }
 
     fn apply(&self, mut batch: Batch, rng: &mut StepRng) -> Result<Batch> {
-        let Some(shape) = self.shape else {
+        let Some(shape) = self.checked_shape()? else {
             return Err(Error::config("feature_shape", "RandomResizedCrop needs the image shape [H, W, C]"));
         };
         check_batch("RandomResizedCrop", shape, &batch)?;
@@ -462,7 +481,7 @@ mod tests {
 
     #[test]
     fn boxes_stay_within_scale_and_ratio_bounds() {
-        let c = RandomResizedCrop::new(8, 8).unwrap();
+        let c = RandomResizedCrop::new(8, 8);
         let (h, w) = (64usize, 48usize);
         let mut r = derive(3, 0, 0);
         let mut fallbacks = 0;
@@ -493,7 +512,7 @@ mod tests {
     #[test]
     fn fallback_is_the_centre_crop_within_ratio() {
         // A 4 × 40 strip with square crops of ≥ 90 % of its area (≥ 12 × 12): none fits.
-        let c = RandomResizedCrop::new(2, 2).unwrap().scale(0.9, 1.0).unwrap().ratio(1.0, 1.0).unwrap();
+        let c = RandomResizedCrop::new(2, 2).scale(0.9, 1.0).ratio(1.0, 1.0);
         let b = c.draw_box(4, 40, &mut derive(0, 0, 0));
         // in_ratio 10 > max ratio 1: h = 4, w = round(4 · 1) = 4, centred.
         assert_eq!(b, CropBox { top: 0, left: 18, h: 4, w: 4 });
@@ -501,14 +520,7 @@ mod tests {
 
     #[test]
     fn full_box_and_same_size_is_identity() {
-        let c = RandomResizedCrop::new(5, 7)
-            .unwrap()
-            .scale(1.0, 1.0)
-            .unwrap()
-            .ratio(7.0 / 5.0, 7.0 / 5.0)
-            .unwrap()
-            .feature_shape(&[5, 7, 3])
-            .unwrap();
+        let c = RandomResizedCrop::new(5, 7).scale(1.0, 1.0).ratio(7.0 / 5.0, 7.0 / 5.0).feature_shape(&[5, 7, 3]);
         let x = Array2::from_shape_fn((4, 105), |(i, j)| (i * 105 + j) as f32 * 0.01);
         let b = Batch::new(0, x.clone(), None, vec![0, 1, 2, 3]).unwrap();
         let out = c.apply(b, &mut for_stage(0, 0, 0)).unwrap();
@@ -537,7 +549,7 @@ mod tests {
 
     #[test]
     fn rows_draw_independently_and_deterministically() {
-        let c = RandomResizedCrop::new(3, 3).unwrap().feature_shape(&[6, 6, 2]).unwrap();
+        let c = RandomResizedCrop::new(3, 3).feature_shape(&[6, 6, 2]);
         let x = Array2::from_shape_fn((5, 72), |(i, j)| ((i * 72 + j) % 17) as f32);
         let run = |x: Array2<f32>, step| {
             let n = x.nrows() as u64;
@@ -554,10 +566,10 @@ mod tests {
 
     #[test]
     fn check_and_output_spec() {
-        let c = RandomResizedCrop::new(4, 6).unwrap();
+        let c = RandomResizedCrop::new(4, 6);
         let e = c.check(&spec(48, None)).unwrap_err().to_string();
         assert!(e.contains("feature_shape"), "{e}");
-        let c = c.feature_shape(&[4, 4, 3]).unwrap();
+        let c = c.feature_shape(&[4, 4, 3]);
         assert!(c.check(&spec(48, Some(vec![4, 4, 3]))).is_ok());
         let e = c.check(&spec(47, None)).unwrap_err().to_string();
         assert!(e.contains("47"), "{e}");
@@ -568,16 +580,27 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        assert!(RandomResizedCrop::new(0, 3).unwrap_err().to_string().contains("random_resized_crop"));
-        assert!(RandomResizedCrop::parse("3x").unwrap_err().to_string().contains("random_resized_crop"));
+        let name = |c: RandomResizedCrop| c.validate().unwrap_err().config_name().map(str::to_string);
+        assert_eq!(name(RandomResizedCrop::new(0, 3)).as_deref(), Some("random_resized_crop"));
+        assert_eq!(
+            name(RandomResizedCrop::new(3, RandomResizedCrop::MAX_SIDE + 1)).as_deref(),
+            Some("random_resized_crop")
+        );
+        assert_eq!(name(RandomResizedCrop::parse("0").unwrap()).as_deref(), Some("random_resized_crop"));
+        assert_eq!(RandomResizedCrop::parse("3x").unwrap_err().config_name(), Some("random_resized_crop"));
         assert_eq!(RandomResizedCrop::parse("1x2x3").unwrap_err().config_name(), Some("random_resized_crop"));
-        let c = RandomResizedCrop::new(3, 3).unwrap();
+        let c = RandomResizedCrop::new(3, 3);
         for (lo, hi) in [(0.0, 1.0), (0.5, 0.4), (0.5, 1.5), (f64::NAN, 1.0)] {
-            assert!(c.clone().scale(lo, hi).unwrap_err().to_string().contains("crop_scale"), "{lo},{hi}");
+            assert_eq!(name(c.clone().scale(lo, hi)).as_deref(), Some("crop_scale"), "{lo},{hi}");
         }
         for (lo, hi) in [(0.0, 1.0), (2.0, 1.0), (1.0, f64::INFINITY)] {
-            assert!(c.clone().ratio(lo, hi).unwrap_err().to_string().contains("crop_ratio"), "{lo},{hi}");
+            assert_eq!(name(c.clone().ratio(lo, hi)).as_deref(), Some("crop_ratio"), "{lo},{hi}");
         }
-        assert!(c.feature_shape(&[3, 3]).unwrap_err().to_string().contains("feature_shape"));
+        assert_eq!(name(c.clone().feature_shape(&[3, 3])).as_deref(), Some("feature_shape"));
+        // check refuses the same values, apply too.
+        let bad = c.scale(0.0, 1.0).feature_shape(&[3, 3, 1]);
+        assert_eq!(bad.check(&spec(9, None)).unwrap_err().config_name(), Some("crop_scale"));
+        let b = Batch::new(0, Array2::zeros((1, 9)), None, vec![0]).unwrap();
+        assert_eq!(bad.apply(b, &mut for_stage(0, 0, 0)).unwrap_err().config_name(), Some("crop_scale"));
     }
 }

@@ -16,7 +16,7 @@ use crate::stage::Stage;
 /// # Example
 /// ```
 /// use shardmix::{Batch, HorizontalFlip, Stage};
-/// let flip = HorizontalFlip::new(1.0)?.feature_shape(&[1, 3, 1])?;
+/// let flip = HorizontalFlip::new(1.0).feature_shape(&[1, 3, 1]);
 /// let b = Batch::new(0, ndarray::array![[1.0f32, 2.0, 3.0]], None, vec![0])?;
 /// let out = flip.apply(b, &mut shardmix::rng::for_stage(0, 0, 0))?;
 /// assert_eq!(out.features, ndarray::array![[3.0f32, 2.0, 1.0]]);
@@ -25,29 +25,50 @@ use crate::stage::Stage;
 #[derive(Debug, Clone, PartialEq)]
 pub struct HorizontalFlip {
     p: f64,
-    shape: Option<Shape>,
+    shape: Option<Vec<usize>>,
 }
 
 impl HorizontalFlip {
     /// Flip each row with probability `p`. Needs [`feature_shape`](Self::feature_shape).
     ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `hflip` unless `p` is in [0, 1].
-    pub fn new(p: f64) -> Result<Self> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(Error::config("hflip", format!("must be a probability in [0, 1], got {p}")));
-        }
-        Ok(HorizontalFlip { p, shape: None })
+    /// The constructor and the setter only record their values; [`validate`](Self::validate)
+    /// checks them, once, when the pipeline is built ([`Stage::check`]) and again before each
+    /// [`Stage::apply`].
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::{ErrorKind, HorizontalFlip};
+    /// assert!(HorizontalFlip::new(0.5).feature_shape(&[28, 28, 1]).validate().is_ok());
+    /// let err = HorizontalFlip::new(1.5).validate().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "hflip"));
+    /// ```
+    pub fn new(p: f64) -> Self {
+        HorizontalFlip { p, shape: None }
     }
 
-    /// The image shape `[H, W, C]` of each row (channels last).
+    /// The image shape `[H, W, C]` of each row (channels last). [`validate`](Self::validate)
+    /// refuses `feature_shape` unless it has three non-zero dimensions; [`Stage::check`] also
+    /// rejects a shape that does not fit the data.
+    pub fn feature_shape(mut self, shape: &[usize]) -> Self {
+        self.shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Check the values given to the constructor and the setter.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `feature_shape` unless it has
-    /// three non-zero dimensions.
-    pub fn feature_shape(mut self, shape: &[usize]) -> Result<Self> {
-        self.shape = Some(parse_hwc("feature_shape", shape)?);
-        Ok(self)
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `hflip` unless `p` is in
+    /// [0, 1], or `feature_shape` unless it has three non-zero dimensions.
+    pub fn validate(&self) -> Result<()> {
+        self.checked_shape().map(|_| ())
+    }
+
+    /// [`validate`](Self::validate), returning the parsed shape.
+    fn checked_shape(&self) -> Result<Option<Shape>> {
+        if !(0.0..=1.0).contains(&self.p) {
+            return Err(Error::config("hflip", format!("must be a probability in [0, 1], got {}", self.p)));
+        }
+        self.shape.as_deref().map(|s| parse_hwc("feature_shape", s)).transpose()
     }
 }
 
@@ -88,11 +109,11 @@ impl Stage for HorizontalFlip {
     }
 
     fn check(&self, spec: &DataSpec) -> Result<()> {
-        check_input("HorizontalFlip", self.shape, spec).map(|_| ())
+        check_input("HorizontalFlip", self.checked_shape()?, spec).map(|_| ())
     }
 
     fn apply(&self, mut batch: Batch, rng: &mut StepRng) -> Result<Batch> {
-        let Some(shape) = self.shape else {
+        let Some(shape) = self.checked_shape()? else {
             return Err(Error::config("feature_shape", "HorizontalFlip needs the image shape [H, W, C]"));
         };
         check_batch("HorizontalFlip", shape, &batch)?;
@@ -124,7 +145,7 @@ mod tests {
 
     #[test]
     fn about_half_the_rows_flip_and_the_rest_are_untouched() {
-        let f = HorizontalFlip::new(0.5).unwrap().feature_shape(&[2, 4, 1]).unwrap();
+        let f = HorizontalFlip::new(0.5).feature_shape(&[2, 4, 1]);
         let n = 2000;
         let x = Array2::from_shape_fn((n, 8), |(i, j)| (i * 8 + j) as f32);
         let out =
@@ -144,9 +165,9 @@ mod tests {
         assert!((900..1100).contains(&flipped), "{flipped} of {n} flipped");
         // p = 0 and p = 1.
         let b = || Batch::new(0, x.clone(), None, (0..n as u64).collect()).unwrap();
-        let none = HorizontalFlip::new(0.0).unwrap().feature_shape(&[2, 4, 1]).unwrap();
+        let none = HorizontalFlip::new(0.0).feature_shape(&[2, 4, 1]);
         assert_eq!(none.apply(b(), &mut for_stage(1, 0, 0)).unwrap().features, x);
-        let all = HorizontalFlip::new(1.0).unwrap().feature_shape(&[2, 4, 1]).unwrap();
+        let all = HorizontalFlip::new(1.0).feature_shape(&[2, 4, 1]);
         let twice = all.apply(all.apply(b(), &mut for_stage(1, 0, 0)).unwrap(), &mut for_stage(1, 0, 9)).unwrap();
         assert_eq!(twice.features, x);
     }
@@ -154,7 +175,8 @@ mod tests {
     #[test]
     fn bad_probability_is_named() {
         for p in [-0.1, 1.5, f64::NAN] {
-            assert!(HorizontalFlip::new(p).unwrap_err().to_string().contains("hflip"), "{p}");
+            let err = HorizontalFlip::new(p).validate().unwrap_err();
+            assert_eq!(err.config_name(), Some("hflip"), "{p}: {err:?}");
         }
     }
 }

@@ -43,7 +43,7 @@ enum Mode {
 ///     }
 /// }
 /// let info = ModelInfo { path: "painter".into(), origin: Origin::Vae, num_features: 2, num_classes: Some(2), feature_names: None };
-/// let inject = Inject::replace(Arc::new(ClassPainter(info)), 0.5)?;
+/// let inject = Inject::replace(Arc::new(ClassPainter(info)), 0.5);
 /// let targets = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]];
 /// let batch = Batch::new(0, Array2::zeros((4, 2)), Some(targets.clone()), vec![0, 1, 2, 3])?;
 /// let out = inject.apply(batch, &mut shardmix::rng::for_stage(1, 0, 0))?;
@@ -69,16 +69,11 @@ impl Inject {
 
     /// Replace `fraction` of each batch's rows.
     ///
-    /// # Errors
-    /// [`ErrorKind::Config`] unless `0 ≤ fraction ≤ 1`.
-    pub fn replace(generator: Arc<dyn Generator>, fraction: f64) -> Result<Self> {
-        if !(0.0..=1.0).contains(&fraction) {
-            return Err(Error::config(
-                format!("{}_fraction", generator.info().origin.as_str()),
-                format!("{fraction} is not within [0, 1]"),
-            ));
-        }
-        Ok(Self::new(generator, Mode::Replace(fraction)))
+    /// The constructors and the setter only record their values; [`validate`](Self::validate)
+    /// checks them, once, when the pipeline is built ([`Stage::check`], which also checks the
+    /// model against the data) and again before each [`Stage::apply`].
+    pub fn replace(generator: Arc<dyn Generator>, fraction: f64) -> Self {
+        Self::new(generator, Mode::Replace(fraction))
     }
 
     /// Append `count` rows to each batch.
@@ -87,19 +82,44 @@ impl Inject {
     }
 
     /// Draw the classes of synthetic rows from this distribution (weights, normalised)
-    /// instead of following the rows they replace.
+    /// instead of following the rows they replace. [`validate`](Self::validate) refuses
+    /// negative or non-finite weights, or all zero; [`Stage::check`] refuses a count other
+    /// than the model's classes.
+    pub fn class_distribution(mut self, weights: Vec<f64>) -> Self {
+        self.distribution = Some(weights);
+        self
+    }
+
+    /// Check the values given to the constructor and the setter.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for negative or non-finite weights, or all zero.
-    pub fn class_distribution(mut self, weights: Vec<f64>) -> Result<Self> {
+    /// [`ErrorKind::Config`] naming `vae_fraction` / `gan_fraction` (after the model's kind)
+    /// unless `0 ≤ fraction ≤ 1`, or `class_distribution` for negative or non-finite weights,
+    /// or all zero.
+    pub fn validate(&self) -> Result<()> {
+        self.checked_distribution().map(|_| ())
+    }
+
+    /// [`validate`](Self::validate), returning the class distribution normalised.
+    fn checked_distribution(&self) -> Result<Option<Vec<f64>>> {
+        if let Mode::Replace(fraction) = self.mode {
+            if !(0.0..=1.0).contains(&fraction) {
+                return Err(Error::config(
+                    format!("{}_fraction", self.generator.info().origin.as_str()),
+                    format!("{fraction} is not within [0, 1]"),
+                ));
+            }
+        }
+        let Some(weights) = &self.distribution else {
+            return Ok(None);
+        };
         let total: f64 = weights.iter().sum();
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
             || total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
         {
             return Err(Error::config("class_distribution", "weights must be finite, non-negative and not all zero"));
         }
-        self.distribution = Some(weights.iter().map(|w| w / total).collect());
-        Ok(self)
+        Ok(Some(weights.iter().map(|w| w / total).collect()))
     }
 
     fn model_error(&self, message: String) -> Error {
@@ -125,6 +145,7 @@ impl Stage for Inject {
     }
 
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        self.validate()?;
         spec.pixels.require_float(self.name())?;
         let info = self.generator.info();
         if info.num_features != spec.num_features() {
@@ -179,6 +200,7 @@ impl Stage for Inject {
     }
 
     fn apply(&self, mut batch: Batch, rng: &mut StepRng) -> Result<Batch> {
+        let distribution = self.checked_distribution()?;
         let n = batch.rows();
         let origin = self.generator.info().origin;
         let conditional = self.generator.info().num_classes.is_some();
@@ -197,7 +219,7 @@ impl Stage for Inject {
                 let mut rows = rng::permutation(rng, n);
                 rows.truncate(k);
                 rows.sort_unstable();
-                let classes: Option<Vec<usize>> = match (&self.distribution, &classes_of_rows) {
+                let classes: Option<Vec<usize>> = match (&distribution, &classes_of_rows) {
                     (Some(d), _) => Some((0..k).map(|_| self.draw_class(d, rng)).collect()),
                     (None, Some(c)) => Some(rows.iter().map(|&r| c[r]).collect()),
                     (None, None) => None,
@@ -228,7 +250,7 @@ impl Stage for Inject {
                     return Ok(batch);
                 }
                 let followed: Vec<usize> = (0..count).map(|_| rng::below(rng, n as u64) as usize).collect();
-                let classes: Option<Vec<usize>> = match (&self.distribution, &classes_of_rows) {
+                let classes: Option<Vec<usize>> = match (&distribution, &classes_of_rows) {
                     (Some(d), _) => Some((0..count).map(|_| self.draw_class(d, rng)).collect()),
                     (None, Some(c)) => Some(followed.iter().map(|&r| c[r]).collect()),
                     (None, None) => None,

@@ -42,10 +42,27 @@ impl Normalize {
 
     /// Per-channel means and standard deviations (one of each for every channel).
     ///
+    /// The constructor only records them; [`validate`](Self::validate) checks them, once,
+    /// when the pipeline is built ([`Stage::check`]) and again before each [`Stage::apply`].
+    ///
+    /// # Example
+    /// ```
+    /// use shardmix::{ErrorKind, Normalize};
+    /// assert!(Normalize::new(vec![0.5], vec![0.25]).validate().is_ok());
+    /// let err = Normalize::new(vec![0.5], vec![0.0]).validate().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "normalize"));
+    /// ```
+    pub fn new(mean: Vec<f32>, std: Vec<f32>) -> Self {
+        Normalize { mean, std }
+    }
+
+    /// Check the means and standard deviations.
+    ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the lengths differ or are 0, a mean
-    /// is not finite, or a std is not finite and positive.
-    pub fn new(mean: Vec<f32>, std: Vec<f32>) -> Result<Self> {
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `normalize` when the lengths
+    /// differ or are 0, a mean is not finite, or a std is not finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        let (mean, std) = (&self.mean, &self.std);
         if mean.len() != std.len() || mean.is_empty() {
             return Err(Error::config("normalize", format!("{} means and {} stds", mean.len(), std.len())));
         }
@@ -58,20 +75,20 @@ impl Normalize {
                 format!("the std of channel {c} is {}, it must be finite and positive", std[c]),
             ));
         }
-        Ok(Normalize { mean, std })
+        Ok(())
     }
 
     /// Parse `MEAN/STD`, each a comma list with one value per channel (`0.1307/0.3081`,
     /// `0.485,0.456,0.406/0.229,0.224,0.225`), or `imagenet`.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming what does not parse, and the
-    /// errors of [`Normalize::new`].
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming `normalize` for text that does
+    /// not parse; the values are checked by [`validate`](Self::validate).
     pub fn parse(s: &str) -> Result<Self> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("imagenet") {
             let (m, d) = Self::IMAGENET;
-            return Self::new(m.to_vec(), d.to_vec());
+            return Ok(Self::new(m.to_vec(), d.to_vec()));
         }
         let (m, d) = s.split_once('/').ok_or_else(|| {
             Error::config("normalize", format!("'{s}' is not MEAN/STD (e.g. 0.5,0.5,0.5/0.25,0.25,0.25)"))
@@ -85,7 +102,7 @@ impl Normalize {
                 })
                 .collect()
         };
-        Self::new(list(m, "mean")?, list(d, "std")?)
+        Ok(Self::new(list(m, "mean")?, list(d, "std")?))
     }
 
     /// The channel count: the last dimension of the feature shape.
@@ -113,6 +130,7 @@ impl Stage for Normalize {
     }
 
     fn check(&self, spec: &DataSpec) -> Result<()> {
+        self.validate()?;
         spec.pixels.require_float("normalize")?;
         let c = self.channels(spec)?;
         if !spec.num_features().is_multiple_of(c) {
@@ -122,6 +140,7 @@ impl Stage for Normalize {
     }
 
     fn apply(&self, mut batch: Batch, _rng: &mut StepRng) -> Result<Batch> {
+        self.validate()?;
         let c = self.mean.len();
         let f = batch.features.ncols();
         if !f.is_multiple_of(c) {
@@ -157,11 +176,17 @@ mod tests {
 
     #[test]
     fn parses_and_checks() {
-        assert_eq!(Normalize::parse("0.5/0.25").unwrap(), Normalize::new(vec![0.5], vec![0.25]).unwrap());
+        assert_eq!(Normalize::parse("0.5/0.25").unwrap(), Normalize::new(vec![0.5], vec![0.25]));
         assert_eq!(Normalize::parse("imagenet").unwrap().mean, vec![0.485, 0.456, 0.406]);
-        for bad in ["0.5", "a/1", "0.5/0", "0.5,0.5/1", "nan/1", "0.5/-1"] {
+        for bad in ["0.5", "a/1"] {
             let e = Normalize::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("normalize"), "{bad}: {e}");
+            assert_eq!(e.config_name(), Some("normalize"), "{bad}: {e}");
+        }
+        for bad in ["0.5/0", "0.5,0.5/1", "nan/1", "0.5/-1"] {
+            let n = Normalize::parse(bad).unwrap();
+            assert_eq!(n.validate().unwrap_err().config_name(), Some("normalize"), "{bad}");
+            // check refuses it too, before looking at the data.
+            assert_eq!(n.check(&spec(Some(vec![1, 1, 1]))).unwrap_err().config_name(), Some("normalize"), "{bad}");
         }
         let n = Normalize::parse("0.5,0.5,0.5/1,1,1").unwrap();
         assert!(n.check(&spec(Some(vec![2, 1, 3]))).is_ok());

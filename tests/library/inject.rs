@@ -52,7 +52,7 @@ fn run(set: &ShardSet, workers: usize, stages: Vec<Arc<dyn shardmix::Stage>>) ->
 #[test]
 fn replaces_an_exact_fraction_keeping_classes() {
     let (_d, set, _) = fixture::open_dataset();
-    let inject: Arc<dyn shardmix::Stage> = Arc::new(Inject::replace(fake(3, Some(4), Origin::Vae), 0.25).unwrap());
+    let inject: Arc<dyn shardmix::Stage> = Arc::new(Inject::replace(fake(3, Some(4), Origin::Vae), 0.25));
     for b in run(&set, 2, vec![inject]) {
         let n = b.rows();
         let synthetic: Vec<usize> = (0..n).filter(|&i| b.provenance.origin[i] == Origin::Vae).collect();
@@ -90,8 +90,8 @@ fn deterministic_across_worker_counts() {
     let (_d, set, _) = fixture::open_dataset();
     let stages = || -> Vec<Arc<dyn shardmix::Stage>> {
         vec![
-            Arc::new(Inject::replace(fake(3, Some(4), Origin::Vae), 0.3).unwrap()),
-            Arc::new(Inject::replace(fake(3, Some(4), Origin::Gan), 0.2).unwrap()),
+            Arc::new(Inject::replace(fake(3, Some(4), Origin::Vae), 0.3)),
+            Arc::new(Inject::replace(fake(3, Some(4), Origin::Gan), 0.2)),
         ]
     };
     let reference = run(&set, 0, stages());
@@ -109,7 +109,7 @@ fn mismatched_models_are_rejected_at_build() {
         (fake(3, None, Origin::Gan), "unconditional"),
     ];
     for (g, want) in cases {
-        let e = Pipeline::builder().source(set.clone()).stage(Inject::replace(g, 0.5).unwrap()).build().err().unwrap();
+        let e = Pipeline::builder().source(set.clone()).stage(Inject::replace(g, 0.5)).build().err().unwrap();
         assert!(e.chain().contains(want) && e.chain().contains("fake.safetensors"), "{}", e.chain());
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         let mut found = false;
@@ -127,16 +127,16 @@ fn mismatched_models_are_rejected_at_build() {
         .unwrap();
     let e = Pipeline::builder()
         .source(no_label.clone())
-        .stage(Inject::replace(fake(3, Some(4), Origin::Vae), 0.5).unwrap())
+        .stage(Inject::replace(fake(3, Some(4), Origin::Vae), 0.5))
         .build()
         .err()
         .unwrap();
     assert!(e.chain().contains("no class target"), "{}", e.chain());
     assert!(Pipeline::builder()
         .source(no_label)
-        .stage(Inject::replace(fake(3, None, Origin::Vae), 0.5).unwrap())
+        .stage(Inject::replace(fake(3, None, Origin::Vae), 0.5))
         .build()
         .is_ok());
-    let err = Inject::replace(fake(3, None, Origin::Vae), 1.5).err().unwrap();
+    let err = Inject::replace(fake(3, None, Origin::Vae), 1.5).validate().unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Config { name, .. } if name == "vae_fraction"), "{err:?}");
 }

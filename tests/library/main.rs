@@ -35,6 +35,7 @@ mod sink_ipc;
 mod sink_parquet;
 mod source;
 mod source_layers;
+mod stage_build;
 mod tensor_differential;
 mod train_defaults;
 mod unread_rows;

@@ -239,13 +239,13 @@ fn crop_and_flip_of_pixels_follow_the_float_stages() {
     let floats = x.mapv(|v| v as f32 / 255.0);
     let rng = || shardmix::rng::for_stage(7, 1, 2);
     // The flip moves the same pixels.
-    let flip = HorizontalFlip::new(0.5).unwrap().feature_shape(&SHAPE).unwrap();
+    let flip = HorizontalFlip::new(0.5).feature_shape(&SHAPE);
     let a = flip.apply(Batch::from_pixels(2, x.clone(), None, (0..n as u64).collect()).unwrap(), &mut rng()).unwrap();
     let b = flip.apply(Batch::new(2, floats.clone(), None, (0..n as u64).collect()).unwrap(), &mut rng()).unwrap();
     assert_eq!(a.pixels.unwrap(), b.features.mapv(|v| (v * 255.0).round() as u8));
     // The crop draws the same boxes; Pillow's 8-bit resize rounds each of its two passes,
     // so a pixel is within one level of the float resize's value.
-    let crop = RandomResizedCrop::new(3, 2).unwrap().scale(0.3, 1.0).unwrap().feature_shape(&SHAPE).unwrap();
+    let crop = RandomResizedCrop::new(3, 2).scale(0.3, 1.0).feature_shape(&SHAPE);
     let a = crop.apply(Batch::from_pixels(2, x, None, (0..n as u64).collect()).unwrap(), &mut rng()).unwrap();
     let b = crop.apply(Batch::new(2, floats, None, (0..n as u64).collect()).unwrap(), &mut rng()).unwrap();
     let (p, f) = (a.pixels.unwrap(), b.features);
@@ -260,13 +260,8 @@ fn pillow_resizes_8_bit_crops_as_the_crop_stage_does() {
     let Some(py) = common::venv_python() else { return };
     let (h, w, c) = (9usize, 11usize, 3usize);
     let x = Array2::from_shape_fn((1, h * w * c), |(_, j)| ((j * 29 + j / 7) % 256) as u8);
-    let crop = RandomResizedCrop::new(5, 4)
-        .unwrap()
-        .scale(1.0, 1.0)
-        .unwrap()
-        .ratio(w as f64 / h as f64, w as f64 / h as f64)
-        .unwrap();
-    let crop = crop.feature_shape(&[h, w, c]).unwrap();
+    let crop = RandomResizedCrop::new(5, 4).scale(1.0, 1.0).ratio(w as f64 / h as f64, w as f64 / h as f64);
+    let crop = crop.feature_shape(&[h, w, c]);
     let out = crop
         .apply(Batch::from_pixels(0, x.clone(), None, vec![0]).unwrap(), &mut shardmix::rng::for_stage(0, 0, 0))
         .unwrap();
