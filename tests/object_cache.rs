@@ -6,134 +6,39 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use common::range_server as range_server_common;
+use range_server_common::{ok, stream_args, RangeServer};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 #[allow(dead_code)] // its `main`: the server runs through `run`
 #[path = "../examples/range_server.rs"]
 mod range_server;
 
-/// The environment variable that makes [`range_server_child`] the server.
-const CHILD_ENV: &str = "SHARDMIX_TEST_RANGE_SERVER_ARGS";
-
 /// The cache's own folder in the directory given.
 const SUBDIR: &str = "shardmix-cache-v1";
 
-/// Not a test: the server process of the others (see tests/object_store_http.rs).
+/// Not a test: the server process of the others (`common::range_server`).
 #[test]
 fn range_server_child() {
-    let Ok(args) = std::env::var(CHILD_ENV) else { return };
-    if let Err(e) = range_server::run(args.lines().map(str::to_string).collect()) {
-        panic!("range_server: {e}");
-    }
+    range_server_common::serve_if_child(range_server::run);
 }
 
-/// examples/range_server.rs in a child process serving `root`, killed on drop.
-struct RangeServer {
-    child: Child,
-    port: u16,
-}
-
-impl RangeServer {
-    fn start(root: &Path) -> RangeServer {
-        let mut child = Command::new(std::env::current_exe().expect("this test binary"))
-            .args(["--exact", "range_server_child", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, root.to_str().expect("a UTF-8 temporary path"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start examples/range_server.rs");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut said = String::new();
-        let port = loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap() == 0 {
-                panic!("range_server stopped before it was ready: {said:?}");
-            }
-            if let Some(port) = line.split("READY ").nth(1).and_then(|p| p.trim().parse().ok()) {
-                break port;
-            }
-            said.push_str(&line);
-        };
-        RangeServer { child, port }
-    }
-
-    /// (requests served, body bytes sent) so far, from `/__stats`.
-    fn stats(&self) -> (u64, u64) {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.write_all(b"GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        let mut text = String::new();
-        let mut buf = [0u8; 512];
-        while !text.ends_with('}') {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "/__stats: {text}");
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        let field = |name: &str| -> u64 {
-            let after = text.split(&format!("\"{name}\": ")).nth(1).unwrap_or_else(|| panic!("/__stats: {text}"));
-            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().unwrap_or_else(|_| panic!("/__stats: {text}"))
-        };
-        (field("requests"), field("body_bytes"))
-    }
-
-    /// The CLI pointed at this server as an S3 endpoint, every other `AWS_*` variable removed.
-    fn cli(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SHARDMIX_STORE_TIMEOUT", "20");
-        c
-    }
-
-    /// `stream` of `data` through the cache in `cache` (with `more` flags): the IPC bytes, and
-    /// the (requests, body bytes) the run cost the server.
-    fn stream_cached(&self, data: &str, cache: &Path, more: &[&str]) -> (Vec<u8>, (u64, u64)) {
-        let before = self.stats();
-        let o = self
-            .cli()
-            .args(stream_args(data))
-            .args(["--cache-dir", cache.to_str().unwrap()])
-            .args(more)
-            .output()
-            .unwrap();
-        let after = self.stats();
-        (ok(&o).stdout.clone(), (after.0 - before.0, after.1 - before.1))
-    }
-}
-
-impl Drop for RangeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ok(o: &Output) -> &Output {
-    assert!(o.status.success(), "exit {:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
-    o
-}
-
-/// `stream --to -` of `data` (2 workers, shuffled, Mixup, one epoch).
-fn stream_args(data: &str) -> Vec<String> {
-    ["stream", "--data", data, "--label", "label", "--num-classes", "4", "--batch-size", "128", "--order", "shuffled"]
-        .iter()
-        .chain(&["--seed", "7", "--epochs", "1", "--workers", "2", "--mixup-alpha", "0.2", "--to", "-", "--quiet"])
-        .map(|s| s.to_string())
-        .collect()
+/// `stream` of `data` through the cache in `cache` (with `more` flags): the IPC bytes, and
+/// the (requests, body bytes) the run cost `server`.
+fn stream_cached(server: &RangeServer, data: &str, cache: &Path, more: &[&str]) -> (Vec<u8>, (u64, u64)) {
+    let before = server.stats();
+    let o = server
+        .cli()
+        .args(stream_args(data))
+        .args(["--cache-dir", cache.to_str().unwrap()])
+        .args(more)
+        .output()
+        .unwrap();
+    let after = server.stats();
+    (ok(&o).stdout.clone(), (after.0 - before.0, after.1 - before.1))
 }
 
 /// `stream` of the local directory `dir`: the reference bytes.
@@ -186,16 +91,16 @@ fn the_first_run_fills_the_cache_and_the_second_fetches_no_bodies() {
     let root = common::tempdir();
     let dir = dataset(root.path());
     let cache = root.path().join("cache");
-    let server = RangeServer::start(root.path());
+    let server = RangeServer::start(root.path(), &[]);
     let here = local_run(&dir);
     let shard_bytes: u64 = (0..3).map(|i| dir.join(format!("part-{i}.parquet")).metadata().unwrap().len()).sum();
 
-    let (first, (_, body1)) = server.stream_cached(DATA, &cache, &[]);
+    let (first, (_, body1)) = stream_cached(&server, DATA, &cache, &[]);
     assert!(first == here, "first run through the cache: the IPC bytes differ from the local run");
     assert_eq!(cache_files(&cache, "entry-").len(), 3, "every shard is cached");
     assert_eq!(body1, shard_bytes, "the first run downloads each object once, whole");
 
-    let (second, (requests2, body2)) = server.stream_cached(DATA, &cache, &[]);
+    let (second, (requests2, body2)) = stream_cached(&server, DATA, &cache, &[]);
     assert!(second == here, "second run from the cache: the IPC bytes differ from the local run");
     assert_eq!(body2, 0, "the second run fetched object bodies ({requests2} requests)");
     assert!(requests2 <= 1 + 3, "one listing and a HEAD per shard at most, got {requests2} requests");
@@ -208,8 +113,8 @@ fn a_replaced_object_is_fetched_again_never_served_stale() {
     let dir = dataset(root.path());
     uncompressed_file(&dir.join("part-1.parquet"), 3000);
     let cache = root.path().join("cache");
-    let server = RangeServer::start(root.path());
-    let (first, _) = server.stream_cached(DATA, &cache, &[]);
+    let server = RangeServer::start(root.path(), &[]);
+    let (first, _) = stream_cached(&server, DATA, &cache, &[]);
     assert!(first == local_run(&dir));
 
     // part-1 replaced by other rows of the same size (each row group's values rotated by 500
@@ -222,7 +127,7 @@ fn a_replaced_object_is_fetched_again_never_served_stale() {
     let here = local_run(&dir);
     assert!(here != first, "the replacement changes the output");
 
-    let (second, (_, body)) = server.stream_cached(DATA, &cache, &[]);
+    let (second, (_, body)) = stream_cached(&server, DATA, &cache, &[]);
     assert!(
         second == here,
         "a replaced object was served from a stale copy (same as the first run: {}; {body} body bytes)",
@@ -237,7 +142,7 @@ fn the_cap_evicts_only_the_caches_own_files() {
     let root = common::tempdir();
     let dir = dataset(root.path());
     let cache = root.path().join("cache");
-    let server = RangeServer::start(root.path());
+    let server = RangeServer::start(root.path(), &[]);
     let here = local_run(&dir);
     let one = dir.join("part-0.parquet").metadata().unwrap().len();
     let cap = one + one / 2;
@@ -257,7 +162,7 @@ fn the_cap_evicts_only_the_caches_own_files() {
     let flags = ["--cache-max-bytes", &cap.to_string()].map(str::to_string);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     for run in 0..2 {
-        let (out, _) = server.stream_cached(DATA, &cache, &flags);
+        let (out, _) = stream_cached(&server, DATA, &cache, &flags);
         assert!(out == here, "run {run} under a cap: the IPC bytes differ from the local run");
         let entries = cache_files(&cache, "entry-");
         let held: u64 =
@@ -279,9 +184,9 @@ fn a_temporary_file_of_a_killed_fill_is_never_served() {
     let root = common::tempdir();
     let dir = dataset(root.path());
     let cache = root.path().join("cache");
-    let server = RangeServer::start(root.path());
+    let server = RangeServer::start(root.path(), &[]);
     let here = local_run(&dir);
-    server.stream_cached(DATA, &cache, &[]);
+    stream_cached(&server, DATA, &cache, &[]);
     let entries = cache_files(&cache, "entry-");
     assert_eq!(entries.len(), 3);
     // Each copy becomes the temporary file of a fill killed halfway: the same key, the right
@@ -303,7 +208,7 @@ fn a_temporary_file_of_a_killed_fill_is_never_served() {
         }
         temps.push(temp);
     }
-    let (out, (_, body)) = server.stream_cached(DATA, &cache, &[]);
+    let (out, (_, body)) = stream_cached(&server, DATA, &cache, &[]);
     assert!(out == here, "a temporary file was served");
     assert!(body > 0, "nothing was fetched: the temporary files were taken for copies");
     assert_eq!(cache_files(&cache, "entry-").len(), 3, "the copies are made again");

@@ -6,127 +6,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use common::range_server as range_server_common;
+use range_server_common::{ok, stream_args, RangeServer};
 
-/// examples/range_server.rs in a child process serving `root`, killed on drop.
-struct RangeServer {
-    child: Child,
-    port: u16,
-}
+use std::path::{Path, PathBuf};
 
 #[allow(dead_code)] // its `main`: the server runs through `run`
 #[path = "../examples/range_server.rs"]
 mod range_server;
 
-/// The environment variable that makes [`range_server_child`] the server: its arguments,
-/// separated by newlines.
-const CHILD_ENV: &str = "SHARDMIX_TEST_RANGE_SERVER_ARGS";
-
-/// Not a test: the server process of the others. [`RangeServer::start`] runs this test binary
-/// again with only this test selected and [`CHILD_ENV`] set; then it serves until its stdin
-/// closes. (An example binary is not built by `cargo test --test NAME`, and building it from
-/// here recompiles the crate's dependencies under cargo's test environment.)
+/// Not a test: the server process of the others (`common::range_server`).
 #[test]
 fn range_server_child() {
-    let Ok(args) = std::env::var(CHILD_ENV) else { return };
-    if let Err(e) = range_server::run(args.lines().map(str::to_string).collect()) {
-        panic!("range_server: {e}");
-    }
-}
-
-impl RangeServer {
-    /// Serve `root`, with the server's extra `args` (`--replace-on-data-read PATH FILE`).
-    fn start(root: &Path, args: &[&Path]) -> RangeServer {
-        let mut server_args = vec![root.to_str().expect("a UTF-8 temporary path").to_string()];
-        server_args.extend(args.iter().map(|a| a.to_str().expect("UTF-8 arguments").to_string()));
-        let mut child = Command::new(std::env::current_exe().expect("this test binary"))
-            .args(["--exact", "range_server_child", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, server_args.join("\n"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start examples/range_server.rs");
-        // The test harness prints its own words first.
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut said = String::new();
-        let port = loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap() == 0 {
-                panic!("range_server stopped before it was ready: {said:?}");
-            }
-            // "test range_server_child ... READY <port>": the harness's line is not ended.
-            if let Some(port) = line.split("READY ").nth(1).and_then(|p| p.trim().parse().ok()) {
-                break port;
-            }
-            said.push_str(&line);
-        };
-        RangeServer { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    /// The requests it served so far (its `/__stats` excluded), fetched with our own HTTP
-    /// client: a raw HTTP/1.1 GET.
-    fn requests(&self) -> u64 {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.write_all(b"GET /__stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        let mut text = String::new();
-        // The server keeps the connection open: read up to the JSON's closing brace.
-        let mut buf = [0u8; 512];
-        while !text.ends_with('}') {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "/__stats: {text}");
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        let n = text.rsplit("\"requests\": ").next().unwrap().trim_end_matches('}');
-        n.trim().parse().unwrap_or_else(|_| panic!("/__stats: {text}"))
-    }
-
-    /// The CLI pointed at this server as an S3 endpoint (path-style: bucket = top directory),
-    /// every other `AWS_*` variable of the environment removed.
-    fn cli(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", self.url("").trim_end_matches('/'))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SHARDMIX_STORE_TIMEOUT", "20");
-        c
-    }
-}
-
-impl Drop for RangeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ok(o: &Output) -> &Output {
-    assert!(o.status.success(), "exit {:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
-    o
-}
-
-/// `stream --to -` of `data` (2 workers, shuffled, Mixup, one epoch): the Arrow IPC bytes.
-fn stream_args(data: &str) -> Vec<String> {
-    ["stream", "--data", data, "--label", "label", "--num-classes", "4", "--batch-size", "128", "--order", "shuffled"]
-        .iter()
-        .chain(&["--seed", "7", "--epochs", "1", "--workers", "2", "--mixup-alpha", "0.2", "--to", "-", "--quiet"])
-        .map(|s| s.to_string())
-        .collect()
+    range_server_common::serve_if_child(range_server::run);
 }
 
 /// Under `root`: `bucket/data/part-{0,1,2}.parquet` (3,000 rows × 8 features each, row groups
@@ -156,9 +48,9 @@ fn an_http_url_streams_the_same_bytes_as_the_local_file_one_request_per_block() 
     let text = String::from_utf8_lossy(&ok(&o).stdout).into_owned();
     assert!(text.contains(&url) && text.contains("3000"), "{text}");
 
-    let before = server.requests();
+    let before = server.stats().0;
     let http = server.cli().args(stream_args(&url)).output().unwrap();
-    let requests = server.requests() - before;
+    let requests = server.stats().0 - before;
     let here = server.cli().args(stream_args(file.to_str().unwrap())).output().unwrap();
     assert!(ok(&here).stdout.len() > 10_000);
     assert!(ok(&http).stdout == here.stdout, "stream over http://: the IPC bytes differ from the local run");

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod range_server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
