@@ -33,6 +33,8 @@
 //! GET with a bounded range (`bytes=A-B`: a column chunk; opening a shard asks for a suffix),
 //! `ROOT/PATH` is replaced by a copy of `FILE` (written beside it, then renamed over it), so
 //! that the object changes in the middle of a run.
+//! `--rate BYTES_PER_SEC` (for tests): every body is sent at about that rate, a tenth of a second's
+//! bytes at a time (a slow store that keeps sending).
 //! File bytes go from the file to the socket with `std::io::copy` (`sendfile` on Linux).
 
 use std::fs::File;
@@ -43,7 +45,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -56,6 +58,26 @@ static BODY_BYTES: AtomicU64 = AtomicU64::new(0);
 /// `--replace-on-data-read`: (the file to replace, its new content), taken by the first data read.
 static REPLACE: Mutex<Option<(PathBuf, PathBuf)>> = Mutex::new(None);
 
+/// With `--rate`: the most body bytes per second each answer sends (0: no limit).
+static RATE: AtomicU64 = AtomicU64::new(0);
+
+/// Copy `from` to `to` at about `rate` bytes per second: a tenth of a second's bytes, then a
+/// tenth of a second's pause (a slow store that keeps sending).
+fn send_slowly(from: &mut impl Read, to: &mut impl Write, rate: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; usize::try_from(rate / 10).unwrap_or(usize::MAX).clamp(1, 1 << 20)];
+    let mut sent = 0u64;
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(sent);
+        }
+        to.write_all(&buf[..n])?;
+        to.flush()?;
+        sent += n as u64;
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn main() -> Result<(), BoxError> {
     run(std::env::args().skip(1).collect())
 }
@@ -64,13 +86,22 @@ fn main() -> Result<(), BoxError> {
 /// bad command line or a failure to listen. tests/object_store_http.rs runs it in a child
 /// process of its own test binary.
 pub fn run(args: Vec<String>) -> Result<(), BoxError> {
-    let (root, replace) = match args.as_slice() {
-        [root] => (root, None),
-        [root, flag, path, file] if flag == "--replace-on-data-read" => {
-            (root, Some((path.clone(), PathBuf::from(file))))
-        }
-        _ => return Err("usage: range_server ROOT [--replace-on-data-read PATH FILE]".into()),
-    };
+    const USAGE: &str = "usage: range_server ROOT [--replace-on-data-read PATH FILE] [--rate BYTES_PER_SEC]";
+    let (root, mut rest) = args.split_first().ok_or(USAGE)?;
+    let mut replace = None;
+    while !rest.is_empty() {
+        rest = match rest {
+            [flag, path, file, more @ ..] if flag == "--replace-on-data-read" => {
+                replace = Some((path.clone(), PathBuf::from(file)));
+                more
+            }
+            [flag, rate, more @ ..] if flag == "--rate" => {
+                RATE.store(rate.parse().map_err(|_| USAGE)?, Ordering::SeqCst);
+                more
+            }
+            _ => return Err(USAGE.into()),
+        };
+    }
     let root = Arc::new(std::fs::canonicalize(root)?);
     if let Some((path, file)) = replace {
         let target = local_path(&root, &path).ok_or("--replace-on-data-read: PATH leaves ROOT")?;
@@ -278,7 +309,10 @@ fn answer(req: &Request, root: &Path, to: &mut TcpStream) -> io::Result<()> {
     if !head_only {
         let mut file = file;
         io::Seek::seek(&mut file, io::SeekFrom::Start(range.start))?;
-        let sent = io::copy(&mut file.take(range.end - range.start), to)?;
+        let sent = match RATE.load(Ordering::SeqCst) {
+            0 => io::copy(&mut file.take(range.end - range.start), to)?,
+            rate => send_slowly(&mut file.take(range.end - range.start), to, rate)?,
+        };
         BODY_BYTES.fetch_add(sent, Ordering::SeqCst);
         if sent != range.end - range.start {
             // The file shrank under us: the length promised cannot be kept.

@@ -79,8 +79,8 @@ pub use sink::{
     OutputSchema, ParquetSink, ParquetSinkOptions, ShardState, StreamTarget, Trailer,
 };
 pub use source::{
-    BadShard, CacheStats, Features, NullPolicy, Reader, RowGroupRef, Rows, ShardInfo, ShardSet, ShardSetBuilder,
-    SkippedBlock, Target, AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
+    BadShard, CacheStats, Features, NullPolicy, ObjectCacheStats, Reader, RowGroupRef, Rows, ShardInfo, ShardSet,
+    ShardSetBuilder, SkippedBlock, Target, AUTO_CACHE_MIN_BYTES, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_COLUMN_CHUNK_BYTES,
 };
 pub use source::{ImageColumn, MAX_IMAGE_VALUES};
 pub use spec::{DataSpec, FeatureLayout, Pixels, TargetKind, MAX_CLASSES};

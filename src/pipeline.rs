@@ -30,7 +30,7 @@ use crate::batch::Batch;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::order::{Order, Plan};
 use crate::rng;
-use crate::source::{BadShard, CacheStats, Reader, ShardSet, SkippedBlock, AUTO_CACHE_MIN_BYTES};
+use crate::source::{BadShard, CacheStats, ObjectCacheStats, Reader, ShardSet, SkippedBlock, AUTO_CACHE_MIN_BYTES};
 use crate::spec::DataSpec;
 use crate::stage::Stage;
 
@@ -603,6 +603,7 @@ impl Pipeline {
             skipped_rows: self.shared.reader.skipped_rows(),
             filled_values: self.shared.reader.filled_values(),
             cache: self.shared.reader.cache_stats(),
+            object_cache: self.shared.reader.shard_set().object_cache_stats(),
             skipped_blocks: self.shared.reader.skipped_blocks(),
             rows_unread: self.rows_unread,
         }
@@ -855,6 +856,8 @@ pub struct Stats {
     pub filled_values: u64,
     /// Row-group cache counters.
     pub cache: CacheStats,
+    /// What the local cache of object-store shards (`cache_dir`) did; `None` without one.
+    pub object_cache: Option<ObjectCacheStats>,
     /// Blocks skipped because their shard became unreadable ([`BadShard::Skip`]).
     pub skipped_blocks: Vec<SkippedBlock>,
     /// Rows the order leaves out of the whole run ([`Pipeline::rows_unread`]).

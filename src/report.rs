@@ -14,7 +14,9 @@ pub fn unread_note(pipeline: &Pipeline) -> Option<String> {
     })
 }
 
-/// One warning per block skipped with an unreadable shard, then the total of skipped rows.
+/// One warning per block skipped with an unreadable shard, then the total of skipped rows, then
+/// one for object-store shards that a cache directory was asked for but that were read from the
+/// store.
 pub fn skip_notes(stats: &Stats) -> Vec<String> {
     let mut notes: Vec<String> = stats
         .skipped_blocks
@@ -25,6 +27,14 @@ pub fn skip_notes(stats: &Stats) -> Vec<String> {
         .collect();
     if stats.skipped_rows > 0 {
         notes.push(format!("warning: {} rows skipped in total", stats.skipped_rows));
+    }
+    if let Some(c) = stats.object_cache.as_ref().filter(|c| c.bypassed > 0) {
+        let (n, were) =
+            if c.bypassed == 1 { ("1 object".to_string(), "was") } else { (format!("{} objects", c.bypassed), "were") };
+        notes.push(format!(
+            "warning: {n} {were} read from the store, not through the cache (last: {})",
+            c.last_bypass.as_deref().unwrap_or("?")
+        ));
     }
     notes
 }

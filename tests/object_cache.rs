@@ -173,6 +173,22 @@ fn the_cap_evicts_only_the_caches_own_files() {
             assert!(f.exists(), "run {run}: the cache deleted {}, which it did not write", f.display());
         }
     }
+    // A cap below every object: nothing can be cached, the run reads the store, and says so.
+    let tiny = root.path().join("tiny-cache");
+    let o = server
+        .cli()
+        .args(stream_args(DATA))
+        .args(["--cache-dir", tiny.to_str().unwrap(), "--cache-max-bytes", "100"])
+        .output()
+        .unwrap();
+    assert!(ok(&o).stdout == here, "a cache that holds nothing changed the IPC bytes");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: 3 objects were read from the store, not through the cache")
+            && err.contains("larger than cache_max_bytes"),
+        "no warning that the cache was bypassed: {err}"
+    );
+    assert!(cache_files(&tiny, "entry-").is_empty());
     // A cap without a directory is refused, naming the setting.
     let o = server.cli().args(stream_args(DATA)).args(["--cache-max-bytes", "100"]).output().unwrap();
     assert!(!o.status.success());
@@ -214,4 +230,36 @@ fn a_temporary_file_of_a_killed_fill_is_never_served() {
     assert_eq!(cache_files(&cache, "entry-").len(), 3, "the copies are made again");
     assert!(!temps[0].exists() && !temps[1].exists(), "the old temporary files of a killed fill are deleted");
     assert!(temps[2].exists(), "a fresh temporary file (another run's fill) is left alone");
+}
+
+#[test]
+fn a_download_longer_than_the_timeout_completes_while_bytes_keep_coming() {
+    let root = common::tempdir();
+    let dir = root.path().join("bucket/big");
+    std::fs::create_dir_all(&dir).unwrap();
+    common::classification_file(&dir.join("part-0.parquet"), 0, 350_000, 8, 4, 50_000);
+    let size = dir.join("part-0.parquet").metadata().unwrap().len();
+    assert!(size > 5 << 20, "the object must take longer to send than the timeout: {size} bytes");
+    let o = Command::new(env!("CARGO_BIN_EXE_shardmix")).args(stream_args(dir.to_str().unwrap())).output().unwrap();
+    let here = ok(&o).stdout.clone();
+    // 2 MiB/s: the whole object takes about 3 s to send, the store's timeout is 2 s.
+    let rate = (2u64 << 20).to_string();
+    let server = RangeServer::start(root.path(), &[Path::new("--rate"), Path::new(&rate)]);
+    let cache = root.path().join("cache");
+    let started = std::time::Instant::now();
+    let o = server
+        .cli()
+        .env("SHARDMIX_STORE_TIMEOUT", "2")
+        .args(stream_args("s3://bucket/big/"))
+        .args(["--cache-dir", cache.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(ok(&o).stdout == here, "the IPC bytes differ from the local run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("warning"), "{err}");
+    assert!(took > Duration::from_secs(2), "the download was not slower than the timeout ({took:?}): no test");
+    let entries = cache_files(&cache, "entry-");
+    assert_eq!(entries.len(), 1, "the slow object was not cached: {err}");
+    assert_eq!(entries[0].metadata().unwrap().len(), size);
 }

@@ -289,6 +289,18 @@ impl PyPipeline {
         cache.set_item("hits", s.cache.hits)?;
         cache.set_item("misses", s.cache.misses)?;
         d.set_item("cache", cache)?;
+        match &s.object_cache {
+            None => d.set_item("object_cache", py.None())?,
+            Some(c) => {
+                let oc = PyDict::new(py);
+                oc.set_item("hits", c.hits)?;
+                oc.set_item("fills", c.fills)?;
+                oc.set_item("filled_bytes", c.filled_bytes)?;
+                oc.set_item("bypassed", c.bypassed)?;
+                oc.set_item("last_bypass", c.last_bypass.as_deref())?;
+                d.set_item("object_cache", oc)?;
+            }
+        }
         let blocks = PyList::empty(py);
         for b in &s.skipped_blocks {
             let bd = PyDict::new(py);

@@ -25,6 +25,7 @@ pub(crate) mod pages;
 pub(crate) mod reader;
 pub(crate) mod shards;
 
+pub use bytes::ObjectCacheStats;
 pub use decode::block::NullPolicy;
 pub use decode::columns::{Features, Target};
 pub use decode::image::{ImageColumn, MAX_IMAGE_VALUES};

@@ -98,9 +98,16 @@ def test_cache_dir_serves_the_second_run_without_reading_the_store(store, shards
     cache = tmp_path / "cache"
     data = f"s3://{BUCKET}/data/"
     before = data_reads(store)
-    first = collect(shardmix.Pipeline(data, cache_dir=cache, cache_max_bytes=1 << 30, **OPTIONS))
+    p = shardmix.Pipeline(data, cache_dir=cache, cache_max_bytes=1 << 30, **OPTIONS)
+    first = collect(p)
+    s = p.stats()["object_cache"]
+    assert (s["fills"], s["hits"], s["bypassed"]) == (3, 0, 0), s
+    assert s["filled_bytes"] == sum(f.stat().st_size for f in pathlib.Path(shards).iterdir())
     filled = data_reads(store)
-    second = collect(shardmix.Pipeline(data, cache_dir=str(cache), **OPTIONS))
+    p = shardmix.Pipeline(data, cache_dir=str(cache), **OPTIONS)
+    second = collect(p)
+    s = p.stats()["object_cache"]
+    assert (s["fills"], s["hits"], s["bypassed"], s["last_bypass"]) == (0, 3, 0, None), s
     assert first == local and second == local
     # A whole-object fill is one unbounded GET per object, so it is not a range read; the
     # first run may or may not make range reads, the second must make none.
@@ -108,6 +115,15 @@ def test_cache_dir_serves_the_second_run_without_reading_the_store(store, shards
     copies = sorted(p.name for p in (cache / "shardmix-cache-v1").iterdir())
     assert len(copies) == 3 and all(n.startswith("entry-") and n.endswith(".parquet") for n in copies), copies
     assert filled >= before
+
+
+def test_a_cache_too_small_for_any_object_is_bypassed_and_says_why(store, shards, s3_env, tmp_path):
+    p = shardmix.Pipeline(f"s3://{BUCKET}/data/", cache_dir=tmp_path, cache_max_bytes=100, **OPTIONS)
+    assert collect(p) == collect(shardmix.Pipeline(shards, **OPTIONS))
+    s = p.stats()["object_cache"]
+    assert (s["fills"], s["hits"], s["bypassed"]) == (0, 0, 3), s
+    assert "larger than cache_max_bytes" in s["last_bypass"]
+    assert shardmix.Pipeline(shards, **OPTIONS).stats().get("object_cache") is None
 
 
 def test_cache_max_bytes_zero_is_a_config_error_naming_it(store, shards, s3_env, tmp_path):

@@ -50,6 +50,44 @@ pub struct CacheConfig {
     pub max_bytes: Option<u64>,
 }
 
+/// What the local cache of object-store shards did in a run ([`crate::Stats::object_cache`]):
+/// a copy that cannot be made (the object has no ETag, is larger than the cap, or its download
+/// or write failed) is not an error, the object is read from the store instead, but it is
+/// counted and its reason kept, so that a cache that never fills does not go unnoticed.
+///
+/// # Example
+/// ```
+/// let s = shardmix::ObjectCacheStats::default();
+/// assert_eq!((s.hits, s.fills, s.bypassed), (0, 0, 0));
+/// assert!(s.last_bypass.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectCacheStats {
+    /// Objects opened from a complete copy already in the cache.
+    pub hits: u64,
+    /// Objects downloaded into the cache by this run.
+    pub fills: u64,
+    /// Bytes those downloads wrote.
+    pub filled_bytes: u64,
+    /// Objects read from the store because no copy could be used or made.
+    pub bypassed: u64,
+    /// The last such object and why, e.g. `s3://b/x.parquet: larger than cache_max_bytes`.
+    pub last_bypass: Option<String>,
+}
+
+impl ObjectCacheStats {
+    /// The sum of two stores' counters (the later reason kept).
+    pub fn add(&mut self, other: &ObjectCacheStats) {
+        self.hits += other.hits;
+        self.fills += other.fills;
+        self.filled_bytes += other.filled_bytes;
+        self.bypassed += other.bypassed;
+        if other.last_bypass.is_some() {
+            self.last_bypass.clone_from(&other.last_bypass);
+        }
+    }
+}
+
 /// The error inside an `io::Error` when an object changed since it was opened.
 #[derive(Debug, thiserror::Error)]
 #[error("changed since it was opened: {0}")]
@@ -66,6 +104,10 @@ pub trait Storage: Send + Sync + Debug {
     /// them all at once, many requests in flight, rather than one round trip after another. A
     /// failure is left for `open` to report; local files need nothing.
     fn open_ahead(&self, _names: &[PathBuf]) {}
+    /// What the local cache of this storage's objects did so far; `None` without one.
+    fn object_cache_stats(&self) -> Option<ObjectCacheStats> {
+        None
+    }
 }
 
 /// Whether `spec` is a URL (`scheme://…`, the scheme of letters, digits, `+`, `-`, `.`) rather

@@ -671,6 +671,30 @@ impl ShardSet {
         }
     }
 
+    /// What the local cache of object-store shards did so far (every store of the set summed);
+    /// `None` when no shard is read through one.
+    ///
+    /// # Example
+    /// ```
+    /// let set = shardmix::ShardSet::open("examples/data/digits.parquet")?;
+    /// assert!(set.object_cache_stats().is_none()); // a local file
+    /// # Ok::<(), shardmix::Error>(())
+    /// ```
+    pub fn object_cache_stats(&self) -> Option<crate::source::bytes::ObjectCacheStats> {
+        let mut seen: Vec<&Arc<dyn Storage>> = Vec::new();
+        let mut sum: Option<crate::source::bytes::ObjectCacheStats> = None;
+        for shard in &self.shards {
+            if seen.iter().any(|s| Arc::ptr_eq(s, &shard.storage)) {
+                continue;
+            }
+            seen.push(&shard.storage);
+            if let Some(stats) = shard.storage.object_cache_stats() {
+                sum.get_or_insert_with(Default::default).add(&stats);
+            }
+        }
+        sum
+    }
+
     /// The shards, in order.
     pub fn shards(&self) -> &[ShardInfo] {
         &self.shards

@@ -8,7 +8,8 @@
 //! two patterns there, never anything else.
 //!
 //! Fill strategy: the first open of an object with the cache on downloads the whole object
-//! (one GET pinned to the ETag seen by a HEAD) into a temporary file, which is renamed into
+//! (ranged GETs of a few MiB in order, each pinned to the ETag seen by a HEAD, each bounded in
+//! time on its own, the download as a whole not) into a temporary file, which is renamed into
 //! place once complete; the object is then read from the local copy with positional reads.
 //! This is the simplest strategy that is correct under concurrency and crashes: a copy is
 //! either complete under its final name or ignored, with no per-range bookkeeping, and it
@@ -25,18 +26,27 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use object_store::path::Path as Key;
-use object_store::{GetOptions, ObjectStore};
+use object_store::{GetOptions, GetRange, ObjectStore};
 
+use super::runtime::bounded;
 use super::source::io_error;
 use crate::error::{Error, Result};
 use crate::source::bytes::local::LocalFile;
-use crate::source::bytes::{CacheConfig, Changed};
+use crate::source::bytes::{CacheConfig, Changed, ObjectCacheStats};
 
 /// The cache's own folder inside the directory given (its layout's version in the name).
 pub const SUBDIR: &str = "shardmix-cache-v1";
 
 /// A temporary file older than this is a fill that was killed: the cache deletes it.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+/// A download is one ranged GET per part: each is a request the client bounds in time on its own
+/// (half the store's timeout, see `url::request_timeout`), which a whole-object GET of a large
+/// shard would outlast. A part is what 1 MiB/s moves in that time, 1 to 16 MiB.
+fn fill_part(timeout: Duration) -> u64 {
+    const MIB: f64 = (1u64 << 20) as f64;
+    ((timeout.as_secs_f64() / 2.0 * MIB) as u64).clamp(1 << 20, 16 << 20)
+}
 
 /// Temporary files made by this process so far (their names' last part).
 static TEMPS: AtomicU64 = AtomicU64::new(0);
@@ -49,6 +59,8 @@ pub(crate) struct ObjectCache {
     max_bytes: Option<u64>,
     /// One eviction at a time in this process.
     evicting: Mutex<()>,
+    /// What the cache did so far.
+    stats: Mutex<ObjectCacheStats>,
 }
 
 /// FNV-1a, 128 bits: a stable hash (the names must not change between builds).
@@ -113,7 +125,7 @@ impl ObjectCache {
         }
         let dir = config.dir.join(SUBDIR);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(ObjectCache { dir, max_bytes: config.max_bytes, evicting: Mutex::new(()) })
+        Ok(ObjectCache { dir, max_bytes: config.max_bytes, evicting: Mutex::new(()), stats: Mutex::default() })
     }
 
     fn hash(name: &Path, etag: &str) -> String {
@@ -133,6 +145,36 @@ impl ObjectCache {
         Some(LocalFile::from_file(name.to_path_buf(), file, size))
     }
 
+    /// What the cache did so far.
+    pub fn stats(&self) -> ObjectCacheStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut ObjectCacheStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Count an open served by a copy.
+    pub fn note_hit(&self) {
+        self.count(|s| s.hits += 1);
+    }
+
+    /// Count a copy of `bytes` made.
+    pub fn note_fill(&self, bytes: u64) {
+        self.count(|s| {
+            s.fills += 1;
+            s.filled_bytes += bytes;
+        });
+    }
+
+    /// Count the object `name` read from the store because of `why`.
+    pub fn note_bypass(&self, name: &Path, why: &str) {
+        self.count(|s| {
+            s.bypassed += 1;
+            s.last_bypass = Some(format!("{}: {why}", name.display()));
+        });
+    }
+
     /// Whether an object of `size` bytes may be cached at all (not larger than the cap).
     pub fn fits(&self, size: u64) -> bool {
         self.max_bytes.is_none_or(|cap| size <= cap)
@@ -148,6 +190,7 @@ impl ObjectCache {
         name: &Path,
         etag: &str,
         size: u64,
+        timeout: Duration,
     ) -> io::Result<LocalFile> {
         let hash = Self::hash(name, etag);
         let temp =
@@ -156,7 +199,7 @@ impl ObjectCache {
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp)?;
         // Removed on failure, and when the download is dropped unfinished (a timeout).
         let mut guard = TempFile(Some(temp));
-        Self::download(store, key, etag, size, &file).await?;
+        Self::download(store, key, etag, size, &file, timeout).await?;
         if let Some(temp) = guard.0.take() {
             if let Err(e) = std::fs::rename(&temp, &fin) {
                 guard.0 = Some(temp);
@@ -167,28 +210,49 @@ impl ObjectCache {
         Ok(LocalFile::from_file(name.to_path_buf(), file, size))
     }
 
-    /// The whole object into `file`, checked against `etag` and `size`, synced.
-    async fn download(store: &dyn ObjectStore, key: &Key, etag: &str, size: u64, mut file: &File) -> io::Result<()> {
-        let options = GetOptions { if_match: Some(etag.to_string()), ..GetOptions::default() };
-        let got = store.get_opts(key, options).await.map_err(io_error)?;
-        if got.meta.size != size || got.meta.e_tag.as_deref().is_some_and(|t| t != etag) {
-            return Err(io::Error::other(Changed("the object changed while it was cached".into())));
-        }
+    /// The whole object into `file`, checked against `etag` and `size`, synced: one ranged GET
+    /// per [`fill_part`] bytes, each pinned with `If-Match`. Each GET and each chunk of its body
+    /// must come within `timeout` (and the client bounds each request), so a download never
+    /// waits longer than that for its next bytes yet may take as long as the object needs.
+    async fn download(
+        store: &dyn ObjectStore,
+        key: &Key,
+        etag: &str,
+        size: u64,
+        mut file: &File,
+        timeout: Duration,
+    ) -> io::Result<()> {
         let mut written = 0u64;
-        let mut body = got.into_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(io_error)?;
-            written += chunk.len() as u64;
-            if written > size {
-                break;
+        while written < size {
+            let part = written..size.min(written.saturating_add(fill_part(timeout)));
+            let options = GetOptions {
+                range: Some(GetRange::Bounded(part.clone())),
+                if_match: Some(etag.to_string()),
+                ..GetOptions::default()
+            };
+            let got = bounded(timeout, async { store.get_opts(key, options).await.map_err(io_error) }).await?;
+            if got.meta.size != size || got.meta.e_tag.as_deref().is_some_and(|t| t != etag) {
+                return Err(io::Error::other(Changed("the object changed while it was cached".into())));
             }
-            file.write_all(&chunk)?;
-        }
-        if written != size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the store sent {written} bytes of a {size}-byte object"),
-            ));
+            let mut body = got.into_stream();
+            while let Some(chunk) = bounded(timeout, async { Ok(body.next().await) }).await? {
+                let chunk = chunk.map_err(io_error)?;
+                if written + chunk.len() as u64 > part.end {
+                    return Err(io::Error::other(format!(
+                        "the store sent more than the {} bytes asked for at {}",
+                        part.end - part.start,
+                        part.start
+                    )));
+                }
+                file.write_all(&chunk)?;
+                written += chunk.len() as u64;
+            }
+            if written != part.end {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the store sent {written} bytes of a {size}-byte object"),
+                ));
+            }
         }
         file.sync_data()
     }

@@ -58,8 +58,13 @@ pub(crate) fn storage_for_url(spec: &str, cache: Option<&CacheConfig>) -> Option
 /// Open `key` (the object `name`) for reading. Without a cache: an [`ObjectSource`] (one GET of
 /// its tail). With one: a HEAD for its ETag and size; the cached copy of that version if there
 /// is one, else the whole object downloaded into the cache and read from there. An object
-/// without an ETag, larger than the cap, or whose copy cannot be written is read from the
-/// store as without a cache.
+/// without an ETag, larger than the cap, or whose copy cannot be made is read from the
+/// store as without a cache (and counted, [`ObjectCache::stats`]).
+///
+/// Each request is bounded by the store's timeout on its own ([`runtime::bounded`]): the HEAD,
+/// the tail GET, and a download's GET and every chunk of its body. So a download may take as
+/// long as the object needs, but never waits longer than the timeout for its next bytes. Run
+/// it with [`Blocking::run_stepwise`].
 async fn open_object(
     name: PathBuf,
     store: Arc<dyn ObjectStore>,
@@ -68,20 +73,31 @@ async fn open_object(
     parallel: usize,
     cache: Option<Arc<ObjectCache>>,
 ) -> std::io::Result<Arc<dyn ByteSource>> {
+    let timeout = rt.timeout();
     if let Some(cache) = cache {
-        let meta = source::head(&*store, &key).await?;
-        if let Some(etag) = &meta.e_tag {
-            if let Some(hit) = cache.lookup(&name, etag, meta.size) {
-                return Ok(Arc::new(hit));
-            }
-            if cache.fits(meta.size) {
-                if let Ok(copy) = cache.fill(&*store, &key, &name, etag, meta.size).await {
-                    return Ok(Arc::new(copy));
+        let meta = runtime::bounded(timeout, source::head(&*store, &key)).await?;
+        match &meta.e_tag {
+            None => cache.note_bypass(&name, "the store gives it no ETag"),
+            Some(etag) => {
+                if let Some(hit) = cache.lookup(&name, etag, meta.size) {
+                    cache.note_hit();
+                    return Ok(Arc::new(hit));
+                }
+                if !cache.fits(meta.size) {
+                    cache.note_bypass(&name, &format!("{} bytes, larger than cache_max_bytes", meta.size));
+                } else {
+                    match cache.fill(&*store, &key, &name, etag, meta.size, timeout).await {
+                        Ok(copy) => {
+                            cache.note_fill(meta.size);
+                            return Ok(Arc::new(copy));
+                        }
+                        Err(e) => cache.note_bypass(&name, &format!("its copy failed: {e}")),
+                    }
                 }
             }
         }
     }
-    Ok(Arc::new(ObjectSource::open_async(name, store, key, rt, parallel).await?))
+    Ok(Arc::new(runtime::bounded(timeout, ObjectSource::open_async(name, store, key, rt, parallel)).await?))
 }
 
 /// Whether `name` is the name of a shard a listing keeps: not hidden (`.x`, `_SUCCESS`), not a
@@ -214,11 +230,15 @@ impl Storage for ObjectStorage {
         let (store, rt, parallel, cache) = (self.store.clone(), self.rt.clone(), self.parallel, self.cache.clone());
         let source = self
             .rt
-            .run(open_object(name.to_path_buf(), store, key, rt, parallel, cache))
+            .run_stepwise(open_object(name.to_path_buf(), store, key, rt, parallel, cache))
             .map_err(|e| Error::io(name, e))?;
         let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
         // Two threads may open the same object at once: the first one in is kept.
         Ok(opened.entry(name.to_path_buf()).or_insert(source).clone())
+    }
+
+    fn object_cache_stats(&self) -> Option<crate::source::bytes::ObjectCacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     fn open_ahead(&self, names: &[PathBuf]) {
@@ -235,7 +255,7 @@ impl Storage for ObjectStorage {
         }
         let (store, rt, parallel, cache) = (self.store.clone(), self.rt.clone(), self.parallel, self.cache.clone());
         let width = OPEN_AHEAD_REQUESTS;
-        let got = self.rt.run(async move {
+        let got = self.rt.run_stepwise(async move {
             let opens = todo.into_iter().map(|(name, key)| {
                 let (store, rt, cache) = (store.clone(), rt.clone(), cache.clone());
                 async move { open_object(name.clone(), store, key, rt, parallel, cache).await.ok().map(|s| (name, s)) }

@@ -60,23 +60,44 @@ impl Blocking {
         T: Send + 'static,
         F: Future<Output = io::Result<T>> + Send + 'static,
     {
+        let timeout = self.timeout;
+        self.run_stepwise(bounded(timeout, fut))
+    }
+
+    /// Run `fut` on the runtime and wait for it without an overall deadline: for a future that
+    /// bounds each of its own steps with [`bounded`] (a download that may take longer than
+    /// one read, and must make progress at least every [`Blocking::timeout`]).
+    pub fn run_stepwise<T, F>(&self, fut: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = io::Result<T>> + Send + 'static,
+    {
         let Some(rt) = &self.rt else { return Err(io::Error::other("the object store's runtime is shut down")) };
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let timeout = self.timeout;
         rt.spawn(async move {
-            let _ = tx.send(tokio::time::timeout(timeout, fut).await);
+            let _ = tx.send(fut.await);
         });
-        match rx.recv() {
-            Ok(Ok(result)) => result,
-            Ok(Err(_elapsed)) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "no answer from the store within {:.1} s, retries included (set {TIMEOUT_ENV} to change the bound)",
-                    timeout.as_secs_f64()
-                ),
-            )),
-            Err(_) => Err(io::Error::other("the object store's runtime stopped")),
-        }
+        rx.recv().unwrap_or_else(|_| Err(io::Error::other("the object store's runtime stopped")))
+    }
+
+    /// The bound on one read ([`TIMEOUT_ENV`]).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// `fut`, or [`io::ErrorKind::TimedOut`] naming [`TIMEOUT_ENV`] when it takes longer than
+/// `timeout`.
+pub(crate) async fn bounded<T>(timeout: Duration, fut: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "no answer from the store within {:.1} s, retries included (set {TIMEOUT_ENV} to change the bound)",
+                timeout.as_secs_f64()
+            ),
+        )),
     }
 }
 
