@@ -16,11 +16,15 @@
 # (Python) stays the server of tests/object_store.rs: it serves about 40 MB/s, far below
 # dataset (a)'s rate.
 #
-# Reports, per case, rows/s (median, min–max), the ratio to local, and the median CPU-seconds
+# Reports, per case, rows/s (median, min–max; the CLI's own figure, from the first batch asked
+# for to the last sent: opening the shards, and so a cache's fill, comes before it), the ratio
+# to local, rows/s over the whole process (start to exit), and the median CPU-seconds
 # of the client (`stream`), of the server and of the proxy per run (from /proc). Cases: local; each server
 # straight (its ceiling on this machine) and +LATENCY_MS with the block read-ahead (the
 # default) and without it (`--cache-mib 64`: a cache smaller than the read-ahead's working set
-# turns it off); local without it (the same flag). Only loopback addresses are used.
+# turns it off); local without it (the same flag); the lean server +LATENCY_MS with
+# `--cache-dir` (a run filling an empty cache, then a run served by it). Ratios to local: of
+# the medians, and the median of each round's ratio. Only loopback addresses are used.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -107,13 +111,15 @@ one() {
     [[ "$server" == - ]] || before="$(cpu_of "$server")"
     [[ "$proxy" == - ]] || pbefore="$(cpu_of "$proxy")"
     # shellcheck disable=SC2086 # $flags is a list of flags
-    env "$@" /usr/bin/time -f "%U %S" -o "$tmp/time" "$bin" stream --data "$data" "${args[@]}" $flags >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+    env "$@" /usr/bin/time -f "%U %S %e" -o "$tmp/time" "$bin" stream --data "$data" "${args[@]}" $flags >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     [[ "$server" == - ]] || after="$(cpu_of "$server")"
     [[ "$proxy" == - ]] || pafter="$(cpu_of "$proxy")"
-    local rate client
+    local rate client rows whole
     rate="$(sed -nE 's/^sent [0-9]+ rows in [0-9]+ batches \(([0-9.]+) rows\/s\).*/\1/p' "$tmp/err")"
+    rows="$(sed -nE 's/^sent ([0-9]+) rows in .*/\1/p' "$tmp/err")"
     client="$(awk '{ printf "%.3f", $1 + $2 }' "$tmp/time")"
-    echo "$rate $client $(awk -v a="$after" -v b="$before" -v c="$pafter" -v d="$pbefore" 'BEGIN { printf "%.3f %.3f", a - b, c - d }')"
+    whole="$(awk -v n="$rows" '{ printf "%.0f", n / ($3 > 0 ? $3 : 0.01) }' "$tmp/time")"
+    echo "$rate $client $(awk -v a="$after" -v b="$before" -v c="$pafter" -v d="$pbefore" 'BEGIN { printf "%.3f %.3f", a - b, c - d }') $whole"
 }
 # shellcheck disable=SC2046 # s3_env prints env arguments
 {
@@ -130,7 +136,11 @@ one() {
         echo "s3s-fs+${latency}ms-no-read-ahead $(one "$s3s_pid" "$s3s_proxy_pid" s3://bench/a/ "--cache-mib 64" $(s3_env "$s3s_proxy"))" >>"$tmp/results"
         echo "lean+${latency}ms-no-read-ahead $(one "$lean_pid" "$lean_proxy_pid" s3://bench/a/ "--cache-mib 64" $(s3_env "$lean_proxy"))" >>"$tmp/results"
         echo "local-no-read-ahead $(one - - "$data_a" "--cache-mib 64")" >>"$tmp/results"
-        log "run $i: $(tail -n8 "$tmp/results" | awk '{ printf "%s %s; ", $1, $2 }')"
+        # The local cache of objects: a run that fills an empty one, then a run served by it.
+        rm -rf "$tmp/object-cache"
+        echo "lean+${latency}ms-cache-fill $(one "$lean_pid" "$lean_proxy_pid" s3://bench/a/ "--cache-dir $tmp/object-cache" $(s3_env "$lean_proxy"))" >>"$tmp/results"
+        echo "lean+${latency}ms-cache-hit $(one "$lean_pid" "$lean_proxy_pid" s3://bench/a/ "--cache-dir $tmp/object-cache" $(s3_env "$lean_proxy"))" >>"$tmp/results"
+        log "run $i: $(tail -n10 "$tmp/results" | awk '{ printf "%s %s; ", $1, $2 }')"
     done
 }
 "$py" - "$tmp/results" "$latency" "$runs" "$(uptime)" <<'PY'
@@ -143,12 +153,16 @@ for line in open(sys.argv[1]):
 med = lambda k, i: statistics.median(x[i] for x in by[k])
 local = med("local", 0)
 print(f"dataset (a), stream --workers 2, {sys.argv[3]} runs, +{sys.argv[2]} ms per S3 request via latency_proxy; load: {sys.argv[4].split('load average:')[-1].strip()}")
-print("| source | rows/s median | min–max | ÷ local | stream CPU-s | server CPU-s | proxy CPU-s |")
-print("|---|---|---|---|---|---|---|")
+# Paired: each run's rate ÷ the local rate of the same round (the rounds alternate the cases, so
+# a pair saw about the same load), then the median of those ratios.
+paired = lambda k: statistics.median(a[0] / b[0] for a, b in zip(by[k], by["local"]))
+print("| source | rows/s median | min–max | ÷ local (medians) | ÷ local (median of paired rounds) | whole process rows/s (÷ local) | stream CPU-s | server CPU-s | proxy CPU-s |")
+print("|---|---|---|---|---|---|---|---|---|")
 for k in by:
     m = med(k, 0)
     rates = [x[0] for x in by[k]]
     server = f"{med(k, 2):.2f}" if not k.startswith("local") else "–"
     proxy = f"{med(k, 3):.2f}" if "ms" in k else "–"
-    print(f"| {k} | {m:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} | {m / local:.2f} | {med(k, 1):.2f} | {server} | {proxy} |")
+    whole = f"{med(k, 4):,.0f} ({med(k, 4) / med('local', 4):.2f})"
+    print(f"| {k} | {m:,.0f} | {min(rates):,.0f}–{max(rates):,.0f} | {m / local:.2f} | {paired(k):.2f} | {whole} | {med(k, 1):.2f} | {server} | {proxy} |")
 PY
