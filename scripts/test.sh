@@ -4,7 +4,9 @@
 #   bash scripts/test.sh [extra args for `cargo test`, e.g. --features ...]
 #
 # 1. sets up the Python venv (scripts/python-env.sh) and exports SHARDMIX_PYTHON=<venv python>,
-#    which Rust tests use to cross-check against pyarrow / numpy / safetensors;
+#    which Rust tests use to cross-check against pyarrow / numpy / safetensors; installs Azurite
+#    (scripts/azurite.sh, npm) and exports SHARDMIX_AZURITE for tests/object_store_azure.rs
+#    (skipped, and counted as skipped, where Node.js is missing);
 # 2. `cargo test --all-targets` (unit, integration, examples, and benches in criterion's quick
 #    test mode), then `cargo test --doc`;
 # 3. every standalone Python test: tests/python/test_*.py, each run as `python FILE` from the
@@ -62,6 +64,16 @@ else
     failed_steps+=("python-env")
     failed=$((failed + 1))
 fi
+
+# Azurite (Azure's emulator, an npm package) for tests/object_store_azure.rs. Without Node.js
+# that test is skipped, and counted as skipped in the summary.
+step "bash scripts/azurite.sh"
+azurite="$(bash scripts/azurite.sh | tail -n1)"
+case $? in
+    0) export SHARDMIX_AZURITE="$azurite"; echo "SHARDMIX_AZURITE=$SHARDMIX_AZURITE" ;;
+    3) export SHARDMIX_SKIP_AZURE=1; ignored=$((ignored + 1)); echo "no Node.js: tests/object_store_azure.rs is skipped" ;;
+    *) failed_steps+=("azurite"); failed=$((failed + 1)) ;;
+esac
 
 # 2. Rust tests.
 run_cargo all-targets cargo test --all-targets --no-fail-fast "$@"

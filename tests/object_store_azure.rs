@@ -1,0 +1,146 @@
+//! `az://` shards against Azurite, Microsoft's Azure Blob Storage emulator, on loopback in a child
+//! process (a real server speaking the Blob REST API, never a mock). scripts/test.sh installs
+//! it (scripts/azurite.sh, with npm) and sets `SHARDMIX_AZURITE` to its `azurite-blob`; the
+//! shards are uploaded with the Azure SDK of the test venv (tests/python/azure_put.py).
+//! Without Node.js the script sets `SHARDMIX_SKIP_AZURE=1` and counts this file as skipped;
+//! otherwise a missing Azurite fails, so the test cannot pass by not running.
+
+mod common;
+
+use common::range_server::{ok, stream_args};
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Azurite's blob service in a child process, killed on drop.
+struct Azurite {
+    child: Child,
+    port: u16,
+}
+
+impl Azurite {
+    /// Start it on a free loopback port (it prints the port it listens on).
+    fn start(bin: &Path) -> Azurite {
+        let mut child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--silent"])
+            .args(["--skipApiVersionCheck", "--loose", "--disableTelemetry", "--extentMemoryLimit", "256"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start azurite-blob");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut port = None;
+        for line in out.lines() {
+            let line = line.expect("azurite's output");
+            if let Some(p) = line.split("successfully listens on http://127.0.0.1:").nth(1) {
+                port = Some(p.trim().parse().expect("azurite's port"));
+                break;
+            }
+        }
+        Azurite { child, port: port.expect("azurite did not say where it listens") }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/devstoreaccount1", self.port)
+    }
+
+    /// Upload `(name, file)` pairs into `container` (an empty path: an empty blob).
+    fn put(&self, py: &Path, container: &str, pairs: &[(&str, &Path)]) {
+        let mut c = Command::new(py);
+        c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/azure_put.py"))
+            .arg(self.endpoint())
+            .arg(container);
+        for (name, file) in pairs {
+            c.arg(name).arg(file);
+        }
+        ok(&c.output().expect("run azure_put.py"));
+    }
+
+    /// The CLI pointed at this emulator, every other `AZURE_*` variable removed.
+    fn cli(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AZURE") {
+                c.env_remove(k);
+            }
+        }
+        c.env("AZURE_STORAGE_USE_EMULATOR", "true")
+            .env("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.port))
+            .env("SHARDMIX_STORE_TIMEOUT", "20");
+        c
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Azurite's program and the venv's Python, or `None` when scripts/test.sh found no Node.js.
+fn tools() -> Option<(PathBuf, PathBuf)> {
+    if std::env::var_os("SHARDMIX_SKIP_AZURE").is_some() {
+        eprintln!("SKIPPED: tests/object_store_azure.rs (SHARDMIX_SKIP_AZURE is set: no Node.js for Azurite)");
+        return None;
+    }
+    let azurite = std::env::var_os("SHARDMIX_AZURITE").map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "no Azurite: run `bash scripts/test.sh` (it installs it with npm and sets SHARDMIX_AZURITE), \
+             or set SHARDMIX_AZURITE to an azurite-blob, or SHARDMIX_SKIP_AZURE=1 to skip this test"
+        )
+    });
+    Some((azurite, common::venv_python()?))
+}
+
+#[test]
+fn az_urls_give_the_same_bytes_as_the_local_files() {
+    let Some((bin, py)) = tools() else { return };
+    let root = common::tempdir();
+    let dir = root.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..3u64 {
+        let path = dir.join(format!("part-{i}.parquet"));
+        common::classification_file(&path, i * 2000, 2000, 8, 4, 700);
+        files.push((format!("data/part-{i}.parquet"), path));
+    }
+    let empty = PathBuf::new();
+    let mut pairs: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (n.as_str(), p.as_path())).collect();
+    pairs.push(("data/_SUCCESS", &empty));
+    pairs.push(("data/nested/part-9.parquet", &files[0].1));
+    let azurite = Azurite::start(&bin);
+    azurite.put(&py, "shards", &pairs);
+
+    let local = Command::new(env!("CARGO_BIN_EXE_shardmix")).args(stream_args(dir.to_str().unwrap())).output().unwrap();
+    let here = ok(&local).stdout.clone();
+    assert!(here.len() > 10_000);
+    for spec in ["az://shards/data/", "az://shards/data/*.parquet", "azure://shards/data/"] {
+        // A directory-like prefix lists one level, without the marker: the three shards.
+        let o = azurite.cli().args(["inspect", spec]).output().unwrap();
+        let text = String::from_utf8_lossy(&ok(&o).stdout).into_owned();
+        assert!(text.starts_with("3 shard(s), 6000 rows"), "{spec}: {text}");
+        assert!(!text.contains("_SUCCESS") && !text.contains("nested"), "{spec}: {text}");
+        let o = azurite.cli().args(stream_args(spec)).output().unwrap();
+        assert!(ok(&o).stdout == here, "{spec}: the IPC bytes differ from the local run");
+    }
+    // Through the cache: Azure's ETags key the copies as S3's do.
+    let cache = root.path().join("cache");
+    for run in 0..2 {
+        let o = azurite
+            .cli()
+            .args(stream_args("az://shards/data/"))
+            .args(["--cache-dir", cache.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(ok(&o).stdout == here, "cached run {run}: the IPC bytes differ from the local run");
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let copies = std::fs::read_dir(cache.join("shardmix-cache-v1")).unwrap().count();
+    assert_eq!(copies, 3);
+    // A container that does not exist is an error naming it, in bounded time.
+    let o = azurite.cli().args(["inspect", "az://nope/data/"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("az://nope"), "{}", String::from_utf8_lossy(&o.stderr));
+}
