@@ -518,6 +518,38 @@ mod tests {
     }
 
     #[test]
+    fn whole_stream_is_the_arrow_rs_writers_bytes() {
+        // What the sink wrote before it had its own encoder: arrow-rs's StreamWriter for every
+        // batch, then the same trailer and end-of-stream marker.
+        let schema = OutputSchema::new(&spec(), true).unwrap();
+        let options = IpcWriteOptions::default();
+        let mut w = StreamWriter::try_new_with_options(Vec::new(), schema.schema(), options.clone()).unwrap();
+        let mut crc = Crc32::new();
+        for s in 0..3u64 {
+            let b = Batch::new(
+                s,
+                array![[s as f32, 1.0], [2.0, 3.0]],
+                Some(array![[1.0f32, 0.0], [0.0, 1.0]]),
+                vec![2 * s, 2 * s + 1],
+            )
+            .unwrap();
+            let rb = schema.to_record_batch(&b).unwrap();
+            update_value_crc(&mut crc, &rb);
+            w.write(&rb).unwrap();
+        }
+        let trailer = Trailer {
+            rows: 6,
+            batches: 3,
+            checksum: format!("{:08x}", crc.value()),
+            algorithm: TRAILER_ALGORITHM.to_string(),
+        };
+        let json = serde_json::to_string(&trailer).unwrap();
+        write_message(w.get_mut(), trailer_message(schema.schema(), &json, &options).unwrap(), &options).unwrap();
+        w.finish().unwrap();
+        assert!(stream(3) == w.get_ref().as_slice(), "the stream's bytes changed");
+    }
+
+    #[test]
     fn a_changed_value_fails_the_checksum() {
         let mut bytes = stream(2);
         // Find the bytes of 1.0f32 (feature b of row 0, batch 0) and change one to 5.0.
