@@ -42,6 +42,7 @@ class Run:
         self.skipped = skipped
         self.note = note
         self.cpu_rate = None  # rows per CPU-second of the whole process (all passes, all threads)
+        self.whole_rate = None  # rows of all passes (warm-up included) ÷ the whole process's wall time
 
     @property
     def median(self):
@@ -187,8 +188,10 @@ def main():
         return run
 
     def shardmix_lib(key, label, workers, data, extra=()):
+        t0 = time.perf_counter()
         res, rss, err = measure([os.path.join(ex, "peer_shardmix"), data, "--workers", str(workers), "--repeats", R,
                                  "--stats", *extra], env={"RAYON_NUM_THREADS": str(workers)})
+        whole = time.perf_counter() - t0
         for line in err.splitlines():
             if line.startswith("stats "):
                 if not key.startswith("w."):  # the writers section reports its own
@@ -197,6 +200,7 @@ def main():
         run = Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
                   rows=res[0]["rows"])
         run.cpu_rate = cpu_rate(res[0], err)
+        run.whole_rate = res[0]["rows"] * (len(res[0]["secs"]) + 1) / whole
         return run
 
     def shardmix_cli(key, label, data, rows):
@@ -218,11 +222,13 @@ def main():
         return Run(key, label, "2 workers", rates, rss, note="whole process: start, read, Mixup, write snappy Parquet")
 
     def stream_cli(key, data, rows):
-        """`shardmix stream --to - > /dev/null`, 2 workers, one process per pass (the first warms up)."""
-        rates, rss = [], 0
-        cmd = [a.cli, "stream", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", "1",
+        """`shardmix stream --to - > /dev/null`, 2 workers: 3 processes of repeats + 1 epochs each, each timed
+        whole, as the library's process of a warm-up and `repeats` passes is (`Run.whole_rate`)."""
+        rates, rss, cpu = [], 0, []
+        epochs = a.repeats + 1
+        cmd = [a.cli, "stream", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", str(epochs),
                "--order", "sequential", "--workers", "2", "--quiet", "--to", "-"]
-        for i in range(a.repeats + 1):
+        for _ in range(3):
             log("  $ " + " ".join(cmd) + " > /dev/null")
             t0 = time.perf_counter()
             p = subprocess.run([TIME, "-v"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -230,9 +236,13 @@ def main():
             if p.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
             rss = max(rss, parse_time_v(p.stderr) or 0)
-            if i > 0:
-                rates.append(rows / dt)
-        return Run(key, "shardmix stream --to -", "2 workers", rates, rss)
+            rates.append(rows * epochs / dt)
+            secs = cpu_seconds(p.stderr)
+            if secs:
+                cpu.append(rows * epochs / secs)
+        run = Run(key, "shardmix stream --to -", "2 workers", rates, rss)
+        run.cpu_rate = statistics.median(cpu) if cpu else None
+        return run
 
     t_start = time.time()
     load_start = os.getloadavg()
