@@ -347,7 +347,7 @@ mod tests {
         let partner = |i: usize| match nulls {
             0 => true,
             1 => false,
-            _ => i % 3 != 0,
+            _ => !i.is_multiple_of(3),
         };
         b.provenance = Provenance {
             origin: (0..n).map(|i| [Origin::Real, Origin::Vae, Origin::Gan][i % 3]).collect(),
