@@ -218,7 +218,8 @@ impl BatchEncoder {
                 k = 2 * f;
             }
             FeatureBody::ListF32 => {
-                k += 3; // list validity, child validity... the values:
+                // The list's validity, its child's validity, the child's values (buffer k - 1).
+                k += 3;
                 self.put(header_len, k - 1, f32_bytes(&row_major(&batch.features)), Some(crc));
             }
             FeatureBody::ListU8 => {
