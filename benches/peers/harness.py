@@ -42,7 +42,6 @@ class Run:
         self.skipped = skipped
         self.note = note
         self.cpu_rate = None  # rows per CPU-second of the whole process (all passes, all threads)
-        self.whole_rate = None  # rows of all passes (warm-up included) ÷ the whole process's wall time
 
     @property
     def median(self):
@@ -188,10 +187,8 @@ def main():
         return run
 
     def shardmix_lib(key, label, workers, data, extra=()):
-        t0 = time.perf_counter()
         res, rss, err = measure([os.path.join(ex, "peer_shardmix"), data, "--workers", str(workers), "--repeats", R,
                                  "--stats", *extra], env={"RAYON_NUM_THREADS": str(workers)})
-        whole = time.perf_counter() - t0
         for line in err.splitlines():
             if line.startswith("stats "):
                 if not key.startswith("w."):  # the writers section reports its own
@@ -200,7 +197,6 @@ def main():
         run = Run(key, label, f"{workers} worker{'s' if workers > 1 else ''}", rates_of(res[0]), rss,
                   rows=res[0]["rows"])
         run.cpu_rate = cpu_rate(res[0], err)
-        run.whole_rate = res[0]["rows"] * (len(res[0]["secs"]) + 1) / whole
         return run
 
     def shardmix_cli(key, label, data, rows):
@@ -222,12 +218,15 @@ def main():
         return Run(key, label, "2 workers", rates, rss, note="whole process: start, read, Mixup, write snappy Parquet")
 
     def stream_cli(key, data, rows):
-        """`shardmix stream --to - > /dev/null`, 2 workers: 3 processes of repeats + 1 epochs each, each timed
-        whole, as the library's process of a warm-up and `repeats` passes is (`Run.whole_rate`)."""
-        rates, rss, cpu = [], 0, []
+        """`shardmix stream --to - > /dev/null`, 2 workers, `--epochs repeats + 1`, and the library running the
+        same pipeline (`peer_shardmix --epochs repeats + 1 --repeats 0`: one pipeline of as many epochs), both
+        timed as whole processes, alternating, 3 of each. Returns the stream's Run; `lib_rate` and
+        `lib_cpu_rate` hold the library's medians."""
+        rates, rss, cpu, lib_rates, lib_cpu = [], 0, [], [], []
         epochs = a.repeats + 1
         cmd = [a.cli, "stream", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", str(epochs),
                "--order", "sequential", "--workers", "2", "--quiet", "--to", "-"]
+        lib_cmd = [os.path.join(ex, "peer_shardmix"), data, "--workers", "2", "--epochs", str(epochs), "--repeats", "0"]
         for _ in range(3):
             log("  $ " + " ".join(cmd) + " > /dev/null")
             t0 = time.perf_counter()
@@ -240,8 +239,17 @@ def main():
             secs = cpu_seconds(p.stderr)
             if secs:
                 cpu.append(rows * epochs / secs)
+            t0 = time.perf_counter()
+            res, _, err = measure(lib_cmd, env={"RAYON_NUM_THREADS": "2"})
+            dt = time.perf_counter() - t0
+            lib_rates.append(res[0]["rows"] / dt)
+            secs = cpu_seconds(err)
+            if secs:
+                lib_cpu.append(res[0]["rows"] / secs)
         run = Run(key, "shardmix stream --to -", "2 workers", rates, rss)
         run.cpu_rate = statistics.median(cpu) if cpu else None
+        run.lib_rate = statistics.median(lib_rates)
+        run.lib_cpu_rate = statistics.median(lib_cpu) if lib_cpu else None
         return run
 
     t_start = time.time()
