@@ -3,11 +3,12 @@
 //! Used by `benches/peers/run.sh`.
 //!
 //! ```sh
-//! cargo run --release --example peer_shardmix -- DIR [--workers N] [--repeats R]
+//! cargo run --release --example peer_shardmix -- DIR [--workers N] [--repeats R] [--epochs E]
 //!     [--batch-size 256] [--alpha 0.2] [--features 'f*' | --list pixels] [--cache-mib M] [--stats]
 //! ```
 //!
-//! Each timed pass opens the shards (footers), builds the pipeline and consumes one epoch,
+//! Each timed pass opens the shards (footers), builds the pipeline and consumes one epoch (E
+//! epochs of one pipeline with `--epochs E`, as `shardmix stream --epochs E` runs them),
 //! summing one feature and one target value of every batch so that nothing is optimised away.
 //! One untimed warm-up pass, then `--repeats` timed passes (default 5). Prints
 //! `RESULT {"rows": N, "secs": [..]}` on stdout; with `--stats`, the pipeline's phase times of
@@ -25,6 +26,7 @@ struct Args {
     dir: PathBuf,
     workers: usize,
     repeats: usize,
+    epochs: u64,
     batch_size: usize,
     alpha: f64,
     features: Features,
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args, BoxError> {
         dir: PathBuf::new(),
         workers: 1,
         repeats: 5,
+        epochs: 1,
         batch_size: 256,
         alpha: 0.2,
         features: Features::prefix("f"),
@@ -49,6 +52,7 @@ fn parse_args() -> Result<Args, BoxError> {
         match a.as_str() {
             "--workers" => args.workers = value("--workers")?.parse()?,
             "--repeats" => args.repeats = value("--repeats")?.parse()?,
+            "--epochs" => args.epochs = value("--epochs")?.parse()?,
             "--batch-size" => args.batch_size = value("--batch-size")?.parse()?,
             "--alpha" => args.alpha = value("--alpha")?.parse()?,
             "--features" => args.features = Features::glob(&value("--features")?),
@@ -60,14 +64,14 @@ fn parse_args() -> Result<Args, BoxError> {
         }
     }
     if args.dir.as_os_str().is_empty() {
-        return Err("usage: peer_shardmix DIR [--workers N] [--repeats R] [--batch-size B] [--alpha A] \
+        return Err("usage: peer_shardmix DIR [--workers N] [--repeats R] [--epochs E] [--batch-size B] [--alpha A] \
                     [--features GLOB | --list COLUMN] [--cache-mib M] [--stats]"
             .into());
     }
     Ok(args)
 }
 
-/// One epoch end to end; returns (rows, checksum, stats).
+/// One pass (one pipeline of `--epochs` epochs) end to end; returns (rows, checksum, stats).
 fn epoch(args: &Args) -> Result<(u64, f64, Stats), BoxError> {
     let set = ShardSet::open(&args.dir)?.features(args.features.clone())?.target(Target::class("label", 10))?;
     let mut builder = Pipeline::builder()
@@ -76,7 +80,7 @@ fn epoch(args: &Args) -> Result<(u64, f64, Stats), BoxError> {
         .stage(Mixup::new(args.alpha))
         .workers(args.workers)
         .seed(1)
-        .epochs(1);
+        .epochs(args.epochs);
     if let Some(m) = args.cache_mib {
         builder = builder.cache_bytes(m << 20);
     }

@@ -218,11 +218,16 @@ def main():
         return Run(key, label, "2 workers", rates, rss, note="whole process: start, read, Mixup, write snappy Parquet")
 
     def stream_cli(key, data, rows):
-        """`shardmix stream --to - > /dev/null`, 2 workers, one process per pass (the first warms up)."""
-        rates, rss = [], 0
-        cmd = [a.cli, "stream", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", "1",
+        """`shardmix stream --to - > /dev/null`, 2 workers, `--epochs repeats + 1`, and the library running the
+        same pipeline (`peer_shardmix --epochs repeats + 1 --repeats 0`: one pipeline of as many epochs), both
+        timed as whole processes, alternating, 3 of each. Returns the stream's Run; `lib_rate` and
+        `lib_cpu_rate` hold the library's medians."""
+        rates, rss, cpu, lib_rates, lib_cpu = [], 0, [], [], []
+        epochs = a.repeats + 1
+        cmd = [a.cli, "stream", "--data", data, "--num-classes", "10", "--batch-size", "256", "--epochs", str(epochs),
                "--order", "sequential", "--workers", "2", "--quiet", "--to", "-"]
-        for i in range(a.repeats + 1):
+        lib_cmd = [os.path.join(ex, "peer_shardmix"), data, "--workers", "2", "--epochs", str(epochs), "--repeats", "0"]
+        for _ in range(3):
             log("  $ " + " ".join(cmd) + " > /dev/null")
             t0 = time.perf_counter()
             p = subprocess.run([TIME, "-v"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -230,9 +235,22 @@ def main():
             if p.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
             rss = max(rss, parse_time_v(p.stderr) or 0)
-            if i > 0:
-                rates.append(rows / dt)
-        return Run(key, "shardmix stream --to -", "2 workers", rates, rss)
+            rates.append(rows * epochs / dt)
+            secs = cpu_seconds(p.stderr)
+            if secs:
+                cpu.append(rows * epochs / secs)
+            t0 = time.perf_counter()
+            res, _, err = measure(lib_cmd, env={"RAYON_NUM_THREADS": "2"})
+            dt = time.perf_counter() - t0
+            lib_rates.append(res[0]["rows"] / dt)
+            secs = cpu_seconds(err)
+            if secs:
+                lib_cpu.append(res[0]["rows"] / secs)
+        run = Run(key, "shardmix stream --to -", "2 workers", rates, rss)
+        run.cpu_rate = statistics.median(cpu) if cpu else None
+        run.lib_rate = statistics.median(lib_rates)
+        run.lib_cpu_rate = statistics.median(lib_cpu) if lib_cpu else None
+        return run
 
     t_start = time.time()
     load_start = os.getloadavg()

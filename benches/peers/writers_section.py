@@ -3,8 +3,9 @@
 Dataset (a)'s rows as other writers write them by default (benches/peers/writers.py), and per
 writer: rows/s of the bare arrow-rs decode (examples/peer_arrow_decode.rs) at 1 and 2 threads,
 of the shardmix library (examples/peer_shardmix.rs) at 1 and 2 workers, of
-`shardmix stream --to - > /dev/null` (whole process, 2 workers), and the ratio library ÷
-arrow-rs at equal threads. Then a diagnostic per writer: what the column chunks hold (pyarrow's
+`shardmix stream --to - > /dev/null` (whole processes of repeats + 1 epochs, 2 workers), the
+ratio library ÷ arrow-rs at equal threads, and the ratio stream ÷ library running the same
+pipeline of as many epochs, both timed as whole processes. Then a diagnostic per writer: what the column chunks hold (pyarrow's
 metadata; the page census of examples/peer_probe.rs) and which blocks shardmix's direct decode
 path takes — observed by running peer_probe under gdb (see that file), predicted from the
 direct path's rules when gdb is missing.
@@ -52,6 +53,12 @@ def parse_writers(specs):
             raise SystemExit(f"harness: --writer wants NAME=DIR, got {s!r}")
         out.append((name, directory))
     return out
+
+
+def stream_ratio(stream):
+    """The stream's median rows/s ÷ the library's running the same pipeline, both whole processes."""
+    lib = getattr(stream, "lib_rate", None)
+    return stream.median / lib if stream.median and lib else None
 
 
 def measure_writers(writers, arrow_peer, shardmix_lib, stream_cli):
@@ -145,24 +152,30 @@ def report(writers, runs, python, writers_py, probe_bin, tmp, fmt_cell, fmt_rati
       "`pyarrow-required`). "
       f"rows/s median (min–max) of {repeats} timed passes after a warm-up; shardmix: sequential order, B = 256, "
       "Mixup α = 0.2; `stream`: the whole `shardmix stream --to - > /dev/null` process "
-      "(2 workers, same flags), one process per pass. Ratios: library ÷ arrow-rs at equal threads, medians. "
+      f"(2 workers, same flags, `--epochs {repeats + 1}`), median of 3 processes. Ratios: library ÷ arrow-rs at "
+      "equal threads, medians; stream ÷ library: the stream's rows/s ÷ the library's running the same "
+      f"pipeline of {repeats + 1} epochs (`peer_shardmix --epochs {repeats + 1} --repeats 0`), both timed as "
+      "whole processes, alternating, medians of 3 (startup, footers, cold buffers and the block cache across "
+      "epochs alike), and ÷ the library's median warm pass above (which leaves the library's startup out and "
+      "keeps the stream's in). "
       "Rows per CPU-second: the rows of the warm-up and the timed passes ÷ the process's user + system time "
       "(`/usr/bin/time -v`, all threads, setup included) — less moved by other processes' load than rows/s.")
     w("")
     w("| writer | arrow-rs 1 thread | arrow-rs 2 threads | shardmix lib 1 worker | shardmix lib 2 workers | "
-      "lib ÷ arrow-rs, 1 | lib ÷ arrow-rs, 2 | `stream --to -` (2 workers) |")
-    w("|---|---|---|---|---|---|---|---|")
+      "lib ÷ arrow-rs, 1 | lib ÷ arrow-rs, 2 | `stream --to -` (2 workers) | stream ÷ lib: same pipeline, whole processes / lib's warm passes |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for name, _ in writers:
         r = runs[name]
         w(f"| {name} | {fmt_cell(r['arrow1'])} | {fmt_cell(r['arrow2'])} | {fmt_cell(r['sm1'])} | "
           f"{fmt_cell(r['sm2'])} | {fmt_ratio(ratio(r['sm1'], r['arrow1']))} | "
-          f"{fmt_ratio(ratio(r['sm2'], r['arrow2']))} | {fmt_cell(r['stream'])} |")
+          f"{fmt_ratio(ratio(r['sm2'], r['arrow2']))} | {fmt_cell(r['stream'])} | "
+          f"{fmt_ratio(stream_ratio(r['stream']))} / {fmt_ratio(ratio(r['stream'], r['sm2']))} |")
     w("")
     w("Rows per CPU-second (same processes):")
     w("")
     w("| writer | arrow-rs 1 thread | arrow-rs 2 threads | shardmix lib 1 worker | shardmix lib 2 workers | "
-      "lib ÷ arrow-rs, 1 | lib ÷ arrow-rs, 2 |")
-    w("|---|---|---|---|---|---|---|")
+      "lib ÷ arrow-rs, 1 | lib ÷ arrow-rs, 2 | `stream --to -` | stream ÷ lib, same pipeline |")
+    w("|---|---|---|---|---|---|---|---|---|")
 
     def cpu_ratio(x, y):
         return fmt_ratio(x.cpu_rate / y.cpu_rate if x.cpu_rate and y.cpu_rate else None)
@@ -171,7 +184,8 @@ def report(writers, runs, python, writers_py, probe_bin, tmp, fmt_cell, fmt_rati
         r = runs[name]
         w(f"| {name} | {fmt_rate(r['arrow1'].cpu_rate)} | {fmt_rate(r['arrow2'].cpu_rate)} | "
           f"{fmt_rate(r['sm1'].cpu_rate)} | {fmt_rate(r['sm2'].cpu_rate)} | {cpu_ratio(r['sm1'], r['arrow1'])} | "
-          f"{cpu_ratio(r['sm2'], r['arrow2'])} |")
+          f"{cpu_ratio(r['sm2'], r['arrow2'])} | {fmt_rate(r['stream'].cpu_rate)} | "
+          f"{fmt_ratio(r['stream'].cpu_rate / r['stream'].lib_cpu_rate if r['stream'].cpu_rate and getattr(r['stream'], 'lib_cpu_rate', None) else None)} |")
     w("")
 
     log("== writers: diagnostic")

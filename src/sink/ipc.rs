@@ -17,6 +17,10 @@
 //! Why a trailer: arrow-rs and pyarrow accept a stream cut at a message boundary as complete
 //! (see RELIABILITY.md), so only a trailer tells a finished stream from a truncated one.
 //!
+//! The data batches are encoded by [`BatchEncoder`] straight from the batch's buffers into
+//! one message buffer (the bytes arrow-rs's `StreamWriter` writes for the same batch; PNG
+//! image columns go through arrow-rs), then written with one `write_all`.
+//!
 //! arrow-rs 60.1's `StreamWriter` cannot attach custom metadata to a record-batch message, so
 //! the trailer message is encoded by `IpcDataGenerator` and its flatbuffer header rebuilt with
 //! the metadata added (same nodes, buffers and body); pyarrow reads it with
@@ -38,6 +42,7 @@ use arrow_ipc::{FieldNode, MessageBuilder, MessageHeader, RecordBatchBuilder};
 use arrow_schema::{ArrowError, Metadata, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
+use super::encode::BatchEncoder;
 use super::hash::Crc32;
 use super::manifest::output;
 use super::png::ImageOut;
@@ -103,6 +108,8 @@ pub struct IpcSink<W: Write> {
     options: IpcWriteOptions,
     /// The reused allocation of a column layout's transposed features.
     scratch: Vec<f32>,
+    /// The encoder of data batches; `None` for PNG images (encoded through arrow-rs).
+    encoder: Option<BatchEncoder>,
 }
 
 impl<W: Write> IpcSink<W> {
@@ -137,8 +144,10 @@ impl<W: Write> IpcSink<W> {
         let writer = StreamWriter::try_new_with_options(writer, schema.schema(), options.clone())
             .and_then(|mut w| w.flush().map(|()| w))
             .map_err(|e| write_error(target, 0, 0, e))?;
+        let encoder = BatchEncoder::new(&schema);
         Ok(IpcSink {
             writer,
+            encoder,
             schema,
             target: target.to_string(),
             rows: 0,
@@ -173,16 +182,33 @@ impl<W: Write> IpcSink<W> {
     /// ([`StreamTarget::send_timeout`](crate::StreamTarget::send_timeout)) expired;
     /// [`ErrorKind::Io`] for another write error.
     pub fn write(&mut self, batch: &Batch) -> Result<()> {
-        let rb = self.schema.to_record_batch(batch)?;
-        self.write_record_batch(rb)
+        let Some(encoder) = &mut self.encoder else {
+            let rb = self.schema.to_record_batch(batch)?;
+            return self.write_record_batch(rb);
+        };
+        let (rows, batches) = (self.rows, self.batches);
+        // The CRC so far is kept until the batch is written.
+        let mut crc = self.crc;
+        let message = encoder.encode(&self.schema, batch, &mut crc)?;
+        let w = self.writer.get_mut();
+        w.write_all(message)
+            .and_then(|()| w.flush())
+            .map_err(|e| write_error(&self.target, batches, rows, ArrowError::from(e)))?;
+        self.crc = crc;
+        self.rows += batch.rows() as u64;
+        self.batches += 1;
+        Ok(())
     }
 
-    /// [`write`](Self::write) taking the batch by value: its feature and target buffers are
-    /// sent as they are, without a copy (what `shardmix stream` uses).
+    /// [`write`](Self::write) taking the batch by value (what `shardmix stream` uses): the
+    /// same bytes; for PNG images the batch's buffers become the image column's input without a copy.
     ///
     /// # Errors
     /// As [`write`](Self::write).
     pub fn write_owned(&mut self, batch: Batch) -> Result<()> {
+        if self.encoder.is_some() {
+            return self.write(&batch);
+        }
         let scratch = std::mem::take(&mut self.scratch);
         let (rb, reclaim) = self.schema.to_record_batch_owned(batch, scratch)?;
         self.write_record_batch(rb)?;
@@ -492,6 +518,38 @@ mod tests {
     }
 
     #[test]
+    fn whole_stream_is_the_arrow_rs_writers_bytes() {
+        // What the sink wrote before it had its own encoder: arrow-rs's StreamWriter for every
+        // batch, then the same trailer and end-of-stream marker.
+        let schema = OutputSchema::new(&spec(), true).unwrap();
+        let options = IpcWriteOptions::default();
+        let mut w = StreamWriter::try_new_with_options(Vec::new(), schema.schema(), options.clone()).unwrap();
+        let mut crc = Crc32::new();
+        for s in 0..3u64 {
+            let b = Batch::new(
+                s,
+                array![[s as f32, 1.0], [2.0, 3.0]],
+                Some(array![[1.0f32, 0.0], [0.0, 1.0]]),
+                vec![2 * s, 2 * s + 1],
+            )
+            .unwrap();
+            let rb = schema.to_record_batch(&b).unwrap();
+            update_value_crc(&mut crc, &rb);
+            w.write(&rb).unwrap();
+        }
+        let trailer = Trailer {
+            rows: 6,
+            batches: 3,
+            checksum: format!("{:08x}", crc.value()),
+            algorithm: TRAILER_ALGORITHM.to_string(),
+        };
+        let json = serde_json::to_string(&trailer).unwrap();
+        write_message(w.get_mut(), trailer_message(schema.schema(), &json, &options).unwrap(), &options).unwrap();
+        w.finish().unwrap();
+        assert!(stream(3) == w.get_ref().as_slice(), "the stream's bytes changed");
+    }
+
+    #[test]
     fn a_changed_value_fails_the_checksum() {
         let mut bytes = stream(2);
         // Find the bytes of 1.0f32 (feature b of row 0, batch 0) and change one to 5.0.
@@ -522,11 +580,18 @@ mod tests {
                 Ok(())
             }
         }
-        // Enough writes for the schema message, then the pipe breaks.
-        let mut sink = IpcSink::new(Broken(8), "tcp:127.0.0.1:1", &spec(), false).unwrap();
+        // The schema message is written, then the pipe breaks.
+        let mut sink = IpcSink::new(Broken(usize::MAX), "tcp:127.0.0.1:1", &spec(), false).unwrap();
+        sink.writer.get_mut().0 = 0;
         let b = Batch::new(0, array![[0.0f32, 1.0]], Some(array![[1.0f32, 0.0]]), vec![0]).unwrap();
-        let err = (0..4).find_map(|_| sink.write(&b).err()).unwrap();
+        let err = sink.write(&b).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Disconnected { batches: 0, rows: 0, .. }), "{err:?}");
         assert!(err.to_string().starts_with("tcp:127.0.0.1:1"), "{err}");
+        // After one batch (one write: the whole message), the error counts it.
+        let mut sink = IpcSink::new(Broken(usize::MAX), "tcp:127.0.0.1:1", &spec(), false).unwrap();
+        sink.writer.get_mut().0 = 1;
+        sink.write(&b).unwrap();
+        let err = sink.write(&b).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Disconnected { batches: 1, rows: 1, .. }), "{err:?}");
     }
 }

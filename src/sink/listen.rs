@@ -40,6 +40,11 @@ use crate::error::{Error, ErrorKind, Result};
 /// Write buffer of an accepted connection (bytes).
 const BUFFER: usize = 1 << 20;
 
+/// A `write_all` at least this long with nothing buffered before it goes to the endpoint
+/// directly (the IPC sink writes each batch as one whole message: copying it into the
+/// buffer first would only cost a copy).
+const DIRECT: usize = 8 << 10;
+
 /// How many fresh names are tried for the private bind directory, and how many times the
 /// lock file is reopened when it was replaced under us.
 const ATTEMPTS: usize = 8;
@@ -550,6 +555,9 @@ impl<W: Write> Write for Connection<W> {
         self.inner.write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if buf.len() >= DIRECT && self.inner.buffer().is_empty() {
+            return self.inner.get_mut().write_all(buf);
+        }
         self.inner.write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -10,6 +10,7 @@
 //! Both write the schema of [`OutputSchema`]: the features in the input's layout, soft-label
 //! `target`s, optional provenance columns, and `shardmix.*` schema metadata.
 
+mod encode;
 mod hash;
 mod ipc;
 mod listen;

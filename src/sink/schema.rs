@@ -234,8 +234,23 @@ impl OutputSchema {
         Ok((self.assemble(&batch, n, features, targets)?, reclaim))
     }
 
+    /// Number of feature values per row.
+    pub(crate) fn num_features(&self) -> usize {
+        self.num_features
+    }
+
+    /// Number of target values per row (0: no `target` column).
+    pub(crate) fn num_targets(&self) -> usize {
+        self.num_targets
+    }
+
+    /// Whether the features are written as PNG files ([`ImageOut::Png`]).
+    pub(crate) fn is_png(&self) -> bool {
+        self.png.is_some()
+    }
+
     /// Check the batch's shapes against the spec.
-    fn check(&self, batch: &Batch) -> Result<()> {
+    pub(crate) fn check(&self, batch: &Batch) -> Result<()> {
         batch.validate()?;
         let u8_spec = self.spec.pixels == Pixels::U8;
         if batch.pixels.is_some() != u8_spec {
@@ -379,7 +394,16 @@ enum Features {
 /// Write the row-major `n × f` matrix `src` column-major into `dst` (`dst[j * n + i] =
 /// src[i * f + j]`), in 8 × 8 blocks (AVX2 shuffles where the CPU has them).
 fn transpose(src: &[f32], n: usize, f: usize, dst: &mut [f32]) {
-    assert!(src.len() >= n * f && dst.len() >= n * f, "transpose: buffers shorter than {n} x {f}");
+    transpose_strided(src, n, f, dst, n);
+}
+
+/// [`transpose`] with column `j` at `dst[j * stride ..][..n]` (`stride >= n`; the elements
+/// between columns are left as they are).
+pub(crate) fn transpose_strided(src: &[f32], n: usize, f: usize, dst: &mut [f32], stride: usize) {
+    assert!(
+        stride >= n && src.len() >= n * f && (f == 0 || dst.len() >= stride * (f - 1) + n),
+        "transpose: buffers shorter than {n} x {f} (column stride {stride})"
+    );
     const B: usize = 8;
     let (nb, fb) = (n / B * B, f / B * B);
     #[cfg(target_arch = "x86_64")]
@@ -390,8 +414,10 @@ fn transpose(src: &[f32], n: usize, f: usize, dst: &mut [f32]) {
             if avx2 {
                 // SAFETY: AVX2 is present; rows i0..i0+8 and columns j0..j0+8 lie inside the
                 // n × f matrix, so every load (src[(i0 + r) * f + j0 ..][..8]) and store
-                // (dst[(j0 + c) * n + i0 ..][..8]) is in bounds (checked by the assert above).
-                unsafe { block8_avx2(src.as_ptr().add(i0 * f + j0), f, dst.as_mut_ptr().add(j0 * n + i0), n) };
+                // (dst[(j0 + c) * stride + i0 ..][..8]) is in bounds (checked by the assert above).
+                unsafe {
+                    block8_avx2(src.as_ptr().add(i0 * f + j0), f, dst.as_mut_ptr().add(j0 * stride + i0), stride)
+                };
                 continue;
             }
             let mut t = [[0f32; B]; B];
@@ -401,18 +427,18 @@ fn transpose(src: &[f32], n: usize, f: usize, dst: &mut [f32]) {
                 }
             }
             for (c, col) in t.iter().enumerate() {
-                dst[(j0 + c) * n + i0..][..B].copy_from_slice(col);
+                dst[(j0 + c) * stride + i0..][..B].copy_from_slice(col);
             }
         }
         for j in fb..f {
             for r in 0..B {
-                dst[j * n + i0 + r] = src[(i0 + r) * f + j];
+                dst[j * stride + i0 + r] = src[(i0 + r) * f + j];
             }
         }
     }
     for i in nb..n {
         for j in 0..f {
-            dst[j * n + i] = src[i * f + j];
+            dst[j * stride + i] = src[i * f + j];
         }
     }
 }
@@ -436,7 +462,7 @@ unsafe fn block8_avx2(src: *const f32, src_stride: usize, dst: *mut f32, dst_str
 }
 
 /// The row-major contents of `a`, borrowed when it is already in standard layout.
-fn row_major<T: Copy>(a: &ndarray::Array2<T>) -> Cow<'_, [T]> {
+pub(crate) fn row_major<T: Copy>(a: &ndarray::Array2<T>) -> Cow<'_, [T]> {
     match a.as_slice() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(a.iter().copied().collect()),
@@ -597,7 +623,7 @@ fn feed_floats(crc: &mut Crc32, arr: &dyn Array) {
 
 /// The little-endian bytes of `f32` values (this crate only targets little-endian machines'
 /// Arrow buffers, which are little-endian on the wire as well).
-fn f32_bytes(v: &[f32]) -> &[u8] {
+pub(crate) fn f32_bytes(v: &[f32]) -> &[u8] {
     // SAFETY: f32 has no padding and any byte pattern is a valid u8; alignment of u8 is 1.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
@@ -636,6 +662,21 @@ mod tests {
                     for j in 0..f {
                         assert_eq!(dst[j * n + i], src[i * f + j], "n {n} f {f} at ({i}, {j})");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_transpose_writes_only_the_columns() {
+        for (n, f, stride) in [(0, 3, 0), (0, 3, 16), (5, 3, 16), (8, 8, 8), (13, 11, 16), (17, 9, 32)] {
+            let src: Vec<f32> = (0..n * f).map(|v| v as f32).collect();
+            let mut dst = vec![-1.0f32; stride * f];
+            transpose_strided(&src, n, f, &mut dst, stride);
+            for j in 0..f {
+                for i in 0..stride {
+                    let want = if i < n { src[i * f + j] } else { -1.0 };
+                    assert_eq!(dst[j * stride + i], want, "n {n} f {f} stride {stride} at ({i}, {j})");
                 }
             }
         }
