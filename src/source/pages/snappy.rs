@@ -258,7 +258,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let v = if x % 5 == 0 { (x >> 32) as i32 & 0xff } else { 0 };
+            let v = if x.is_multiple_of(5) { (x >> 32) as i32 & 0xff } else { 0 };
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
