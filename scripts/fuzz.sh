@@ -3,8 +3,9 @@
 #
 #   bash scripts/fuzz.sh [target] [seconds] [libFuzzer flags...]
 #
-# target: read_shard | pages | differential | parse_config | all (default: all, one after
-# the other). pages and differential build valid files around fuzzer-chosen pages.
+# target: read_shard | pages | differential | parse_config | snappy | all (default: all, one
+# after the other). pages and differential build valid files around fuzzer-chosen pages;
+# snappy checks the direct path's Snappy decompressor against the snap crate.
 # seconds: libFuzzer -max_total_time per target (default 600)
 # further arguments go to libFuzzer, e.g. -max_len=65536 to favour small shards
 #
@@ -35,9 +36,9 @@ malloc=${FUZZ_MALLOC_MB:-1024}
 export RUSTC_BOOTSTRAP=1
 
 case "$target" in
-    all) targets=(read_shard pages differential parse_config) ;;
-    read_shard | pages | differential | parse_config) targets=("$target") ;;
-    *) echo "error: unknown target '$target' (read_shard, pages, differential, parse_config, all)" >&2; exit 2 ;;
+    all) targets=(read_shard pages differential parse_config snappy) ;;
+    read_shard | pages | differential | parse_config | snappy) targets=("$target") ;;
+    *) echo "error: unknown target '$target' (read_shard, pages, differential, parse_config, snappy, all)" >&2; exit 2 ;;
 esac
 
 command -v cargo-fuzz >/dev/null || { echo "error: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }
@@ -116,6 +117,20 @@ TOML
     printf '# comment\nseed = 0xdead_beef\nmixup_alpha = inf\nlabel_smoothing = -0.0\n' >"$dir/seed-numbers.toml"
     printf 'data = ["a", "b\\u00e9", '"'"'c:\\\\x'"'"']\nfeatures = """\nf0,\nf1"""\n' >"$dir/seed-strings.toml"
     printf 'batch_sise = 64\n[table]\nx = 1\n' >"$dir/seed-bad.toml"
+}
+
+# The snappy target's first byte picks a Snappy block (even) or data to compress (odd).
+seed_snappy() {
+    local dir=fuzz/corpus/snappy i
+    mkdir -p "$dir"
+    for i in 0 1 2 3; do
+        head -c 256 /dev/urandom >"$dir/seed-random-$i"
+    done
+    # "hello hello hello": a literal, then a copy at offset 6 of 11 bytes.
+    printf '\x00\x11\x14hello \x1d\x06' >"$dir/seed-block"
+    # Zero runs between small values, like a page of uint8 pixels as INT32, repeated.
+    printf '\x11\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x2a\x00\x00\x00\x00\x00\x00\x00' >"$dir/seed-pixels"
+    printf '\x0b\x00abcabcabcxyzxyzxyzxyz' >"$dir/seed-pattern"
 }
 
 # Remove scratch files of fuzz processes that are gone (read_shard writes one per process).

@@ -88,3 +88,8 @@ pub use stage::Normalize;
 pub use stage::{Generator, Holdout, Inject, Map, MixMode, Mixup, ModelInfo, Stage, Standardize};
 pub use stage::{HorizontalFlip, RandomResizedCrop};
 pub use stop::StopToken;
+
+/// The direct decode path's Snappy block decompressor, for the `snappy` fuzz target and the
+/// `snappy_pages` example only (not part of the API).
+#[doc(hidden)]
+pub use source::pages::snappy;

@@ -8,3 +8,5 @@ pub(crate) mod plain;
 pub(crate) mod repeated;
 pub(crate) mod rle;
 pub(crate) mod shared;
+#[doc(hidden)]
+pub mod snappy;

@@ -26,6 +26,7 @@ use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::page_map::PageMap;
 use crate::source::pages::rle;
 use crate::source::pages::shared::{ChunkKey, SharedPage, SharedPages};
+use crate::source::pages::snappy;
 
 /// The value types the direct path reads, each stored as itself in Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,7 +301,7 @@ impl Drop for PageStream {
 /// come first) are Snappy-compressed, once decompressed; `None` when its Snappy header is
 /// invalid or claims more than `max_page` bytes in all.
 pub(super) fn snappy_len(raw: &[u8], keep: usize, max_page: usize) -> Option<usize> {
-    let len = snap::raw::decompress_len(raw.get(keep..)?).ok()?;
+    let len = snappy::len(raw.get(keep..)?)?;
     keep.checked_add(len).filter(|&all| all <= max_page)
 }
 
@@ -309,8 +310,7 @@ pub(super) fn snappy_len(raw: &[u8], keep: usize, max_page: usize) -> Option<usi
 pub(super) fn snappy_into(raw: &[u8], keep: usize, out: &mut [u8]) -> Option<()> {
     let (levels, values) = out.split_at_mut_checked(keep)?;
     levels.copy_from_slice(raw.get(..keep)?);
-    let n = snap::raw::Decoder::new().decompress(raw.get(keep..)?, values).ok()?;
-    (n == values.len()).then_some(())
+    snappy::decompress(raw.get(keep..)?, values)
 }
 
 impl PageStream {
