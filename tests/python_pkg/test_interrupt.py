@@ -31,8 +31,15 @@ class Child:
 
     def __init__(self, code, **fmt):
         src = textwrap.dedent(code).format(**{k: repr(str(v)) for k, v in fmt.items()})
+        # SIGINT back to its default in the child: a shell starts background jobs with it
+        # ignored, an ignored signal stays ignored across exec, and Python then installs no
+        # KeyboardInterrupt handler (a CI runner started with `&` would fail every case).
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", src], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", src],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
