@@ -74,20 +74,7 @@ impl Moto {
     /// endpoint, plain HTTP allowed, reads bounded by `timeout_secs`. Every other `AWS_*`
     /// variable of the test's environment is removed (no profile, no instance metadata).
     fn cli(&self, timeout_secs: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SHARDMIX_STORE_TIMEOUT", timeout_secs);
-        c
+        common::s3_cli(&self.endpoint, timeout_secs)
     }
 }
 

@@ -59,12 +59,7 @@ impl Azurite {
 
     /// The CLI pointed at this emulator, every other `AZURE_*` variable removed.
     fn cli(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AZURE") {
-                c.env_remove(k);
-            }
-        }
+        let mut c = common::cli_without_env("AZURE");
         c.env("AZURE_STORAGE_USE_EMULATOR", "true")
             .env("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.port))
             .env("SHARDMIX_STORE_TIMEOUT", "20");

@@ -11,6 +11,7 @@ pub mod range_server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch};
@@ -159,4 +160,31 @@ pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect();
     v.sort();
     v
+}
+
+/// The CLI with every variable of the test's environment whose name starts with `prefix`
+/// removed (no profile, credentials or endpoint of the machine leaks into a store test).
+pub fn cli_without_env(prefix: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with(prefix) {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// The CLI pointed at the S3-compatible server `endpoint` (plain HTTP, moto's dummy
+/// credentials, no instance metadata), reads bounded by `timeout_secs`; every other `AWS_*`
+/// variable removed.
+pub fn s3_cli(endpoint: &str, timeout_secs: &str) -> Command {
+    let mut c = cli_without_env("AWS_");
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SHARDMIX_STORE_TIMEOUT", timeout_secs);
+    c
 }

@@ -103,20 +103,7 @@ impl RangeServer {
     /// The CLI pointed at this server as an S3 endpoint (path-style: bucket = top directory),
     /// every other `AWS_*` variable of the environment removed.
     pub fn cli(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shardmix"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SHARDMIX_STORE_TIMEOUT", "20");
-        c
+        super::s3_cli(&format!("http://127.0.0.1:{}", self.port), "20")
     }
 }
 
