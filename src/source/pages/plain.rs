@@ -23,10 +23,10 @@ use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::bytes::pool::{PooledBytes, Pools};
 use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::codec::RawCodec;
 use crate::source::pages::page_map::PageMap;
 use crate::source::pages::rle;
 use crate::source::pages::shared::{ChunkKey, SharedPage, SharedPages};
-use crate::source::pages::snappy;
 
 /// The value types the direct path reads, each stored as itself in Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +122,8 @@ impl PlainColumn {
         map: Option<&PageMap>,
         shared: Option<(&Arc<SharedPages>, ChunkKey)>,
     ) -> Option<Self> {
-        // Snappy pages are read raw and decompressed here, into reused buffers.
-        let snappy = meta.compression() == Compression::SNAPPY;
+        // Snappy and Zstandard pages are read raw and decompressed here, into reused buffers.
+        let codec = RawCodec::of(meta.compression());
         let compressed = meta.compression() != Compression::UNCOMPRESSED;
         let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
         // With a page map, the reader gets the locations of the block's pages only.
@@ -134,7 +134,7 @@ impl PlainColumn {
             (m.page_of(block.start as u64), last)
         });
         let raw;
-        let meta = if snappy {
+        let meta = if codec.is_some() {
             raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
             &raw
         } else {
@@ -144,7 +144,7 @@ impl PlainColumn {
         let pages = SerializedPageReader::new(source.clone(), meta, rows, locations).ok()?;
         let stream = PageStream {
             pages,
-            snappy,
+            codec,
             max_page,
             kind,
             max_def,
@@ -247,8 +247,8 @@ type ReadPage = (usize, Run, Option<Range<usize>>, Range<usize>, Encoding, Optio
 /// The pages of one column chunk, each turned into a run of plain values.
 struct PageStream {
     pages: SerializedPageReader<ChunkSource>,
-    /// Pages come raw and are Snappy-compressed.
-    snappy: bool,
+    /// Pages come raw, compressed with this codec.
+    codec: Option<RawCodec>,
     /// No page decompresses to more than the column chunk's uncompressed size.
     max_page: usize,
     kind: Plain,
@@ -297,22 +297,6 @@ impl Drop for PageStream {
     }
 }
 
-/// The size of a page `raw` whose bytes after `keep` (the uncompressed levels of a v2 page
-/// come first) are Snappy-compressed, once decompressed; `None` when its Snappy header is
-/// invalid or claims more than `max_page` bytes in all.
-pub(super) fn snappy_len(raw: &[u8], keep: usize, max_page: usize) -> Option<usize> {
-    let len = snappy::len(raw.get(keep..)?)?;
-    keep.checked_add(len).filter(|&all| all <= max_page)
-}
-
-/// `raw[..keep]` then `raw[keep..]` decompressed into `out`, which must be
-/// [`snappy_len`] bytes long; `None` when the data does not fill it exactly.
-pub(super) fn snappy_into(raw: &[u8], keep: usize, out: &mut [u8]) -> Option<()> {
-    let (levels, values) = out.split_at_mut_checked(keep)?;
-    levels.copy_from_slice(raw.get(..keep)?);
-    snappy::decompress(raw.get(keep..)?, values)
-}
-
 impl PageStream {
     /// A buffer of `len` bytes, its contents unspecified (a released one when there is one,
     /// so that it is neither allocated nor zeroed again).
@@ -336,14 +320,12 @@ impl PageStream {
     }
 
     /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
-    /// when the pages are Snappy-compressed and `compressed`; else `raw` itself.
+    /// when the pages come raw and `compressed`; else `raw` itself.
     fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<Run> {
-        if !self.snappy || !compressed {
-            return Some(Run::Shared(raw));
-        }
-        let len = snappy_len(&raw, keep, self.max_page)?;
+        let Some(codec) = self.codec.filter(|_| compressed) else { return Some(Run::Shared(raw)) };
+        let len = codec.len(&raw, keep, self.max_page)?;
         let mut buf = self.buffer(len);
-        snappy_into(&raw, keep, &mut buf[..len])?;
+        codec.decompress_into(&raw, keep, &mut buf[..len])?;
         Some(Run::Owned(buf, 0..len))
     }
 

@@ -24,8 +24,8 @@ use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::pages::chunks::ChunkSource;
+use crate::source::pages::codec::RawCodec;
 use crate::source::pages::page_map::PageMap;
-use crate::source::pages::plain::{snappy_into, snappy_len};
 use crate::source::pages::rle;
 
 /// IEEE half precision, as arrow-rs reads `float16`.
@@ -146,18 +146,18 @@ pub(crate) fn read_lists<T: ListValue>(
         return None;
     }
     out.try_reserve(block.len().checked_mul(width)?).ok()?;
-    // Snappy pages are read raw and decompressed here, into one reused buffer.
-    let snappy = meta.compression() == Compression::SNAPPY;
+    // Snappy and Zstandard pages are read raw and decompressed here, into one reused buffer.
+    let codec = RawCodec::of(meta.compression());
     let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
     let raw;
-    let meta = if snappy {
+    let meta = if codec.is_some() {
         raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
         &raw
     } else {
         meta
     };
     let mut reader =
-        Reader { snappy, max_page, buf: Vec::new(), dictionary: None, converted: None, indices: Vec::new(), element };
+        Reader { codec, max_page, buf: Vec::new(), dictionary: None, converted: None, indices: Vec::new(), element };
     // The page holding the block's first row, and the pages from it to the one holding the
     // first row after the block (`expected`: each one's first record and records).
     let first_page = records.map_or(0, |r| r.partition_point(|l| l.first_row_index as u64 <= block.start as u64));
@@ -455,8 +455,8 @@ impl AsRef<[u8]> for PageBytes {
 
 /// What reading a chunk's pages keeps between them.
 struct Reader {
-    /// Pages come raw and are Snappy-compressed.
-    snappy: bool,
+    /// Pages come raw, compressed with this codec.
+    codec: Option<RawCodec>,
     /// No page decompresses to more than the column chunk's uncompressed size.
     max_page: usize,
     /// A decompression buffer, reused.
@@ -473,20 +473,18 @@ struct Reader {
 
 impl Reader {
     /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
-    /// when the pages are Snappy-compressed and `compressed`; else `raw` itself.
+    /// when the pages come raw and `compressed`; else `raw` itself.
     fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<PageBytes> {
-        if !self.snappy || !compressed {
-            return Some(PageBytes::Shared(raw));
-        }
-        let len = snappy_len(&raw, keep, self.max_page)?;
+        let Some(codec) = self.codec.filter(|_| compressed) else { return Some(PageBytes::Shared(raw)) };
+        let len = codec.len(&raw, keep, self.max_page)?;
         let mut buf = std::mem::take(&mut self.buf);
-        // Snappy writes every byte of `buf[..len]` (or fails): zero only what was never used.
+        // The codec writes every byte of `buf[..len]` (or fails): zero only what was never used.
         if buf.len() < len {
             buf.try_reserve(len - buf.len()).ok()?;
             buf.resize(len, 0);
         }
         buf.truncate(len);
-        snappy_into(&raw, keep, &mut buf)?;
+        codec.decompress_into(&raw, keep, &mut buf)?;
         Some(PageBytes::Owned(buf))
     }
 

@@ -1,0 +1,149 @@
+//! The codecs whose pages the direct path reads raw and decompresses itself, into buffers it
+//! reuses: Snappy (our own decoder, [`snappy`](super::snappy)) and Zstandard (libzstd, through
+//! one decompression context per thread).
+//!
+//! Left to arrow-rs's page reader, every page is decompressed into a `Vec` allocated for it.
+//! A page over 128 KiB (polars writes one page per column chunk, 512 KiB for 131,072 `f32`
+//! rows) then comes from a fresh `mmap` and is zeroed by page faults as it is written, and each
+//! column chunk creates its own Zstandard contexts: on polars' file that was a third of the
+//! decode's time.
+//!
+//! A length is never taken from a page without a bound: the decompressed size a page's header
+//! (Snappy) or frame (Zstandard) claims must fit in its column chunk's uncompressed size, and
+//! the data must fill exactly that many bytes.
+
+use std::cell::RefCell;
+
+use parquet::basic::Compression;
+use zstd::zstd_safe;
+
+use super::snappy;
+
+/// A codec read raw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawCodec {
+    Snappy,
+    Zstd,
+}
+
+impl RawCodec {
+    /// The raw codec for a column chunk's compression, if it is read raw.
+    pub fn of(compression: Compression) -> Option<Self> {
+        match compression {
+            Compression::SNAPPY => Some(RawCodec::Snappy),
+            Compression::ZSTD(_) => Some(RawCodec::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The size of a page `raw` whose bytes after `keep` (the uncompressed levels of a v2 page
+    /// come first) are compressed, once decompressed; `None` when the compressed data's header
+    /// is invalid, claims more than `max_page` bytes in all, or (Zstandard) does not say (a
+    /// frame written without its content size: arrow-rs decodes that block then).
+    pub fn len(self, raw: &[u8], keep: usize, max_page: usize) -> Option<usize> {
+        let data = raw.get(keep..)?;
+        let len = match self {
+            RawCodec::Snappy => snappy::len(data)?,
+            RawCodec::Zstd => usize::try_from(zstd_safe::get_frame_content_size(data).ok()??).ok()?,
+        };
+        keep.checked_add(len).filter(|&all| all <= max_page)
+    }
+
+    /// `raw[..keep]` then `raw[keep..]` decompressed into `out`, which must be
+    /// [`len`](Self::len) bytes long; `None` when the data does not fill it exactly.
+    pub fn decompress_into(self, raw: &[u8], keep: usize, out: &mut [u8]) -> Option<()> {
+        let (levels, values) = out.split_at_mut_checked(keep)?;
+        levels.copy_from_slice(raw.get(..keep)?);
+        let data = raw.get(keep..)?;
+        match self {
+            RawCodec::Snappy => snappy::decompress(data, values),
+            RawCodec::Zstd => zstd_into(data, values),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's Zstandard decompression context, made once (libzstd allocates and sets up
+    /// about 160 KiB for one).
+    static ZSTD: RefCell<Option<zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+/// Decompress the Zstandard frames `data` into all of `out`; `None` on an error or when they
+/// decompress to fewer bytes (more fail in libzstd: the output has no room).
+fn zstd_into(data: &[u8], out: &mut [u8]) -> Option<()> {
+    ZSTD.with(|slot| {
+        let mut slot = slot.try_borrow_mut().ok()?;
+        let dctx = match &mut *slot {
+            Some(d) => d,
+            empty => empty.insert(zstd_safe::DCtx::try_create()?),
+        };
+        let written = dctx.decompress(out, data).ok()?;
+        (written == out.len()).then_some(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zstd_frame(data: &[u8]) -> Vec<u8> {
+        zstd::bulk::compress(data, 3).unwrap()
+    }
+
+    #[test]
+    fn zstd_pages_round_trip_with_their_levels_kept() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let mut raw = vec![7u8, 8, 9];
+        raw.extend(zstd_frame(&data));
+        let len = RawCodec::Zstd.len(&raw, 3, 1 << 20).unwrap();
+        assert_eq!(len, 3 + data.len());
+        let mut out = vec![0u8; len];
+        RawCodec::Zstd.decompress_into(&raw, 3, &mut out).unwrap();
+        assert_eq!(&out[..3], &[7, 8, 9]);
+        assert_eq!(&out[3..], &data[..]);
+        // The same again on this thread's context, and for another page after it.
+        let mut again = vec![1u8; len];
+        RawCodec::Zstd.decompress_into(&raw, 3, &mut again).unwrap();
+        assert_eq!(again, out);
+    }
+
+    #[test]
+    fn a_zstd_claim_over_the_chunk_or_not_made_is_refused() {
+        let frame = zstd_frame(&[5u8; 4096]);
+        assert_eq!(RawCodec::Zstd.len(&frame, 0, 4096), Some(4096));
+        assert_eq!(RawCodec::Zstd.len(&frame, 0, 4095), None, "over the chunk's uncompressed size");
+        assert_eq!(RawCodec::Zstd.len(&frame, 1, 4096), None, "levels included");
+        assert_eq!(RawCodec::Zstd.len(&frame[..3], 0, 1 << 20), None, "a cut header");
+        assert_eq!(RawCodec::Zstd.len(b"not zstd at all", 0, 1 << 20), None);
+        // A streamed frame that does not say its size: left to arrow-rs.
+        let mut streamed = Vec::new();
+        // (No size pledged: the frame header cannot hold one.)
+        let mut encoder = zstd::stream::Encoder::new(&mut streamed, 3).unwrap();
+        std::io::Write::write_all(&mut encoder, &[5u8; 4096]).unwrap();
+        encoder.finish().unwrap();
+        assert_eq!(RawCodec::Zstd.len(&streamed, 0, 1 << 20), None);
+    }
+
+    #[test]
+    fn zstd_data_that_does_not_fill_its_claim_exactly_is_refused() {
+        let frame = zstd_frame(&[5u8; 4096]);
+        assert!(RawCodec::Zstd.decompress_into(&frame, 0, &mut [0u8; 4096]).is_some());
+        assert!(RawCodec::Zstd.decompress_into(&frame, 0, &mut [0u8; 4097]).is_none(), "short");
+        assert!(RawCodec::Zstd.decompress_into(&frame, 0, &mut [0u8; 4095]).is_none(), "long");
+        let mut corrupt = frame.clone();
+        let mid = corrupt.len() / 2;
+        corrupt[mid] ^= 0xff;
+        corrupt.truncate(corrupt.len() - 2);
+        assert!(RawCodec::Zstd.decompress_into(&corrupt, 0, &mut [0u8; 4096]).is_none(), "cut");
+        assert!(RawCodec::Zstd.decompress_into(&frame, 10_000, &mut [0u8; 4096]).is_none(), "levels past the end");
+    }
+
+    #[test]
+    fn only_snappy_and_zstd_are_read_raw() {
+        use parquet::basic::{GzipLevel, ZstdLevel};
+        assert_eq!(RawCodec::of(Compression::SNAPPY), Some(RawCodec::Snappy));
+        assert_eq!(RawCodec::of(Compression::ZSTD(ZstdLevel::default())), Some(RawCodec::Zstd));
+        assert_eq!(RawCodec::of(Compression::UNCOMPRESSED), None);
+        assert_eq!(RawCodec::of(Compression::GZIP(GzipLevel::default())), None);
+    }
+}
