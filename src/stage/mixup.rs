@@ -1,7 +1,6 @@
 //! [`Mixup`]: the seed's Mixup (per-row λ ~ Beta(α, α), partner from a random permutation of
 //! the batch), plus timm's batch/pair modes, CutMix, apply probability and label smoothing.
 
-use ndarray::Array2;
 use rand::Rng;
 
 use crate::batch::Batch;
@@ -10,6 +9,7 @@ use crate::rng::{permutation, uniform, StepRng};
 use crate::spec::{DataSpec, TargetKind};
 use crate::stage::beta::{beta_symmetric, MAX_ALPHA, MIN_ALPHA};
 use crate::stage::cutmix::{paste, rand_box, CutBox, Shape};
+use crate::stage::spare::{rewrite_rows, Spare};
 use crate::stage::Stage;
 
 /// How many λ's a batch gets and who shares them (timm's `mode`).
@@ -401,19 +401,6 @@ fn cut_rows(src: &[f32], out: &mut [f32], shape: Shape, plan: &Plan) {
     }
 }
 
-/// `a` as a contiguous row-major slice, copying only when it is not one already.
-fn row_major(a: &Array2<f32>) -> std::borrow::Cow<'_, [f32]> {
-    match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
-    }
-}
-
-fn rebuild(rows: usize, cols: usize, data: Vec<f32>, what: &str) -> Result<Array2<f32>> {
-    Array2::from_shape_vec((rows, cols), data)
-        .map_err(|e| Error::shape(format!("mixup {what}"), format!("{rows} × {cols}"), e))
-}
-
 impl Stage for Mixup {
     fn name(&self) -> &str {
         "mixup"
@@ -465,22 +452,19 @@ impl Stage for Mixup {
             return Ok(batch);
         };
 
-        let src = row_major(&batch.features);
-        let mut out = vec![0.0f32; n * f];
         match (plan.boxes.is_empty(), shape) {
-            (false, Some(shape)) => cut_rows(&src, &mut out, shape, &plan),
-            _ => mix_rows(&src, &mut out, f, &plan),
+            (false, Some(shape)) => {
+                rewrite_rows(&mut batch.features, Spare::Features, "mixup features", |src, out| {
+                    cut_rows(src, out, shape, &plan)
+                })?
+            }
+            _ => rewrite_rows(&mut batch.features, Spare::Features, "mixup features", |src, out| {
+                mix_rows(src, out, f, &plan)
+            })?,
         }
-        drop(src);
-        batch.features = rebuild(n, f, out, "features")?;
-
-        if let Some(t) = batch.targets.take() {
+        if let Some(t) = batch.targets.as_mut() {
             let c = t.ncols();
-            let src = row_major(&t);
-            let mut out = vec![0.0f32; n * c];
-            mix_rows(&src, &mut out, c, &plan);
-            drop(src);
-            batch.targets = Some(rebuild(n, c, out, "targets")?);
+            rewrite_rows(t, Spare::Targets, "mixup targets", |src, out| mix_rows(src, out, c, &plan))?;
         }
 
         let p = &mut batch.provenance;
@@ -499,7 +483,7 @@ mod tests {
     use super::*;
     use crate::rng::for_stage;
     use crate::spec::FeatureLayout;
-    use ndarray::array;
+    use ndarray::{array, Array2};
 
     fn batch(n: usize, f: usize, classes: usize) -> Batch {
         let x = Array2::from_shape_fn((n, f), |(i, j)| (i * f + j) as f32 * 0.25 - 3.0);

@@ -21,6 +21,7 @@ mod inject;
 mod map;
 mod mixup;
 mod normalize;
+mod spare;
 mod standardize;
 
 pub use crop::RandomResizedCrop;
