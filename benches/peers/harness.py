@@ -295,6 +295,17 @@ def main():
             runs.append(shardmix_cli(f"{tag}.cli", "**shardmix** CLI `augment` → Parquet", data, rows))
         sections.append((tag, title, data, runs))
 
+    # ---- issue 15's end-to-end aims: the seed's loop and the DataLoader on pyarrow's default file ----
+    default_dir = dict(writers).get("pyarrow-default")
+    default_runs = {}
+    if default_dir:
+        log(f"== pyarrow's default file: {default_dir}")
+        default_runs["numpy"] = py_peer("d.numpy", "pyarrow read + seed numpy `mixup_batch` loop", "pyarrow pool (2) + 1",
+                                        "mixup", default_dir)
+        for w_ in (0, 2):
+            default_runs[f"torch{w_}"] = torch_peer(f"d.torch{w_}", f"PyTorch DataLoader + torch Mixup, {w_} workers",
+                                                    w_, default_dir)
+
     # ---- memory: 1x vs 4x ----------------------------------------------------------------
     log("== memory scaling")
     mem = []
@@ -386,6 +397,33 @@ def main():
     g = four.rss_kib / one.rss_kib if one.rss_kib and four.rss_kib else None
     w(aim("peak RSS, 4× data ÷ 1× data (default settings)", g, 1.1, lower_is_better=True))
     w("")
+    if default_runs and "pyarrow-default" in writer_runs:
+        d = writer_runs["pyarrow-default"]
+        stream = d["stream"]
+        w("### The aims of issue 15 (pyarrow's default file: `pq.write_table` defaults, "
+          "the writers section's `pyarrow-default`)")
+        w("")
+        w(f"`{default_dir}`")
+        w("")
+        w("| peer on the same file | threads | rows/s median (min–max) | peak RSS |")
+        w("|---|---|---|---|")
+        for r in (stream, *default_runs.values()):
+            w(f"| {r.label} | {r.threads} | {fmt_cell(r)} | {fmt_rss(r) if not r.skipped else '—'} |")
+        w("")
+        w("| aim | measured | target | verdict |")
+        w("|---|---|---|---|")
+        w(aim("`stream --to -` (2 workers) vs the seed's numpy loop", ratio(stream, default_runs["numpy"]), 5))
+        w(aim("`stream --to -` vs DataLoader, 0 workers", ratio(stream, default_runs["torch0"]), 8))
+        w(aim("`stream --to -` vs DataLoader, 2 workers", ratio(stream, default_runs["torch2"]), 40))
+        w(aim("`stream` vs the library running the same pipeline (whole processes)",
+              writers_section.stream_ratio(stream), 0.8))
+        w(aim("library, 2 workers ÷ 1 worker", ratio(d["sm2"], d["sm1"]), 1.6))
+        for t in (1, 2):
+            worst = min(((ratio(runs[f"sm{t}"], runs[f"arrow{t}"]) or 0.0, name) for name, runs in writer_runs.items()
+                         if not name.startswith("control")), default=(None, ""))
+            w(aim(f"library ÷ arrow-rs at {t} thread{'s' if t > 1 else ''}, the lowest of the writers ({worst[1]})",
+                  worst[0], 0.8))
+        w("")
     w("### shardmix phase times (`Pipeline::stats()` of the last pass)")
     w("")
     for label, line in stats_lines.items():
