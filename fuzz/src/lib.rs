@@ -320,7 +320,8 @@ fn list_pages(c: &mut Choices, width: usize, optional: bool) -> (Vec<Page>, i64)
 }
 
 /// The shard the `pages` and `differential` targets build from `data`: with flags `0x18`, one
-/// list column of `float32` (a tensor column) instead of flat ones.
+/// list column of `float32` (a tensor column) instead of flat ones; with `0x02`, compressed
+/// pages (Zstandard with `0x20` too, else Snappy).
 pub fn structured(data: &[u8]) -> Structured {
     let mut c = Choices::new(data);
     let flags = c.byte();
@@ -328,7 +329,7 @@ pub fn structured(data: &[u8]) -> Structured {
         return structured_list(&mut c, flags);
     }
     let ncols = 1 + (flags & 1) as usize;
-    let codec = if flags & 2 != 0 { raw::SNAPPY } else { raw::UNCOMPRESSED };
+    let codec = codec_of(flags);
     let rgs = 1 + ((flags >> 2) & 1) as usize;
     let block_rows = match c.byte() {
         0..=127 => shardmix::DEFAULT_BLOCK_ROWS,
@@ -409,9 +410,18 @@ pub fn structured(data: &[u8]) -> Structured {
     Structured { file: raw::File { columns, codec, row_groups, num_rows: None }, block_rows, policy }
 }
 
+/// The pages' codec [`structured`]'s flags choose.
+fn codec_of(flags: u8) -> i32 {
+    match (flags & 0x02 != 0, flags & 0x20 != 0) {
+        (true, true) => raw::ZSTD,
+        (true, false) => raw::SNAPPY,
+        (false, _) => raw::UNCOMPRESSED,
+    }
+}
+
 /// The list-column shard of [`structured`].
 fn structured_list(c: &mut Choices, flags: u8) -> Structured {
-    let codec = if flags & 2 != 0 { raw::SNAPPY } else { raw::UNCOMPRESSED };
+    let codec = codec_of(flags);
     let rgs = 1 + ((flags >> 2) & 1) as usize;
     let block_rows = match c.byte() {
         0..=127 => shardmix::DEFAULT_BLOCK_ROWS,

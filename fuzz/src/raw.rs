@@ -5,8 +5,8 @@
 //!
 //! Only what shardmix's decode path reads is modelled: flat columns of one physical type, and
 //! list columns of one ([`LIST`]: the 3-level `LIST` layout, repetition levels before the
-//! definition levels in a page), dictionary / v1 / v2 pages, uncompressed or Snappy
-//! (literal-only, which is valid Snappy).
+//! definition levels in a page), dictionary / v1 / v2 pages, uncompressed, Snappy
+//! (literal-only, which is valid Snappy) or Zstandard.
 #![allow(dead_code)]
 
 /// Physical types.
@@ -36,6 +36,7 @@ pub const BYTE_STREAM_SPLIT: i32 = 9;
 /// Codecs.
 pub const UNCOMPRESSED: i32 = 0;
 pub const SNAPPY: i32 = 1;
+pub const ZSTD: i32 = 6;
 
 /// Thrift compact protocol, writing.
 #[derive(Default)]
@@ -247,7 +248,12 @@ pub fn v1_levels(levels: &[u8]) -> Vec<u8> {
 /// The bytes of a page header and page for `page` under `codec`.
 fn page_bytes(page: &Page, codec: i32) -> (Vec<u8>, bool, i64) {
     let mut t = Thrift::new();
-    let compress = |d: &[u8]| if codec == SNAPPY { snappy_literal(d) } else { d.to_vec() };
+    let compress = |d: &[u8]| match codec {
+        SNAPPY => snappy_literal(d),
+        // One frame with its content size, as pyarrow, polars and arrow-rs write it.
+        ZSTD => zstd::bulk::compress(d, 1).unwrap_or_default(),
+        _ => d.to_vec(),
+    };
     let (kind, body, uncompressed, values, dict) = match page {
         Page::Dictionary { num_values, data, .. } => (2, compress(data), data.len(), *num_values as i64, true),
         Page::V1 { num_values, data, .. } => (0, compress(data), data.len(), *num_values as i64, false),
