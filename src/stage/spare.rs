@@ -13,9 +13,10 @@ use ndarray::Array2;
 
 use crate::error::{Error, Result};
 
-/// The largest buffer a thread keeps (a batch of 256 rows of 224 × 224 × 3 `f32` pixels is
-/// 147 MiB; one of 4,096 rows × 1,024 features 16 MiB).
-const MAX_SPARE_BYTES: usize = 256 << 20;
+/// The largest buffer a thread keeps, so that a thread that once mixed a big batch (256 rows of
+/// 224 × 224 × 3 `f32` pixels are 147 MiB) does not hold it for good; such buffers are served
+/// by their own `mmap` anyway. A batch of 4,096 rows × 1,024 features (16 MiB) is kept.
+const MAX_SPARE_BYTES: usize = 64 << 20;
 
 /// Which of a thread's spares: features and targets differ in size, each keeps its own.
 #[derive(Debug, Clone, Copy)]
