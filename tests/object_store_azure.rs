@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::range_server::{ok, stream_args};
+use common::emulator;
+use common::range_server::ok;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -93,47 +94,17 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
 fn az_urls_give_the_same_bytes_as_the_local_files() {
     let Some((bin, py)) = tools() else { return };
     let root = common::tempdir();
-    let dir = root.path().join("data");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut files = Vec::new();
-    for i in 0..3u64 {
-        let path = dir.join(format!("part-{i}.parquet"));
-        common::classification_file(&path, i * 2000, 2000, 8, 4, 700);
-        files.push((format!("data/part-{i}.parquet"), path));
-    }
-    let empty = PathBuf::new();
-    let mut pairs: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (n.as_str(), p.as_path())).collect();
-    pairs.push(("data/_SUCCESS", &empty));
-    pairs.push(("data/nested/part-9.parquet", &files[0].1));
+    let (dir, objects) = emulator::listing_objects(root.path());
     let azurite = Azurite::start(&bin);
-    azurite.put(&py, "shards", &pairs);
-
-    let local = Command::new(env!("CARGO_BIN_EXE_shardmix")).args(stream_args(dir.to_str().unwrap())).output().unwrap();
-    let here = ok(&local).stdout.clone();
-    assert!(here.len() > 10_000);
-    for spec in ["az://shards/data/", "az://shards/data/*.parquet", "azure://shards/data/"] {
-        // A directory-like prefix lists one level, without the marker: the three shards.
-        let o = azurite.cli().args(["inspect", spec]).output().unwrap();
-        let text = String::from_utf8_lossy(&ok(&o).stdout).into_owned();
-        assert!(text.starts_with("3 shard(s), 6000 rows"), "{spec}: {text}");
-        assert!(!text.contains("_SUCCESS") && !text.contains("nested"), "{spec}: {text}");
-        let o = azurite.cli().args(stream_args(spec)).output().unwrap();
-        assert!(ok(&o).stdout == here, "{spec}: the IPC bytes differ from the local run");
-    }
+    azurite.put(&py, "shards", &emulator::pairs(&objects));
+    let here = emulator::local_stream(&dir);
+    emulator::check_listings(
+        || azurite.cli(),
+        &["az://shards/data/", "az://shards/data/*.parquet", "azure://shards/data/"],
+        &here,
+    );
     // Through the cache: Azure's ETags key the copies as S3's do.
-    let cache = root.path().join("cache");
-    for run in 0..2 {
-        let o = azurite
-            .cli()
-            .args(stream_args("az://shards/data/"))
-            .args(["--cache-dir", cache.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(ok(&o).stdout == here, "cached run {run}: the IPC bytes differ from the local run");
-        assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    let copies = std::fs::read_dir(cache.join("shardmix-cache-v1")).unwrap().count();
-    assert_eq!(copies, 3);
+    emulator::check_cache(|| azurite.cli(), "az://shards/data/", &root.path().join("cache"), &here);
     // A container that does not exist is an error naming it, in bounded time.
     let o = azurite.cli().args(["inspect", "az://nope/data/"]).output().unwrap();
     assert!(!o.status.success());

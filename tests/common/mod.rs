@@ -6,6 +6,7 @@
 //! writes the same bytes.
 #![allow(dead_code)]
 
+pub mod emulator;
 pub mod fixture;
 pub mod range_server;
 
