@@ -9,7 +9,8 @@
 
 mod common;
 
-use common::range_server::{ok, stream_args};
+use common::emulator;
+use common::range_server::ok;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -105,33 +106,15 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
 fn gs_urls_give_the_same_bytes_as_the_local_files() {
     let Some((bin, py)) = tools() else { return };
     let root = common::tempdir();
-    let dir = root.path().join("data");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut files = Vec::new();
-    for i in 0..3u64 {
-        let path = dir.join(format!("part-{i}.parquet"));
-        common::classification_file(&path, i * 2000, 2000, 8, 4, 700);
-        files.push((format!("data/part-{i}.parquet"), path));
-    }
-    let empty = PathBuf::new();
-    let mut pairs: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (n.as_str(), p.as_path())).collect();
-    pairs.push(("data/_SUCCESS", &empty));
-    pairs.push(("data/nested/part-9.parquet", &files[0].1));
+    let (dir, objects) = emulator::listing_objects(root.path());
     let gcs = FakeGcs::start(&bin);
-    gcs.put(&py, "shards", &pairs);
-
-    let local = Command::new(env!("CARGO_BIN_EXE_shardmix")).args(stream_args(dir.to_str().unwrap())).output().unwrap();
-    let here = ok(&local).stdout.clone();
-    assert!(here.len() > 10_000);
-    for spec in ["gs://shards/data/", "gs://shards/data/*.parquet", "gs://shards/data"] {
-        // A directory-like prefix lists one level, without the marker: the three shards.
-        let o = gcs.cli().args(["inspect", spec]).output().unwrap();
-        let text = String::from_utf8_lossy(&ok(&o).stdout).into_owned();
-        assert!(text.starts_with("3 shard(s), 6000 rows"), "{spec}: {text}");
-        assert!(!text.contains("_SUCCESS") && !text.contains("nested"), "{spec}: {text}");
-        let o = gcs.cli().args(stream_args(spec)).output().unwrap();
-        assert!(ok(&o).stdout == here, "{spec}: the IPC bytes differ from the local run");
-    }
+    gcs.put(&py, "shards", &emulator::pairs(&objects));
+    let here = emulator::local_stream(&dir);
+    emulator::check_listings(
+        || gcs.cli(),
+        &["gs://shards/data/", "gs://shards/data/*.parquet", "gs://shards/data"],
+        &here,
+    );
     // The other way to an emulator: its URL as `GOOGLE_BASE_URL`, requests unsigned.
     let o = common::cli_without_env("GOOGLE_")
         .env_remove("SERVICE_ACCOUNT")
@@ -148,19 +131,7 @@ fn gs_urls_give_the_same_bytes_as_the_local_files() {
     let text = String::from_utf8_lossy(&ok(&o).stdout).into_owned();
     assert!(text.starts_with("1 shard(s), 2000 rows"), "{text}");
     // Through the cache: GCS's ETags key the copies as S3's do.
-    let cache = root.path().join("cache");
-    for run in 0..2 {
-        let o = gcs
-            .cli()
-            .args(stream_args("gs://shards/data/"))
-            .args(["--cache-dir", cache.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(ok(&o).stdout == here, "cached run {run}: the IPC bytes differ from the local run");
-        assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    let copies = std::fs::read_dir(cache.join("shardmix-cache-v1")).unwrap().count();
-    assert_eq!(copies, 3);
+    emulator::check_cache(|| gcs.cli(), "gs://shards/data/", &root.path().join("cache"), &here);
     // A bucket that does not exist is an error naming it, with the store's answer, in bounded
     // time: fake-gcs-server answers its listing with a 500 (GCS itself: 404), retried 10 times
     // with backoff (about 2 s), well inside the 20 s bound.
@@ -170,4 +141,12 @@ fn gs_urls_give_the_same_bytes_as_the_local_files() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("gs://nope/data/") && err.contains("no bucket named nope"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(15), "{:?}: {err}", start.elapsed());
+    // Under a bound shorter than those retries, the error still carries the store's answer:
+    // no retry starts after ¾ of it, so they end before the bound cuts the read off.
+    let start = Instant::now();
+    let o = gcs.cli().env("SHARDMIX_STORE_TIMEOUT", "1").args(["inspect", "gs://nope/data/"]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("gs://nope/data/") && err.contains("no bucket named nope"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}: {err}", start.elapsed());
 }

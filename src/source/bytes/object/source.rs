@@ -12,7 +12,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 
-use super::runtime::Blocking;
+use super::runtime::{Blocking, TIMEOUT_ENV};
 use crate::source::bytes::{ByteSource, Changed};
 
 /// How much of an object's end is fetched when it is opened: a Parquet footer and its page
@@ -84,7 +84,24 @@ pub(crate) fn io_error(e: object_store::Error) -> io::Error {
             "the object changed since it was opened: its ETag no longer matches (it was replaced)".into(),
         )),
         object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
-        other => io::Error::other(other.to_string()),
+        other => {
+            // A request that timed out (its last retry's, when the retries ran out first) says
+            // which bound to raise.
+            let mut chain = other.to_string();
+            let mut cur = std::error::Error::source(&other);
+            while let Some(s) = cur {
+                chain = format!("{chain}: {s}");
+                cur = s.source();
+            }
+            if chain.to_ascii_lowercase().contains("timed out") {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{other} (the store did not answer in time: set {TIMEOUT_ENV} to change the bound)"),
+                )
+            } else {
+                io::Error::other(other.to_string())
+            }
+        }
     }
 }
 

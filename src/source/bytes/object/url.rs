@@ -120,17 +120,21 @@ impl ObjectUrl {
     }
 }
 
-/// Retries with exponential backoff (100 ms doubling up to 2 s) on timeouts, connection errors,
-/// 5xx and 429, for at most `timeout` from the first attempt.
+/// Retries with exponential backoff (100 ms doubling up to 2 s, or ¼ of `timeout` when that is
+/// shorter) on timeouts, connection errors, 5xx and 429, none started later than ¾ of `timeout`
+/// after the first attempt (no check after half of it, then at most one backoff). A store that
+/// keeps refusing quickly (a 500 or 503 each time, a closed port) then ends in its own last
+/// answer, which the error shows, before the whole read's bound (`timeout`,
+/// [`super::runtime::bounded`]) cuts it off with only "no answer".
 fn retry_config(timeout: Duration) -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(2).min(timeout / 4),
             base: 2.0,
         },
         max_retries: 10,
-        retry_timeout: timeout,
+        retry_timeout: timeout / 2,
     }
 }
 
