@@ -19,6 +19,17 @@ use zstd::zstd_safe;
 
 use super::snappy;
 
+/// The most bytes a page of `values` values (or levels) of `size` bytes can decompress to in
+/// any encoding the direct path reads: a value's own bytes, at most 5 more for its dictionary
+/// index (an RLE run of one: a 1-byte header and up to 4 value bytes), 2 for each of its two
+/// levels (the same, of one byte), with slack; plus the levels' length prefixes, an index bit
+/// width and bit-packing's padding. The codecs refuse a page claiming more before a buffer is
+/// reserved for it, so a frame header of a few bytes cannot reserve the column chunk's whole
+/// claimed size (up to [`DEFAULT_MAX_COLUMN_CHUNK_BYTES`](crate::DEFAULT_MAX_COLUMN_CHUNK_BYTES)).
+pub(crate) fn page_bound(values: usize, size: usize) -> usize {
+    values.saturating_mul(size.saturating_add(20)).saturating_add(256)
+}
+
 /// A codec read raw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RawCodec {
@@ -47,6 +58,12 @@ impl RawCodec {
             RawCodec::Zstd => usize::try_from(zstd_safe::get_frame_content_size(data).ok()??).ok()?,
         };
         keep.checked_add(len).filter(|&all| all <= max_page)
+    }
+
+    /// [`len`](Self::len) for a page of `values` values of `size` bytes: at most
+    /// [`page_bound`] too.
+    pub fn page_len(self, raw: &[u8], keep: usize, max_page: usize, values: usize, size: usize) -> Option<usize> {
+        self.len(raw, keep, max_page.min(page_bound(values, size)))
     }
 
     /// `raw[..keep]` then `raw[keep..]` decompressed into `out`, which must be
@@ -122,6 +139,22 @@ mod tests {
         std::io::Write::write_all(&mut encoder, &[5u8; 4096]).unwrap();
         encoder.finish().unwrap();
         assert_eq!(RawCodec::Zstd.len(&streamed, 0, 1 << 20), None);
+    }
+
+    #[test]
+    fn a_page_may_not_claim_more_than_its_values_can_take() {
+        // A frame of a few bytes claiming 64 MiB of zeros, in a chunk that claims 1 GiB.
+        let bomb = zstd_frame(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 4096);
+        assert_eq!(RawCodec::Zstd.len(&bomb, 0, 1 << 30), Some(64 << 20));
+        assert_eq!(RawCodec::Zstd.page_len(&bomb, 0, 1 << 30, 1_000, 4), None, "1,000 values");
+        assert_eq!(RawCodec::Zstd.page_len(&bomb, 0, 1 << 30, 16 << 20, 4), Some(64 << 20), "16 Mi values");
+        // Snappy alike: a preamble claiming 1 MiB.
+        let claim = [0x80u8, 0x80, 0x40];
+        assert_eq!(RawCodec::Snappy.len(&claim, 0, 1 << 30), Some(1 << 20));
+        assert_eq!(RawCodec::Snappy.page_len(&claim, 0, 1 << 30, 100, 4), None);
+        assert_eq!(page_bound(0, 4), 256);
+        assert_eq!(page_bound(usize::MAX, 4), usize::MAX);
     }
 
     #[test]

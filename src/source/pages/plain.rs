@@ -321,9 +321,11 @@ impl PageStream {
 
     /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
     /// when the pages come raw and `compressed`; else `raw` itself.
-    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<Run> {
+    /// A page of `values` values is refused when it claims more than they can take
+    /// ([`page_bound`](super::codec::page_bound)).
+    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool, values: usize) -> Option<Run> {
         let Some(codec) = self.codec.filter(|_| compressed) else { return Some(Run::Shared(raw)) };
-        let len = codec.len(&raw, keep, self.max_page)?;
+        let len = codec.page_len(&raw, keep, self.max_page, values, self.kind.size())?;
         let mut buf = self.buffer(len);
         codec.decompress_into(&raw, keep, &mut buf[..len])?;
         Some(Run::Owned(buf, 0..len))
@@ -400,7 +402,7 @@ impl PageStream {
         if self.dictionary.is_some() || !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
             return None;
         }
-        let page = self.decompress(buf, 0, true)?;
+        let page = self.decompress(buf, 0, true, num_values as usize)?;
         let len = (num_values as usize).checked_mul(self.kind.size())?;
         if len > page.bytes().len() {
             self.recycle(page);
@@ -620,7 +622,7 @@ impl PageStream {
                 return Some(None);
             }
             Page::DataPage { buf, num_values, encoding, def_level_encoding, .. } => {
-                let page = self.decompress(buf, 0, true)?;
+                let page = self.decompress(buf, 0, true, num_values as usize)?;
                 let all = page.bytes().len();
                 if self.max_def == 0 {
                     (num_values as usize, page, None, 0..all, encoding, None)
@@ -653,7 +655,7 @@ impl PageStream {
                     0 => return None,
                     _ => Some(0..def_len),
                 };
-                let page = self.decompress(buf, def_len, is_compressed)?;
+                let page = self.decompress(buf, def_len, is_compressed, num_values as usize)?;
                 let all = page.bytes().len();
                 (num_values as usize, page, defs, def_len..all, encoding, Some(num_nulls as usize))
             }

@@ -214,7 +214,7 @@ pub(crate) fn read_lists<T: ListValue>(
                 if def_level_encoding != Encoding::RLE || rep_level_encoding != Encoding::RLE {
                     return None;
                 }
-                let page = reader.decompress(buf, 0, true)?;
+                let page = reader.decompress(buf, 0, true, num_values as usize)?;
                 let bytes = page.as_ref();
                 // Repetition levels, then definition levels, each after its 4-byte length.
                 let rep_len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
@@ -240,7 +240,7 @@ pub(crate) fn read_lists<T: ListValue>(
                 if num_nulls != 0 {
                     return None;
                 }
-                let page = reader.decompress(buf, keep, is_compressed)?;
+                let page = reader.decompress(buf, keep, is_compressed, num_values as usize)?;
                 let all = page.as_ref().len();
                 (num_values as usize, page, 0..rep_len, rep_len..keep, keep..all, encoding, Some(num_rows as usize))
             }
@@ -473,10 +473,12 @@ struct Reader {
 
 impl Reader {
     /// `raw[keep..]` decompressed after `raw[..keep]` (the uncompressed levels of a v2 page),
-    /// when the pages come raw and `compressed`; else `raw` itself.
-    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool) -> Option<PageBytes> {
+    /// when the pages come raw and `compressed`; else `raw` itself. A page of `values` values
+    /// (levels) is refused when it claims more than they can take
+    /// ([`page_bound`](super::codec::page_bound)).
+    fn decompress(&mut self, raw: Bytes, keep: usize, compressed: bool, values: usize) -> Option<PageBytes> {
         let Some(codec) = self.codec.filter(|_| compressed) else { return Some(PageBytes::Shared(raw)) };
-        let len = codec.len(&raw, keep, self.max_page)?;
+        let len = codec.page_len(&raw, keep, self.max_page, values, self.element.size())?;
         let mut buf = std::mem::take(&mut self.buf);
         // The codec writes every byte of `buf[..len]` (or fails): zero only what was never used.
         if buf.len() < len {
@@ -501,7 +503,7 @@ impl Reader {
         if self.dictionary.is_some() || !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
             return None;
         }
-        let page = self.decompress(buf, 0, true)?;
+        let page = self.decompress(buf, 0, true, num_values as usize)?;
         let size = self.element.size();
         let len = (num_values as usize).checked_mul(size)?;
         let bytes = page.as_ref().get(..len)?;
