@@ -9,8 +9,9 @@
 //! decode's time.
 //!
 //! A length is never taken from a page without a bound: the decompressed size a page's header
-//! (Snappy) or frame (Zstandard) claims must fit in its column chunk's uncompressed size, and
-//! the data must fill exactly that many bytes.
+//! (Snappy) or frame (Zstandard) claims must fit in its column chunk's uncompressed size and in
+//! what the page's values can take ([`page_bound`]), and the data must fill exactly that many
+//! bytes.
 
 use std::cell::RefCell;
 
@@ -81,7 +82,7 @@ impl RawCodec {
 
 thread_local! {
     /// This thread's Zstandard decompression context, made once (libzstd allocates and sets up
-    /// about 160 KiB for one).
+    /// over 100 KiB for one).
     static ZSTD: RefCell<Option<zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
 }
 
