@@ -1,5 +1,5 @@
 //! The codecs whose pages the direct path reads raw and decompresses itself, into buffers it
-//! reuses: Snappy (our own decoder, [`snappy`](super::snappy)) and Zstandard (libzstd, through
+//! reuses: Snappy (our own decoder, [`snappy`]) and Zstandard (libzstd, through
 //! one decompression context per thread).
 //!
 //! Left to arrow-rs's page reader, every page is decompressed into a `Vec` allocated for it.
