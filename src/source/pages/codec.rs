@@ -13,9 +13,11 @@
 //! what the page's values can take ([`page_bound`]), and the data must fill exactly that many
 //! bytes.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use parquet::basic::Compression;
+use parquet::file::metadata::ColumnChunkMetaData;
 use zstd::zstd_safe;
 
 use super::snappy;
@@ -76,6 +78,20 @@ impl RawCodec {
         match self {
             RawCodec::Snappy => snappy::decompress(data, values),
             RawCodec::Zstd => zstd_into(data, values),
+        }
+    }
+}
+
+/// The codec a column chunk's pages are read raw with, if any, and the metadata to open its
+/// page reader with: for a raw codec, the chunk's own with its compression set to
+/// `UNCOMPRESSED`, so that arrow-rs's reader hands the pages over as stored. `None` when that
+/// metadata cannot be rebuilt.
+pub(crate) fn raw_pages(meta: &ColumnChunkMetaData) -> Option<(Option<RawCodec>, Cow<'_, ColumnChunkMetaData>)> {
+    match RawCodec::of(meta.compression()) {
+        None => Some((None, Cow::Borrowed(meta))),
+        codec => {
+            let raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
+            Some((codec, Cow::Owned(raw)))
         }
     }
 }

@@ -23,7 +23,7 @@ use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::bytes::pool::{PooledBytes, Pools};
 use crate::source::pages::chunks::ChunkSource;
-use crate::source::pages::codec::RawCodec;
+use crate::source::pages::codec::{raw_pages, RawCodec};
 use crate::source::pages::page_map::PageMap;
 use crate::source::pages::rle;
 use crate::source::pages::shared::{ChunkKey, SharedPage, SharedPages};
@@ -123,7 +123,6 @@ impl PlainColumn {
         shared: Option<(&Arc<SharedPages>, ChunkKey)>,
     ) -> Option<Self> {
         // Snappy and Zstandard pages are read raw and decompressed here, into reused buffers.
-        let codec = RawCodec::of(meta.compression());
         let compressed = meta.compression() != Compression::UNCOMPRESSED;
         let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
         // With a page map, the reader gets the locations of the block's pages only.
@@ -133,13 +132,8 @@ impl PlainColumn {
             let last = if block.end >= rows { m.locations.len() - 1 } else { m.page_of(block.end as u64 - 1) };
             (m.page_of(block.start as u64), last)
         });
-        let raw;
-        let meta = if codec.is_some() {
-            raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
-            &raw
-        } else {
-            meta
-        };
+        let (codec, meta) = raw_pages(meta)?;
+        let meta = meta.as_ref();
         let locations = map.zip(pages_of_block).map(|(m, (i, j))| m.locations[i..=j].to_vec());
         let pages = SerializedPageReader::new(source.clone(), meta, rows, locations).ok()?;
         let stream = PageStream {

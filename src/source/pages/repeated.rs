@@ -17,14 +17,14 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding};
+use parquet::basic::Encoding;
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::source::pages::chunks::ChunkSource;
-use crate::source::pages::codec::RawCodec;
+use crate::source::pages::codec::{raw_pages, RawCodec};
 use crate::source::pages::page_map::PageMap;
 use crate::source::pages::rle;
 
@@ -147,15 +147,9 @@ pub(crate) fn read_lists<T: ListValue>(
     }
     out.try_reserve(block.len().checked_mul(width)?).ok()?;
     // Snappy and Zstandard pages are read raw and decompressed here, into one reused buffer.
-    let codec = RawCodec::of(meta.compression());
     let max_page = usize::try_from(meta.uncompressed_size()).ok()?;
-    let raw;
-    let meta = if codec.is_some() {
-        raw = meta.clone().into_builder().set_compression(Compression::UNCOMPRESSED).build().ok()?;
-        &raw
-    } else {
-        meta
-    };
+    let (codec, meta) = raw_pages(meta)?;
+    let meta = meta.as_ref();
     let mut reader =
         Reader { codec, max_page, buf: Vec::new(), dictionary: None, converted: None, indices: Vec::new(), element };
     // The page holding the block's first row, and the pages from it to the one holding the
