@@ -81,12 +81,15 @@ impl RowGroupCache {
         let result = cell
             .get_or_init(|| {
                 decoded_here = true;
-                decode().map(Arc::new)
+                let decoded = decode().map(Arc::new);
+                // Counted before the block is published: a reader woken by it (the pipeline's
+                // last step, say, waiting on a read-ahead) must find it counted in the stats.
+                self.lock().misses += 1;
+                decoded
             })
             .clone();
         if decoded_here {
             let mut inner = self.lock();
-            inner.misses += 1;
             let keep = matches!(&result, Ok(d) if d.bytes() <= self.capacity);
             if keep {
                 let size = result.as_ref().map(|d| d.bytes()).unwrap_or(0);
