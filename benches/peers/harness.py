@@ -419,8 +419,9 @@ def main():
               writers_section.stream_ratio(stream), 0.8))
         w(aim("library, 2 workers ÷ 1 worker", ratio(d["sm2"], d["sm1"]), 1.6))
         for t in (1, 2):
-            worst = min(((ratio(runs[f"sm{t}"], runs[f"arrow{t}"]) or 0.0, name) for name, runs in writer_runs.items()
-                         if not name.startswith("control")), default=(None, ""))
+            measured = ((ratio(runs[f"sm{t}"], runs[f"arrow{t}"]), name) for name, runs in writer_runs.items()
+                        if not name.startswith("control"))
+            worst = min(((r, name) for r, name in measured if r is not None), default=(None, "none measured"))
             w(aim(f"library ÷ arrow-rs at {t} thread{'s' if t > 1 else ''}, the lowest of the writers ({worst[1]})",
                   worst[0], 0.8))
         w("")
