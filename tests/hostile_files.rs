@@ -37,6 +37,22 @@ fn one_column(physical: i32, optional: bool, pages: Vec<Page>, rows: i64) -> Vec
     })
 }
 
+/// Eight `f32` rows (zeros) in one PLAIN page under `codec`, whose header claims `claim` bytes
+/// uncompressed (under Snappy its data's length prefix too), as does its column chunk.
+fn claim_bomb(codec: i32, claim: i32) -> Vec<u8> {
+    let page = Page::V1 { num_values: 8, encoding: raw::PLAIN, def_encoding: raw::RLE, data: vec![0; 32] };
+    raw::write(&raw::File {
+        columns: vec![Column { name: "x".into(), physical: raw::FLOAT, optional: false }],
+        codec,
+        row_groups: vec![raw::RowGroup {
+            num_rows: 8,
+            pages: vec![vec![Page::Claiming { uncompressed: claim, page: Box::new(page) }]],
+            num_values: None,
+        }],
+        num_rows: None,
+    })
+}
+
 /// A dictionary page of one value, then one data page whose RLE run claims `run` values (and,
 /// when `optional`, whose definition levels claim `run` present rows the same way).
 fn rle_bomb(physical: i32, optional: bool, run: u32) -> Vec<u8> {
@@ -84,6 +100,12 @@ fn keep(name: &str, bytes: &[u8]) {
 /// `bytes` must be rejected by `inspect` and by `stream`, each within 1 s and 256 MiB, with
 /// an error naming the file; returns the stream's error.
 fn rejected(name: &str, bytes: &[u8]) -> String {
+    rejected_by(name, bytes, true)
+}
+
+/// As [`rejected`], by `stream` alone when not `inspect` (for a file whose footer is valid:
+/// `inspect` reads no page).
+fn rejected_by(name: &str, bytes: &[u8], inspect: bool) -> String {
     keep(name, bytes);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
@@ -91,9 +113,12 @@ fn rejected(name: &str, bytes: &[u8]) -> String {
     let file = path.to_str().unwrap();
     let mut last = String::new();
     for args in [
-        vec!["inspect", file],
-        vec!["stream", "--data", file, "--no-label", "--batch-size", "4", "--steps", "1", "--to", "-"],
-    ] {
+        inspect.then(|| vec!["inspect", file]),
+        Some(vec!["stream", "--data", file, "--no-label", "--batch-size", "4", "--steps", "1", "--to", "-"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let run = cli(&args);
         assert!(!run.success, "{name}: {args:?} succeeded\n{}", run.stderr);
         assert!(run.stderr.contains(file), "{name}: {args:?}: the error does not name the file:\n{}", run.stderr);
@@ -141,6 +166,27 @@ fn row_count_bomb_is_rejected_at_once() {
     assert!(e.contains("claims 1125899906842624 rows"), "{e}");
     // 4.3 · 10^12 rows took 2.5 GB just to open.
     rejected("row-count-bomb-4e12.parquet", &row_count_bomb(4_300_000_000_000));
+}
+
+/// A page of eight values whose header claims 512 MiB uncompressed, in a column chunk that
+/// claims as much (under the 1 GiB a chunk may): arrow-rs reserves what the header claims,
+/// and zero-fills it for Snappy, before decompressing. It is refused when its page headers are
+/// walked, before any reader sizes a buffer by it.
+#[test]
+fn a_page_claiming_more_than_its_values_can_take_is_rejected_before_its_buffer() {
+    for (codec, name) in [(raw::SNAPPY, "snappy"), (raw::ZSTD, "zstd")] {
+        let bytes = claim_bomb(codec, 512 << 20);
+        assert!(bytes.len() < 300, "a small file: {} bytes", bytes.len());
+        let e = rejected_by(&format!("claim-bomb-{name}.parquet"), &bytes, false);
+        assert!(e.contains("claims 536870912 bytes uncompressed, more than its 8 values of 4 bytes can take"), "{e}");
+        assert!(e.contains("column chunk 'x'") && e.contains("row group 0"), "{e}");
+    }
+    // A claim within the bound is read (the values are the page's).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claim-within.parquet");
+    std::fs::write(&path, claim_bomb(raw::ZSTD, 32)).unwrap();
+    let all = shardmix::ShardSet::open(&path).unwrap().read_rows(0..8).unwrap();
+    assert_eq!(all.features.as_slice().unwrap(), &[0.0; 8]);
 }
 
 /// An RLE run the file's bytes allow (a page of 2^20 values in a row group padded with enough

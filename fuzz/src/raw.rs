@@ -183,6 +183,13 @@ pub enum Page {
         data: Vec<u8>,
         compressed: bool,
     },
+    /// `page` with its header claiming `uncompressed` bytes once decompressed, whatever its data
+    /// holds; under Snappy the data's own length prefix claims as much (the stream is then
+    /// invalid). The column chunk's uncompressed size counts the claim.
+    Claiming {
+        uncompressed: i32,
+        page: Box<Page>,
+    },
 }
 
 /// A column: name, physical type, optional (max definition level 1) or required.
@@ -214,8 +221,13 @@ pub struct File {
 
 /// `data` as Snappy: its length, then literals of at most 60 bytes (valid, if not small).
 pub fn snappy_literal(data: &[u8]) -> Vec<u8> {
+    snappy_claiming(data, data.len() as u64)
+}
+
+/// `data` as Snappy literals after a length prefix of `len` (invalid unless it is `data`'s).
+fn snappy_claiming(data: &[u8], len: u64) -> Vec<u8> {
     let mut t = Thrift::new();
-    t.varint(data.len() as u64);
+    t.varint(len);
     let mut out = t.buf;
     for chunk in data.chunks(60) {
         out.push(((chunk.len() - 1) as u8) << 2);
@@ -245,11 +257,25 @@ pub fn v1_levels(levels: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The bytes of a page header and page for `page` under `codec`.
-fn page_bytes(page: &Page, codec: i32) -> (Vec<u8>, bool, i64) {
+/// A page's header and data as written, and what its column chunk's metadata counts of it.
+struct PageBytes {
+    bytes: Vec<u8>,
+    dictionary: bool,
+    /// Values of a data page.
+    values: i64,
+    /// The header's bytes plus the size it claims uncompressed.
+    uncompressed: i64,
+}
+
+/// The bytes of a page header and page for `page` under `codec`; with `claim`, the header (and
+/// a Snappy length prefix) claims that many bytes uncompressed.
+fn page_bytes(page: &Page, codec: i32, claim: Option<i32>) -> PageBytes {
+    if let Page::Claiming { uncompressed, page } = page {
+        return page_bytes(page, codec, Some(*uncompressed));
+    }
     let mut t = Thrift::new();
     let compress = |d: &[u8]| match codec {
-        SNAPPY => snappy_literal(d),
+        SNAPPY => snappy_claiming(d, claim.map_or(d.len() as u64, |c| c as u64)),
         // One frame with its content size, as pyarrow, polars and arrow-rs write it.
         ZSTD => zstd::bulk::compress(d, 1).unwrap_or_default(),
         _ => d.to_vec(),
@@ -265,8 +291,10 @@ fn page_bytes(page: &Page, codec: i32) -> (Vec<u8>, bool, i64) {
             body.extend(if *compressed { compress(&data[keep..]) } else { data[keep..].to_vec() });
             (3, body, data.len(), *num_values as i64, false)
         }
+        Page::Claiming { .. } => unreachable!("handled above"),
     };
-    t.i32(1, kind).i32(2, uncompressed as i32).i32(3, body.len() as i32);
+    let uncompressed = claim.unwrap_or(uncompressed as i32);
+    t.i32(1, kind).i32(2, uncompressed).i32(3, body.len() as i32);
     match page {
         Page::Dictionary { num_values, encoding, .. } => {
             t.begin(7).i32(1, *num_values).i32(2, *encoding).end();
@@ -287,36 +315,41 @@ fn page_bytes(page: &Page, codec: i32) -> (Vec<u8>, bool, i64) {
                 .bool(7, *compressed)
                 .end();
         }
+        Page::Claiming { .. } => unreachable!("handled above"),
     }
     t.end();
-    let mut out = t.buf;
-    out.extend(body);
-    (out, dict, values)
+    let mut bytes = t.buf;
+    let uncompressed = bytes.len() as i64 + i64::from(uncompressed);
+    bytes.extend(body);
+    PageBytes { bytes, dictionary: dict, values, uncompressed }
 }
 
 /// The bytes of `file`.
 pub fn write(file: &File) -> Vec<u8> {
     let mut out = b"PAR1".to_vec();
-    // (column chunks of each row group: data offset, dictionary offset, values, bytes)
+    // (column chunks of each row group: data offset, dictionary offset, values, bytes,
+    // bytes uncompressed)
     let mut chunks = Vec::new();
     for rg in &file.row_groups {
         let mut cols = Vec::new();
         for pages in &rg.pages {
             let start = out.len() as i64;
-            let (mut data_offset, mut dict_offset, mut values) = (None, None, 0i64);
+            let (mut data_offset, mut dict_offset, mut values, mut uncompressed) = (None, None, 0i64, 0i64);
             for page in pages {
                 let at = out.len() as i64;
-                let (bytes, dict, n) = page_bytes(page, file.codec);
-                if dict {
+                let page = page_bytes(page, file.codec, None);
+                if page.dictionary {
                     dict_offset.get_or_insert(at);
                 } else {
                     data_offset.get_or_insert(at);
-                    values = values.saturating_add(n);
+                    values = values.saturating_add(page.values);
                 }
-                out.extend(bytes);
+                uncompressed = uncompressed.saturating_add(page.uncompressed);
+                out.extend(page.bytes);
             }
             let len = out.len() as i64 - start;
-            cols.push((data_offset.unwrap_or(start), dict_offset, rg.num_values.unwrap_or(values), len));
+            let values = rg.num_values.unwrap_or(values);
+            cols.push((data_offset.unwrap_or(start), dict_offset, values, len, uncompressed));
         }
         chunks.push(cols);
     }
@@ -342,7 +375,7 @@ pub fn write(file: &File) -> Vec<u8> {
     for (rg, cols) in file.row_groups.iter().zip(&chunks) {
         t.element();
         t.list(1, 12, cols.len());
-        for (c, &(data_offset, dict_offset, values, len)) in file.columns.iter().zip(cols) {
+        for (c, &(data_offset, dict_offset, values, len, uncompressed)) in file.columns.iter().zip(cols) {
             t.element().i64(2, data_offset);
             t.begin(3).i32(1, physical(c));
             t.list(2, 5, 3).i32_element(PLAIN).i32_element(RLE).i32_element(RLE_DICTIONARY);
@@ -351,7 +384,7 @@ pub fn write(file: &File) -> Vec<u8> {
             } else {
                 t.list(3, 8, 1).binary_element(c.name.as_bytes());
             }
-            t.i32(4, file.codec).i64(5, values).i64(6, len).i64(7, len).i64(9, data_offset);
+            t.i32(4, file.codec).i64(5, values).i64(6, uncompressed).i64(7, len).i64(9, data_offset);
             if let Some(d) = dict_offset {
                 t.i64(11, d);
             }

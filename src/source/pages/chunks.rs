@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use parquet::errors::{ParquetError, Result as ParquetResult};
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
 use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -25,6 +25,7 @@ use crate::source::bytes::pool::{PooledBytes, Pools};
 use crate::source::bytes::{changed_in, ByteSource, ReadAt};
 use crate::source::footer::thrift::{self, PageInfo};
 use crate::source::footer::ShardInfo;
+use crate::source::pages::codec::{page_bound, value_size};
 use crate::source::pages::page_map::{PageMap, PageMaps};
 
 /// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
@@ -84,21 +85,42 @@ pub(crate) fn open_row_group(
             let column = || descr.column(leaf).path().string();
             let pages =
                 source.walk_pages(range.clone()).map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
-            // arrow-rs sizes a page's buffer by its header before decompressing it.
-            let limit = u64::try_from(rg_meta.column(leaf).uncompressed_size()).unwrap_or(0);
-            if let Some(p) = pages.iter().find(|p| u64::try_from(p.uncompressed).is_ok_and(|u| u > limit)) {
-                return Err(bad(format!(
-                    "column chunk '{}': the page at chunk byte {} claims {} bytes uncompressed, more than its column chunk's {limit}",
-                    column(),
-                    p.offset,
-                    p.uncompressed
-                )));
-            }
-            Ok(PageMap::from_walk(range.start, &pages))
+            check_page_claims(&pages, rg_meta.column(leaf))
+                .map_err(|e| bad(format!("column chunk '{}': {e}", column())))?;
+            Ok::<_, Error>(PageMap::from_walk(range.start, &pages))
         })?;
         source.maps.push((leaf, map));
     }
     Ok(source)
+}
+
+/// Check the size each page of a column chunk (`meta`) claims uncompressed, which arrow-rs
+/// reserves (and, for Snappy, zero-fills) before decompressing the page: it must fit in the
+/// column chunk's uncompressed size and, for values of a fixed size, in what the page's values
+/// can take ([`page_bound`]). A page of a few bytes could otherwise make the reader touch as
+/// much memory as the chunk claims (up to
+/// [`DEFAULT_MAX_COLUMN_CHUNK_BYTES`](crate::DEFAULT_MAX_COLUMN_CHUNK_BYTES)).
+fn check_page_claims(pages: &[PageInfo], meta: &ColumnChunkMetaData) -> std::result::Result<(), String> {
+    let limit = u64::try_from(meta.uncompressed_size()).unwrap_or(0);
+    let size = value_size(meta.column_descr());
+    for p in pages {
+        let Ok(claim) = u64::try_from(p.uncompressed) else { continue };
+        if claim > limit {
+            return Err(format!(
+                "the page at chunk byte {} claims {claim} bytes uncompressed, more than its column chunk's {limit}",
+                p.offset
+            ));
+        }
+        let (Some(size), Ok(values)) = (size, usize::try_from(p.num_values)) else { continue };
+        let bound = page_bound(values, size);
+        if claim > bound as u64 {
+            return Err(format!(
+                "the page at chunk byte {} claims {claim} bytes uncompressed, more than its {values} values of {size} bytes can take ({bound})",
+                p.offset
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The most bytes of column chunks an object-store block reads at once (above, it reads

@@ -16,8 +16,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Type as PhysicalType};
 use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::schema::types::ColumnDescriptor;
 use zstd::zstd_safe;
 
 use super::snappy;
@@ -31,6 +32,20 @@ use super::snappy;
 /// claimed size (up to [`DEFAULT_MAX_COLUMN_CHUNK_BYTES`](crate::DEFAULT_MAX_COLUMN_CHUNK_BYTES)).
 pub(crate) fn page_bound(values: usize, size: usize) -> usize {
     values.saturating_mul(size.saturating_add(20)).saturating_add(256)
+}
+
+/// The bytes of one value of column `descr` as stored (a fixed-length byte array's type
+/// length; one byte for a boolean), for [`page_bound`]; `None` for a byte array, whose values
+/// have no fixed size.
+pub(crate) fn value_size(descr: &ColumnDescriptor) -> Option<usize> {
+    match descr.physical_type() {
+        PhysicalType::BOOLEAN => Some(1),
+        PhysicalType::INT32 | PhysicalType::FLOAT => Some(4),
+        PhysicalType::INT64 | PhysicalType::DOUBLE => Some(8),
+        PhysicalType::INT96 => Some(12),
+        PhysicalType::FIXED_LEN_BYTE_ARRAY => usize::try_from(descr.type_length()).ok(),
+        PhysicalType::BYTE_ARRAY => None,
+    }
 }
 
 /// A codec read raw.
