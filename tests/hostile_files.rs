@@ -37,15 +37,16 @@ fn one_column(physical: i32, optional: bool, pages: Vec<Page>, rows: i64) -> Vec
     })
 }
 
-/// Eight `f32` rows (zeros) in one PLAIN page under `codec`, whose header claims `claim` bytes
-/// uncompressed (under Snappy its data's length prefix too), as does its column chunk.
-fn claim_bomb(codec: i32, claim: i32) -> Vec<u8> {
-    let page = Page::V1 { num_values: 8, encoding: raw::PLAIN, def_encoding: raw::RLE, data: vec![0; 32] };
+/// `rows` `f32` rows in one PLAIN page of `data` zero bytes under `codec`, whose header claims
+/// `claim` bytes uncompressed (under Snappy its data's length prefix too), as does its column
+/// chunk.
+fn claim_bomb(codec: i32, rows: i32, data: usize, claim: i32) -> Vec<u8> {
+    let page = Page::V1 { num_values: rows, encoding: raw::PLAIN, def_encoding: raw::RLE, data: vec![0; data] };
     raw::write(&raw::File {
         columns: vec![Column { name: "x".into(), physical: raw::FLOAT, optional: false }],
         codec,
         row_groups: vec![raw::RowGroup {
-            num_rows: 8,
+            num_rows: rows.into(),
             pages: vec![vec![Page::Claiming { uncompressed: claim, page: Box::new(page) }]],
             num_values: None,
         }],
@@ -168,25 +169,35 @@ fn row_count_bomb_is_rejected_at_once() {
     rejected("row-count-bomb-4e12.parquet", &row_count_bomb(4_300_000_000_000));
 }
 
-/// A page of eight values whose header claims 512 MiB uncompressed, in a column chunk that
-/// claims as much (under the 1 GiB a chunk may): arrow-rs reserves what the header claims,
-/// and zero-fills it for Snappy, before decompressing. It is refused when its page headers are
-/// walked, before any reader sizes a buffer by it.
+/// Pages whose headers claim hundreds of MiB uncompressed, in column chunks that claim as much
+/// (under the 1 GiB a chunk may): arrow-rs reserves what a header claims, and zero-fills it
+/// for Snappy and LZ4, before decompressing. Each is refused when the chunk's page headers are
+/// walked, before any reader sizes a buffer by it: by what its values can take, or by what its
+/// compressed bytes can expand to (the only bound when the value count is as hostile).
 #[test]
-fn a_page_claiming_more_than_its_values_can_take_is_rejected_before_its_buffer() {
-    for (codec, name) in [(raw::SNAPPY, "snappy"), (raw::ZSTD, "zstd")] {
-        let bytes = claim_bomb(codec, 512 << 20);
-        assert!(bytes.len() < 300, "a small file: {} bytes", bytes.len());
+fn a_page_claiming_more_than_it_can_hold_is_rejected_before_its_buffer() {
+    const MIB: i32 = 1 << 20;
+    for (name, codec, rows, data, claim, why) in [
+        ("snappy", raw::SNAPPY, 8, 32, 512 * MIB, "more than SNAPPY can expand to"),
+        ("lz4", raw::LZ4_RAW, 8, 32, 512 * MIB, "more than LZ4_RAW can expand to"),
+        ("zstd", raw::ZSTD, 8, 32, 512 * MIB, "more than its 8 values of 4 bytes can take"),
+        // 12.5 M values may take 300 MB: only the codec bounds the claim.
+        ("snappy-rows", raw::SNAPPY, 12_500_000, 256, 280 * MIB, "compressed, more than SNAPPY can expand to"),
+    ] {
+        let bytes = claim_bomb(codec, rows, data, claim);
+        assert!(bytes.len() < 600, "a small file: {} bytes", bytes.len());
         let e = rejected_by(&format!("claim-bomb-{name}.parquet"), &bytes, false);
-        assert!(e.contains("claims 536870912 bytes uncompressed, more than its 8 values of 4 bytes can take"), "{e}");
-        assert!(e.contains("column chunk 'x'") && e.contains("row group 0"), "{e}");
+        assert!(e.contains(&format!("claims {claim} bytes uncompressed")) && e.contains(why), "{name}: {e}");
+        assert!(e.contains("column chunk 'x'") && e.contains("row group 0"), "{name}: {e}");
     }
-    // A claim within the bound is read (the values are the page's).
+    // A claim within the bounds is read (the values are the page's).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("claim-within.parquet");
-    std::fs::write(&path, claim_bomb(raw::ZSTD, 32)).unwrap();
-    let all = shardmix::ShardSet::open(&path).unwrap().read_rows(0..8).unwrap();
-    assert_eq!(all.features.as_slice().unwrap(), &[0.0; 8]);
+    for codec in [raw::SNAPPY, raw::ZSTD] {
+        std::fs::write(&path, claim_bomb(codec, 8, 32, 32)).unwrap();
+        let all = shardmix::ShardSet::open(&path).unwrap().read_rows(0..8).unwrap();
+        assert_eq!(all.features.as_slice().unwrap(), &[0.0; 8]);
+    }
 }
 
 /// An RLE run the file's bytes allow (a page of 2^20 values in a row group padded with enough

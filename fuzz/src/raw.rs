@@ -37,6 +37,8 @@ pub const BYTE_STREAM_SPLIT: i32 = 9;
 pub const UNCOMPRESSED: i32 = 0;
 pub const SNAPPY: i32 = 1;
 pub const ZSTD: i32 = 6;
+/// LZ4 without framing; the writer does not compress for it (the file only claims it).
+pub const LZ4_RAW: i32 = 7;
 
 /// Thrift compact protocol, writing.
 #[derive(Default)]

@@ -25,7 +25,7 @@ use crate::source::bytes::pool::{PooledBytes, Pools};
 use crate::source::bytes::{changed_in, ByteSource, ReadAt};
 use crate::source::footer::thrift::{self, PageInfo};
 use crate::source::footer::ShardInfo;
-use crate::source::pages::codec::{page_bound, value_size};
+use crate::source::pages::codec::{expansion_bound, page_bound, value_size};
 use crate::source::pages::page_map::{PageMap, PageMaps};
 
 /// Open row group `row_group` of `shard` for arrow-rs, for the columns under the projection
@@ -95,10 +95,11 @@ pub(crate) fn open_row_group(
 }
 
 /// Check the size each page of a column chunk (`meta`) claims uncompressed, which arrow-rs
-/// reserves (and, for Snappy, zero-fills) before decompressing the page: it must fit in the
-/// column chunk's uncompressed size and, for values of a fixed size, in what the page's values
-/// can take ([`page_bound`]). A page of a few bytes could otherwise make the reader touch as
-/// much memory as the chunk claims (up to
+/// reserves (and, for Snappy and LZ4, zero-fills) before decompressing the page. It must fit
+/// in the column chunk's uncompressed size; in what the page's compressed bytes can expand to,
+/// for codecs of bounded expansion ([`expansion_bound`]); and, for values of a fixed size, in
+/// what the page's values can take ([`page_bound`]). A page of a few bytes could otherwise make
+/// the reader touch as much memory as the chunk claims (up to
 /// [`DEFAULT_MAX_COLUMN_CHUNK_BYTES`](crate::DEFAULT_MAX_COLUMN_CHUNK_BYTES)).
 fn check_page_claims(pages: &[PageInfo], meta: &ColumnChunkMetaData) -> std::result::Result<(), String> {
     let limit = u64::try_from(meta.uncompressed_size()).unwrap_or(0);
@@ -110,6 +111,16 @@ fn check_page_claims(pages: &[PageInfo], meta: &ColumnChunkMetaData) -> std::res
                 "the page at chunk byte {} claims {claim} bytes uncompressed, more than its column chunk's {limit}",
                 p.offset
             ));
+        }
+        if let Some(most) = expansion_bound(meta.compression(), p.compressed as usize) {
+            if claim > most as u64 {
+                return Err(format!(
+                    "the page at chunk byte {} claims {claim} bytes uncompressed from {} compressed, more than {} can expand to ({most})",
+                    p.offset,
+                    p.compressed,
+                    meta.compression()
+                ));
+            }
         }
         let (Some(size), Ok(values)) = (size, usize::try_from(p.num_values)) else { continue };
         let bound = page_bound(values, size);

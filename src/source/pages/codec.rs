@@ -34,6 +34,21 @@ pub(crate) fn page_bound(values: usize, size: usize) -> usize {
     values.saturating_mul(size.saturating_add(20)).saturating_add(256)
 }
 
+/// The most bytes `compressed` bytes can decompress to under `codec`, for the codecs whose
+/// expansion is bounded: Snappy (a 3-byte copy writes at most 64 bytes: 21⅓×) and LZ4 (each
+/// length byte adds at most 255), with slack. These are also the codecs whose arrow-rs
+/// decoders zero-fill the size a page claims before decompressing into it. `None` for the
+/// others: Gzip, Brotli and Zstandard can expand far more (a Zstandard RLE block writes
+/// 128 KiB from 4 bytes), and arrow-rs grows their output as it is written.
+pub(crate) fn expansion_bound(codec: Compression, compressed: usize) -> Option<usize> {
+    let ratio = match codec {
+        Compression::SNAPPY => 22,
+        Compression::LZ4 | Compression::LZ4_RAW => 256,
+        _ => return None,
+    };
+    Some(compressed.saturating_mul(ratio).saturating_add(64))
+}
+
 /// The bytes of one value of column `descr` as stored (a fixed-length byte array's type
 /// length; one byte for a boolean), for [`page_bound`]; `None` for a byte array, whose values
 /// have no fixed size.
@@ -72,7 +87,9 @@ impl RawCodec {
     pub fn len(self, raw: &[u8], keep: usize, max_page: usize) -> Option<usize> {
         let data = raw.get(keep..)?;
         let len = match self {
-            RawCodec::Snappy => snappy::len(data)?,
+            RawCodec::Snappy => {
+                snappy::len(data).filter(|&len| Some(len) <= expansion_bound(Compression::SNAPPY, data.len()))?
+            }
             RawCodec::Zstd => usize::try_from(zstd_safe::get_frame_content_size(data).ok()??).ok()?,
         };
         keep.checked_add(len).filter(|&all| all <= max_page)
@@ -181,10 +198,18 @@ mod tests {
         assert_eq!(RawCodec::Zstd.len(&bomb, 0, 1 << 30), Some(64 << 20));
         assert_eq!(RawCodec::Zstd.page_len(&bomb, 0, 1 << 30, 1_000, 4), None, "1,000 values");
         assert_eq!(RawCodec::Zstd.page_len(&bomb, 0, 1 << 30, 16 << 20, 4), Some(64 << 20), "16 Mi values");
-        // Snappy alike: a preamble claiming 1 MiB.
-        let claim = [0x80u8, 0x80, 0x40];
+        // Snappy alike: a preamble claiming 1 MiB, with enough data to expand to it (a 3-byte
+        // copy writes at most 64 bytes).
+        let mut claim = vec![0x80u8, 0x80, 0x40];
+        claim.resize(1 << 20 >> 4, 0);
         assert_eq!(RawCodec::Snappy.len(&claim, 0, 1 << 30), Some(1 << 20));
         assert_eq!(RawCodec::Snappy.page_len(&claim, 0, 1 << 30, 100, 4), None);
+        // Fewer bytes than that cannot.
+        claim.truncate(1 << 20 >> 5);
+        assert_eq!(RawCodec::Snappy.len(&claim, 0, 1 << 30), None);
+        assert_eq!(expansion_bound(Compression::SNAPPY, 3), Some(130));
+        assert_eq!(expansion_bound(Compression::LZ4_RAW, 1), Some(320));
+        assert_eq!(expansion_bound(Compression::GZIP(Default::default()), 1), None);
         assert_eq!(page_bound(0, 4), 256);
         assert_eq!(page_bound(usize::MAX, 4), usize::MAX);
     }
