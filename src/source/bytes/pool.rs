@@ -155,6 +155,25 @@ impl<T: Copy + Default> BufferPool<T> {
         }
     }
 
+    /// A buffer of at least `len` values, their contents unspecified (the caller overwrites
+    /// what it uses). A reused buffer that is too short is grown to its whole capacity, so
+    /// that the values past `len` are zeroed once in its life, not again each time a longer
+    /// one is asked for (page buffers alternate between dictionaries and data pages).
+    pub fn take_at_least(&self, len: usize) -> Vec<T> {
+        if len == 0 {
+            return Vec::new();
+        }
+        match self.reuse(len) {
+            Some(mut v) => {
+                if v.len() < len {
+                    v.resize(v.capacity(), T::default());
+                }
+                v
+            }
+            None => vec![T::default(); len],
+        }
+    }
+
     /// An empty buffer with room for `capacity` values, to be filled by extending (no value
     /// is written twice, and none is zeroed first).
     pub fn take_empty(&self, capacity: usize) -> Vec<T> {
@@ -221,7 +240,10 @@ impl<T: Copy + Default> BufferPool<T> {
 /// A pooled byte buffer as the owner of a [`bytes::Bytes`]: back to its pool when the last
 /// slice of it is dropped.
 pub(crate) struct PooledBytes {
+    /// At least `len` bytes (a reused buffer keeps its longer length, see
+    /// [`BufferPool::take_at_least`]).
     buf: Vec<u8>,
+    len: usize,
     pools: Arc<Pools>,
     page: bool,
 }
@@ -231,23 +253,23 @@ impl PooledBytes {
     /// chunks, or with `page` for one page.
     pub fn take(pools: &Arc<Pools>, len: usize, page: bool) -> Self {
         let pool = if page { &pools.pages } else { &pools.bytes };
-        PooledBytes { buf: pool.take(len, false), pools: pools.clone(), page }
+        PooledBytes { buf: pool.take_at_least(len), len, pools: pools.clone(), page }
     }
 
-    /// A page buffer taken from `pools` earlier (by [`BufferPool::take`] of `pools.pages`),
-    /// handed over to go back there when the last slice of it is dropped.
+    /// A page buffer taken from `pools` earlier (from `pools.pages`), handed over to go back
+    /// there when the last slice of it is dropped.
     pub fn page(pools: &Arc<Pools>, buf: Vec<u8>) -> Self {
-        PooledBytes { buf, pools: pools.clone(), page: true }
+        PooledBytes { len: buf.len(), buf, pools: pools.clone(), page: true }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.buf
+        &mut self.buf[..self.len]
     }
 }
 
 impl AsRef<[u8]> for PooledBytes {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.len]
     }
 }
 
@@ -280,6 +302,33 @@ mod tests {
         let d = pool.take(5000, false);
         assert_eq!(d.len(), 5000);
         assert!(d.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_buffer_taken_at_least_keeps_its_length_and_is_zeroed_once() {
+        let pool = BufferPool::<u8>::default();
+        let mut a = pool.take_at_least(100);
+        assert_eq!(a.len(), 100);
+        a.fill(7);
+        let ptr = a.as_ptr();
+        pool.give(a);
+        // Shorter: the same buffer, its length and contents kept (nothing truncated or zeroed).
+        let b = pool.take_at_least(50);
+        assert_eq!((b.as_ptr(), b.len()), (ptr, 100));
+        assert!(b.iter().all(|&v| v == 7));
+        pool.give(b);
+        // A buffer shorter than its capacity, asked for more: grown to its whole capacity.
+        let mut c = Vec::with_capacity(300);
+        c.resize(10, 9u8);
+        pool.give(c);
+        let d = pool.take_at_least(200);
+        assert_eq!((d.len(), d.capacity()), (300, 300));
+        assert!(d[..10].iter().all(|&v| v == 9) && d[10..].iter().all(|&v| v == 0));
+        // As bytes: the requested length, whatever the buffer's.
+        let pools = Pools::new();
+        pools.pages.give(vec![1u8; 64]);
+        let mut bytes = PooledBytes::take(&pools, 40, true);
+        assert_eq!((bytes.as_mut_slice().len(), bytes.as_ref().len()), (40, 40));
     }
 
     #[test]

@@ -292,13 +292,14 @@ impl Drop for PageStream {
 }
 
 impl PageStream {
-    /// A buffer of `len` bytes, its contents unspecified (a released one when there is one,
-    /// so that it is neither allocated nor zeroed again).
+    /// A buffer of at least `len` bytes, its contents unspecified (a released one when there
+    /// is one, so that it is neither allocated nor zeroed again; one grown is grown to its
+    /// whole capacity, zeroed once).
     fn buffer(&mut self, len: usize) -> Vec<u8> {
         match self.spare.pop() {
             Some(mut buf) if buf.capacity() >= len => {
                 if buf.len() < len {
-                    buf.resize(len, 0);
+                    buf.resize(buf.capacity(), 0);
                 }
                 buf
             }
@@ -308,7 +309,7 @@ impl PageStream {
                 if let Some(b) = small {
                     self.pools.pages.give(b);
                 }
-                self.pools.pages.take(len, false)
+                self.pools.pages.take_at_least(len)
             }
         }
     }
