@@ -136,18 +136,15 @@ impl<T: Copy + Default> BufferPool<T> {
         self.free.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A buffer of `len` values. When `zeroed` is false its contents are unspecified (left
-    /// from an earlier block) and the caller must overwrite every value; otherwise they are
-    /// `T::default()`.
-    pub fn take(&self, len: usize, zeroed: bool) -> Vec<T> {
+    /// A buffer of `len` values, each `T::default()` (for contents to be overwritten, see
+    /// [`take_at_least`](Self::take_at_least)).
+    pub fn take(&self, len: usize) -> Vec<T> {
         if len == 0 {
             return Vec::new();
         }
         match self.reuse(len) {
             Some(mut v) => {
-                if zeroed {
-                    v.clear();
-                }
+                v.clear();
                 v.resize(len, T::default());
                 v
             }
@@ -165,9 +162,7 @@ impl<T: Copy + Default> BufferPool<T> {
         }
         match self.reuse(len) {
             Some(mut v) => {
-                if v.len() < len {
-                    v.resize(v.capacity(), T::default());
-                }
+                grow_to_fit(&mut v, len);
                 v
             }
             None => vec![T::default(); len],
@@ -237,6 +232,15 @@ impl<T: Copy + Default> BufferPool<T> {
     }
 }
 
+/// Make `v` at least `len` long for contents to be overwritten: when it is shorter, grow it to
+/// its whole capacity (or `len`), zeroing the new values once, so that a buffer reused for
+/// pages of varying sizes is not zeroed again each time a longer one comes.
+pub(crate) fn grow_to_fit<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    if v.len() < len {
+        v.resize(v.capacity().max(len), T::default());
+    }
+}
+
 /// A pooled byte buffer as the owner of a [`bytes::Bytes`]: back to its pool when the last
 /// slice of it is dropped.
 pub(crate) struct PooledBytes {
@@ -285,21 +289,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reuses_buffers_and_zeroes_on_request() {
+    fn reuses_buffers_zeroed() {
         let pool = BufferPool::<f32>::default();
-        let mut a = pool.take(1000, false);
+        let mut a = pool.take(1000);
         a.iter_mut().for_each(|v| *v = 7.0);
         let ptr = a.as_ptr();
         pool.give(a);
-        let b = pool.take(900, true);
+        let b = pool.take(900);
         assert_eq!(b.as_ptr(), ptr, "the freed buffer is reused");
         assert_eq!(b.len(), 900);
         assert!(b.iter().all(|&v| v == 0.0));
         pool.give(b);
-        let c = pool.take(1000, false);
+        let c = pool.take(1000);
         assert_eq!(c.len(), 1000);
         // Too big for anything pooled: a fresh buffer.
-        let d = pool.take(5000, false);
+        let d = pool.take(5000);
         assert_eq!(d.len(), 5000);
         assert!(d.iter().all(|&v| v == 0.0));
     }
@@ -367,7 +371,7 @@ mod tests {
         assert_eq!(pool.bytes(), 2000, "beside it, nothing else");
         pool.give(vec![0; 3000]);
         assert_eq!(pool.bytes(), 2000, "nor a second one over the limit");
-        assert_eq!(pool.take(1500, false).len(), 1500);
+        assert_eq!(pool.take(1500).len(), 1500);
         assert_eq!(pool.bytes(), 0);
         for _ in 0..5 {
             pool.give(vec![0; 300]);

@@ -120,9 +120,9 @@ pub(super) fn decode(
         if columns || images {
             pool.floats.take_empty(if images { 0 } else { expected_rows * f })
         } else {
-            pool.floats.take(expected_rows * f, true)
+            pool.floats.take(expected_rows * f)
         },
-        pool.floats.take(expected_rows * c, true),
+        pool.floats.take(expected_rows * c),
         Some(pool.clone()),
     );
     out.images = images.then(|| EncodedImages::new(expected_rows));

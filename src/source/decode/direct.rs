@@ -178,8 +178,7 @@ pub(crate) fn decode(
     let f = ctx.spec().num_features();
     let c = ctx.spec().num_targets();
     let pool = ctx.pools();
-    let mut out =
-        Decoded::new(rows, pool.floats.take_empty(rows * f), pool.floats.take(rows * c, true), Some(pool.clone()));
+    let mut out = Decoded::new(rows, pool.floats.take_empty(rows * f), pool.floats.take(rows * c), Some(pool.clone()));
     let finite = match &direct.list {
         // A tensor column's rows are its values in order: no transpose.
         Some(list) if list.width == f => {

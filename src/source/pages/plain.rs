@@ -21,7 +21,7 @@ use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::serialized_reader::SerializedPageReader;
 
-use crate::source::bytes::pool::{PooledBytes, Pools};
+use crate::source::bytes::pool::{grow_to_fit, PooledBytes, Pools};
 use crate::source::pages::chunks::ChunkSource;
 use crate::source::pages::codec::{raw_pages, RawCodec};
 use crate::source::pages::page_map::PageMap;
@@ -298,9 +298,7 @@ impl PageStream {
     fn buffer(&mut self, len: usize) -> Vec<u8> {
         match self.spare.pop() {
             Some(mut buf) if buf.capacity() >= len => {
-                if buf.len() < len {
-                    buf.resize(buf.capacity(), 0);
-                }
+                grow_to_fit(&mut buf, len);
                 buf
             }
             // Too small: back to the pool, and a big enough one from there (growing it would
