@@ -87,13 +87,9 @@ pub(crate) fn io_error(e: object_store::Error) -> io::Error {
         other => {
             // A request that timed out (its last retry's, when the retries ran out first) says
             // which bound to raise.
-            let mut chain = other.to_string();
-            let mut cur = std::error::Error::source(&other);
-            while let Some(s) = cur {
-                chain = format!("{chain}: {s}");
-                cur = s.source();
-            }
-            if chain.to_ascii_lowercase().contains("timed out") {
+            let timed_out = std::iter::successors(Some(&other as &dyn std::error::Error), |e| e.source())
+                .any(|e| e.to_string().to_ascii_lowercase().contains("timed out"));
+            if timed_out {
                 io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("{other} (the store did not answer in time: set {TIMEOUT_ENV} to change the bound)"),
